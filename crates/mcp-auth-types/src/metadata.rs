@@ -1,0 +1,310 @@
+//! Server metadata documents: RFC 8414 (authorization server) and RFC 9728 (protected resource).
+
+use serde::{Deserialize, Serialize};
+
+/// Authorization server metadata, RFC 8414 §2, with the members the MCP Python SDK models.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct OAuthMetadata {
+    /// The issuer identifier, byte for byte (RFC 8414 §3.3 compares it exactly).
+    pub issuer: String,
+    /// The authorization endpoint.
+    pub authorization_endpoint: String,
+    /// The token endpoint.
+    pub token_endpoint: String,
+    /// The dynamic client registration endpoint (RFC 7591).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
+    /// Scopes this server supports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes_supported: Option<Vec<String>>,
+    /// Supported response types.
+    #[serde(default = "default_response_types")]
+    pub response_types_supported: Vec<String>,
+    /// Supported response modes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_modes_supported: Option<Vec<String>>,
+    /// Supported grant types.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_types_supported: Option<Vec<String>>,
+    /// Supported token-endpoint authentication methods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    /// JWS algorithms for `private_key_jwt` at the token endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_signing_alg_values_supported: Option<Vec<String>>,
+    /// Human-readable documentation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_documentation: Option<String>,
+    /// Supported UI locales.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ui_locales_supported: Option<Vec<String>>,
+    /// Policy document.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_policy_uri: Option<String>,
+    /// Terms of service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op_tos_uri: Option<String>,
+    /// The revocation endpoint (RFC 7009).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    /// Authentication methods at the revocation endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint_auth_methods_supported: Option<Vec<String>>,
+    /// JWS algorithms at the revocation endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint_auth_signing_alg_values_supported: Option<Vec<String>>,
+    /// The introspection endpoint (RFC 7662).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<String>,
+    /// Authentication methods at the introspection endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint_auth_methods_supported: Option<Vec<String>>,
+    /// JWS algorithms at the introspection endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint_auth_signing_alg_values_supported: Option<Vec<String>>,
+    /// PKCE methods (always `["S256"]` here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_challenge_methods_supported: Option<Vec<String>>,
+    /// Whether URL client ids resolve to Client ID Metadata Documents.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id_metadata_document_supported: Option<bool>,
+    /// RFC 9207 §3: authorization responses carry `iss`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_response_iss_parameter_supported: Option<bool>,
+    /// Authorization grant profiles, e.g. `urn:ietf:params:oauth:grant-profile:id-jag` (SEP-990).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_grant_profiles_supported: Option<Vec<String>>,
+}
+
+fn default_response_types() -> Vec<String> {
+    vec!["code".to_owned()]
+}
+
+impl OAuthMetadata {
+    /// Metadata with the three required endpoints and nothing else.
+    pub fn new(
+        issuer: impl Into<String>,
+        authorization_endpoint: impl Into<String>,
+        token_endpoint: impl Into<String>,
+    ) -> Self {
+        Self {
+            issuer: issuer.into(),
+            authorization_endpoint: authorization_endpoint.into(),
+            token_endpoint: token_endpoint.into(),
+            registration_endpoint: None,
+            scopes_supported: None,
+            response_types_supported: default_response_types(),
+            response_modes_supported: None,
+            grant_types_supported: None,
+            token_endpoint_auth_methods_supported: None,
+            token_endpoint_auth_signing_alg_values_supported: None,
+            service_documentation: None,
+            ui_locales_supported: None,
+            op_policy_uri: None,
+            op_tos_uri: None,
+            revocation_endpoint: None,
+            revocation_endpoint_auth_methods_supported: None,
+            revocation_endpoint_auth_signing_alg_values_supported: None,
+            introspection_endpoint: None,
+            introspection_endpoint_auth_methods_supported: None,
+            introspection_endpoint_auth_signing_alg_values_supported: None,
+            code_challenge_methods_supported: None,
+            client_id_metadata_document_supported: None,
+            authorization_response_iss_parameter_supported: None,
+            authorization_grant_profiles_supported: None,
+        }
+    }
+}
+
+/// Protected resource metadata, RFC 9728 §2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProtectedResourceMetadata {
+    /// The resource identifier.
+    pub resource: String,
+    /// Authorization servers that issue tokens for this resource; never empty.
+    #[serde(deserialize_with = "non_empty")]
+    pub authorization_servers: Vec<String>,
+    /// The resource's JWKS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// Scopes the resource uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes_supported: Option<Vec<String>>,
+    /// How bearer tokens may be sent; MCP allows only the header.
+    #[serde(
+        default = "default_bearer_methods",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub bearer_methods_supported: Option<Vec<String>>,
+    /// JWS algorithms the resource signs with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_signing_alg_values_supported: Option<Vec<String>>,
+    /// Human-readable name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_name: Option<String>,
+    /// Documentation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_documentation: Option<String>,
+    /// Policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_policy_uri: Option<String>,
+    /// Terms of service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_tos_uri: Option<String>,
+    /// RFC 8705 certificate-bound tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
+    /// RFC 9396 authorization details types.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorization_details_types_supported: Option<Vec<String>>,
+    /// RFC 9449 DPoP algorithms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_signing_alg_values_supported: Option<Vec<String>>,
+    /// RFC 9449 DPoP requirement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dpop_bound_access_tokens_required: Option<bool>,
+}
+
+fn default_bearer_methods() -> Option<Vec<String>> {
+    Some(vec!["header".to_owned()])
+}
+
+fn non_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    let servers = Vec::<String>::deserialize(deserializer)?;
+    if servers.is_empty() {
+        return Err(serde::de::Error::custom(
+            "authorization_servers must name at least one server",
+        ));
+    }
+    Ok(servers)
+}
+
+/// A protected-resource metadata document cannot be built without an authorization server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("protected resource metadata needs at least one authorization server")]
+pub struct NoAuthorizationServer;
+
+impl ProtectedResourceMetadata {
+    /// Metadata for `resource` served by `authorization_servers` (at least one), with
+    /// `bearer_methods_supported = ["header"]`.
+    pub fn new(
+        resource: impl Into<String>,
+        authorization_servers: Vec<String>,
+    ) -> Result<Self, NoAuthorizationServer> {
+        if authorization_servers.is_empty() {
+            return Err(NoAuthorizationServer);
+        }
+        Ok(Self {
+            resource: resource.into(),
+            authorization_servers,
+            jwks_uri: None,
+            scopes_supported: None,
+            bearer_methods_supported: default_bearer_methods(),
+            resource_signing_alg_values_supported: None,
+            resource_name: None,
+            resource_documentation: None,
+            resource_policy_uri: None,
+            resource_tos_uri: None,
+            tls_client_certificate_bound_access_tokens: None,
+            authorization_details_types_supported: None,
+            dpop_signing_alg_values_supported: None,
+            dpop_bound_access_tokens_required: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn as_metadata_round_trips_every_member() {
+        let value = json!({
+            "issuer": "https://as.example",
+            "authorization_endpoint": "https://as.example/authorize",
+            "token_endpoint": "https://as.example/token",
+            "registration_endpoint": "https://as.example/register",
+            "scopes_supported": ["a"],
+            "response_types_supported": ["code"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code"],
+            "token_endpoint_auth_methods_supported": ["none"],
+            "token_endpoint_auth_signing_alg_values_supported": ["RS256"],
+            "service_documentation": "https://as.example/docs",
+            "ui_locales_supported": ["en"],
+            "op_policy_uri": "https://as.example/p",
+            "op_tos_uri": "https://as.example/t",
+            "revocation_endpoint": "https://as.example/revoke",
+            "revocation_endpoint_auth_methods_supported": ["none"],
+            "revocation_endpoint_auth_signing_alg_values_supported": ["RS256"],
+            "introspection_endpoint": "https://as.example/introspect",
+            "introspection_endpoint_auth_methods_supported": ["none"],
+            "introspection_endpoint_auth_signing_alg_values_supported": ["RS256"],
+            "code_challenge_methods_supported": ["S256"],
+            "client_id_metadata_document_supported": true,
+            "authorization_response_iss_parameter_supported": true,
+            "authorization_grant_profiles_supported": ["urn:ietf:params:oauth:grant-profile:id-jag"],
+        });
+        let parsed: OAuthMetadata = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), value);
+    }
+
+    #[test]
+    fn as_metadata_keeps_pathless_issuer_exact() {
+        let meta = OAuthMetadata::new(
+            "https://as.example",
+            "https://as.example/authorize",
+            "https://as.example/token",
+        );
+        let value = serde_json::to_value(&meta).unwrap();
+        assert_eq!(value["issuer"], "https://as.example");
+        assert_eq!(value["response_types_supported"], json!(["code"]));
+        assert!(value.get("registration_endpoint").is_none());
+    }
+
+    #[test]
+    fn resource_metadata_defaults_bearer_methods_to_header() {
+        let parsed: ProtectedResourceMetadata = serde_json::from_value(json!({
+            "resource": "https://rs.example/mcp",
+            "authorization_servers": ["https://as.example"],
+        }))
+        .unwrap();
+        assert_eq!(
+            parsed.bearer_methods_supported,
+            Some(vec!["header".to_owned()])
+        );
+        let built = ProtectedResourceMetadata::new(
+            "https://rs.example/mcp",
+            vec!["https://as.example".into()],
+        )
+        .unwrap();
+        assert_eq!(built, parsed);
+        assert_eq!(
+            serde_json::to_value(&built).unwrap(),
+            json!({"resource": "https://rs.example/mcp", "authorization_servers": ["https://as.example"], "bearer_methods_supported": ["header"]})
+        );
+    }
+
+    #[test]
+    fn resource_metadata_needs_an_authorization_server() {
+        assert!(
+            serde_json::from_value::<ProtectedResourceMetadata>(json!({
+                "resource": "https://rs.example/mcp", "authorization_servers": []
+            }))
+            .is_err()
+        );
+        assert!(
+            serde_json::from_value::<ProtectedResourceMetadata>(
+                json!({"resource": "https://rs.example/mcp"})
+            )
+            .is_err()
+        );
+        assert_eq!(
+            ProtectedResourceMetadata::new("https://rs", vec![]),
+            Err(NoAuthorizationServer)
+        );
+    }
+}
