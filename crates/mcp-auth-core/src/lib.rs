@@ -1,0 +1,27 @@
+#![doc = include_str!("../README.md")]
+
+mod clock;
+mod error;
+mod provider;
+pub mod secrets;
+mod settings;
+pub mod storage;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{
+    AuthorizeError, ConfigError, ProviderError, ProviderErrorKind, RegistrationError, StorageError,
+    StorageErrorKind, TokenError,
+};
+pub use provider::{
+    OAuthAuthorizationServerProvider, ProviderTokenVerifier, RevocableToken, TokenVerifier,
+};
+pub use settings::{
+    AuthSettings, AuthSettingsBuilder, ClientRegistrationOptions, RevocationOptions,
+};
+pub use storage::{
+    AccessTokenRecord, ClientRecord, ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup,
+    RefreshTokenRecord, ReplayStore, Rotation, Storage, TokenStore,
+};
+
+/// Re-export of the wire types, so that implementers need one dependency.
+pub use mcp_auth_types as types;

@@ -1,0 +1,238 @@
+//! The provider contract: what an authorization server must implement (a port of the Python
+//! SDK's `mcp.server.auth.provider`).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use mcp_auth_types::{
+    AccessToken, AccessTokenSecret, AuthorizationCode, AuthorizationCodeSecret,
+    AuthorizationParams, ClientSecret, IdentityAssertionParams, OAuthClientInformationFull,
+    OAuthToken, RefreshToken, RefreshTokenSecret, TokenErrorCode,
+};
+
+use crate::error::{AuthorizeError, ProviderError, RegistrationError, TokenError};
+use crate::secrets::constant_time_eq;
+
+/// A token presented for revocation, as loaded by the provider (RFC 7009 §2.1).
+#[derive(Debug, Clone)]
+pub enum RevocableToken<A, R> {
+    /// An access token.
+    Access(A),
+    /// A refresh token.
+    Refresh(R),
+}
+
+/// The authorization server's business logic behind the OAuth endpoints.
+///
+/// The handlers in `mcp-auth-handlers` do the protocol work — parsing, client authentication,
+/// PKCE, redirect-URI and scope checks, error rendering — and call these methods for every
+/// decision that needs storage or policy. Implement it yourself, or use `StoreProvider`, which
+/// implements it over a storage backend.
+///
+/// The associated types let an implementation carry extra data on its records (the Python SDK's
+/// `AuthorizationCodeT`, `RefreshTokenT` and `AccessTokenT`); the handlers read the standard
+/// fields through `AsRef`.
+///
+/// Every `load_*` method answers `Ok(None)` for anything that does not exist, has expired, was
+/// revoked, or belongs to another client; the handlers turn that into the same error in every
+/// case, so a client learns nothing about other clients' credentials.
+#[async_trait]
+pub trait OAuthAuthorizationServerProvider: Send + Sync + 'static {
+    /// The provider's authorization-code record.
+    type AuthorizationCode: AsRef<AuthorizationCode> + Send + Sync + 'static;
+    /// The provider's refresh-token record.
+    type RefreshToken: AsRef<RefreshToken> + Send + Sync + 'static;
+    /// The provider's access-token record.
+    type AccessToken: AsRef<AccessToken> + Clone + Send + Sync + 'static;
+
+    /// The registered client with this id, or `None`.
+    async fn get_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<OAuthClientInformationFull>, ProviderError>;
+
+    /// Stores a newly registered client. `client_info` carries the raw `client_secret` when one
+    /// was issued; store only a hash of it. Return a [`RegistrationError`] to refuse metadata
+    /// the handler accepted (for example a policy on redirect hosts).
+    async fn register_client(
+        &self,
+        client_info: OAuthClientInformationFull,
+    ) -> Result<(), RegistrationError>;
+
+    /// Whether `secret` is the client's secret. Must compare in constant time.
+    ///
+    /// The default compares against `client.client_secret`, for providers that keep secrets in
+    /// their client records as the Python SDK does. Providers that store only a hash (as they
+    /// should) override it.
+    async fn authenticate_client_secret(
+        &self,
+        client: &OAuthClientInformationFull,
+        secret: &ClientSecret,
+    ) -> Result<bool, ProviderError> {
+        Ok(client.client_secret.as_ref().is_some_and(|stored| {
+            constant_time_eq(
+                stored.expose_secret().as_bytes(),
+                secret.expose_secret().as_bytes(),
+            )
+        }))
+    }
+
+    /// Starts authenticating the user for a validated authorization request and returns the
+    /// URL to send the user agent to: a sign-in page, or an upstream identity provider.
+    ///
+    /// Whatever completes the sign-in must eventually issue an authorization code bound to
+    /// `client` and `params` (scopes, PKCE challenge, redirect URI, resource, and the user as
+    /// subject) and redirect to `params.redirect_uri` with `code`, `state` and `iss`. The code
+    /// MUST carry at least 128 bits of entropy and SHOULD carry at least 160 (RFC 6749 §10.10),
+    /// MUST be single-use, and SHOULD live no longer than 10 minutes (RFC 6749 §4.1.2).
+    async fn authorize(
+        &self,
+        client: &OAuthClientInformationFull,
+        params: AuthorizationParams,
+    ) -> Result<String, AuthorizeError>;
+
+    /// The unexpired code `code` issued to `client`, or `None`.
+    async fn load_authorization_code(
+        &self,
+        client: &OAuthClientInformationFull,
+        code: &AuthorizationCodeSecret,
+    ) -> Result<Option<Self::AuthorizationCode>, ProviderError>;
+
+    /// Exchanges a code the handler has checked (client, expiry, redirect URI, PKCE, resource)
+    /// for tokens.
+    ///
+    /// The code must be consumed atomically: of two concurrent exchanges, exactly one may
+    /// succeed; the other gets `invalid_grant`. A code presented again after it was redeemed
+    /// SHOULD revoke the tokens issued from it (RFC 6749 §4.1.2). The access token must be
+    /// audience-restricted to `code.resource` and carry `code.subject`.
+    async fn exchange_authorization_code(
+        &self,
+        client: &OAuthClientInformationFull,
+        code: Self::AuthorizationCode,
+    ) -> Result<OAuthToken, TokenError>;
+
+    /// The unexpired refresh token `token` issued to `client`, or `None`.
+    async fn load_refresh_token(
+        &self,
+        client: &OAuthClientInformationFull,
+        token: &RefreshTokenSecret,
+    ) -> Result<Option<Self::RefreshToken>, ProviderError>;
+
+    /// Exchanges a refresh token for new tokens with `scopes`, which the handler has checked to
+    /// be a subset of the token's scopes (RFC 6749 §6).
+    ///
+    /// Implementations SHOULD rotate: issue a new refresh token and invalidate the old one in
+    /// the same atomic step, and treat a later presentation of the old one as theft — revoking
+    /// every token of the grant (RFC 9700 §4.14.2). Keep the grant's subject and resource.
+    async fn exchange_refresh_token(
+        &self,
+        client: &OAuthClientInformationFull,
+        token: Self::RefreshToken,
+        scopes: Vec<String>,
+    ) -> Result<OAuthToken, TokenError>;
+
+    /// The unexpired, unrevoked access token `token`, or `None`. This is on the path of every
+    /// protected request: keep it to one storage round trip or a cache hit.
+    async fn load_access_token(
+        &self,
+        token: &AccessTokenSecret,
+    ) -> Result<Option<Self::AccessToken>, ProviderError>;
+
+    /// Revokes a token (RFC 7009 §2.1). Revoking an unknown or already revoked token does
+    /// nothing. Implementations SHOULD revoke both the access token and the refresh token of a
+    /// pair, whichever of the two is presented.
+    async fn revoke_token(
+        &self,
+        token: RevocableToken<Self::AccessToken, Self::RefreshToken>,
+    ) -> Result<(), ProviderError>;
+
+    /// Exchanges a SEP-990 Identity Assertion JWT Authorization Grant (ID-JAG), presented with
+    /// the RFC 7523 jwt-bearer grant, for an access token. The default refuses with
+    /// `unsupported_grant_type`.
+    ///
+    /// The handler has authenticated `client` as a confidential client. The implementation
+    /// must then validate `params.assertion` per RFC 7523 §3 and SEP-990 §5.1:
+    /// - verify the signature against the keys of a trusted issuer, `typ` =
+    ///   `oauth-id-jag+jwt`, `iss` trusted, and `exp` in the future;
+    /// - require `aud` to be this authorization server's issuer identifier;
+    /// - require `sub` (RFC 7523 §3), the end user;
+    /// - reject replays: track `jti` until the assertion's `exp`;
+    /// - require the ID-JAG's `client_id` claim to equal the authenticated client's id — the
+    ///   ID-JAG, not the request, is the grant;
+    /// - restrict the access token's audience to the ID-JAG's `resource` claim, not merely to
+    ///   `params.resource`, which the client controls;
+    /// - derive the scopes from the ID-JAG and policy, never from `params.scopes` alone.
+    ///
+    /// Do not issue a refresh token: SEP-990 leaves session lifetime to the identity provider,
+    /// which re-issues ID-JAGs. Reject a bad assertion with `invalid_grant`, and a resource
+    /// outside the assertion with `invalid_target`.
+    async fn exchange_identity_assertion(
+        &self,
+        client: &OAuthClientInformationFull,
+        params: IdentityAssertionParams,
+    ) -> Result<OAuthToken, TokenError> {
+        let _ = (client, params);
+        Err(TokenError::new(
+            TokenErrorCode::UnsupportedGrantType,
+            "the identity assertion (jwt-bearer) grant is not supported",
+        ))
+    }
+}
+
+/// Verifies bearer tokens presented to a protected resource.
+#[async_trait]
+pub trait TokenVerifier: Send + Sync + 'static {
+    /// The token's grant, or `None` when the token is unknown, expired or revoked. An `Err`
+    /// means the verifier could not decide (its store is down); the resource answers 503
+    /// rather than pretending the token is invalid.
+    async fn verify_token(
+        &self,
+        token: &AccessTokenSecret,
+    ) -> Result<Option<AccessToken>, ProviderError>;
+}
+
+/// A [`TokenVerifier`] for a resource server that shares a process (or a database) with its
+/// authorization server: it asks the provider's `load_access_token`.
+#[derive(Debug)]
+pub struct ProviderTokenVerifier<P> {
+    provider: Arc<P>,
+}
+
+impl<P> ProviderTokenVerifier<P> {
+    /// A verifier reading tokens through `provider`.
+    pub fn new(provider: Arc<P>) -> Self {
+        Self { provider }
+    }
+}
+
+impl<P> Clone for ProviderTokenVerifier<P> {
+    fn clone(&self) -> Self {
+        Self {
+            provider: Arc::clone(&self.provider),
+        }
+    }
+}
+
+#[async_trait]
+impl<P: OAuthAuthorizationServerProvider> TokenVerifier for ProviderTokenVerifier<P> {
+    async fn verify_token(
+        &self,
+        token: &AccessTokenSecret,
+    ) -> Result<Option<AccessToken>, ProviderError> {
+        Ok(self
+            .provider
+            .load_access_token(token)
+            .await?
+            .map(|record| record.as_ref().clone()))
+    }
+}
+
+#[async_trait]
+impl<T: TokenVerifier + ?Sized> TokenVerifier for Arc<T> {
+    async fn verify_token(
+        &self,
+        token: &AccessTokenSecret,
+    ) -> Result<Option<AccessToken>, ProviderError> {
+        (**self).verify_token(token).await
+    }
+}

@@ -1,0 +1,289 @@
+//! Server settings (the Python SDK's `settings.py`), validated when built.
+
+use mcp_auth_types::{IssuerUrl, resource_url_from_server_url, validate_issuer_url};
+
+use crate::error::ConfigError;
+
+/// Dynamic client registration (RFC 7591) options.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct ClientRegistrationOptions {
+    /// Whether `/register` is served.
+    pub enabled: bool,
+    /// Lifetime of issued client secrets; `None` means they never expire
+    /// (`client_secret_expires_at` = 0).
+    pub client_secret_expiry_seconds: Option<u64>,
+    /// Scopes a client may register for; `None` means any.
+    pub valid_scopes: Option<Vec<String>>,
+    /// Scopes given to a client that registers without `scope`.
+    pub default_scopes: Option<Vec<String>>,
+    /// Whether public clients (`token_endpoint_auth_method` = `none`) may register. MCP clients
+    /// are mostly native or browser apps that cannot keep a secret, so this defaults to `true`
+    /// when registration is enabled.
+    pub allow_public_clients: bool,
+}
+
+impl ClientRegistrationOptions {
+    /// Registration enabled, public clients allowed, no scope restrictions.
+    pub fn enabled() -> Self {
+        Self {
+            enabled: true,
+            allow_public_clients: true,
+            ..Self::default()
+        }
+    }
+
+    /// Registration disabled.
+    pub fn disabled() -> Self {
+        Self::default()
+    }
+
+    /// Restricts registrable scopes.
+    pub fn valid_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.valid_scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Sets the scopes of a client that registers without `scope`.
+    pub fn default_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.default_scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Makes issued secrets expire after `seconds`.
+    pub fn client_secret_expiry_seconds(mut self, seconds: u64) -> Self {
+        self.client_secret_expiry_seconds = Some(seconds);
+        self
+    }
+
+    /// Whether public clients may register.
+    pub fn allow_public_clients(mut self, allow: bool) -> Self {
+        self.allow_public_clients = allow;
+        self
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if let (Some(valid), Some(default)) = (&self.valid_scopes, &self.default_scopes)
+            && let Some(scope) = default.iter().find(|s| !valid.contains(s))
+        {
+            return Err(ConfigError::DefaultScopeNotValid(scope.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// Token revocation (RFC 7009) options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct RevocationOptions {
+    /// Whether `/revoke` is served.
+    pub enabled: bool,
+}
+
+impl RevocationOptions {
+    /// Revocation enabled.
+    pub fn enabled() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// Validated settings of an authorization server and its protected resource.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct AuthSettings {
+    /// The issuer identifier, exactly as configured.
+    pub issuer_url: IssuerUrl,
+    /// Human-readable documentation, advertised in metadata.
+    pub service_documentation_url: Option<String>,
+    /// Dynamic client registration.
+    pub client_registration_options: ClientRegistrationOptions,
+    /// Token revocation.
+    pub revocation_options: RevocationOptions,
+    /// Scopes every protected request needs.
+    pub required_scopes: Vec<String>,
+    /// Whether the SEP-990 jwt-bearer grant is advertised and accepted.
+    pub identity_assertion_enabled: bool,
+    /// The protected resource (the MCP endpoint), canonical per RFC 8707.
+    pub resource_server_url: Option<String>,
+    /// Every resource this server issues tokens for, canonical: the resource server URL first,
+    /// then any others. Empty means resource indicators are not restricted.
+    pub resources: Vec<String>,
+}
+
+impl AuthSettings {
+    /// Starts building settings for `issuer_url`.
+    pub fn builder(issuer_url: impl Into<String>) -> AuthSettingsBuilder {
+        AuthSettingsBuilder {
+            issuer_url: issuer_url.into(),
+            service_documentation_url: None,
+            client_registration_options: ClientRegistrationOptions::default(),
+            revocation_options: RevocationOptions::default(),
+            required_scopes: Vec::new(),
+            identity_assertion_enabled: false,
+            resource_server_url: None,
+            extra_resources: Vec::new(),
+        }
+    }
+}
+
+/// Builder for [`AuthSettings`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct AuthSettingsBuilder {
+    issuer_url: String,
+    service_documentation_url: Option<String>,
+    client_registration_options: ClientRegistrationOptions,
+    revocation_options: RevocationOptions,
+    required_scopes: Vec<String>,
+    identity_assertion_enabled: bool,
+    resource_server_url: Option<String>,
+    extra_resources: Vec<String>,
+}
+
+impl AuthSettingsBuilder {
+    /// Documentation URL advertised as `service_documentation`.
+    pub fn service_documentation_url(mut self, url: impl Into<String>) -> Self {
+        self.service_documentation_url = Some(url.into());
+        self
+    }
+
+    /// Dynamic client registration options.
+    pub fn client_registration(mut self, options: ClientRegistrationOptions) -> Self {
+        self.client_registration_options = options;
+        self
+    }
+
+    /// Revocation options.
+    pub fn revocation(mut self, options: RevocationOptions) -> Self {
+        self.revocation_options = options;
+        self
+    }
+
+    /// Scopes every protected request needs.
+    pub fn required_scopes<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        scopes: I,
+    ) -> Self {
+        self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Enables the SEP-990 identity-assertion grant.
+    pub fn identity_assertion(mut self, enabled: bool) -> Self {
+        self.identity_assertion_enabled = enabled;
+        self
+    }
+
+    /// The protected resource's URL (e.g. `https://mcp.example.com/mcp`).
+    pub fn resource_server_url(mut self, url: impl Into<String>) -> Self {
+        self.resource_server_url = Some(url.into());
+        self
+    }
+
+    /// Another resource this server issues tokens for.
+    pub fn additional_resource(mut self, url: impl Into<String>) -> Self {
+        self.extra_resources.push(url.into());
+        self
+    }
+
+    /// Validates and builds the settings.
+    pub fn build(self) -> Result<AuthSettings, ConfigError> {
+        let issuer_url = validate_issuer_url(&self.issuer_url)?;
+        if let Some(url) = &self.service_documentation_url {
+            check_http_url("service_documentation_url", url)?;
+        }
+        self.client_registration_options.validate()?;
+        let resource_server_url = self
+            .resource_server_url
+            .map(|url| {
+                check_http_url("resource_server_url", &url)?;
+                Ok::<_, ConfigError>(resource_url_from_server_url(&url))
+            })
+            .transpose()?;
+        let mut resources: Vec<String> = resource_server_url.iter().cloned().collect();
+        for url in self.extra_resources {
+            check_http_url("additional_resource", &url)?;
+            let canonical = resource_url_from_server_url(&url);
+            if !resources.contains(&canonical) {
+                resources.push(canonical);
+            }
+        }
+        Ok(AuthSettings {
+            issuer_url,
+            service_documentation_url: self.service_documentation_url,
+            client_registration_options: self.client_registration_options,
+            revocation_options: self.revocation_options,
+            required_scopes: self.required_scopes,
+            identity_assertion_enabled: self.identity_assertion_enabled,
+            resource_server_url,
+            resources,
+        })
+    }
+}
+
+fn check_http_url(setting: &'static str, url: &str) -> Result<(), ConfigError> {
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://")) {
+        return Err(ConfigError::Url {
+            setting,
+            reason: "must be an absolute http or https URL",
+        });
+    }
+    if url.contains('#') {
+        return Err(ConfigError::Url {
+            setting,
+            reason: "must not contain a fragment",
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builds_with_canonical_resources() {
+        let settings = AuthSettings::builder("https://as.example")
+            .resource_server_url("HTTPS://MCP.example/mcp")
+            .additional_resource("https://other.example/api")
+            .additional_resource("https://mcp.example/mcp")
+            .build()
+            .unwrap();
+        assert_eq!(settings.issuer_url.as_str(), "https://as.example");
+        assert_eq!(
+            settings.resource_server_url.as_deref(),
+            Some("https://mcp.example/mcp")
+        );
+        assert_eq!(
+            settings.resources,
+            ["https://mcp.example/mcp", "https://other.example/api"]
+        );
+    }
+
+    #[test]
+    fn refuses_bad_configuration() {
+        let cases = [
+            AuthSettings::builder("http://as.example").build().err(),
+            AuthSettings::builder("https://as.example")
+                .resource_server_url("mcp")
+                .build()
+                .err(),
+            AuthSettings::builder("https://as.example")
+                .resource_server_url("https://x/#f")
+                .build()
+                .err(),
+            AuthSettings::builder("https://as.example")
+                .client_registration(
+                    ClientRegistrationOptions::enabled()
+                        .valid_scopes(["a"])
+                        .default_scopes(["b"]),
+                )
+                .build()
+                .err(),
+        ];
+        for (i, case) in cases.into_iter().enumerate() {
+            assert!(case.is_some(), "case {i} should fail");
+        }
+    }
+}

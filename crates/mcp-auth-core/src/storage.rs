@@ -1,0 +1,374 @@
+//! Storage traits: what a backend must guarantee for `StoreProvider` to be secure.
+//!
+//! Storage is split by concern — clients, authorization codes, tokens, assertion replay — so a
+//! deployment can mix backends (clients in Postgres, tokens in Redis). [`Storage`] is the
+//! blanket trait over all four.
+//!
+//! Backends store no usable credential: codes, tokens and client secrets arrive here already
+//! hashed ([`SecretHash`], SHA-256 of a 256-bit random value), so a dump of the store yields
+//! nothing that can be presented to the server.
+//!
+//! Every contract below is proved for every backend by the conformance suite in the
+//! `mcp-auth-tests` crate.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use mcp_auth_types::OAuthClientInformationFull;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StorageError;
+use crate::secrets::SecretHash;
+
+/// Free-form claims carried on a token (`iss`, `act`, …).
+pub type Claims = serde_json::Map<String, serde_json::Value>;
+
+/// A registered client as stored: its metadata without the secret, and the secret's hash.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ClientRecord {
+    /// The client information; `client_secret` is always `None` here.
+    pub info: OAuthClientInformationFull,
+    /// SHA-256 of the client secret, for confidential clients.
+    pub secret_hash: Option<SecretHash>,
+}
+
+impl ClientRecord {
+    /// A record for `info`, moving its raw secret (if any) into a hash.
+    pub fn new(mut info: OAuthClientInformationFull) -> Self {
+        let secret_hash = info
+            .client_secret
+            .take()
+            .map(|secret| SecretHash::of(secret.expose_secret()));
+        Self { info, secret_hash }
+    }
+}
+
+/// An authorization code as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CodeRecord {
+    /// SHA-256 of the code.
+    pub code_hash: SecretHash,
+    /// The grant the code starts; its tokens carry the same id.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Expiry, seconds since the epoch.
+    pub expires_at: i64,
+    /// PKCE S256 challenge.
+    pub code_challenge: String,
+    /// Redirect URI of the authorization request.
+    pub redirect_uri: String,
+    /// Whether the authorization request named the redirect URI.
+    pub redirect_uri_provided_explicitly: bool,
+    /// RFC 8707 resource.
+    pub resource: Option<String>,
+    /// The resource owner.
+    pub subject: Option<String>,
+}
+
+/// What taking a code found.
+#[derive(Debug, Clone)]
+pub enum CodeTake {
+    /// The code was live and is now consumed; this caller is the only one to get it.
+    Taken(CodeRecord),
+    /// The code was already redeemed; its grant should be revoked (RFC 6749 §4.1.2).
+    AlreadyRedeemed {
+        /// The grant started by the first redemption.
+        grant_id: String,
+    },
+    /// No such live code (never issued, or expired).
+    Missing,
+}
+
+/// An access token as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AccessTokenRecord {
+    /// SHA-256 of the token.
+    pub token_hash: SecretHash,
+    /// The grant the token belongs to.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Expiry, seconds since the epoch.
+    pub expires_at: i64,
+    /// RFC 8707 resource (audience).
+    pub resource: Option<String>,
+    /// The resource owner.
+    pub subject: Option<String>,
+    /// Further claims.
+    pub claims: Option<Claims>,
+}
+
+/// A refresh token as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct RefreshTokenRecord {
+    /// SHA-256 of the token.
+    pub token_hash: SecretHash,
+    /// The grant the token belongs to.
+    pub grant_id: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Scopes of the grant.
+    pub scopes: Vec<String>,
+    /// Expiry, seconds since the epoch (already capped by the grant's absolute lifetime).
+    pub expires_at: i64,
+    /// RFC 8707 resource.
+    pub resource: Option<String>,
+    /// The resource owner.
+    pub subject: Option<String>,
+    /// Further claims.
+    pub claims: Option<Claims>,
+    /// When the grant started, so an absolute grant lifetime survives rotation.
+    pub grant_issued_at: i64,
+}
+
+/// What looking up a refresh token found.
+#[derive(Debug, Clone)]
+pub enum RefreshLookup {
+    /// A live, unrotated token.
+    Active(RefreshTokenRecord),
+    /// The token was already rotated: presenting it again is a sign of theft.
+    Rotated {
+        /// The grant to revoke.
+        grant_id: String,
+    },
+}
+
+/// What rotating a refresh token did.
+#[derive(Debug, Clone)]
+pub enum Rotation {
+    /// The old token is dead and the new pair stored, in one step.
+    Rotated,
+    /// The old token had already been rotated (a concurrent or replayed refresh); nothing was
+    /// stored and the grant should be revoked.
+    Reused {
+        /// The grant to revoke.
+        grant_id: String,
+    },
+    /// No such live token (never issued, expired, or its grant revoked).
+    Missing,
+}
+
+/// Registered clients.
+#[async_trait]
+pub trait ClientStore: Send + Sync + 'static {
+    /// Stores a new client. An existing `client_id` is a [`StorageErrorKind::Conflict`](crate::StorageErrorKind).
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StorageError>;
+
+    /// Stores a client, replacing any record with the same id (for pre-registered clients
+    /// loaded at start-up).
+    async fn upsert_client(&self, client: &ClientRecord) -> Result<(), StorageError>;
+
+    /// The client with this id.
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StorageError>;
+
+    /// Deletes a client; `true` when it existed.
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StorageError>;
+}
+
+/// Authorization codes.
+#[async_trait]
+pub trait CodeStore: Send + Sync + 'static {
+    /// Stores a new code.
+    async fn insert_code(&self, code: &CodeRecord) -> Result<(), StorageError>;
+
+    /// The live, unredeemed code with this hash; `None` once expired (at `now`) or redeemed.
+    async fn get_code(
+        &self,
+        code_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<CodeRecord>, StorageError>;
+
+    /// Atomically consumes the code: **of any number of concurrent calls for one code, at most
+    /// one returns [`CodeTake::Taken`]**. A consumed code leaves a marker until its expiry, so
+    /// that a later take returns [`CodeTake::AlreadyRedeemed`] with the grant to revoke. An
+    /// expired code is [`CodeTake::Missing`].
+    async fn take_code(&self, code_hash: &SecretHash, now: i64) -> Result<CodeTake, StorageError>;
+
+    /// Deletes codes and redemption markers that expired before `now`; returns how many.
+    async fn purge_expired_codes(&self, now: i64) -> Result<u64, StorageError>;
+}
+
+/// Access and refresh tokens, grouped in grants.
+///
+/// A grant is everything descended from one authorization: the tokens of a code exchange and
+/// all their rotations. Revoking a grant kills all of it, and is linearizable with issuing and
+/// rotating: once [`revoke_grant`](TokenStore::revoke_grant) returns, no token of the grant is
+/// usable, including one a concurrent rotation was creating, and the grant cannot receive new
+/// tokens until `keep_until`.
+#[async_trait]
+pub trait TokenStore: Send + Sync + 'static {
+    /// Stores the tokens of a new issuance (code exchange, assertion, client credentials) in one
+    /// step. Returns `false` and stores nothing when the grant was revoked — e.g. its code was
+    /// replayed while this exchange was in flight.
+    async fn issue_tokens(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<bool, StorageError>;
+
+    /// The live access token with this hash, or `None` once expired (at `now`) or revoked.
+    /// One backend round trip: this is on every protected request.
+    async fn get_access_token(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<AccessTokenRecord>, StorageError>;
+
+    /// The refresh token with this hash: active, or already rotated (kept as a marker until its
+    /// expiry so reuse can be detected). `None` once expired or revoked.
+    async fn get_refresh_token(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<RefreshLookup>, StorageError>;
+
+    /// Atomically rotates a refresh token: marks `old_hash` rotated, deletes the grant's
+    /// earlier access tokens, and stores the new pair — all or nothing. **Of concurrent
+    /// rotations of one token, at most one returns [`Rotation::Rotated`]**; the others see
+    /// [`Rotation::Reused`].
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &SecretHash,
+        access: &AccessTokenRecord,
+        refresh: &RefreshTokenRecord,
+        now: i64,
+    ) -> Result<Rotation, StorageError>;
+
+    /// Revokes a grant: deletes every access and refresh token carrying `grant_id` and refuses
+    /// new tokens for it until `keep_until`. Revoking an unknown grant is not an error.
+    async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError>;
+
+    /// Deletes tokens, rotation markers and revocation markers that expired before `now`;
+    /// returns how many records went.
+    async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StorageError>;
+}
+
+/// Replay protection for signed assertions (ID-JAGs, client assertions): remembers each
+/// `(issuer, jti)` until the assertion expires.
+#[async_trait]
+pub trait ReplayStore: Send + Sync + 'static {
+    /// Records `(issuer, jti)` until `expires_at` if it is not already recorded — insert if
+    /// absent, atomically. Returns `true` for the first use, `false` for a replay. An entry
+    /// whose expiry has passed (at `now`) counts as absent.
+    async fn record_assertion_id(
+        &self,
+        issuer: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StorageError>;
+
+    /// Deletes entries that expired before `now`; returns how many.
+    async fn purge_expired_assertion_ids(&self, now: i64) -> Result<u64, StorageError>;
+}
+
+/// Everything `StoreProvider` needs. Implemented for every type that implements the four
+/// concerns, including `Arc<dyn Storage>`.
+pub trait Storage: ClientStore + CodeStore + TokenStore + ReplayStore {}
+
+impl<T: ClientStore + CodeStore + TokenStore + ReplayStore + ?Sized> Storage for T {}
+
+#[async_trait]
+impl<T: ClientStore + ?Sized> ClientStore for Arc<T> {
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
+        (**self).insert_client(client).await
+    }
+    async fn upsert_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
+        (**self).upsert_client(client).await
+    }
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StorageError> {
+        (**self).get_client(client_id).await
+    }
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StorageError> {
+        (**self).delete_client(client_id).await
+    }
+}
+
+#[async_trait]
+impl<T: CodeStore + ?Sized> CodeStore for Arc<T> {
+    async fn insert_code(&self, code: &CodeRecord) -> Result<(), StorageError> {
+        (**self).insert_code(code).await
+    }
+    async fn get_code(
+        &self,
+        code_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<CodeRecord>, StorageError> {
+        (**self).get_code(code_hash, now).await
+    }
+    async fn take_code(&self, code_hash: &SecretHash, now: i64) -> Result<CodeTake, StorageError> {
+        (**self).take_code(code_hash, now).await
+    }
+    async fn purge_expired_codes(&self, now: i64) -> Result<u64, StorageError> {
+        (**self).purge_expired_codes(now).await
+    }
+}
+
+#[async_trait]
+impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
+    async fn issue_tokens(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<bool, StorageError> {
+        (**self).issue_tokens(access, refresh).await
+    }
+    async fn get_access_token(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<AccessTokenRecord>, StorageError> {
+        (**self).get_access_token(token_hash, now).await
+    }
+    async fn get_refresh_token(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<RefreshLookup>, StorageError> {
+        (**self).get_refresh_token(token_hash, now).await
+    }
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &SecretHash,
+        access: &AccessTokenRecord,
+        refresh: &RefreshTokenRecord,
+        now: i64,
+    ) -> Result<Rotation, StorageError> {
+        (**self)
+            .rotate_refresh_token(old_hash, access, refresh, now)
+            .await
+    }
+    async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
+        (**self).revoke_grant(grant_id, keep_until).await
+    }
+    async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StorageError> {
+        (**self).purge_expired_tokens(now).await
+    }
+}
+
+#[async_trait]
+impl<T: ReplayStore + ?Sized> ReplayStore for Arc<T> {
+    async fn record_assertion_id(
+        &self,
+        issuer: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StorageError> {
+        (**self)
+            .record_assertion_id(issuer, jti, expires_at, now)
+            .await
+    }
+    async fn purge_expired_assertion_ids(&self, now: i64) -> Result<u64, StorageError> {
+        (**self).purge_expired_assertion_ids(now).await
+    }
+}
