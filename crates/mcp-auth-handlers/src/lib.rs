@@ -1,0 +1,5 @@
+//! Transport-neutral OAuth endpoint handlers (crate docs: README.md, added when the handlers land).
+
+pub mod context;
+pub mod form;
+pub mod response;
