@@ -19,8 +19,9 @@ pub use settings::{
     AuthSettings, AuthSettingsBuilder, ClientRegistrationOptions, RevocationOptions,
 };
 pub use storage::{
-    AccessTokenRecord, ClientRecord, ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup,
-    RefreshTokenRecord, ReplayStore, Rotation, Storage, TokenStore,
+    AccessTokenRecord, AuthorizationRequestRecord, AuthorizationRequestStore, ClientRecord,
+    ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup, RefreshTokenRecord, ReplayStore,
+    Rotation, Storage, TokenStore,
 };
 
 /// Re-export of the wire types, so that implementers need one dependency.

@@ -1,6 +1,7 @@
 //! Storage traits: what a backend must guarantee for `StoreProvider` to be secure.
 //!
-//! Storage is split by concern — clients, authorization codes, tokens, assertion replay — so a
+//! Storage is split by concern — clients, pending authorization requests, authorization codes,
+//! tokens, assertion replay — so a
 //! deployment can mix backends (clients in Postgres, tokens in Redis). [`Storage`] is the
 //! blanket trait over all four.
 //!
@@ -14,7 +15,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use mcp_auth_types::OAuthClientInformationFull;
+use mcp_auth_types::{AuthorizationParams, OAuthClientInformationFull};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StorageError;
@@ -68,6 +69,24 @@ pub struct CodeRecord {
     pub resource: Option<String>,
     /// The resource owner.
     pub subject: Option<String>,
+}
+
+/// An authorization request waiting for the user to sign in and consent.
+///
+/// `StoreProvider::authorize` stores one and sends the user agent to the sign-in page with its
+/// id; the sign-in page completes it (issuing a code) or denies it. Keeping it in storage, not in
+/// process memory, lets any instance of a multi-instance deployment finish the sign-in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AuthorizationRequestRecord {
+    /// SHA-256 of the request id carried in the sign-in URL.
+    pub request_hash: SecretHash,
+    /// The client that made the request.
+    pub client_id: String,
+    /// The validated request.
+    pub params: AuthorizationParams,
+    /// Expiry, seconds since the epoch.
+    pub expires_at: i64,
 }
 
 /// What taking a code found.
@@ -197,6 +216,34 @@ pub trait CodeStore: Send + Sync + 'static {
     async fn purge_expired_codes(&self, now: i64) -> Result<u64, StorageError>;
 }
 
+/// Authorization requests pending sign-in.
+#[async_trait]
+pub trait AuthorizationRequestStore: Send + Sync + 'static {
+    /// Stores a pending request.
+    async fn insert_authorization_request(
+        &self,
+        request: &AuthorizationRequestRecord,
+    ) -> Result<(), StorageError>;
+
+    /// The live pending request with this hash (for rendering the sign-in page).
+    async fn get_authorization_request(
+        &self,
+        request_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<AuthorizationRequestRecord>, StorageError>;
+
+    /// Atomically removes and returns the live pending request: of concurrent calls, at most one
+    /// returns `Some`, so one sign-in yields at most one code.
+    async fn take_authorization_request(
+        &self,
+        request_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<AuthorizationRequestRecord>, StorageError>;
+
+    /// Deletes requests that expired before `now`; returns how many.
+    async fn purge_expired_authorization_requests(&self, now: i64) -> Result<u64, StorageError>;
+}
+
 /// Access and refresh tokens, grouped in grants.
 ///
 /// A grant is everything descended from one authorization: the tokens of a code exchange and
@@ -271,11 +318,44 @@ pub trait ReplayStore: Send + Sync + 'static {
     async fn purge_expired_assertion_ids(&self, now: i64) -> Result<u64, StorageError>;
 }
 
-/// Everything `StoreProvider` needs. Implemented for every type that implements the four
+/// Everything `StoreProvider` needs. Implemented for every type that implements the five
 /// concerns, including `Arc<dyn Storage>`.
-pub trait Storage: ClientStore + CodeStore + TokenStore + ReplayStore {}
+pub trait Storage:
+    ClientStore + AuthorizationRequestStore + CodeStore + TokenStore + ReplayStore
+{
+}
 
-impl<T: ClientStore + CodeStore + TokenStore + ReplayStore + ?Sized> Storage for T {}
+impl<T> Storage for T where
+    T: ClientStore + AuthorizationRequestStore + CodeStore + TokenStore + ReplayStore + ?Sized
+{
+}
+
+#[async_trait]
+impl<T: AuthorizationRequestStore + ?Sized> AuthorizationRequestStore for Arc<T> {
+    async fn insert_authorization_request(
+        &self,
+        request: &AuthorizationRequestRecord,
+    ) -> Result<(), StorageError> {
+        (**self).insert_authorization_request(request).await
+    }
+    async fn get_authorization_request(
+        &self,
+        request_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<AuthorizationRequestRecord>, StorageError> {
+        (**self).get_authorization_request(request_hash, now).await
+    }
+    async fn take_authorization_request(
+        &self,
+        request_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<AuthorizationRequestRecord>, StorageError> {
+        (**self).take_authorization_request(request_hash, now).await
+    }
+    async fn purge_expired_authorization_requests(&self, now: i64) -> Result<u64, StorageError> {
+        (**self).purge_expired_authorization_requests(now).await
+    }
+}
 
 #[async_trait]
 impl<T: ClientStore + ?Sized> ClientStore for Arc<T> {
