@@ -3,7 +3,7 @@
 //! Storage is split by concern — clients, pending authorization requests, authorization codes,
 //! tokens, assertion replay — so a
 //! deployment can mix backends (clients in Postgres, tokens in Redis). [`Storage`] is the
-//! blanket trait over all four.
+//! blanket trait over all five.
 //!
 //! Backends store no usable credential: codes, tokens and client secrets arrive here already
 //! hashed ([`SecretHash`], SHA-256 of a 256-bit random value), so a dump of the store yields
