@@ -93,6 +93,31 @@ pub struct AuthorizationCode {
     pub subject: Option<String>,
 }
 
+impl AuthorizationCode {
+    /// A code record; `resource` and `subject` start absent (set the public fields).
+    pub fn new(
+        code: AuthorizationCodeSecret,
+        client_id: impl Into<String>,
+        scopes: Vec<String>,
+        expires_at: i64,
+        code_challenge: impl Into<String>,
+        redirect_uri: impl Into<String>,
+        redirect_uri_provided_explicitly: bool,
+    ) -> Self {
+        Self {
+            code,
+            scopes,
+            expires_at,
+            client_id: client_id.into(),
+            code_challenge: code_challenge.into(),
+            redirect_uri: redirect_uri.into(),
+            redirect_uri_provided_explicitly,
+            resource: None,
+            subject: None,
+        }
+    }
+}
+
 impl AsRef<AuthorizationCode> for AuthorizationCode {
     fn as_ref(&self) -> &AuthorizationCode {
         self
@@ -119,6 +144,25 @@ pub struct RefreshToken {
     /// (The Python SDK's record lacks it and loses the audience on refresh.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resource: Option<String>,
+}
+
+impl RefreshToken {
+    /// A refresh-token record; expiry, subject and resource start absent (set the public
+    /// fields).
+    pub fn new(
+        token: RefreshTokenSecret,
+        client_id: impl Into<String>,
+        scopes: Vec<String>,
+    ) -> Self {
+        Self {
+            token,
+            client_id: client_id.into(),
+            scopes,
+            expires_at: None,
+            subject: None,
+            resource: None,
+        }
+    }
 }
 
 impl AsRef<RefreshToken> for RefreshToken {
