@@ -2,16 +2,19 @@
 
 mod clock;
 mod error;
+mod memory;
 mod provider;
 pub mod secrets;
 mod settings;
 pub mod storage;
+mod store_provider;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{
     AuthorizeError, ConfigError, ProviderError, ProviderErrorKind, RegistrationError, StorageError,
     StorageErrorKind, TokenError,
 };
+pub use memory::MemoryStore;
 pub use provider::{
     OAuthAuthorizationServerProvider, ProviderTokenVerifier, RevocableToken, TokenVerifier,
 };
@@ -22,6 +25,10 @@ pub use storage::{
     AccessTokenRecord, AuthorizationRequestRecord, AuthorizationRequestStore, ClientRecord,
     ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup, RefreshTokenRecord, ReplayStore,
     Rotation, Storage, TokenStore,
+};
+pub use store_provider::{
+    MAX_CODE_TTL, PendingAuthorization, PurgeReport, StoreProvider, StoreProviderBuilder,
+    StoredAccessToken, StoredAuthorizationCode, StoredRefreshToken,
 };
 
 /// Re-export of the wire types, so that implementers need one dependency.

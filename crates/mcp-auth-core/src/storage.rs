@@ -279,14 +279,15 @@ pub trait TokenStore: Send + Sync + 'static {
     ) -> Result<Option<RefreshLookup>, StorageError>;
 
     /// Atomically rotates a refresh token: marks `old_hash` rotated, deletes the grant's
-    /// earlier access tokens, and stores the new pair — all or nothing. **Of concurrent
+    /// earlier access tokens, and stores the new access token and, unless the grant is at the
+    /// end of its lifetime (`refresh` is `None`), the new refresh token — all or nothing. **Of concurrent
     /// rotations of one token, at most one returns [`Rotation::Rotated`]**; the others see
     /// [`Rotation::Reused`].
     async fn rotate_refresh_token(
         &self,
         old_hash: &SecretHash,
         access: &AccessTokenRecord,
-        refresh: &RefreshTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
         now: i64,
     ) -> Result<Rotation, StorageError>;
 
@@ -420,7 +421,7 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
         &self,
         old_hash: &SecretHash,
         access: &AccessTokenRecord,
-        refresh: &RefreshTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
         now: i64,
     ) -> Result<Rotation, StorageError> {
         (**self)

@@ -1,0 +1,663 @@
+//! [`StoreProvider`]: a complete authorization-server provider over any [`Storage`].
+
+mod client_cache;
+mod sign_in;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use mcp_auth_types::{
+    AccessToken, AccessTokenSecret, AuthorizationCode, AuthorizationCodeSecret,
+    AuthorizationParams, ClientSecret, GrantType, IssuerUrl, OAuthClientInformationFull,
+    OAuthToken, RefreshToken, RefreshTokenSecret, TokenErrorCode, construct_redirect_uri,
+    validate_issuer_url,
+};
+
+use self::client_cache::ClientCache;
+pub use self::sign_in::PendingAuthorization;
+use crate::clock::{Clock, SystemClock};
+use crate::error::{AuthorizeError, ConfigError, ProviderError, RegistrationError, TokenError};
+use crate::provider::{OAuthAuthorizationServerProvider, RevocableToken};
+use crate::secrets::{SecretHash, random_secret};
+use crate::storage::{
+    AccessTokenRecord, AuthorizationRequestRecord, Claims, ClientRecord, CodeTake, RefreshLookup,
+    RefreshTokenRecord, Rotation, Storage,
+};
+
+/// Longest authorization-code lifetime allowed: RFC 6749 §4.1.2 recommends at most 10 minutes.
+pub const MAX_CODE_TTL: u64 = 600;
+
+/// Lifetimes and endpoints of a [`StoreProvider`].
+#[derive(Debug, Clone)]
+struct Config {
+    issuer: IssuerUrl,
+    sign_in_url: String,
+    authorization_request_ttl: u64,
+    code_ttl: u64,
+    access_token_ttl: u64,
+    refresh_token_ttl: Option<u64>,
+    grant_lifetime: Option<u64>,
+}
+
+/// A complete [`OAuthAuthorizationServerProvider`] over a storage backend.
+///
+/// - Codes and tokens are 256-bit random values, stored only as SHA-256 hashes.
+/// - Codes are single-use even under concurrent redemption; a code presented again revokes
+///   every token issued from it (RFC 6749 §4.1.2).
+/// - Refresh tokens rotate on every use; presenting a rotated one revokes the whole grant
+///   (RFC 9700 §4.14.2). An optional absolute grant lifetime caps how long rotation can go on.
+/// - Revoking either token of a pair revokes the whole grant.
+/// - Access-token lookup is one storage round trip.
+///
+/// How the user signs in is up to the application: [`authorize`](OAuthAuthorizationServerProvider::authorize)
+/// stores the validated request and returns the configured sign-in URL with a `request_id`
+/// parameter. The sign-in page reads the request with
+/// [`pending_authorization`](Self::pending_authorization), authenticates the user, and finishes
+/// with [`complete_authorization`](Self::complete_authorization) (which issues the code) or
+/// [`deny_authorization`](Self::deny_authorization). Both return the URL to redirect the user
+/// agent to, carrying `state` and `iss` (RFC 9207).
+///
+/// The code is consumed when it is *loaded*, before the handler checks PKCE and the redirect
+/// URI: a code presented with a wrong verifier is burnt, which stops verifier guessing and is
+/// what RFC 6749 §10.5 asks of single-use codes.
+pub struct StoreProvider<S> {
+    storage: S,
+    clock: Arc<dyn Clock>,
+    config: Config,
+    clients: ClientCache,
+}
+
+impl<S> std::fmt::Debug for StoreProvider<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreProvider")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder for [`StoreProvider`].
+#[derive(Debug)]
+#[must_use]
+pub struct StoreProviderBuilder<S> {
+    storage: S,
+    issuer: String,
+    sign_in_url: Option<String>,
+    clock: Arc<dyn Clock>,
+    authorization_request_ttl: u64,
+    code_ttl: u64,
+    access_token_ttl: u64,
+    refresh_token_ttl: Option<u64>,
+    grant_lifetime: Option<u64>,
+    client_cache_ttl: u64,
+}
+
+impl<S: Storage> StoreProvider<S> {
+    /// Starts building a provider over `storage` for the authorization server `issuer`.
+    ///
+    /// Defaults: sign-in at `<issuer>/sign-in`, pending requests 10 minutes, codes 5 minutes,
+    /// access tokens 1 hour, refresh tokens 30 days, no absolute grant lifetime.
+    pub fn builder(storage: S, issuer: impl Into<String>) -> StoreProviderBuilder<S> {
+        StoreProviderBuilder {
+            storage,
+            issuer: issuer.into(),
+            sign_in_url: None,
+            clock: Arc::new(SystemClock),
+            authorization_request_ttl: 600,
+            code_ttl: 300,
+            access_token_ttl: 3600,
+            refresh_token_ttl: Some(30 * 24 * 3600),
+            grant_lifetime: None,
+            client_cache_ttl: 5,
+        }
+    }
+}
+
+impl<S: Storage> StoreProviderBuilder<S> {
+    /// Where `authorize` sends the user agent (`request_id` is appended).
+    pub fn sign_in_url(mut self, url: impl Into<String>) -> Self {
+        self.sign_in_url = Some(url.into());
+        self
+    }
+
+    /// The time source.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long a user has to sign in, in seconds.
+    pub fn authorization_request_ttl(mut self, seconds: u64) -> Self {
+        self.authorization_request_ttl = seconds;
+        self
+    }
+
+    /// Authorization-code lifetime in seconds (1 to 600).
+    pub fn code_ttl(mut self, seconds: u64) -> Self {
+        self.code_ttl = seconds;
+        self
+    }
+
+    /// Access-token lifetime in seconds.
+    pub fn access_token_ttl(mut self, seconds: u64) -> Self {
+        self.access_token_ttl = seconds;
+        self
+    }
+
+    /// Refresh-token lifetime in seconds; `None` issues no refresh tokens.
+    pub fn refresh_token_ttl(mut self, seconds: Option<u64>) -> Self {
+        self.refresh_token_ttl = seconds;
+        self
+    }
+
+    /// Absolute lifetime of a grant in seconds: no token of the grant outlives it, however
+    /// often it is refreshed.
+    pub fn grant_lifetime(mut self, seconds: Option<u64>) -> Self {
+        self.grant_lifetime = seconds;
+        self
+    }
+
+    /// How long client records are cached in process, in seconds (0 disables the cache). New
+    /// clients are always visible at once; a deleted or changed client may be served from the
+    /// cache for this long.
+    pub fn client_cache_ttl(mut self, seconds: u64) -> Self {
+        self.client_cache_ttl = seconds;
+        self
+    }
+
+    /// Validates the configuration.
+    pub fn build(self) -> Result<StoreProvider<S>, ConfigError> {
+        let issuer = validate_issuer_url(&self.issuer)?;
+        let day = 24 * 3600;
+        let checks = [
+            ("code_ttl", self.code_ttl, 1, MAX_CODE_TTL),
+            (
+                "authorization_request_ttl",
+                self.authorization_request_ttl,
+                30,
+                3600,
+            ),
+            ("access_token_ttl", self.access_token_ttl, 1, 7 * day),
+            (
+                "refresh_token_ttl",
+                self.refresh_token_ttl.unwrap_or(1),
+                1,
+                400 * day,
+            ),
+            (
+                "grant_lifetime",
+                self.grant_lifetime.unwrap_or(1),
+                1,
+                400 * day,
+            ),
+        ];
+        for (setting, value, min, max) in checks {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::Lifetime {
+                    setting,
+                    min,
+                    max,
+                    value,
+                });
+            }
+        }
+        let sign_in_url = self
+            .sign_in_url
+            .unwrap_or_else(|| issuer.endpoint("/sign-in"));
+        Ok(StoreProvider {
+            storage: self.storage,
+            clients: ClientCache::new(self.client_cache_ttl),
+            clock: self.clock,
+            config: Config {
+                issuer,
+                sign_in_url,
+                authorization_request_ttl: self.authorization_request_ttl,
+                code_ttl: self.code_ttl,
+                access_token_ttl: self.access_token_ttl,
+                refresh_token_ttl: self.refresh_token_ttl,
+                grant_lifetime: self.grant_lifetime,
+            },
+        })
+    }
+}
+
+/// An authorization code as this provider loads it: the standard record plus its grant.
+#[derive(Debug, Clone)]
+pub struct StoredAuthorizationCode {
+    code: AuthorizationCode,
+    grant_id: String,
+}
+
+impl AsRef<AuthorizationCode> for StoredAuthorizationCode {
+    fn as_ref(&self) -> &AuthorizationCode {
+        &self.code
+    }
+}
+
+/// A refresh token as this provider loads it.
+#[derive(Debug, Clone)]
+pub struct StoredRefreshToken {
+    token: RefreshToken,
+    record: RefreshTokenRecord,
+}
+
+impl AsRef<RefreshToken> for StoredRefreshToken {
+    fn as_ref(&self) -> &RefreshToken {
+        &self.token
+    }
+}
+
+/// An access token as this provider loads it.
+#[derive(Debug, Clone)]
+pub struct StoredAccessToken {
+    token: AccessToken,
+    grant_id: String,
+}
+
+impl StoredAccessToken {
+    /// The grant the token belongs to.
+    pub fn grant_id(&self) -> &str {
+        &self.grant_id
+    }
+}
+
+impl AsRef<AccessToken> for StoredAccessToken {
+    fn as_ref(&self) -> &AccessToken {
+        &self.token
+    }
+}
+
+/// How many expired records a purge removed, per kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PurgeReport {
+    /// Pending authorization requests.
+    pub authorization_requests: u64,
+    /// Codes and redemption markers.
+    pub codes: u64,
+    /// Tokens and markers.
+    pub tokens: u64,
+    /// Assertion ids.
+    pub assertion_ids: u64,
+}
+
+impl<S: Storage> StoreProvider<S> {
+    /// The storage backend.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// The issuer this provider stamps on redirects and tokens.
+    pub fn issuer(&self) -> &IssuerUrl {
+        &self.config.issuer
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Registers or replaces a client out of band (pre-registered clients from configuration).
+    /// Its raw secret, if any, is stored only as a hash.
+    pub async fn preregister_client(
+        &self,
+        client: OAuthClientInformationFull,
+    ) -> Result<(), ProviderError> {
+        self.storage
+            .upsert_client(&ClientRecord::new(client))
+            .await
+            .map_err(ProviderError::from)?;
+        Ok(())
+    }
+
+    /// Deletes expired records from every store. Call it periodically (every few minutes) on
+    /// backends without native expiry; Redis expires keys by itself.
+    pub async fn purge_expired(&self) -> Result<PurgeReport, ProviderError> {
+        let now = self.now();
+        Ok(PurgeReport {
+            authorization_requests: self
+                .storage
+                .purge_expired_authorization_requests(now)
+                .await?,
+            codes: self.storage.purge_expired_codes(now).await?,
+            tokens: self.storage.purge_expired_tokens(now).await?,
+            assertion_ids: self.storage.purge_expired_assertion_ids(now).await?,
+        })
+    }
+
+    /// How long a revoked grant must stay marked: as long as any of its credentials could still
+    /// be presented.
+    fn revocation_horizon(&self) -> i64 {
+        let longest = [
+            self.config.code_ttl,
+            self.config.access_token_ttl,
+            self.config.refresh_token_ttl.unwrap_or(0),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0);
+        self.now() + secs(longest)
+    }
+
+    async fn revoke_grant(&self, grant_id: &str) -> Result<(), ProviderError> {
+        self.storage
+            .revoke_grant(grant_id, self.revocation_horizon())
+            .await?;
+        Ok(())
+    }
+
+    /// Mints an access token (and a refresh token when enabled and the client may refresh) for
+    /// `grant`, returning the records and the response.
+    fn mint(
+        &self,
+        client: &OAuthClientInformationFull,
+        grant: &GrantShape<'_>,
+        access_scopes: &[String],
+        with_refresh: bool,
+    ) -> (AccessTokenRecord, Option<RefreshTokenRecord>, OAuthToken) {
+        let now = self.now();
+        let grant_end = self
+            .config
+            .grant_lifetime
+            .map(|lifetime| grant.issued_at + secs(lifetime));
+        let cap = |expires_at: i64| grant_end.map_or(expires_at, |end| expires_at.min(end));
+        let access_secret = random_secret();
+        let access_expires_at = cap(now + secs(self.config.access_token_ttl));
+        let access = AccessTokenRecord {
+            token_hash: SecretHash::of(&access_secret),
+            grant_id: grant.grant_id.to_owned(),
+            client_id: client.client_id.clone(),
+            scopes: access_scopes.to_vec(),
+            expires_at: access_expires_at,
+            resource: grant.resource.clone(),
+            subject: grant.subject.clone(),
+            claims: Some(grant.claims.clone()),
+        };
+        let mut response = OAuthToken::bearer(AccessTokenSecret::new(access_secret))
+            .with_expires_in(u64::try_from(access_expires_at - now).unwrap_or(0))
+            .with_scopes(access_scopes);
+        let refresh = match self.config.refresh_token_ttl {
+            Some(ttl) if with_refresh && client.has_grant_type(&GrantType::RefreshToken) => {
+                let expires_at = cap(now + secs(ttl));
+                // A refresh token that would expire with the access token adds nothing.
+                (expires_at > access_expires_at).then(|| {
+                    let secret = random_secret();
+                    let record = RefreshTokenRecord {
+                        token_hash: SecretHash::of(&secret),
+                        grant_id: grant.grant_id.to_owned(),
+                        client_id: client.client_id.clone(),
+                        scopes: grant.scopes.to_vec(),
+                        expires_at,
+                        resource: grant.resource.clone(),
+                        subject: grant.subject.clone(),
+                        claims: Some(grant.claims.clone()),
+                        grant_issued_at: grant.issued_at,
+                    };
+                    response.refresh_token = Some(RefreshTokenSecret::new(secret));
+                    record
+                })
+            }
+            _ => None,
+        };
+        (access, refresh, response)
+    }
+
+    fn own_claims(&self) -> Claims {
+        let mut claims = Claims::new();
+        claims.insert(
+            "iss".to_owned(),
+            serde_json::Value::String(self.config.issuer.as_str().to_owned()),
+        );
+        claims
+    }
+}
+
+/// What a grant's tokens share.
+struct GrantShape<'a> {
+    grant_id: &'a str,
+    scopes: &'a [String],
+    resource: Option<String>,
+    subject: Option<String>,
+    claims: Claims,
+    issued_at: i64,
+}
+
+fn secs(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX / 4)
+}
+
+fn invalid_grant() -> TokenError {
+    TokenError::new(
+        TokenErrorCode::InvalidGrant,
+        "the grant is invalid, expired or revoked",
+    )
+}
+
+#[async_trait]
+impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
+    type AuthorizationCode = StoredAuthorizationCode;
+    type RefreshToken = StoredRefreshToken;
+    type AccessToken = StoredAccessToken;
+
+    async fn get_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<OAuthClientInformationFull>, ProviderError> {
+        Ok(self
+            .client_record(client_id)
+            .await?
+            .map(|record| record.info))
+    }
+
+    async fn register_client(
+        &self,
+        client_info: OAuthClientInformationFull,
+    ) -> Result<(), RegistrationError> {
+        self.storage
+            .insert_client(&ClientRecord::new(client_info))
+            .await?;
+        Ok(())
+    }
+
+    async fn authenticate_client_secret(
+        &self,
+        client: &OAuthClientInformationFull,
+        secret: &ClientSecret,
+    ) -> Result<bool, ProviderError> {
+        let record = self.client_record(&client.client_id).await?;
+        Ok(record
+            .and_then(|record| record.secret_hash)
+            .is_some_and(|hash| hash.verify(secret.expose_secret())))
+    }
+
+    async fn authorize(
+        &self,
+        client: &OAuthClientInformationFull,
+        params: AuthorizationParams,
+    ) -> Result<String, AuthorizeError> {
+        let request_id = random_secret();
+        let record = AuthorizationRequestRecord {
+            request_hash: SecretHash::of(&request_id),
+            client_id: client.client_id.clone(),
+            params,
+            expires_at: self.now() + secs(self.config.authorization_request_ttl),
+        };
+        self.storage.insert_authorization_request(&record).await?;
+        Ok(construct_redirect_uri(
+            &self.config.sign_in_url,
+            &[("request_id", Some(&request_id))],
+        ))
+    }
+
+    async fn load_authorization_code(
+        &self,
+        client: &OAuthClientInformationFull,
+        code: &AuthorizationCodeSecret,
+    ) -> Result<Option<StoredAuthorizationCode>, ProviderError> {
+        let hash = SecretHash::of(code.expose_secret());
+        match self.storage.take_code(&hash, self.now()).await? {
+            CodeTake::Taken(record) if record.client_id == client.client_id => {
+                let mut loaded = AuthorizationCode::new(
+                    code.clone(),
+                    record.client_id,
+                    record.scopes,
+                    record.expires_at,
+                    record.code_challenge,
+                    record.redirect_uri,
+                    record.redirect_uri_provided_explicitly,
+                );
+                loaded.resource = record.resource;
+                loaded.subject = record.subject;
+                Ok(Some(StoredAuthorizationCode {
+                    code: loaded,
+                    grant_id: record.grant_id,
+                }))
+            }
+            // Presented by another client: the code is burnt and answers as unknown.
+            CodeTake::Taken(_) | CodeTake::Missing => Ok(None),
+            CodeTake::AlreadyRedeemed { grant_id } => {
+                tracing::warn!(
+                    client_id = %client.client_id,
+                    "authorization code presented twice; revoking its grant"
+                );
+                self.revoke_grant(&grant_id).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn exchange_authorization_code(
+        &self,
+        client: &OAuthClientInformationFull,
+        code: StoredAuthorizationCode,
+    ) -> Result<OAuthToken, TokenError> {
+        let shape = GrantShape {
+            grant_id: &code.grant_id,
+            scopes: &code.code.scopes,
+            resource: code.code.resource.clone(),
+            subject: code.code.subject.clone(),
+            claims: self.own_claims(),
+            issued_at: self.now(),
+        };
+        let (access, refresh, response) = self.mint(client, &shape, &code.code.scopes, true);
+        if self.storage.issue_tokens(&access, refresh.as_ref()).await? {
+            Ok(response)
+        } else {
+            Err(invalid_grant())
+        }
+    }
+
+    async fn load_refresh_token(
+        &self,
+        client: &OAuthClientInformationFull,
+        token: &RefreshTokenSecret,
+    ) -> Result<Option<StoredRefreshToken>, ProviderError> {
+        let hash = SecretHash::of(token.expose_secret());
+        match self.storage.get_refresh_token(&hash, self.now()).await? {
+            Some(RefreshLookup::Active(record)) if record.client_id == client.client_id => {
+                let mut loaded = RefreshToken::new(
+                    token.clone(),
+                    record.client_id.clone(),
+                    record.scopes.clone(),
+                );
+                loaded.expires_at = Some(record.expires_at);
+                loaded.subject = record.subject.clone();
+                loaded.resource = record.resource.clone();
+                Ok(Some(StoredRefreshToken {
+                    token: loaded,
+                    record,
+                }))
+            }
+            Some(RefreshLookup::Active(_)) | None => Ok(None),
+            Some(RefreshLookup::Rotated { grant_id }) => {
+                tracing::warn!(
+                    client_id = %client.client_id,
+                    "rotated refresh token presented again; revoking its grant"
+                );
+                self.revoke_grant(&grant_id).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn exchange_refresh_token(
+        &self,
+        client: &OAuthClientInformationFull,
+        token: StoredRefreshToken,
+        scopes: Vec<String>,
+    ) -> Result<OAuthToken, TokenError> {
+        let old = &token.record;
+        let shape = GrantShape {
+            grant_id: &old.grant_id,
+            // RFC 6749 §6: a new refresh token keeps the scope of the one it replaces, however
+            // the access token was narrowed.
+            scopes: &old.scopes,
+            resource: old.resource.clone(),
+            subject: old.subject.clone(),
+            claims: old.claims.clone().unwrap_or_default(),
+            issued_at: old.grant_issued_at,
+        };
+        let (access, refresh, response) = self.mint(client, &shape, &scopes, true);
+        match self
+            .storage
+            .rotate_refresh_token(&old.token_hash, &access, refresh.as_ref(), self.now())
+            .await?
+        {
+            Rotation::Rotated => Ok(response),
+            Rotation::Reused { grant_id } => {
+                tracing::warn!(
+                    client_id = %client.client_id,
+                    "concurrent refresh of one token; revoking its grant"
+                );
+                self.revoke_grant(&grant_id).await?;
+                Err(invalid_grant())
+            }
+            Rotation::Missing => Err(invalid_grant()),
+        }
+    }
+
+    async fn load_access_token(
+        &self,
+        token: &AccessTokenSecret,
+    ) -> Result<Option<StoredAccessToken>, ProviderError> {
+        let hash = SecretHash::of(token.expose_secret());
+        Ok(self
+            .storage
+            .get_access_token(&hash, self.now())
+            .await?
+            .map(|record| {
+                let mut loaded = AccessToken::new(token.clone(), record.client_id, record.scopes);
+                loaded.expires_at = Some(record.expires_at);
+                loaded.resource = record.resource;
+                loaded.subject = record.subject;
+                loaded.claims = record.claims;
+                StoredAccessToken {
+                    token: loaded,
+                    grant_id: record.grant_id,
+                }
+            }))
+    }
+
+    async fn revoke_token(
+        &self,
+        token: RevocableToken<StoredAccessToken, StoredRefreshToken>,
+    ) -> Result<(), ProviderError> {
+        let grant_id = match &token {
+            RevocableToken::Access(access) => &access.grant_id,
+            RevocableToken::Refresh(refresh) => &refresh.record.grant_id,
+        };
+        self.revoke_grant(grant_id).await
+    }
+}
+
+impl<S: Storage> StoreProvider<S> {
+    async fn client_record(&self, client_id: &str) -> Result<Option<ClientRecord>, ProviderError> {
+        let now = self.now();
+        if let Some(record) = self.clients.get(client_id, now) {
+            return Ok(Some(record));
+        }
+        let record = self.storage.get_client(client_id).await?;
+        if let Some(record) = &record {
+            self.clients.put(record.clone(), now);
+        }
+        Ok(record)
+    }
+}
