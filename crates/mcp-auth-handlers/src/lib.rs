@@ -3,3 +3,6 @@
 pub mod context;
 pub mod form;
 pub mod response;
+
+#[cfg(test)]
+pub(crate) mod test_support;

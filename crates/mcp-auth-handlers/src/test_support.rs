@@ -1,0 +1,749 @@
+//! Shared fixtures for the handler tests: an in-memory provider, registered clients of every
+//! authentication method, a PKCE pair and a [`HandlerContext`] driven by a [`ManualClock`].
+//!
+//! The provider is deliberately naive where the Python SDK's test providers are: its `load_*`
+//! methods return whatever is stored, expired or not, issued to any client. That way every
+//! client, expiry and binding check the handlers make is exercised by the tests, instead of
+//! being quietly done for them by the provider. Where the provider contract asks for atomicity
+//! (single-use codes, refresh-token rotation), it is atomic, so concurrency tests mean something.
+
+// Fixtures are shared by the tests of several modules; not every one is used by each.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use mcp_auth_core::{
+    AuthSettings, AuthorizeError, ManualClock, OAuthAuthorizationServerProvider, ProviderError,
+    ProviderErrorKind, RegistrationError, RevocableToken, RevocationOptions, TokenError,
+};
+use mcp_auth_types::{
+    AccessToken, AccessTokenSecret, AuthorizationCode, AuthorizationCodeSecret,
+    AuthorizationParams, AuthorizeErrorCode, ClientSecret, CodeVerifier, GrantType,
+    IdentityAssertionParams, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken,
+    RefreshToken, RefreshTokenSecret, TokenEndpointAuthMethod, TokenErrorCode,
+    construct_redirect_uri,
+};
+
+use crate::context::HandlerContext;
+
+/// The issuer every test context is configured with. No trailing slash, so a test can see that
+/// `iss` is sent exactly as configured.
+pub(crate) const ISSUER: &str = "https://auth.example.com";
+/// The protected resource every test context serves.
+pub(crate) const RESOURCE: &str = "https://mcp.example.com/mcp";
+/// The start time of every [`ManualClock`] (2023-11-14).
+pub(crate) const T0: i64 = 1_700_000_000;
+/// The redirect URI the web clients register.
+pub(crate) const REDIRECT_URI: &str = "https://client.example.com/callback";
+/// The loopback redirect URI the native client registers (RFC 8252 §7.3).
+pub(crate) const LOOPBACK_REDIRECT_URI: &str = "http://127.0.0.1:3000/callback";
+/// The scopes every test client registers.
+pub(crate) const CLIENT_SCOPE: &str = "read write profile";
+/// Scopes an authorization gets when the request names none.
+pub(crate) const DEFAULT_GRANTED: [&str; 2] = ["read", "write"];
+/// Lifetime of issued codes.
+pub(crate) const CODE_LIFETIME: i64 = 300;
+/// Lifetime of issued access and refresh tokens.
+pub(crate) const TOKEN_LIFETIME: i64 = 3600;
+
+/// Public client (`token_endpoint_auth_method` = `none`).
+pub(crate) const PUBLIC_CLIENT_ID: &str = "public-client";
+/// Confidential client authenticating with `client_secret_post`.
+pub(crate) const POST_CLIENT_ID: &str = "post-client";
+/// Its secret.
+pub(crate) const POST_CLIENT_SECRET: &str = "post-client-secret";
+/// Confidential client authenticating with `client_secret_basic`. The id and the secret hold
+/// characters that RFC 6749 §2.3.1 requires to be form-encoded inside the Basic credentials.
+pub(crate) const BASIC_CLIENT_ID: &str = "basic:client@example";
+/// Its secret.
+pub(crate) const BASIC_CLIENT_SECRET: &str = "s3cr:t/+%&= é";
+/// Native public client with a loopback redirect URI.
+pub(crate) const LOOPBACK_CLIENT_ID: &str = "loopback-client";
+/// Client registered with `private_key_jwt`.
+pub(crate) const JWT_CLIENT_ID: &str = "jwt-client";
+
+/// RFC 7636 Appendix B verifier.
+pub(crate) const PKCE_VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+/// Its S256 challenge.
+pub(crate) const PKCE_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// The only identity assertion the test provider accepts (standing in for ID-JAG validation).
+pub(crate) const VALID_ASSERTION: &str = "valid-id-jag";
+
+/// A PKCE verifier and its S256 challenge.
+pub(crate) fn pkce() -> (CodeVerifier, String) {
+    (CodeVerifier::new(PKCE_VERIFIER), PKCE_CHALLENGE.to_owned())
+}
+
+fn client(
+    id: &str,
+    method: TokenEndpointAuthMethod,
+    secret: Option<&str>,
+    redirect: &str,
+) -> OAuthClientInformationFull {
+    let mut metadata = OAuthClientMetadata::new(vec![redirect.to_owned()]);
+    metadata.token_endpoint_auth_method = Some(method);
+    metadata.scope = Some(CLIENT_SCOPE.to_owned());
+    metadata.client_name = Some(format!("{id} (test)"));
+    let mut client = OAuthClientInformationFull::new(id, metadata);
+    client.client_secret = secret.map(ClientSecret::new);
+    client.client_id_issued_at = Some(T0);
+    client.client_secret_expires_at = secret.map(|_| 0);
+    client
+}
+
+/// The registered public client.
+pub(crate) fn public_client() -> OAuthClientInformationFull {
+    client(
+        PUBLIC_CLIENT_ID,
+        TokenEndpointAuthMethod::None,
+        None,
+        REDIRECT_URI,
+    )
+}
+
+/// The registered `client_secret_post` client.
+pub(crate) fn post_client() -> OAuthClientInformationFull {
+    client(
+        POST_CLIENT_ID,
+        TokenEndpointAuthMethod::ClientSecretPost,
+        Some(POST_CLIENT_SECRET),
+        REDIRECT_URI,
+    )
+}
+
+/// The registered `client_secret_basic` client.
+pub(crate) fn basic_client() -> OAuthClientInformationFull {
+    client(
+        BASIC_CLIENT_ID,
+        TokenEndpointAuthMethod::ClientSecretBasic,
+        Some(BASIC_CLIENT_SECRET),
+        REDIRECT_URI,
+    )
+}
+
+/// The registered native client with a loopback redirect URI.
+pub(crate) fn loopback_client() -> OAuthClientInformationFull {
+    client(
+        LOOPBACK_CLIENT_ID,
+        TokenEndpointAuthMethod::None,
+        None,
+        LOOPBACK_REDIRECT_URI,
+    )
+}
+
+/// The registered `private_key_jwt` client.
+pub(crate) fn jwt_client() -> OAuthClientInformationFull {
+    client(
+        JWT_CLIENT_ID,
+        TokenEndpointAuthMethod::PrivateKeyJwt,
+        None,
+        REDIRECT_URI,
+    )
+}
+
+/// An `Authorization: Basic` value for `id` and `secret`, each form-encoded first as RFC 6749
+/// §2.3.1 requires.
+pub(crate) fn basic_auth(id: &str, secret: &str) -> String {
+    let encode = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!(
+        "Basic {}",
+        STANDARD.encode(format!("{}:{}", encode(id), encode(secret)))
+    )
+}
+
+/// A form body from pairs, form-encoded.
+pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
+    let mut serializer = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in pairs {
+        serializer.append_pair(name, value);
+    }
+    serializer.finish()
+}
+
+/// A form `POST` to `uri` with `body` and extra `headers`.
+pub(crate) fn post_form(uri: &str, body: &str, headers: &[(&str, &str)]) -> Request<Bytes> {
+    let mut builder = Request::builder().method(Method::POST).uri(uri).header(
+        http::header::CONTENT_TYPE,
+        "application/x-www-form-urlencoded",
+    );
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    builder
+        .body(Bytes::from(body.to_owned()))
+        .expect("a valid test request")
+}
+
+/// A request with any method, URI and body.
+pub(crate) fn request(method: Method, uri: &str, body: impl Into<Bytes>) -> Request<Bytes> {
+    Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(body.into())
+        .expect("a valid test request")
+}
+
+/// The response body as JSON (`Null` for an empty body).
+pub(crate) fn body_json(response: &Response<Bytes>) -> serde_json::Value {
+    if response.body().is_empty() {
+        return serde_json::Value::Null;
+    }
+    serde_json::from_slice(response.body()).expect("a JSON response body")
+}
+
+/// The `error` member of a JSON error body, or `None`.
+pub(crate) fn error_code(response: &Response<Bytes>) -> Option<String> {
+    body_json(response)
+        .get("error")
+        .and_then(|e| e.as_str())
+        .map(str::to_owned)
+}
+
+/// A header as a string, or `None`.
+pub(crate) fn header<'a>(response: &'a Response<Bytes>, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The query parameters of the `Location` header.
+pub(crate) fn location_params(response: &Response<Bytes>) -> HashMap<String, String> {
+    let location = header(response, "location").expect("a Location header");
+    let query = location.split_once('?').map_or("", |(_, q)| q);
+    let query = query.split_once('#').map_or(query, |(q, _)| q);
+    form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Default test settings: the test issuer and resource, revocation enabled.
+pub(crate) fn settings() -> AuthSettings {
+    AuthSettings::builder(ISSUER)
+        .resource_server_url(RESOURCE)
+        .revocation(RevocationOptions::enabled())
+        .build()
+        .expect("valid test settings")
+}
+
+/// A provider, a clock and a handler context that share the clock.
+#[derive(Debug, Clone)]
+pub(crate) struct TestEnv {
+    /// The in-memory provider, with every test client registered.
+    pub(crate) provider: Arc<TestProvider>,
+    /// The clock of both the provider and the context.
+    pub(crate) clock: Arc<ManualClock>,
+    /// The handler context.
+    pub(crate) ctx: HandlerContext,
+}
+
+impl TestEnv {
+    /// The default environment ([`settings`]).
+    pub(crate) fn new() -> Self {
+        Self::with_settings(settings())
+    }
+
+    /// An environment with custom settings.
+    pub(crate) fn with_settings(settings: AuthSettings) -> Self {
+        let clock = Arc::new(ManualClock::new(T0));
+        let provider = Arc::new(TestProvider::new(Arc::clone(&clock)));
+        for client in [
+            public_client(),
+            post_client(),
+            basic_client(),
+            loopback_client(),
+            jwt_client(),
+        ] {
+            provider.add_client(client);
+        }
+        let ctx = HandlerContext::new(settings).with_clock(clock.clone());
+        Self {
+            provider,
+            clock,
+            ctx,
+        }
+    }
+}
+
+/// The records are `#[non_exhaustive]`; tests build them the way a store reads them back.
+fn from_json<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+    serde_json::from_value(value).expect("a valid test record")
+}
+
+/// The fields of a test authorization code.
+pub(crate) struct CodeFields<'a> {
+    pub(crate) code: &'a str,
+    pub(crate) scopes: &'a [String],
+    pub(crate) expires_at: i64,
+    pub(crate) client_id: &'a str,
+    pub(crate) code_challenge: &'a str,
+    pub(crate) redirect_uri: &'a str,
+    pub(crate) redirect_uri_provided_explicitly: bool,
+    pub(crate) resource: Option<&'a str>,
+}
+
+/// An authorization code record with subject `test-user`.
+pub(crate) fn code_record(fields: CodeFields<'_>) -> AuthorizationCode {
+    from_json(serde_json::json!({
+        "code": fields.code,
+        "scopes": fields.scopes,
+        "expires_at": fields.expires_at,
+        "client_id": fields.client_id,
+        "code_challenge": fields.code_challenge,
+        "redirect_uri": fields.redirect_uri,
+        "redirect_uri_provided_explicitly": fields.redirect_uri_provided_explicitly,
+        "resource": fields.resource,
+        "subject": "test-user",
+    }))
+}
+
+/// An in-memory [`OAuthAuthorizationServerProvider`] with knobs for failures and inspection.
+#[derive(Debug)]
+pub(crate) struct TestProvider {
+    clock: Arc<ManualClock>,
+    clients: Mutex<HashMap<String, OAuthClientInformationFull>>,
+    codes: Mutex<HashMap<String, AuthorizationCode>>,
+    access_tokens: Mutex<HashMap<String, AccessToken>>,
+    refresh_tokens: Mutex<HashMap<String, RefreshToken>>,
+    /// Refresh token → the access token issued with it, so revoking either revokes both.
+    pairs: Mutex<HashMap<String, String>>,
+    /// When set, every provider call fails with this kind.
+    failure: Mutex<Option<ProviderErrorKind>>,
+    /// When set, `authorize` rejects with this code.
+    authorize_rejection: Mutex<Option<AuthorizeErrorCode>>,
+    /// The last parameters `authorize` received.
+    pub(crate) last_authorize: Mutex<Option<AuthorizationParams>>,
+    /// The last parameters `exchange_identity_assertion` received.
+    pub(crate) last_assertion: Mutex<Option<IdentityAssertionParams>>,
+    /// Scopes the last refresh exchange was asked for.
+    pub(crate) last_refresh_scopes: Mutex<Option<Vec<String>>>,
+    /// Number of `revoke_token` calls.
+    pub(crate) revocations: AtomicUsize,
+    counter: AtomicUsize,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The cause every injected failure carries; tests check it never reaches a client.
+pub(crate) const FAILURE_CAUSE: &str = "db password is hunter2";
+
+impl TestProvider {
+    /// An empty provider reading time from `clock`.
+    pub(crate) fn new(clock: Arc<ManualClock>) -> Self {
+        Self {
+            clock,
+            clients: Mutex::default(),
+            codes: Mutex::default(),
+            access_tokens: Mutex::default(),
+            refresh_tokens: Mutex::default(),
+            pairs: Mutex::default(),
+            failure: Mutex::default(),
+            authorize_rejection: Mutex::default(),
+            last_authorize: Mutex::default(),
+            last_assertion: Mutex::default(),
+            last_refresh_scopes: Mutex::default(),
+            revocations: AtomicUsize::new(0),
+            counter: AtomicUsize::new(0),
+        }
+    }
+
+    fn now(&self) -> i64 {
+        use mcp_auth_core::Clock as _;
+        self.clock.now()
+    }
+
+    fn next(&self, prefix: &str) -> String {
+        format!("{prefix}_{}", self.counter.fetch_add(1, Ordering::SeqCst))
+    }
+
+    fn check_failure(&self) -> Result<(), ProviderError> {
+        match *lock(&self.failure) {
+            Some(kind) => Err(ProviderError::new(kind, FAILURE_CAUSE)),
+            None => Ok(()),
+        }
+    }
+
+    /// Registers (or replaces) a client.
+    pub(crate) fn add_client(&self, client: OAuthClientInformationFull) {
+        lock(&self.clients).insert(client.client_id.clone(), client);
+    }
+
+    /// Changes a registered client in place.
+    pub(crate) fn update_client(&self, id: &str, f: impl FnOnce(&mut OAuthClientInformationFull)) {
+        if let Some(client) = lock(&self.clients).get_mut(id) {
+            f(client);
+        }
+    }
+
+    /// Makes every later provider call fail with `kind` (`None` heals it).
+    pub(crate) fn fail_with(&self, kind: Option<ProviderErrorKind>) {
+        *lock(&self.failure) = kind;
+    }
+
+    /// Makes `authorize` reject with `code` (`None` lets it succeed).
+    pub(crate) fn reject_authorize(&self, code: Option<AuthorizeErrorCode>) {
+        *lock(&self.authorize_rejection) = code;
+    }
+
+    /// Stores a code for `client_id` bound to the test PKCE challenge and `redirect_uri`,
+    /// expiring after [`CODE_LIFETIME`]; returns its value.
+    pub(crate) fn insert_code(
+        &self,
+        client_id: &str,
+        redirect_uri: &str,
+        redirect_uri_provided_explicitly: bool,
+        resource: Option<&str>,
+    ) -> String {
+        let value = self.next("code");
+        let code = code_record(CodeFields {
+            code: &value,
+            scopes: &DEFAULT_GRANTED.map(str::to_owned),
+            expires_at: self.now() + CODE_LIFETIME,
+            client_id,
+            code_challenge: PKCE_CHALLENGE,
+            redirect_uri,
+            redirect_uri_provided_explicitly,
+            resource,
+        });
+        lock(&self.codes).insert(value.clone(), code);
+        value
+    }
+
+    /// Issues an access/refresh token pair directly; returns `(access, refresh)`.
+    pub(crate) fn issue_tokens(
+        &self,
+        client_id: &str,
+        scopes: &[&str],
+        resource: Option<&str>,
+    ) -> (String, String) {
+        let scopes: Vec<String> = scopes.iter().map(|s| (*s).to_owned()).collect();
+        let token = self.mint(client_id, &scopes, resource, Some("test-user"), true);
+        (
+            token.access_token.expose_secret().to_owned(),
+            token
+                .refresh_token
+                .map(|r| r.expose_secret().to_owned())
+                .unwrap_or_default(),
+        )
+    }
+
+    fn mint(
+        &self,
+        client_id: &str,
+        scopes: &[String],
+        resource: Option<&str>,
+        subject: Option<&str>,
+        with_refresh: bool,
+    ) -> OAuthToken {
+        let access = self.next("access");
+        let expires_at = self.now() + TOKEN_LIFETIME;
+        let mut record = AccessToken::new(
+            AccessTokenSecret::new(access.clone()),
+            client_id,
+            scopes.to_vec(),
+        );
+        record.expires_at = Some(expires_at);
+        record.resource = resource.map(str::to_owned);
+        record.subject = subject.map(str::to_owned);
+        lock(&self.access_tokens).insert(access.clone(), record);
+        let mut token = OAuthToken::bearer(AccessTokenSecret::new(access.clone()))
+            .with_expires_in(TOKEN_LIFETIME.unsigned_abs())
+            .with_scopes(scopes);
+        if with_refresh {
+            let refresh = self.next("refresh");
+            lock(&self.refresh_tokens).insert(
+                refresh.clone(),
+                from_json(serde_json::json!({
+                    "token": refresh,
+                    "client_id": client_id,
+                    "scopes": scopes,
+                    "expires_at": expires_at,
+                    "subject": subject,
+                    "resource": resource,
+                })),
+            );
+            lock(&self.pairs).insert(refresh.clone(), access);
+            token = token.with_refresh_token(RefreshTokenSecret::new(refresh));
+        }
+        token
+    }
+
+    /// Whether an access token is still stored.
+    pub(crate) fn has_access_token(&self, token: &str) -> bool {
+        lock(&self.access_tokens).contains_key(token)
+    }
+
+    /// Whether a refresh token is still stored.
+    pub(crate) fn has_refresh_token(&self, token: &str) -> bool {
+        lock(&self.refresh_tokens).contains_key(token)
+    }
+
+    /// Whether a code is still stored.
+    pub(crate) fn has_code(&self, code: &str) -> bool {
+        lock(&self.codes).contains_key(code)
+    }
+
+    /// The stored access token record.
+    pub(crate) fn access_token(&self, token: &str) -> Option<AccessToken> {
+        lock(&self.access_tokens).get(token).cloned()
+    }
+}
+
+#[async_trait]
+impl OAuthAuthorizationServerProvider for TestProvider {
+    type AuthorizationCode = AuthorizationCode;
+    type RefreshToken = RefreshToken;
+    type AccessToken = AccessToken;
+
+    async fn get_client(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<OAuthClientInformationFull>, ProviderError> {
+        self.check_failure()?;
+        Ok(lock(&self.clients).get(client_id).cloned())
+    }
+
+    async fn register_client(
+        &self,
+        client_info: OAuthClientInformationFull,
+    ) -> Result<(), RegistrationError> {
+        self.check_failure()?;
+        self.add_client(client_info);
+        Ok(())
+    }
+
+    /// Grants immediately: mints a code and redirects to the client with `code`, `state` and
+    /// `iss`, as a provider whose user is already signed in would.
+    async fn authorize(
+        &self,
+        client: &OAuthClientInformationFull,
+        params: AuthorizationParams,
+    ) -> Result<String, AuthorizeError> {
+        self.check_failure()?;
+        *lock(&self.last_authorize) = Some(params.clone());
+        if let Some(code) = *lock(&self.authorize_rejection) {
+            return Err(AuthorizeError::new(code, "the test provider refused"));
+        }
+        let value = self.next("code");
+        let scopes = params
+            .scopes
+            .clone()
+            .unwrap_or_else(|| DEFAULT_GRANTED.map(str::to_owned).to_vec());
+        let code = code_record(CodeFields {
+            code: &value,
+            scopes: &scopes,
+            expires_at: self.now() + CODE_LIFETIME,
+            client_id: &client.client_id,
+            code_challenge: &params.code_challenge,
+            redirect_uri: &params.redirect_uri,
+            redirect_uri_provided_explicitly: params.redirect_uri_provided_explicitly,
+            resource: params.resource.as_deref(),
+        });
+        lock(&self.codes).insert(value.clone(), code);
+        Ok(construct_redirect_uri(
+            &params.redirect_uri,
+            &[
+                ("code", Some(&value)),
+                ("state", params.state.as_deref()),
+                ("iss", Some(ISSUER)),
+            ],
+        ))
+    }
+
+    async fn load_authorization_code(
+        &self,
+        _client: &OAuthClientInformationFull,
+        code: &AuthorizationCodeSecret,
+    ) -> Result<Option<AuthorizationCode>, ProviderError> {
+        self.check_failure()?;
+        Ok(lock(&self.codes).get(code.expose_secret()).cloned())
+    }
+
+    /// Consumes the code atomically: of two concurrent exchanges only one finds it.
+    async fn exchange_authorization_code(
+        &self,
+        client: &OAuthClientInformationFull,
+        code: AuthorizationCode,
+    ) -> Result<OAuthToken, TokenError> {
+        self.check_failure()?;
+        // Yield between load and take so that concurrent redemptions really interleave.
+        tokio::task::yield_now().await;
+        let taken = lock(&self.codes).remove(code.code.expose_secret());
+        let Some(code) = taken else {
+            return Err(TokenError::new(
+                TokenErrorCode::InvalidGrant,
+                "authorization code already used",
+            ));
+        };
+        Ok(self.mint(
+            &client.client_id,
+            &code.scopes,
+            code.resource.as_deref(),
+            code.subject.as_deref(),
+            true,
+        ))
+    }
+
+    async fn load_refresh_token(
+        &self,
+        _client: &OAuthClientInformationFull,
+        token: &RefreshTokenSecret,
+    ) -> Result<Option<RefreshToken>, ProviderError> {
+        self.check_failure()?;
+        Ok(lock(&self.refresh_tokens)
+            .get(token.expose_secret())
+            .cloned())
+    }
+
+    /// Rotates atomically: the old refresh token and its access token go, a new pair comes.
+    async fn exchange_refresh_token(
+        &self,
+        client: &OAuthClientInformationFull,
+        token: RefreshToken,
+        scopes: Vec<String>,
+    ) -> Result<OAuthToken, TokenError> {
+        self.check_failure()?;
+        *lock(&self.last_refresh_scopes) = Some(scopes.clone());
+        let taken = lock(&self.refresh_tokens).remove(token.token.expose_secret());
+        let Some(old) = taken else {
+            return Err(TokenError::new(
+                TokenErrorCode::InvalidGrant,
+                "refresh token already used",
+            ));
+        };
+        if let Some(access) = lock(&self.pairs).remove(old.token.expose_secret()) {
+            lock(&self.access_tokens).remove(&access);
+        }
+        Ok(self.mint(
+            &client.client_id,
+            &scopes,
+            old.resource.as_deref(),
+            old.subject.as_deref(),
+            true,
+        ))
+    }
+
+    async fn load_access_token(
+        &self,
+        token: &AccessTokenSecret,
+    ) -> Result<Option<AccessToken>, ProviderError> {
+        self.check_failure()?;
+        Ok(lock(&self.access_tokens)
+            .get(token.expose_secret())
+            .cloned())
+    }
+
+    /// Revokes the presented token and its partner.
+    async fn revoke_token(
+        &self,
+        token: RevocableToken<AccessToken, RefreshToken>,
+    ) -> Result<(), ProviderError> {
+        self.check_failure()?;
+        self.revocations.fetch_add(1, Ordering::SeqCst);
+        match token {
+            RevocableToken::Access(access) => {
+                let value = access.token.expose_secret().to_owned();
+                lock(&self.access_tokens).remove(&value);
+                let mut pairs = lock(&self.pairs);
+                let partners: Vec<String> = pairs
+                    .iter()
+                    .filter(|(_, a)| **a == value)
+                    .map(|(r, _)| r.clone())
+                    .collect();
+                for refresh in partners {
+                    pairs.remove(&refresh);
+                    lock(&self.refresh_tokens).remove(&refresh);
+                }
+            }
+            RevocableToken::Refresh(refresh) => {
+                let value = refresh.token.expose_secret().to_owned();
+                lock(&self.refresh_tokens).remove(&value);
+                if let Some(access) = lock(&self.pairs).remove(&value) {
+                    lock(&self.access_tokens).remove(&access);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Accepts only [`VALID_ASSERTION`]; grants the requested scopes (or `read`) and no refresh
+    /// token, as SEP-990 asks.
+    async fn exchange_identity_assertion(
+        &self,
+        client: &OAuthClientInformationFull,
+        params: IdentityAssertionParams,
+    ) -> Result<OAuthToken, TokenError> {
+        self.check_failure()?;
+        *lock(&self.last_assertion) = Some(params.clone());
+        if params.assertion.expose_secret() != VALID_ASSERTION {
+            return Err(TokenError::new(
+                TokenErrorCode::InvalidGrant,
+                "the identity assertion is not valid",
+            ));
+        }
+        let scopes = params.scopes.unwrap_or_else(|| vec!["read".to_owned()]);
+        Ok(self.mint(
+            &client.client_id,
+            &scopes,
+            params.resource.as_deref(),
+            Some("enterprise-user"),
+            false,
+        ))
+    }
+}
+
+/// The grant types a client registered, for tests that narrow them.
+pub(crate) fn set_grant_types(provider: &TestProvider, id: &str, grants: Vec<GrantType>) {
+    provider.update_client(id, |client| client.metadata.grant_types = grants);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pkce_pair_matches() {
+        let (verifier, challenge) = pkce();
+        assert!(mcp_auth_types::verify_s256(&verifier, &challenge));
+    }
+
+    #[test]
+    fn basic_auth_form_encodes_both_halves() {
+        let value = basic_auth("a b", "c:d");
+        let decoded = STANDARD.decode(value.trim_start_matches("Basic ")).unwrap();
+        assert_eq!(decoded, b"a+b:c%3Ad");
+    }
+
+    #[tokio::test]
+    async fn codes_are_single_use_in_the_provider() {
+        let env = TestEnv::new();
+        let code = env
+            .provider
+            .insert_code(PUBLIC_CLIENT_ID, REDIRECT_URI, true, None);
+        let record = env
+            .provider
+            .load_authorization_code(&public_client(), &AuthorizationCodeSecret::new(&code))
+            .await
+            .unwrap()
+            .unwrap();
+        let first = env
+            .provider
+            .exchange_authorization_code(&public_client(), record.clone())
+            .await;
+        let second = env
+            .provider
+            .exchange_authorization_code(&public_client(), record)
+            .await;
+        assert!(first.is_ok());
+        assert!(second.is_err());
+    }
+}
