@@ -2,6 +2,7 @@
 
 pub mod context;
 pub mod form;
+pub mod metadata;
 pub mod response;
 
 #[cfg(test)]
