@@ -1,0 +1,916 @@
+//! Bearer-token authentication of a protected resource (RFC 6750, RFC 9728 §5.1): the Python
+//! SDK's `BearerAuthBackend` and `RequireAuthMiddleware` in one step, with the corrections the
+//! RFCs and the MCP authorization specification ask for.
+//!
+//! Departures from the Python SDK:
+//! - a request without bearer credentials gets a challenge without `error` (RFC 6750 §3.1);
+//!   Python sends `error="invalid_token"`;
+//! - a malformed `Authorization` header is `400 invalid_request` (RFC 6750 §3.1); Python treats it
+//!   as a missing or unknown token;
+//! - the token's audience is checked (MCP specification, "Token Handling": servers MUST validate
+//!   that tokens were issued for them); Python accepts a token for any resource;
+//! - every challenge carries `scope` with all the required scopes (MCP specification, "Scope
+//!   Selection Strategy"); Python never sends `scope`, and its 403 names one missing scope;
+//! - attribute values are quoted-strings with `"` and `\` escaped (RFC 9110 §5.6.4);
+//! - a token expiring at the current second is expired (RFC 7519 §4.1.4: "on or after");
+//! - a verifier failure is `503` without a challenge, instead of an exception.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderMap, Response, StatusCode};
+use mcp_auth_core::{Clock, ConfigError, ProviderError, SystemClock, TokenVerifier};
+use mcp_auth_types::{
+    AccessToken, AccessTokenSecret, BearerErrorCode, ErrorBody, ServerErrorCode,
+    build_resource_metadata_url, check_resource_allowed, resource_url_from_server_url,
+};
+
+use crate::context::HandlerContext;
+use crate::response::{self, Caching, Status as _};
+
+/// Authenticates requests to a protected resource with bearer tokens (RFC 6750 §2.1, header
+/// only: the MCP specification forbids tokens in the query string, and this type never sees
+/// the URI).
+///
+/// A token is accepted when the verifier knows it, it has not expired by the configured clock,
+/// its audience is this resource, and it carries every required scope.
+///
+/// The audience check: a token is accepted when its `resource` is this server's resource URL or
+/// a path beneath it ([`check_resource_allowed`]), since it then names something this server
+/// serves. A token for a broader resource, such as the bare origin, is refused: another server on
+/// the same origin may be the one it was issued for. A token without a `resource` is refused by
+/// default, because nothing shows that it was issued for this server (MCP specification, "Token
+/// Handling"); [`accept_tokens_without_resource`](Self::accept_tokens_without_resource) admits
+/// such tokens for authorization servers that do not bind tokens to resources.
+#[derive(Debug)]
+pub struct BearerAuth<V> {
+    verifier: V,
+    clock: Arc<dyn Clock>,
+    audience: String,
+    accept_unbound: bool,
+    required_scopes: Vec<String>,
+    challenge: Arc<Challenge>,
+}
+
+impl<V: Clone> Clone for BearerAuth<V> {
+    fn clone(&self) -> Self {
+        Self {
+            verifier: self.verifier.clone(),
+            clock: Arc::clone(&self.clock),
+            audience: self.audience.clone(),
+            accept_unbound: self.accept_unbound,
+            required_scopes: self.required_scopes.clone(),
+            challenge: Arc::clone(&self.challenge),
+        }
+    }
+}
+
+/// What every challenge of one [`BearerAuth`] carries besides the error.
+#[derive(Debug)]
+struct Challenge {
+    /// RFC 9728 §5.1 `resource_metadata`.
+    resource_metadata: String,
+    /// The required scopes, space-separated; empty when none are required.
+    scope: String,
+}
+
+impl<V: TokenVerifier> BearerAuth<V> {
+    /// Authentication for the resource at `resource_server_url` (canonicalised per RFC 8707
+    /// §2), advertising its RFC 9728 §3.1 metadata URL, requiring no scope, on the system clock.
+    pub fn new(verifier: V, resource_server_url: &str) -> Self {
+        let audience = resource_url_from_server_url(resource_server_url);
+        let challenge = Challenge {
+            resource_metadata: build_resource_metadata_url(&audience),
+            scope: String::new(),
+        };
+        Self {
+            verifier,
+            clock: Arc::new(SystemClock),
+            audience,
+            accept_unbound: false,
+            required_scopes: Vec::new(),
+            challenge: Arc::new(challenge),
+        }
+    }
+
+    /// Authentication configured from a handler context: its resource server URL, required
+    /// scopes and clock. Fails when the settings name no resource server URL.
+    pub fn from_context(verifier: V, ctx: &HandlerContext) -> Result<Self, ConfigError> {
+        let resource = ctx
+            .settings
+            .resource_server_url
+            .as_deref()
+            .ok_or(ConfigError::Invalid(
+                "bearer authentication needs resource_server_url",
+            ))?;
+        Ok(Self::new(verifier, resource)
+            .required_scopes(ctx.settings.required_scopes.iter().cloned())
+            .clock(Arc::clone(&ctx.clock)))
+    }
+
+    /// Requires every one of `scopes` (replacing any earlier requirement).
+    #[must_use]
+    pub fn required_scopes<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        scopes: I,
+    ) -> Self {
+        self.required_scopes = scopes.into_iter().map(Into::into).collect();
+        self.challenge = Arc::new(Challenge {
+            resource_metadata: self.challenge.resource_metadata.clone(),
+            scope: self.required_scopes.join(" "),
+        });
+        self
+    }
+
+    /// Advertises `url` as `resource_metadata` instead of the RFC 9728 §3.1 default.
+    #[must_use]
+    pub fn resource_metadata_url(mut self, url: impl Into<String>) -> Self {
+        self.challenge = Arc::new(Challenge {
+            resource_metadata: url.into(),
+            scope: self.challenge.scope.clone(),
+        });
+        self
+    }
+
+    /// Reads expiry against `clock`.
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Whether tokens without a `resource` are accepted (default `false`; see the type's
+    /// documentation).
+    #[must_use]
+    pub fn accept_tokens_without_resource(mut self, accept: bool) -> Self {
+        self.accept_unbound = accept;
+        self
+    }
+
+    /// The canonical resource URL tokens must be issued for.
+    pub fn audience(&self) -> &str {
+        &self.audience
+    }
+
+    /// The advertised protected resource metadata URL.
+    pub fn resource_metadata(&self) -> &str {
+        &self.challenge.resource_metadata
+    }
+
+    /// The scopes every request needs.
+    pub fn scopes(&self) -> &[String] {
+        &self.required_scopes
+    }
+
+    /// The rejection of a request that carried no credentials, for callers that find no
+    /// authenticated token where one was expected.
+    pub fn unauthenticated(&self) -> BearerRejection {
+        self.reject(BearerRejectionKind::MissingToken)
+    }
+
+    /// Authenticates a request by its `Authorization` header. The header's value is never
+    /// logged, and a rejection does not carry it.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<AccessToken, BearerRejection> {
+        let token = bearer_token(headers).map_err(|kind| self.reject(kind))?;
+        let record = match self.verifier.verify_token(&token).await {
+            Ok(Some(record)) => record,
+            Ok(None) => return Err(self.reject(BearerRejectionKind::InvalidToken)),
+            Err(error) => return Err(self.reject(BearerRejectionKind::Verifier(error))),
+        };
+        if record
+            .expires_at
+            .is_some_and(|expires_at| expires_at <= self.clock.now())
+        {
+            return Err(self.reject(BearerRejectionKind::Expired));
+        }
+        let audience_ok = match record.resource.as_deref() {
+            Some(resource) => check_resource_allowed(resource, &self.audience),
+            None => self.accept_unbound,
+        };
+        if !audience_ok {
+            tracing::debug!(client_id = %record.client_id, "bearer token issued for another resource");
+            return Err(self.reject(BearerRejectionKind::WrongAudience));
+        }
+        let missing: Vec<String> = self
+            .required_scopes
+            .iter()
+            .filter(|scope| !record.scopes.contains(scope))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(self.reject(BearerRejectionKind::InsufficientScope { missing }));
+        }
+        Ok(record)
+    }
+
+    fn reject(&self, kind: BearerRejectionKind) -> BearerRejection {
+        BearerRejection {
+            kind,
+            challenge: Arc::clone(&self.challenge),
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1).
+fn bearer_token(headers: &HeaderMap) -> Result<AccessTokenSecret, BearerRejectionKind> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Err(BearerRejectionKind::MissingToken);
+    };
+    if values.next().is_some() {
+        return Err(BearerRejectionKind::Malformed(
+            "more than one Authorization header",
+        ));
+    }
+    let Ok(value) = value.to_str() else {
+        return Err(BearerRejectionKind::Malformed(
+            "the Authorization header is not visible ASCII",
+        ));
+    };
+    let value = value.trim_matches([' ', '\t']);
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    // RFC 9110 §11.1: the scheme is case-insensitive. Credentials of another scheme count as
+    // none (RFC 6750 §3.1: "an unsupported authentication method").
+    if !scheme.eq_ignore_ascii_case("Bearer") {
+        return Err(BearerRejectionKind::MissingToken);
+    }
+    let token = token.trim_start_matches(' ');
+    if token.is_empty() {
+        return Err(BearerRejectionKind::Malformed("the bearer token is empty"));
+    }
+    if !is_b64token(token) {
+        return Err(BearerRejectionKind::Malformed(
+            "the bearer token is not a single b64token",
+        ));
+    }
+    Ok(AccessTokenSecret::new(token))
+}
+
+/// RFC 6750 §2.1: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b))
+}
+
+/// Why a request to a protected resource was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BearerRejectionKind {
+    /// No bearer credentials (none at all, or another scheme's).
+    #[error("no bearer token was presented")]
+    MissingToken,
+    /// The `Authorization` header is malformed.
+    #[error("malformed bearer credentials: {0}")]
+    Malformed(&'static str),
+    /// The verifier does not know the token (or it was revoked).
+    #[error("the access token is unknown or revoked")]
+    InvalidToken,
+    /// The token has expired.
+    #[error("the access token has expired")]
+    Expired,
+    /// The token was issued for another resource, or for none.
+    #[error("the access token was not issued for this resource")]
+    WrongAudience,
+    /// The token lacks required scopes.
+    #[error("the access token lacks required scopes")]
+    InsufficientScope {
+        /// The required scopes the token lacks.
+        missing: Vec<String>,
+    },
+    /// The verifier could not decide.
+    #[error("the token verifier failed")]
+    Verifier(#[source] ProviderError),
+}
+
+/// A refused request, able to render its RFC 6750 §3 / RFC 9728 §5.1 response.
+#[derive(Debug)]
+pub struct BearerRejection {
+    kind: BearerRejectionKind,
+    challenge: Arc<Challenge>,
+}
+
+impl std::fmt::Display for BearerRejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.kind.fmt(f)
+    }
+}
+
+impl std::error::Error for BearerRejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        std::error::Error::source(&self.kind)
+    }
+}
+
+impl BearerRejection {
+    /// Why the request was refused.
+    pub fn kind(&self) -> &BearerRejectionKind {
+        &self.kind
+    }
+
+    /// The RFC 6750 §3.1 error code of the challenge; `None` when no credentials were sent
+    /// and when the verifier failed.
+    pub fn error_code(&self) -> Option<BearerErrorCode> {
+        match self.kind {
+            BearerRejectionKind::MissingToken | BearerRejectionKind::Verifier(_) => None,
+            BearerRejectionKind::Malformed(_) => Some(BearerErrorCode::InvalidRequest),
+            BearerRejectionKind::InvalidToken
+            | BearerRejectionKind::Expired
+            | BearerRejectionKind::WrongAudience => Some(BearerErrorCode::InvalidToken),
+            BearerRejectionKind::InsufficientScope { .. } => {
+                Some(BearerErrorCode::InsufficientScope)
+            }
+        }
+    }
+
+    /// The status of the response: 400, 401 or 403 (RFC 6750 §3.1), or 503 when the verifier
+    /// failed.
+    pub fn status(&self) -> StatusCode {
+        match (&self.kind, self.error_code()) {
+            (BearerRejectionKind::Verifier(_), _) => StatusCode::SERVICE_UNAVAILABLE,
+            (_, Some(code)) => code.status(),
+            (_, None) => StatusCode::UNAUTHORIZED,
+        }
+    }
+
+    /// The description for the client developer.
+    fn description(&self) -> String {
+        match &self.kind {
+            // The Python SDK's wording, kept for clients that show it.
+            BearerRejectionKind::MissingToken => "Authentication required".to_owned(),
+            BearerRejectionKind::Malformed(reason) => (*reason).to_owned(),
+            BearerRejectionKind::InsufficientScope { missing } => {
+                let noun = if missing.len() == 1 {
+                    "scope"
+                } else {
+                    "scopes"
+                };
+                format!("Required {noun}: {}", missing.join(" "))
+            }
+            other => other.to_string(),
+        }
+    }
+
+    /// The `WWW-Authenticate` value: `Bearer` with `error` and `error_description` (unless no
+    /// credentials were sent, RFC 6750 §3.1), `scope` when scopes are required, and
+    /// `resource_metadata` (RFC 9728 §5.1). `None` for a verifier failure, which gets no
+    /// challenge.
+    pub fn www_authenticate(&self) -> Option<String> {
+        if matches!(self.kind, BearerRejectionKind::Verifier(_)) {
+            return None;
+        }
+        let mut params = Vec::with_capacity(4);
+        if let Some(code) = self.error_code() {
+            params.push(auth_param("error", code.as_str()));
+            params.push(auth_param("error_description", &self.description()));
+        }
+        if !self.challenge.scope.is_empty() {
+            params.push(auth_param("scope", &self.challenge.scope));
+        }
+        params.push(auth_param(
+            "resource_metadata",
+            &self.challenge.resource_metadata,
+        ));
+        Some(format!("Bearer {}", params.join(", ")))
+    }
+
+    /// The response: the challenge in `WWW-Authenticate` and, as the Python SDK sends, a JSON
+    /// body with `error` and `error_description` (`invalid_token` when no credentials were
+    /// sent; the header alone follows RFC 6750 §3.1 there). A verifier failure is a `503
+    /// temporarily_unavailable` whose cause goes to the log only.
+    pub fn into_response(self) -> Response<Bytes> {
+        let Some(challenge) = self.www_authenticate() else {
+            if let BearerRejectionKind::Verifier(error) = &self.kind {
+                tracing::error!(%error, cause = ?std::error::Error::source(error).map(ToString::to_string), "token verifier failure");
+            }
+            let mut response = response::oauth_error(ServerErrorCode::TemporarilyUnavailable, None);
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("5"));
+            return response;
+        };
+        let code = self.error_code().unwrap_or(BearerErrorCode::InvalidToken);
+        let body = ErrorBody::new(code, Some(self.description()));
+        let mut response = response::json(self.status(), &body, Caching::NoStore);
+        let value = HeaderValue::from_str(&challenge)
+            .unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+        response.headers_mut().insert(WWW_AUTHENTICATE, value);
+        response
+    }
+}
+
+/// `name="value"` with the value as an RFC 9110 §5.6.4 quoted-string: `"` and `\` escaped,
+/// control characters (which a quoted-string cannot hold) dropped.
+fn auth_param(name: &str, value: &str) -> String {
+    let mut out = String::with_capacity(name.len() + value.len() + 3);
+    out.push_str(name);
+    out.push_str("=\"");
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() && c != '\t' => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use async_trait::async_trait;
+    use mcp_auth_core::{ManualClock, ProviderErrorKind};
+
+    use super::*;
+    use crate::test_support::{FAILURE_CAUSE, RESOURCE, T0, TestEnv, body_json, header};
+
+    const METADATA: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
+
+    /// A verifier over fixed tokens, or one that always fails.
+    #[derive(Debug, Clone, Default)]
+    struct StaticVerifier {
+        tokens: HashMap<String, AccessToken>,
+        failure: Option<ProviderErrorKind>,
+    }
+
+    #[async_trait]
+    impl TokenVerifier for StaticVerifier {
+        async fn verify_token(
+            &self,
+            token: &AccessTokenSecret,
+        ) -> Result<Option<AccessToken>, ProviderError> {
+            if let Some(kind) = self.failure {
+                return Err(ProviderError::new(kind, FAILURE_CAUSE));
+            }
+            Ok(self.tokens.get(token.expose_secret()).cloned())
+        }
+    }
+
+    fn token(
+        value: &str,
+        scopes: &[&str],
+        expires_at: Option<i64>,
+        resource: Option<&str>,
+    ) -> AccessToken {
+        let mut token = AccessToken::new(
+            AccessTokenSecret::new(value),
+            "test_client",
+            scopes.iter().map(|s| (*s).to_owned()).collect(),
+        );
+        token.expires_at = expires_at;
+        token.resource = resource.map(str::to_owned);
+        token
+    }
+
+    fn verifier() -> StaticVerifier {
+        let future = Some(T0 + 3600);
+        let tokens = [
+            token("valid", &["read", "write"], future, Some(RESOURCE)),
+            token("expired", &["read"], Some(T0 - 3600), Some(RESOURCE)),
+            token("expires-now", &["read"], Some(T0), Some(RESOURCE)),
+            token("expires-next", &["read"], Some(T0 + 1), Some(RESOURCE)),
+            token("no-expiry", &["read", "write"], None, Some(RESOURCE)),
+            token("noscope", &["other:thing"], future, Some(RESOURCE)),
+            token(
+                "wrong-aud",
+                &["read"],
+                future,
+                Some("https://other.example/mcp"),
+            ),
+            token(
+                "sibling-aud",
+                &["read"],
+                future,
+                Some("https://mcp.example.com/mcp2"),
+            ),
+            token(
+                "origin-aud",
+                &["read"],
+                future,
+                Some("https://mcp.example.com"),
+            ),
+            token(
+                "sub-aud",
+                &["read"],
+                future,
+                Some("https://mcp.example.com/mcp/x"),
+            ),
+            token(
+                "case-aud",
+                &["read"],
+                future,
+                Some("HTTPS://MCP.Example.COM/mcp"),
+            ),
+            token(
+                "port-aud",
+                &["read"],
+                future,
+                Some("https://mcp.example.com:443/mcp"),
+            ),
+            token("unbound", &["read"], future, None),
+            token("abc+/~._-==", &["read"], future, Some(RESOURCE)),
+        ];
+        StaticVerifier {
+            tokens: tokens
+                .into_iter()
+                .map(|t| (t.token.expose_secret().to_owned(), t))
+                .collect(),
+            failure: None,
+        }
+    }
+
+    fn auth(scopes: &[&str]) -> BearerAuth<StaticVerifier> {
+        BearerAuth::new(verifier(), RESOURCE)
+            .required_scopes(scopes.iter().copied())
+            .clock(Arc::new(ManualClock::new(T0)))
+    }
+
+    fn headers(values: &[&[u8]]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(AUTHORIZATION, HeaderValue::from_bytes(value).unwrap());
+        }
+        headers
+    }
+
+    /// What a request should get.
+    #[derive(Debug, PartialEq)]
+    enum Expect {
+        /// Authenticated as this token.
+        Ok(String),
+        /// Refused with this status and `WWW-Authenticate`.
+        Challenge(u16, String),
+    }
+
+    fn ok(token: &str) -> Expect {
+        Expect::Ok(token.to_owned())
+    }
+
+    fn challenge(status: u16, value: &str) -> Expect {
+        Expect::Challenge(status, value.to_owned())
+    }
+
+    async fn outcome(auth: &BearerAuth<StaticVerifier>, values: &[&[u8]]) -> Expect {
+        match auth.authenticate(&headers(values)).await {
+            Ok(token) => ok(token.token.expose_secret()),
+            Err(rejection) => {
+                let response = rejection.into_response();
+                let value = header(&response, "www-authenticate").unwrap();
+                challenge(response.status().as_u16(), value)
+            }
+        }
+    }
+
+    async fn check(scopes: &[&str], values: &[&[u8]], expect: Expect) {
+        let got = outcome(&auth(scopes), values).await;
+        assert_eq!(
+            got,
+            expect,
+            "{:?}",
+            values
+                .iter()
+                .map(|v| String::from_utf8_lossy(v))
+                .collect::<Vec<_>>()
+        );
+    }
+
+    const INVALID: &str = r#"Bearer error="invalid_token", error_description="the access token is unknown or revoked", scope="read", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp""#;
+    const EXPIRED: &str = r#"Bearer error="invalid_token", error_description="the access token has expired", scope="read", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp""#;
+    const AUDIENCE: &str = r#"Bearer error="invalid_token", error_description="the access token was not issued for this resource", scope="read", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp""#;
+    const NONE: &str = r#"Bearer scope="read", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp""#;
+
+    fn malformed(reason: &str) -> Expect {
+        let value = format!(
+            r#"Bearer error="invalid_request", error_description="{reason}", scope="read", resource_metadata="{METADATA}""#
+        );
+        Expect::Challenge(400, value)
+    }
+
+    #[tokio::test]
+    async fn requests_without_bearer_credentials_get_a_challenge_without_error() {
+        check(&["read"], &[], challenge(401, NONE)).await;
+        // Python's test_non_bearer_auth_header: another scheme counts as no credentials.
+        check(&["read"], &[b"Basic dXNlcjpwYXNz"], challenge(401, NONE)).await;
+        check(&["read"], &[b"Bearerxyz"], challenge(401, NONE)).await;
+        check(&["read"], &[b"Bearer\tvalid"], challenge(401, NONE)).await;
+        check(&["read"], &[b""], challenge(401, NONE)).await;
+    }
+
+    #[tokio::test]
+    async fn the_scheme_is_case_insensitive() {
+        // Python's test_valid_token, test_lowercase_bearer_prefix and
+        // test_mixed_case_bearer_prefix.
+        for value in [
+            &b"Bearer valid"[..],
+            b"bearer valid",
+            b"BeArEr valid",
+            b"BEARER valid",
+            b"Bearer   valid",
+            b"  Bearer valid  ",
+        ] {
+            check(&["read"], &[value], ok("valid")).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn header_names_are_case_insensitive() {
+        // Python's test_mixed_case_authorization_header: `HeaderMap` folds names, so the
+        // header is found however the client spelled it.
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::HeaderName::from_bytes(b"AuThOrIzAtIoN").unwrap(),
+            HeaderValue::from_static("BeArEr valid"),
+        );
+        assert!(auth(&["read"]).authenticate(&headers).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn malformed_credentials_are_invalid_request() {
+        let empty = "the bearer token is empty";
+        let not_one = "the bearer token is not a single b64token";
+        check(&["read"], &[b"Bearer"], malformed(empty)).await;
+        check(&["read"], &[b"Bearer "], malformed(empty)).await;
+        check(&["read"], &[b"Bearer valid extra"], malformed(not_one)).await;
+        check(&["read"], &[b"Bearer val\"id"], malformed(not_one)).await;
+        check(&["read"], &[b"Bearer valid,"], malformed(not_one)).await;
+        check(&["read"], &[b"Bearer ab=c"], malformed(not_one)).await;
+        check(&["read"], &[b"Bearer ==="], malformed(not_one)).await;
+        check(&["read"], &[b"Bearer val\tid"], malformed(not_one)).await;
+        check(
+            &["read"],
+            &[b"Bearer valid", b"Bearer valid"],
+            malformed("more than one Authorization header"),
+        )
+        .await;
+        check(
+            &["read"],
+            &[b"Bearer valid", b"Basic eDp5"],
+            malformed("more than one Authorization header"),
+        )
+        .await;
+        check(
+            &["read"],
+            &["Bearer v\u{e9}lid".as_bytes()],
+            malformed("the Authorization header is not visible ASCII"),
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn every_b64token_character_is_accepted() {
+        check(&["read"], &[b"Bearer abc+/~._-=="], ok("abc+/~._-==")).await;
+    }
+
+    #[tokio::test]
+    async fn unknown_and_expired_tokens_are_invalid_token() {
+        // Python's test_invalid_token, test_expired_token and test_token_without_expiry.
+        check(&["read"], &[b"Bearer unknown"], challenge(401, INVALID)).await;
+        check(&["read"], &[b"Bearer expired"], challenge(401, EXPIRED)).await;
+        // RFC 7519 §4.1.4: not accepted "on or after" the expiry; Python accepts this second.
+        check(&["read"], &[b"Bearer expires-now"], challenge(401, EXPIRED)).await;
+        check(&["read"], &[b"Bearer expires-next"], ok("expires-next")).await;
+        check(&["read"], &[b"Bearer no-expiry"], ok("no-expiry")).await;
+    }
+
+    #[tokio::test]
+    async fn expiry_follows_the_configured_clock() {
+        let clock = Arc::new(ManualClock::new(T0));
+        let auth = auth(&[]).clock(clock.clone());
+        let request = headers(&[b"Bearer valid"]);
+        assert!(auth.authenticate(&request).await.is_ok());
+        clock.advance(3600);
+        let rejection = auth.authenticate(&request).await.unwrap_err();
+        assert!(matches!(rejection.kind(), BearerRejectionKind::Expired));
+    }
+
+    #[tokio::test]
+    async fn tokens_for_other_resources_are_invalid_token() {
+        // The Python interaction test `test_a_token_with_a_mismatched_audience_is_accepted` pins
+        // the opposite; the MCP specification ("Token Handling") requires this check.
+        check(&["read"], &[b"Bearer wrong-aud"], challenge(401, AUDIENCE)).await;
+        check(
+            &["read"],
+            &[b"Bearer sibling-aud"],
+            challenge(401, AUDIENCE),
+        )
+        .await;
+        check(&["read"], &[b"Bearer origin-aud"], challenge(401, AUDIENCE)).await;
+        check(&["read"], &[b"Bearer unbound"], challenge(401, AUDIENCE)).await;
+        check(&["read"], &[b"Bearer sub-aud"], ok("sub-aud")).await;
+        check(&["read"], &[b"Bearer case-aud"], ok("case-aud")).await;
+        check(&["read"], &[b"Bearer port-aud"], ok("port-aud")).await;
+    }
+
+    #[tokio::test]
+    async fn tokens_without_resource_may_be_admitted() {
+        let auth = auth(&["read"]).accept_tokens_without_resource(true);
+        assert_eq!(outcome(&auth, &[b"Bearer unbound"]).await, ok("unbound"));
+        assert_eq!(
+            outcome(&auth, &[b"Bearer wrong-aud"]).await,
+            challenge(401, AUDIENCE)
+        );
+    }
+
+    #[tokio::test]
+    async fn missing_scopes_are_insufficient_scope_listing_every_required_scope() {
+        // Python's test_missing_required_scope, test_has_required_scopes,
+        // test_multiple_required_scopes and test_no_required_scopes.
+        check(
+            &["admin"],
+            &[b"Bearer valid"],
+            challenge(403, r#"Bearer error="insufficient_scope", error_description="Required scope: admin", scope="admin", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp""#),
+        )
+        .await;
+        check(
+            &["read", "write", "admin", "root"],
+            &[b"Bearer valid"],
+            challenge(403, r#"Bearer error="insufficient_scope", error_description="Required scopes: admin root", scope="read write admin root", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp""#),
+        )
+        .await;
+        check(&["read"], &[b"Bearer valid"], ok("valid")).await;
+        check(&["read", "write"], &[b"Bearer valid"], ok("valid")).await;
+        check(&[], &[b"Bearer valid"], ok("valid")).await;
+        check(&[], &[b"Bearer noscope"], ok("noscope")).await;
+    }
+
+    #[tokio::test]
+    async fn without_required_scopes_the_challenge_has_no_scope() {
+        let expected = format!(r#"Bearer resource_metadata="{METADATA}""#);
+        let got = outcome(&auth(&[]), &[]).await;
+        assert_eq!(got, Expect::Challenge(401, expected));
+    }
+
+    #[tokio::test]
+    async fn the_authenticated_token_is_the_verifiers_record() {
+        let token = auth(&["read"])
+            .authenticate(&headers(&[b"Bearer valid"]))
+            .await
+            .unwrap();
+        assert_eq!(token.client_id, "test_client");
+        assert_eq!(token.scopes, ["read", "write"]);
+        assert_eq!(token.resource.as_deref(), Some(RESOURCE));
+    }
+
+    #[tokio::test]
+    async fn error_bodies_are_json_like_the_python_sdk() {
+        let cases: [(&[&[u8]], serde_json::Value); 4] = [
+            (
+                &[],
+                serde_json::json!({"error": "invalid_token", "error_description": "Authentication required"}),
+            ),
+            (
+                &[b"Bearer unknown"],
+                serde_json::json!({"error": "invalid_token", "error_description": "the access token is unknown or revoked"}),
+            ),
+            (
+                &[b"Bearer noscope"],
+                serde_json::json!({"error": "insufficient_scope", "error_description": "Required scope: read"}),
+            ),
+            (
+                &[b"Bearer"],
+                serde_json::json!({"error": "invalid_request", "error_description": "the bearer token is empty"}),
+            ),
+        ];
+        for (values, expected) in cases {
+            let response = auth(&["read"])
+                .authenticate(&headers(values))
+                .await
+                .unwrap_err()
+                .into_response();
+            assert_eq!(body_json(&response), expected);
+            assert_eq!(header(&response, "content-type"), Some("application/json"));
+            assert_eq!(header(&response, "cache-control"), Some("no-store"));
+        }
+    }
+
+    #[tokio::test]
+    async fn verifier_failures_are_503_without_challenge_or_cause() {
+        for kind in [ProviderErrorKind::Unavailable, ProviderErrorKind::Internal] {
+            let verifier = StaticVerifier {
+                failure: Some(kind),
+                ..StaticVerifier::default()
+            };
+            let auth = BearerAuth::new(verifier, RESOURCE).required_scopes(["read"]);
+            let rejection = auth
+                .authenticate(&headers(&[b"Bearer valid"]))
+                .await
+                .unwrap_err();
+            assert_eq!(rejection.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(rejection.www_authenticate().is_none());
+            let response = rejection.into_response();
+            assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert!(header(&response, "www-authenticate").is_none());
+            assert_eq!(header(&response, "retry-after"), Some("5"));
+            assert_eq!(
+                body_json(&response),
+                serde_json::json!({"error": "temporarily_unavailable"})
+            );
+            assert!(!String::from_utf8_lossy(response.body()).contains("hunter2"));
+        }
+    }
+
+    #[tokio::test]
+    async fn rejections_never_carry_the_token() {
+        let secret = "s3cr3t-token-value";
+        let value = format!("Bearer {secret}");
+        let rejection = auth(&["read"])
+            .authenticate(&headers(&[value.as_bytes()]))
+            .await
+            .unwrap_err();
+        let rendered = format!("{rejection:?} {rejection}");
+        let response = rejection.into_response();
+        assert!(!rendered.contains(secret), "{rendered}");
+        assert!(!format!("{:?}", response.headers()).contains(secret));
+        assert!(!String::from_utf8_lossy(response.body()).contains(secret));
+    }
+
+    #[test]
+    fn attribute_values_are_quoted_strings() {
+        let cases = [
+            ("scope", "a b", r#"scope="a b""#),
+            ("scope", r#"a"b"#, r#"scope="a\"b""#),
+            ("scope", r"a\b", r#"scope="a\\b""#),
+            ("scope", "a\r\nb\u{7f}", r#"scope="ab""#),
+            ("x", "tab\there", "x=\"tab\there\""),
+            ("x", "", r#"x="""#),
+        ];
+        for (name, value, expected) in cases {
+            assert_eq!(auth_param(name, value), expected, "{value:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn configured_values_are_escaped_in_the_challenge() {
+        let auth = auth(&[r#"we"ird"#, r"back\slash"]).resource_metadata_url("https://rs/\"x\"");
+        let challenge = auth.unauthenticated().www_authenticate().unwrap();
+        assert_eq!(
+            challenge,
+            r#"Bearer scope="we\"ird back\\slash", resource_metadata="https://rs/\"x\"""#
+        );
+        let response = auth.unauthenticated().into_response();
+        assert_eq!(
+            header(&response, "www-authenticate"),
+            Some(challenge.as_str())
+        );
+    }
+
+    #[test]
+    fn configuration_from_the_handler_context() {
+        let env = TestEnv::new();
+        let auth = BearerAuth::from_context(verifier(), &env.ctx).unwrap();
+        assert_eq!(auth.audience(), RESOURCE);
+        assert_eq!(auth.resource_metadata(), METADATA);
+        assert!(auth.scopes().is_empty());
+
+        let settings = mcp_auth_core::AuthSettings::builder("https://as.example")
+            .resource_server_url("HTTPS://RS.example/mcp")
+            .required_scopes(["mcp:tools"])
+            .build()
+            .unwrap();
+        let ctx = HandlerContext::new(settings);
+        let auth = BearerAuth::from_context(verifier(), &ctx).unwrap();
+        assert_eq!(auth.audience(), "https://rs.example/mcp");
+        assert_eq!(
+            auth.resource_metadata(),
+            "https://rs.example/.well-known/oauth-protected-resource/mcp"
+        );
+        assert_eq!(auth.scopes(), ["mcp:tools"]);
+
+        let ctx = HandlerContext::new(
+            mcp_auth_core::AuthSettings::builder("https://as.example")
+                .build()
+                .unwrap(),
+        );
+        assert!(BearerAuth::from_context(verifier(), &ctx).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_provider_backed_verifier_sees_revocation() {
+        // Revoked tokens are unknown to the verifier, so they are invalid_token.
+        let env = TestEnv::new();
+        let (access, _) = env
+            .provider
+            .issue_tokens("post-client", &["read"], Some(RESOURCE));
+        let verifier = mcp_auth_core::ProviderTokenVerifier::new(env.provider.clone());
+        let auth = BearerAuth::from_context(verifier, &env.ctx).unwrap();
+        let value = format!("Bearer {access}");
+        let request = headers(&[value.as_bytes()]);
+        assert!(auth.authenticate(&request).await.is_ok());
+        use mcp_auth_core::OAuthAuthorizationServerProvider as _;
+        let record = env.provider.access_token(&access).unwrap();
+        env.provider
+            .revoke_token(mcp_auth_core::RevocableToken::Access(record))
+            .await
+            .unwrap();
+        let rejection = auth.authenticate(&request).await.unwrap_err();
+        assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
+    }
+}
