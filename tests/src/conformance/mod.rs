@@ -1,0 +1,64 @@
+//! The storage conformance suite: every contract of `mcp_auth_core::storage`, proved against
+//! any backend.
+//!
+//! Instantiate it with [`storage_conformance!`](crate::storage_conformance), giving an async
+//! expression that yields a fresh, empty, migrated `Arc<dyn Storage>`; it expands to one test
+//! per contract. The same functions run against `MemoryStore`, SQLite, PostgreSQL and Redis.
+
+pub mod provider;
+pub mod records;
+pub mod store;
+
+/// Expands to one `#[tokio::test]` per storage contract, each on a fresh store from `$factory`.
+#[macro_export]
+macro_rules! storage_conformance {
+    ($factory:expr) => {
+        $crate::storage_conformance!(@tests $factory;
+            clients_round_trip_and_refuse_duplicates,
+            client_records_keep_only_a_secret_hash,
+            authorization_requests_are_single_use_and_expire,
+            authorization_request_is_taken_once_under_concurrency,
+            code_take_is_single_use_and_remembers_redemption,
+            code_is_single_use_under_concurrent_redemption,
+            expired_codes_are_never_returned,
+            access_tokens_are_found_until_they_expire,
+            rotation_retires_the_old_token_and_earlier_access_tokens,
+            rotation_without_new_refresh_token_retires_the_old_one,
+            rotated_refresh_token_is_reported_as_reused,
+            one_of_concurrent_rotations_wins,
+            revoking_a_grant_kills_every_token_and_refuses_new_ones,
+            revocation_is_linearizable_with_concurrent_rotation,
+            assertion_ids_are_insert_if_absent_with_expiry,
+            one_of_concurrent_assertion_uses_wins,
+            purge_removes_expired_records_and_keeps_live_ones,
+        );
+        $crate::storage_conformance!(@provider $factory;
+            provider_runs_the_whole_authorization_code_flow,
+            provider_revokes_tokens_of_a_replayed_code,
+            provider_code_is_single_use_under_concurrent_exchange,
+            provider_revokes_the_grant_when_a_rotated_refresh_token_returns,
+            provider_revoking_either_token_revokes_both,
+            provider_checks_client_secrets_against_the_stored_hash,
+            provider_expires_tokens_and_caps_them_by_the_grant_lifetime,
+            provider_denial_redirects_with_access_denied,
+        );
+    };
+    (@tests $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let store: std::sync::Arc<dyn mcp_auth_core::Storage> = $factory.await;
+                $crate::conformance::store::$name(store).await;
+            }
+        )*
+    };
+    (@provider $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let store: std::sync::Arc<dyn mcp_auth_core::Storage> = $factory.await;
+                $crate::conformance::provider::$name(store).await;
+            }
+        )*
+    };
+}
