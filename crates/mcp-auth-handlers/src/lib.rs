@@ -4,6 +4,7 @@ pub mod bearer;
 pub mod context;
 pub mod form;
 pub mod metadata;
+pub mod register;
 pub mod response;
 
 #[cfg(test)]
