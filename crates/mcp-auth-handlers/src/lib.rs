@@ -1,5 +1,6 @@
 //! Transport-neutral OAuth endpoint handlers (crate docs: README.md, added when the handlers land).
 
+pub mod authorize;
 pub mod bearer;
 pub mod context;
 pub mod form;

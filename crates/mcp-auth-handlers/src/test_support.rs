@@ -314,6 +314,8 @@ pub(crate) struct TestProvider {
     pairs: Mutex<HashMap<String, String>>,
     /// When set, every provider call fails with this kind.
     failure: Mutex<Option<ProviderErrorKind>>,
+    /// When set, `authorize` (only) fails with this kind.
+    authorize_failure: Mutex<Option<ProviderErrorKind>>,
     /// When set, `authorize` rejects with this code.
     authorize_rejection: Mutex<Option<AuthorizeErrorCode>>,
     /// The last parameters `authorize` received.
@@ -347,6 +349,7 @@ impl TestProvider {
             refresh_tokens: Mutex::default(),
             pairs: Mutex::default(),
             failure: Mutex::default(),
+            authorize_failure: Mutex::default(),
             authorize_rejection: Mutex::default(),
             last_authorize: Mutex::default(),
             last_assertion: Mutex::default(),
@@ -387,6 +390,11 @@ impl TestProvider {
     /// Makes every later provider call fail with `kind` (`None` heals it).
     pub(crate) fn fail_with(&self, kind: Option<ProviderErrorKind>) {
         *lock(&self.failure) = kind;
+    }
+
+    /// Makes `authorize`, and only it, fail with `kind` (`None` heals it).
+    pub(crate) fn fail_authorize(&self, kind: Option<ProviderErrorKind>) {
+        *lock(&self.authorize_failure) = kind;
     }
 
     /// Makes `authorize` reject with `code` (`None` lets it succeed).
@@ -530,6 +538,9 @@ impl OAuthAuthorizationServerProvider for TestProvider {
     ) -> Result<String, AuthorizeError> {
         self.check_failure()?;
         *lock(&self.last_authorize) = Some(params.clone());
+        if let Some(kind) = *lock(&self.authorize_failure) {
+            return Err(ProviderError::new(kind, FAILURE_CAUSE).into());
+        }
         if let Some(code) = *lock(&self.authorize_rejection) {
             return Err(AuthorizeError::new(code, "the test provider refused"));
         }

@@ -1,0 +1,360 @@
+//! The authorization endpoint (RFC 6749 §3.1, §4.1.1), a port of the Python SDK's
+//! `handlers/authorize.py`.
+//!
+//! A request is checked in two phases. Until the client and its redirect URI are known to be
+//! good, errors are answered directly with a `400` JSON body, because redirecting to an
+//! unverified URI would make the server an open redirector (RFC 6749 §4.1.2.1). After that,
+//! errors go back to the client's redirect URI with `error`, `error_description`, `state` and
+//! the RFC 9207 `iss` parameter. Every response carries `Cache-Control: no-store`.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, HeaderValue, LOCATION};
+use http::{Method, Request, Response, StatusCode};
+use mcp_auth_core::{AuthSettings, AuthorizeError, OAuthAuthorizationServerProvider};
+use mcp_auth_types::{
+    AuthorizationParams, AuthorizeErrorCode, GrantType, OAuthClientInformationFull, ResponseType,
+    ServerErrorCode, check_resource_allowed, construct_redirect_uri, is_valid_pkce_string,
+    resource_url_from_server_url,
+};
+
+use crate::context::HandlerContext;
+use crate::form::{FormError, Params};
+use crate::response;
+
+/// Why an RFC 8707 `resource` parameter was refused; answered with `invalid_target`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidResource {
+    /// Not an absolute URI (RFC 8707 §2).
+    #[error("resource must be an absolute URI")]
+    NotAbsolute,
+    /// Has a fragment component (RFC 8707 §2: it "MUST NOT include a fragment component").
+    #[error("resource must not include a fragment component")]
+    Fragment,
+    /// Not among the resources this server issues tokens for.
+    #[error("resource is not served by this authorization server")]
+    NotServed,
+}
+
+/// Validates an RFC 8707 resource indicator and returns its canonical form: absolute, without a
+/// fragment, and — when the settings list resources — under one of them.
+pub fn validate_resource(raw: &str, settings: &AuthSettings) -> Result<String, InvalidResource> {
+    if raw.contains('#') {
+        return Err(InvalidResource::Fragment);
+    }
+    if url::Url::parse(raw).is_err() {
+        return Err(InvalidResource::NotAbsolute);
+    }
+    let canonical = resource_url_from_server_url(raw);
+    if !settings.resources.is_empty()
+        && !settings
+            .resources
+            .iter()
+            .any(|served| check_resource_allowed(&canonical, served))
+    {
+        return Err(InvalidResource::NotServed);
+    }
+    Ok(canonical)
+}
+
+/// Handles `GET` and `POST /authorize`.
+pub struct AuthorizationHandler<P> {
+    provider: Arc<P>,
+    ctx: HandlerContext,
+}
+
+impl<P> Clone for AuthorizationHandler<P> {
+    fn clone(&self) -> Self {
+        Self {
+            provider: Arc::clone(&self.provider),
+            ctx: self.ctx.clone(),
+        }
+    }
+}
+
+/// A redirect URI that has been checked against the client's registration, and the state to
+/// echo on it.
+struct Target {
+    redirect_uri: String,
+    state: Option<String>,
+}
+
+/// An error to send back to the client's redirect URI.
+type Redirected = (AuthorizeErrorCode, String);
+
+impl<P: OAuthAuthorizationServerProvider> AuthorizationHandler<P> {
+    /// A handler for the authorization endpoint.
+    pub fn new(provider: Arc<P>, ctx: HandlerContext) -> Self {
+        Self { provider, ctx }
+    }
+
+    /// Answers an authorization request: `302` to the provider's sign-in URL, `302` to the
+    /// client with an error, or `400` when the client or redirect URI cannot be trusted.
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        if request.body().len() > self.ctx.body_limit {
+            return response::payload_too_large(self.ctx.body_limit);
+        }
+        let (raw, parsed) = match *request.method() {
+            Method::GET => {
+                let query = request.uri().query().unwrap_or("").as_bytes();
+                (query, Params::parse(query))
+            }
+            Method::POST => {
+                let body = request.body().as_ref();
+                (body, Params::parse_form(request.headers(), body))
+            }
+            _ => return response::method_not_allowed("GET, POST"),
+        };
+        match parsed {
+            Ok(params) => self.authorize(&params).await,
+            Err(error @ FormError::Duplicate(_)) => self.refuse_repeated(raw, &error).await,
+            Err(error) => direct(AuthorizeErrorCode::InvalidRequest, error.to_string()),
+        }
+    }
+
+    async fn authorize(&self, params: &Params) -> Response<Bytes> {
+        let (client, target) = match self
+            .resolve(
+                params.get("client_id"),
+                params.get("redirect_uri"),
+                params.get("state"),
+            )
+            .await
+        {
+            Ok(resolved) => resolved,
+            Err(response) => return response,
+        };
+        let authorization = match self.validate(&client, &target, params) {
+            Ok(authorization) => authorization,
+            Err((code, description)) => return self.redirect_error(&target, code, &description),
+        };
+        match self.provider.authorize(&client, authorization).await {
+            Ok(url) => found(&url).unwrap_or_else(|| {
+                tracing::error!(
+                    "the provider's authorize returned a URL that is not a valid header"
+                );
+                direct(
+                    AuthorizeErrorCode::ServerError,
+                    "the authorization server failed".to_owned(),
+                )
+            }),
+            Err(AuthorizeError::Rejected { code, description }) => self.redirect_error(
+                &target,
+                code,
+                description.as_deref().unwrap_or(code.as_str()),
+            ),
+            Err(AuthorizeError::Provider(error)) => {
+                tracing::error!(
+                    error = %error,
+                    cause = ?std::error::Error::source(&error).map(ToString::to_string),
+                    "provider failure in authorize"
+                );
+                let (code, description) = match response::server_error_code(&error) {
+                    ServerErrorCode::TemporarilyUnavailable => (
+                        AuthorizeErrorCode::TemporarilyUnavailable,
+                        "the authorization server is temporarily unavailable",
+                    ),
+                    _ => (
+                        AuthorizeErrorCode::ServerError,
+                        "the authorization server encountered an unexpected error",
+                    ),
+                };
+                self.redirect_error(&target, code, description)
+            }
+            // `AuthorizeError` may grow variants; until this handler knows one, it is a failure.
+            Err(other) => {
+                tracing::error!(error = %other, "unexpected error from the provider's authorize");
+                self.redirect_error(
+                    &target,
+                    AuthorizeErrorCode::ServerError,
+                    "the authorization server encountered an unexpected error",
+                )
+            }
+        }
+    }
+
+    /// Loads the client and checks the redirect URI. Every failure here is a direct response:
+    /// RFC 6749 §4.1.2.1 forbids redirecting when the client or the redirect URI is invalid.
+    async fn resolve(
+        &self,
+        client_id: Option<&str>,
+        redirect_uri: Option<&str>,
+        state: Option<&str>,
+    ) -> Result<(OAuthClientInformationFull, Target), Response<Bytes>> {
+        let Some(client_id) = client_id else {
+            return Err(direct(
+                AuthorizeErrorCode::InvalidRequest,
+                "client_id is required".to_owned(),
+            ));
+        };
+        let client = match self.provider.get_client(client_id).await {
+            Ok(Some(client)) => client,
+            Ok(None) => {
+                return Err(direct(
+                    AuthorizeErrorCode::InvalidRequest,
+                    "client_id does not name a registered client".to_owned(),
+                ));
+            }
+            Err(error) => return Err(response::provider_failure(&error)),
+        };
+        // Exact string matching, with any port for loopback URIs (RFC 8252 §7.3).
+        let redirect_uri = client
+            .validate_redirect_uri(redirect_uri)
+            .map_err(|error| direct(AuthorizeErrorCode::InvalidRequest, error.to_string()))?;
+        let target = Target {
+            redirect_uri,
+            state: state.map(str::to_owned),
+        };
+        Ok((client, target))
+    }
+
+    /// The checks whose failures may be redirected to the client.
+    fn validate(
+        &self,
+        client: &OAuthClientInformationFull,
+        target: &Target,
+        params: &Params,
+    ) -> Result<AuthorizationParams, Redirected> {
+        use AuthorizeErrorCode::{
+            InvalidRequest, InvalidScope, InvalidTarget, UnauthorizedClient,
+            UnsupportedResponseType,
+        };
+        let refuse = |code, description: &str| Err((code, description.to_owned()));
+        match params.get("response_type") {
+            None => return refuse(InvalidRequest, "response_type is required"),
+            Some("code") => {}
+            Some(_) => {
+                return refuse(
+                    UnsupportedResponseType,
+                    "only response_type=code is supported",
+                );
+            }
+        }
+        // RFC 6749 §4.1.2.1: a client may only use the response and grant types it registered.
+        if !client.metadata.response_types.contains(&ResponseType::Code)
+            || !client.has_grant_type(&GrantType::AuthorizationCode)
+        {
+            return refuse(
+                UnauthorizedClient,
+                "the client is not registered for the authorization code flow",
+            );
+        }
+        let Some(code_challenge) = params.get("code_challenge") else {
+            return refuse(
+                InvalidRequest,
+                "code_challenge is required (PKCE, RFC 7636)",
+            );
+        };
+        if !is_valid_pkce_string(code_challenge) {
+            return refuse(
+                InvalidRequest,
+                "code_challenge must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~ (RFC 7636 §4.2)",
+            );
+        }
+        // OAuth 2.1 §4.1.1 and the MCP authorization spec require S256. RFC 7636 §4.3 makes an
+        // absent method mean `plain`, so an absent method is refused too; the Python SDK
+        // defaults it to S256 instead.
+        match params.get("code_challenge_method") {
+            Some("S256") => {}
+            None => {
+                return refuse(
+                    InvalidRequest,
+                    "code_challenge_method is required and must be S256",
+                );
+            }
+            Some(_) => return refuse(InvalidRequest, "code_challenge_method must be S256"),
+        }
+        let scopes = match client.validate_scope(params.get("scope")) {
+            Ok(scopes) => scopes,
+            Err(error) => return refuse(InvalidScope, &error.to_string()),
+        };
+        // RFC 8707 §2: the resource the token will be used at.
+        let resource = match params.get("resource") {
+            None => None,
+            Some(raw) => match validate_resource(raw, &self.ctx.settings) {
+                Ok(canonical) => Some(canonical),
+                Err(error) => return refuse(InvalidTarget, &error.to_string()),
+            },
+        };
+        let mut authorization = AuthorizationParams::new(
+            scopes,
+            code_challenge,
+            target.redirect_uri.clone(),
+            params.contains("redirect_uri"),
+        );
+        authorization.state = target.state.clone();
+        authorization.resource = resource;
+        Ok(authorization)
+    }
+
+    /// A parameter was sent twice (RFC 6749 §3.1). When the client and redirect URI are
+    /// themselves unambiguous and valid, the error is redirected; otherwise it is direct.
+    async fn refuse_repeated(&self, raw: &[u8], error: &FormError) -> Response<Bytes> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw).into_owned().collect();
+        let count = |name: &str| pairs.iter().filter(|(n, _)| n == name).count();
+        let unique = |name: &str| {
+            (count(name) == 1)
+                .then(|| pairs.iter().find(|(n, _)| n == name))
+                .flatten()
+                .map(|(_, value)| value.as_str())
+                .filter(|value| !value.is_empty())
+        };
+        if count("client_id") > 1 || count("redirect_uri") > 1 {
+            return direct(AuthorizeErrorCode::InvalidRequest, error.to_string());
+        }
+        match self
+            .resolve(unique("client_id"), unique("redirect_uri"), unique("state"))
+            .await
+        {
+            Ok((_, target)) => self.redirect_error(
+                &target,
+                AuthorizeErrorCode::InvalidRequest,
+                &error.to_string(),
+            ),
+            Err(response) => response,
+        }
+    }
+
+    /// `302` to the client's redirect URI with the error, its state and the issuer (RFC 6749
+    /// §4.1.2.1, RFC 9207 §2: `iss` exactly as the issuer identifier is configured).
+    fn redirect_error(
+        &self,
+        target: &Target,
+        code: AuthorizeErrorCode,
+        description: &str,
+    ) -> Response<Bytes> {
+        let location = construct_redirect_uri(
+            &target.redirect_uri,
+            &[
+                ("error", Some(code.as_str())),
+                ("error_description", Some(description)),
+                ("state", target.state.as_deref()),
+                ("iss", Some(self.ctx.settings.issuer_url.as_str())),
+            ],
+        );
+        found(&location).unwrap_or_else(|| direct(code, description.to_owned()))
+    }
+}
+
+/// `302 Found` to `location` with `Cache-Control: no-store`, or `None` when `location` cannot
+/// be a header value.
+fn found(location: &str) -> Option<Response<Bytes>> {
+    let location = HeaderValue::from_str(location).ok()?;
+    let mut response = Response::new(Bytes::new());
+    *response.status_mut() = StatusCode::FOUND;
+    response.headers_mut().insert(LOCATION, location);
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Some(response)
+}
+
+/// A direct JSON error (never a redirect), `no-store`.
+fn direct(code: AuthorizeErrorCode, description: String) -> Response<Bytes> {
+    response::oauth_error(code, Some(description))
+}
+
+#[cfg(test)]
+mod tests;
