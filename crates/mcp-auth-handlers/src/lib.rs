@@ -2,6 +2,7 @@
 
 pub mod authorize;
 pub mod bearer;
+pub mod client_auth;
 pub mod context;
 pub mod form;
 pub mod metadata;
