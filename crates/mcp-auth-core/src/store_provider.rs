@@ -661,3 +661,61 @@ impl<S: Storage> StoreProvider<S> {
         Ok(record)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStore;
+
+    #[test]
+    fn lifetimes_are_bounded() {
+        let cases: [(
+            &str,
+            fn(StoreProviderBuilder<MemoryStore>) -> StoreProviderBuilder<MemoryStore>,
+        ); 5] = [
+            ("code_ttl", |b| b.code_ttl(601)),
+            ("code_ttl", |b| b.code_ttl(0)),
+            ("access_token_ttl", |b| b.access_token_ttl(0)),
+            ("refresh_token_ttl", |b| b.refresh_token_ttl(Some(0))),
+            ("grant_lifetime", |b| b.grant_lifetime(Some(0))),
+        ];
+        for (setting, configure) in cases {
+            let err = configure(StoreProvider::builder(
+                MemoryStore::new(),
+                "https://as.example",
+            ))
+            .build()
+            .expect_err(setting);
+            assert!(
+                matches!(err, ConfigError::Lifetime { setting: s, .. } if s == setting),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn defaults_build_and_sign_in_lives_under_the_issuer() {
+        let provider = StoreProvider::builder(MemoryStore::new(), "https://as.example/tenant")
+            .build()
+            .expect("defaults are valid");
+        assert_eq!(
+            provider.config.sign_in_url,
+            "https://as.example/tenant/sign-in"
+        );
+        assert_eq!(provider.config.code_ttl, 300);
+        assert!(
+            StoreProvider::builder(MemoryStore::new(), "http://as.example")
+                .build()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn debug_shows_configuration_not_storage() {
+        let provider = StoreProvider::builder(MemoryStore::new(), "https://as.example")
+            .build()
+            .expect("valid");
+        let debug = format!("{provider:?}");
+        assert!(debug.contains("StoreProvider") && debug.contains("access_token_ttl"));
+    }
+}

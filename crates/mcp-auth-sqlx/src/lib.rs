@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+
+mod codec;
+mod error;
+mod grant;
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// Re-export of sqlx, so that a caller building its own pool for `from_pool` uses the same
+/// version.
+pub use sqlx;

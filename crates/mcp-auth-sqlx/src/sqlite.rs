@@ -1,0 +1,567 @@
+//! [`SqliteStore`]: storage in one SQLite database file (or in memory).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mcp_auth_core::StorageError;
+use mcp_auth_core::secrets::SecretHash;
+use mcp_auth_core::storage::{
+    AccessTokenRecord, AuthorizationRequestRecord, AuthorizationRequestStore, ClientRecord,
+    ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup, RefreshTokenRecord, ReplayStore,
+    Rotation, TokenStore,
+};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+
+use crate::codec::{decode, encode, encode_client};
+use crate::error::storage_error;
+use crate::grant::{check_same_grant, grant_keep_until};
+
+/// Storage in SQLite: one file shared by the threads of one process (or by several processes
+/// on one machine), or an in-memory database for tests and development.
+///
+/// SQLite serialises writers. Every multi-statement operation (issuing, rotating, revoking)
+/// runs in a `BEGIN IMMEDIATE` transaction, which takes the write lock before its first read,
+/// so no two of them interleave and none fails half-way on a lock upgrade; single-statement
+/// operations (taking a code, recording an assertion id) are atomic on their own.
+///
+/// Clones share the pool.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// How long a statement waits for another connection's write lock before failing with
+    /// `SQLITE_BUSY` (reported as
+    /// [`StorageErrorKind::Unavailable`](mcp_auth_core::StorageErrorKind)).
+    pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// Connections in the pool of a file database. SQLite runs one writer at a time, so more
+    /// connections only add concurrent readers; eight covers a busy server without holding
+    /// many file handles.
+    pub const MAX_CONNECTIONS: u32 = 8;
+
+    /// Opens (creating if missing) the database at `url` — `sqlite://path/to/file.db`,
+    /// `sqlite:relative.db` or `sqlite::memory:` — with the settings documented in the crate
+    /// README: WAL journal, `synchronous = FULL`, a [`BUSY_TIMEOUT`](Self::BUSY_TIMEOUT), foreign keys on, and
+    /// [`MAX_CONNECTIONS`](Self::MAX_CONNECTIONS) connections. An in-memory database lives only as long as its
+    /// connection, so it gets exactly one connection that the pool never closes.
+    ///
+    /// Does not create the tables: call [`migrate`](Self::migrate).
+    pub async fn connect(url: &str) -> Result<Self, StorageError> {
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(storage_error)?
+            .create_if_missing(true)
+            .busy_timeout(Self::BUSY_TIMEOUT)
+            .foreign_keys(true)
+            // FULL (not NORMAL) so that a committed rotation or revocation survives a power
+            // loss; a deployment that prefers speed can pass its own pool to `from_pool`.
+            .synchronous(SqliteSynchronous::Full);
+        let (options, pool) = if in_memory {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+            (options, pool)
+        } else {
+            let pool = SqlitePoolOptions::new().max_connections(Self::MAX_CONNECTIONS);
+            (options.journal_mode(SqliteJournalMode::Wal), pool)
+        };
+        // A local database never hangs up, so a ping before each use would only add latency.
+        let pool = pool
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(storage_error)?;
+        Ok(Self { pool })
+    }
+
+    /// A store on a pool configured by the caller. The pool's connections should have a busy
+    /// timeout; without one, concurrent writers fail at once with `SQLITE_BUSY`.
+    pub fn from_pool(pool: SqlitePool) -> Self {
+        Self { pool }
+    }
+
+    /// Creates or upgrades the tables with the migrations embedded in this crate
+    /// (`migrations/sqlite/`). Idempotent; safe to call at every start.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.pool)
+            .await
+            .map_err(|err| storage_error(err.into()))
+    }
+
+    /// The pool, for health checks and the deployment's own queries.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// A transaction holding SQLite's write lock from its first statement.
+    async fn write(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(storage_error)
+    }
+}
+
+fn key(hash: &SecretHash) -> &[u8] {
+    hash.as_bytes()
+}
+
+#[async_trait]
+impl ClientStore for SqliteStore {
+    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
+        sqlx::query("INSERT INTO clients (client_id, record) VALUES (?1, ?2)")
+            .bind(&client.info.client_id)
+            .bind(encode_client(client)?)
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn upsert_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO clients (client_id, record) VALUES (?1, ?2) \
+             ON CONFLICT (client_id) DO UPDATE SET record = excluded.record",
+        )
+        .bind(&client.info.client_id)
+        .bind(encode_client(client)?)
+        .execute(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StorageError> {
+        let record: Option<String> =
+            sqlx::query_scalar("SELECT record FROM clients WHERE client_id = ?1")
+                .bind(client_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(storage_error)?;
+        record.map(|json| decode("client", &json)).transpose()
+    }
+
+    async fn delete_client(&self, client_id: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query("DELETE FROM clients WHERE client_id = ?1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+#[async_trait]
+impl AuthorizationRequestStore for SqliteStore {
+    async fn insert_authorization_request(
+        &self,
+        request: &AuthorizationRequestRecord,
+    ) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO authorization_requests (request_hash, expires_at, record) \
+             VALUES (?1, ?2, ?3)",
+        )
+        .bind(key(&request.request_hash))
+        .bind(request.expires_at)
+        .bind(encode(request)?)
+        .execute(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn get_authorization_request(
+        &self,
+        request_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<AuthorizationRequestRecord>, StorageError> {
+        let record: Option<String> = sqlx::query_scalar(
+            "SELECT record FROM authorization_requests \
+             WHERE request_hash = ?1 AND expires_at > ?2",
+        )
+        .bind(key(request_hash))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        record
+            .map(|json| decode("authorization request", &json))
+            .transpose()
+    }
+
+    async fn take_authorization_request(
+        &self,
+        request_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<AuthorizationRequestRecord>, StorageError> {
+        // One statement: of concurrent deletes of one row, only one sees it.
+        let record: Option<String> = sqlx::query_scalar(
+            "DELETE FROM authorization_requests \
+             WHERE request_hash = ?1 AND expires_at > ?2 RETURNING record",
+        )
+        .bind(key(request_hash))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        record
+            .map(|json| decode("authorization request", &json))
+            .transpose()
+    }
+
+    async fn purge_expired_authorization_requests(&self, now: i64) -> Result<u64, StorageError> {
+        let done = sqlx::query("DELETE FROM authorization_requests WHERE expires_at <= ?1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl CodeStore for SqliteStore {
+    async fn insert_code(&self, code: &CodeRecord) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO codes (code_hash, grant_id, expires_at, record) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .bind(key(&code.code_hash))
+        .bind(&code.grant_id)
+        .bind(code.expires_at)
+        .bind(encode(code)?)
+        .execute(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(())
+    }
+
+    async fn get_code(
+        &self,
+        code_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<CodeRecord>, StorageError> {
+        let record: Option<String> = sqlx::query_scalar(
+            "SELECT record FROM codes WHERE code_hash = ?1 AND NOT redeemed AND expires_at > ?2",
+        )
+        .bind(key(code_hash))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        record.map(|json| decode("code", &json)).transpose()
+    }
+
+    async fn take_code(&self, code_hash: &SecretHash, now: i64) -> Result<CodeTake, StorageError> {
+        // The flag flip is one statement, so of concurrent takers exactly one sees the row
+        // unredeemed. The row stays as the redemption marker until it expires.
+        let record: Option<String> = sqlx::query_scalar(
+            "UPDATE codes SET redeemed = 1 \
+             WHERE code_hash = ?1 AND NOT redeemed AND expires_at > ?2 RETURNING record",
+        )
+        .bind(key(code_hash))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        if let Some(json) = record {
+            return Ok(CodeTake::Taken(decode("code", &json)?));
+        }
+        // Nothing taken: a redemption marker means the code was replayed. Redeemed is final, so
+        // reading it outside the update cannot see a state the update did not.
+        let grant_id: Option<String> = sqlx::query_scalar(
+            "SELECT grant_id FROM codes WHERE code_hash = ?1 AND redeemed AND expires_at > ?2",
+        )
+        .bind(key(code_hash))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(match grant_id {
+            Some(grant_id) => CodeTake::AlreadyRedeemed { grant_id },
+            None => CodeTake::Missing,
+        })
+    }
+
+    async fn purge_expired_codes(&self, now: i64) -> Result<u64, StorageError> {
+        let done = sqlx::query("DELETE FROM codes WHERE expires_at <= ?1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        Ok(done.rows_affected())
+    }
+}
+
+/// Stores one access token inside a write transaction.
+async fn insert_access(
+    tx: &mut Transaction<'static, Sqlite>,
+    access: &AccessTokenRecord,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO access_tokens (token_hash, grant_id, expires_at, record) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )
+    .bind(key(&access.token_hash))
+    .bind(&access.grant_id)
+    .bind(access.expires_at)
+    .bind(encode(access)?)
+    .execute(&mut **tx)
+    .await
+    .map_err(storage_error)?;
+    Ok(())
+}
+
+/// Stores one refresh token inside a write transaction.
+async fn insert_refresh(
+    tx: &mut Transaction<'static, Sqlite>,
+    refresh: &RefreshTokenRecord,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, grant_id, expires_at, record) \
+         VALUES (?1, ?2, ?3, ?4)",
+    )
+    .bind(key(&refresh.token_hash))
+    .bind(&refresh.grant_id)
+    .bind(refresh.expires_at)
+    .bind(encode(refresh)?)
+    .execute(&mut **tx)
+    .await
+    .map_err(storage_error)?;
+    Ok(())
+}
+
+/// Creates the grant's row, or extends its `keep_until`, unless the grant is revoked; `false`
+/// when it is. The `WHERE` on the update makes a revoked row return nothing.
+async fn claim_grant(
+    tx: &mut Transaction<'static, Sqlite>,
+    grant_id: &str,
+    keep_until: i64,
+) -> Result<bool, StorageError> {
+    let live: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO grants (grant_id, revoked, keep_until) VALUES (?1, 0, ?2) \
+         ON CONFLICT (grant_id) DO UPDATE SET keep_until = max(keep_until, excluded.keep_until) \
+         WHERE NOT revoked \
+         RETURNING 1",
+    )
+    .bind(grant_id)
+    .bind(keep_until)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(storage_error)?;
+    Ok(live.is_some())
+}
+
+#[async_trait]
+impl TokenStore for SqliteStore {
+    async fn issue_tokens(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+    ) -> Result<bool, StorageError> {
+        let keep_until = grant_keep_until(access, refresh)?;
+        let mut tx = self.write().await?;
+        if !claim_grant(&mut tx, &access.grant_id, keep_until).await? {
+            // Dropping the transaction rolls it back; nothing was written.
+            return Ok(false);
+        }
+        insert_access(&mut tx, access).await?;
+        if let Some(refresh) = refresh {
+            insert_refresh(&mut tx, refresh).await?;
+        }
+        tx.commit().await.map_err(storage_error)?;
+        Ok(true)
+    }
+
+    async fn get_access_token(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<AccessTokenRecord>, StorageError> {
+        let record: Option<String> = sqlx::query_scalar(
+            "SELECT record FROM access_tokens WHERE token_hash = ?1 AND expires_at > ?2",
+        )
+        .bind(key(token_hash))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        record.map(|json| decode("access token", &json)).transpose()
+    }
+
+    async fn get_refresh_token(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<RefreshLookup>, StorageError> {
+        let row: Option<(bool, String)> = sqlx::query_as(
+            "SELECT rotated, record FROM refresh_tokens WHERE token_hash = ?1 AND expires_at > ?2",
+        )
+        .bind(key(token_hash))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        row.map(|(rotated, json)| {
+            let record: RefreshTokenRecord = decode("refresh token", &json)?;
+            Ok(if rotated {
+                RefreshLookup::Rotated {
+                    grant_id: record.grant_id,
+                }
+            } else {
+                RefreshLookup::Active(record)
+            })
+        })
+        .transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &SecretHash,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+        now: i64,
+    ) -> Result<Rotation, StorageError> {
+        let keep_until = grant_keep_until(access, refresh)?;
+        // The write lock is held from here to commit, so the state read below cannot change
+        // before the writes that depend on it.
+        let mut tx = self.write().await?;
+        let old: Option<(String, bool)> = sqlx::query_as(
+            "SELECT grant_id, rotated FROM refresh_tokens WHERE token_hash = ?1 AND expires_at > ?2",
+        )
+        .bind(key(old_hash))
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        let grant_id = match old {
+            None => return Ok(Rotation::Missing),
+            Some((grant_id, true)) => return Ok(Rotation::Reused { grant_id }),
+            Some((grant_id, false)) => grant_id,
+        };
+        check_same_grant(&grant_id, access, refresh)?;
+        if !claim_grant(&mut tx, &grant_id, keep_until).await? {
+            return Ok(Rotation::Missing);
+        }
+        sqlx::query("UPDATE refresh_tokens SET rotated = 1 WHERE token_hash = ?1")
+            .bind(key(old_hash))
+            .execute(&mut *tx)
+            .await
+            .map_err(storage_error)?;
+        sqlx::query("DELETE FROM access_tokens WHERE grant_id = ?1")
+            .bind(&grant_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage_error)?;
+        insert_access(&mut tx, access).await?;
+        if let Some(refresh) = refresh {
+            insert_refresh(&mut tx, refresh).await?;
+        }
+        tx.commit().await.map_err(storage_error)?;
+        Ok(Rotation::Rotated)
+    }
+
+    async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
+        let mut tx = self.write().await?;
+        // A live grant's `keep_until` tracked its tokens, which are deleted below, so the
+        // revocation's own `keep_until` replaces it; a second revocation can only extend it.
+        sqlx::query(
+            "INSERT INTO grants (grant_id, revoked, keep_until) VALUES (?1, 1, ?2) \
+             ON CONFLICT (grant_id) DO UPDATE SET \
+               keep_until = CASE WHEN revoked THEN max(keep_until, excluded.keep_until) \
+                                 ELSE excluded.keep_until END, \
+               revoked = 1",
+        )
+        .bind(grant_id)
+        .bind(keep_until)
+        .execute(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        for statement in [
+            "DELETE FROM access_tokens WHERE grant_id = ?1",
+            "DELETE FROM refresh_tokens WHERE grant_id = ?1",
+        ] {
+            sqlx::query(statement)
+                .bind(grant_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(storage_error)?;
+        }
+        tx.commit().await.map_err(storage_error)
+    }
+
+    async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StorageError> {
+        let mut tx = self.write().await?;
+        let mut purged = 0;
+        // A live grant's row is bookkeeping, not a record of the contract, so it is deleted
+        // (all its tokens have expired by its `keep_until`) but not counted.
+        for (statement, counted) in [
+            ("DELETE FROM access_tokens WHERE expires_at <= ?1", true),
+            ("DELETE FROM refresh_tokens WHERE expires_at <= ?1", true),
+            (
+                "DELETE FROM grants WHERE keep_until <= ?1 AND revoked",
+                true,
+            ),
+            (
+                "DELETE FROM grants WHERE keep_until <= ?1 AND NOT revoked",
+                false,
+            ),
+        ] {
+            let done = sqlx::query(statement)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(storage_error)?;
+            if counted {
+                purged += done.rows_affected();
+            }
+        }
+        tx.commit().await.map_err(storage_error)?;
+        Ok(purged)
+    }
+}
+
+#[async_trait]
+impl ReplayStore for SqliteStore {
+    async fn record_assertion_id(
+        &self,
+        issuer: &str,
+        jti: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<bool, StorageError> {
+        // Insert if absent, or take over an entry that has expired; one statement, so two
+        // concurrent first uses cannot both succeed.
+        let first: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO assertion_ids (issuer, jti, expires_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE assertion_ids.expires_at <= ?4 \
+             RETURNING 1",
+        )
+        .bind(issuer)
+        .bind(jti)
+        .bind(expires_at)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(storage_error)?;
+        Ok(first.is_some())
+    }
+
+    async fn purge_expired_assertion_ids(&self, now: i64) -> Result<u64, StorageError> {
+        let done = sqlx::query("DELETE FROM assertion_ids WHERE expires_at <= ?1")
+            .bind(now)
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error)?;
+        Ok(done.rows_affected())
+    }
+}
