@@ -669,10 +669,8 @@ mod tests {
 
     #[test]
     fn lifetimes_are_bounded() {
-        let cases: [(
-            &str,
-            fn(StoreProviderBuilder<MemoryStore>) -> StoreProviderBuilder<MemoryStore>,
-        ); 5] = [
+        type Configure = fn(StoreProviderBuilder<MemoryStore>) -> StoreProviderBuilder<MemoryStore>;
+        let cases: [(&str, Configure); 5] = [
             ("code_ttl", |b| b.code_ttl(601)),
             ("code_ttl", |b| b.code_ttl(0)),
             ("access_token_ttl", |b| b.access_token_ttl(0)),
