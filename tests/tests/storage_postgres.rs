@@ -1,0 +1,18 @@
+//! The storage conformance suite against `PostgresStore`, on a fresh database per test.
+
+use std::sync::Arc;
+
+use mcp_auth_core::Storage;
+use mcp_auth_sqlx::PostgresStore;
+use mcp_auth_tests::services;
+
+async fn postgres_store() -> Arc<dyn Storage> {
+    let url = services::fresh_postgres_database().await;
+    let store = PostgresStore::connect(&url)
+        .await
+        .expect("connect to PostgreSQL");
+    store.migrate().await.expect("migrate");
+    Arc::new(store)
+}
+
+mcp_auth_tests::storage_conformance!(postgres_store());
