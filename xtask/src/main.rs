@@ -1,1 +1,214 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (the alias lives in
+//! `.cargo/config.toml`).
+//!
+//! - `test [nextest args]`: start throwaway PostgreSQL and Redis servers, run the doctests and
+//!   the nextest suite against them, stop the servers.
+//! - `services`: start the same servers, print their `export` lines, wait for Ctrl-C.
+//! - `lint`: rustfmt, clippy, rustdoc and cargo-deny with warnings denied, then `tidy`.
+//! - `tidy`: repository hygiene checks that need no compiler.
+//! - `ci`: `lint`, then `test`.
+
+mod services;
+mod tidy;
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, ExitCode},
+    time::Instant,
+};
+
+use xshell::{Shell, cmd};
+
+type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test [ARGS]   start PostgreSQL and Redis, run `cargo test --workspace --doc` and
+                `cargo nextest run --workspace --profile ci [ARGS]` against them
+  services      start PostgreSQL and Redis, print their environment, wait for Ctrl-C
+  lint          fmt --check, clippy -D warnings, doc -D warnings, cargo deny, tidy
+  tidy          repository hygiene checks
+  ci            lint, then test";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &[String]) -> Result<ExitCode> {
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return Ok(ExitCode::FAILURE);
+    };
+    let takes_args = matches!(command.as_str(), "test" | services::WATCHDOG_COMMAND);
+    if !takes_args && !rest.is_empty() {
+        return Err(format!("`{command}` takes no arguments\n\n{USAGE}").into());
+    }
+    match command.as_str() {
+        "test" => test(rest),
+        "services" => services(),
+        "lint" => lint().map(|()| ExitCode::SUCCESS),
+        "tidy" => tidy().map(|()| ExitCode::SUCCESS),
+        "ci" => {
+            lint()?;
+            test(&[])
+        }
+        services::WATCHDOG_COMMAND => services::watchdog(rest).map(|()| ExitCode::SUCCESS),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(ExitCode::SUCCESS)
+        }
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}").into()),
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+fn project_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
+
+/// The cargo that runs us (set by `cargo run`), so a toolchain override stays in force.
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+fn shell() -> Result<Shell> {
+    let sh = Shell::new()?;
+    sh.change_dir(project_root());
+    Ok(sh)
+}
+
+fn test(nextest_args: &[String]) -> Result<ExitCode> {
+    let cargo = cargo();
+    let has_nextest = Command::new(&cargo)
+        .args(["nextest", "--version"])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !has_nextest {
+        return Err("cargo-nextest not found: cargo install --locked cargo-nextest".into());
+    }
+
+    let started = Instant::now();
+    let services = services::Services::start()?;
+    eprintln!(
+        "xtask: PostgreSQL on port {} and Redis on port {} are up ({:.1} s)",
+        services.postgres_port(),
+        services.redis_port(),
+        started.elapsed().as_secs_f64()
+    );
+
+    // The doctests run first so that nextest's summary is the run's closing line.
+    let doc = run_tests(&services, &cargo, &["test", "--workspace", "--doc"], &[])?;
+    let nextest = run_tests(
+        &services,
+        &cargo,
+        &["nextest", "run", "--workspace", "--profile", "ci"],
+        nextest_args,
+    )?;
+    drop(services);
+
+    // Report the first failure's own exit status, so `cargo xtask test` exits like the runner.
+    for status in [nextest, doc] {
+        if !status.success() {
+            let code = status
+                .code()
+                .and_then(|c| u8::try_from(c).ok())
+                .unwrap_or(1);
+            return Ok(ExitCode::from(code.max(1)));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_tests(
+    services: &services::Services,
+    cargo: &str,
+    args: &[&str],
+    extra: &[String],
+) -> Result<std::process::ExitStatus> {
+    let words: Vec<&str> = (args.iter().copied())
+        .chain(extra.iter().map(String::as_str))
+        .collect();
+    eprintln!("$ cargo {}", words.join(" "));
+    let status = Command::new(cargo)
+        .args(args)
+        .args(extra)
+        .envs(services.env())
+        .current_dir(project_root())
+        .status()
+        .map_err(|err| format!("cannot run {cargo}: {err}"))?;
+    Ok(status)
+}
+
+fn services() -> Result<ExitCode> {
+    let services = services::Services::start()?;
+    for (name, value) in services.env() {
+        println!("export {name}={}", services::shell_quote(&value));
+    }
+    eprintln!("xtask: PostgreSQL and Redis are running; press Ctrl-C to stop them");
+    // Ctrl-C ends this process; the watchdog process then stops the servers (see services.rs).
+    loop {
+        std::thread::park();
+    }
+}
+
+fn lint() -> Result<()> {
+    let sh = shell()?;
+    let cargo = cargo();
+    cmd!(sh, "{cargo} fmt --all -- --check").run()?;
+    tidy()?;
+    cmd!(
+        sh,
+        "{cargo} clippy --workspace --all-targets -- -D warnings"
+    )
+    .run()?;
+    cmd!(sh, "{cargo} doc --workspace --no-deps")
+        .env("RUSTDOCFLAGS", "-D warnings")
+        .run()?;
+    ensure_cargo_deny(&sh, &cargo)?;
+    cmd!(sh, "{cargo} deny check bans licenses sources").run()?;
+    Ok(())
+}
+
+/// Installs cargo-deny on first use: a fresh CI machine does not have it.
+fn ensure_cargo_deny(sh: &Shell, cargo: &str) -> Result<()> {
+    if cmd!(sh, "{cargo} deny --version")
+        .quiet()
+        .ignore_stdout()
+        .ignore_stderr()
+        .run()
+        .is_ok()
+    {
+        return Ok(());
+    }
+    eprintln!("xtask: cargo-deny is missing; installing it (takes a few minutes once)");
+    let started = Instant::now();
+    cmd!(sh, "{cargo} install --locked cargo-deny").run()?;
+    eprintln!(
+        "xtask: installed cargo-deny in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn tidy() -> Result<()> {
+    let sh = shell()?;
+    let problems = tidy::check(&sh, &project_root())?;
+    if problems.is_empty() {
+        eprintln!("xtask: tidy: ok");
+        return Ok(());
+    }
+    for problem in &problems {
+        eprintln!("{problem}");
+    }
+    Err(format!("tidy found {} problem(s)", problems.len()).into())
+}
