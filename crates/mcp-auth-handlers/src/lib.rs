@@ -11,3 +11,5 @@ pub mod response;
 
 #[cfg(test)]
 pub(crate) mod test_support;
+#[cfg(test)]
+mod totality;
