@@ -1,4 +1,4 @@
-//! Transport-neutral OAuth endpoint handlers (crate docs: README.md, added when the handlers land).
+#![doc = include_str!("../README.md")]
 
 pub mod authorize;
 pub mod bearer;
