@@ -8,6 +8,7 @@ pub mod form;
 pub mod metadata;
 pub mod register;
 pub mod response;
+pub mod token;
 
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -314,8 +314,10 @@ pub(crate) struct TestProvider {
     pairs: Mutex<HashMap<String, String>>,
     /// When set, every provider call fails with this kind.
     failure: Mutex<Option<ProviderErrorKind>>,
-    /// When set, `authorize` (only) fails with this kind.
-    authorize_failure: Mutex<Option<ProviderErrorKind>>,
+    /// Methods (by name) that fail with the given kind.
+    method_failures: Mutex<HashMap<&'static str, ProviderErrorKind>>,
+    /// When set, the `exchange_*` methods reject with this code and description.
+    exchange_rejection: Mutex<Option<(TokenErrorCode, &'static str)>>,
     /// When set, `authorize` rejects with this code.
     authorize_rejection: Mutex<Option<AuthorizeErrorCode>>,
     /// The last parameters `authorize` received.
@@ -349,7 +351,8 @@ impl TestProvider {
             refresh_tokens: Mutex::default(),
             pairs: Mutex::default(),
             failure: Mutex::default(),
-            authorize_failure: Mutex::default(),
+            method_failures: Mutex::default(),
+            exchange_rejection: Mutex::default(),
             authorize_rejection: Mutex::default(),
             last_authorize: Mutex::default(),
             last_assertion: Mutex::default(),
@@ -375,6 +378,22 @@ impl TestProvider {
         }
     }
 
+    fn check_method(&self, method: &'static str) -> Result<(), ProviderError> {
+        self.check_failure()?;
+        match lock(&self.method_failures).get(method) {
+            Some(kind) => Err(ProviderError::new(*kind, FAILURE_CAUSE)),
+            None => Ok(()),
+        }
+    }
+
+    fn check_exchange(&self, method: &'static str) -> Result<(), TokenError> {
+        self.check_method(method)?;
+        match *lock(&self.exchange_rejection) {
+            Some((code, description)) => Err(TokenError::new(code, description)),
+            None => Ok(()),
+        }
+    }
+
     /// Registers (or replaces) a client.
     pub(crate) fn add_client(&self, client: OAuthClientInformationFull) {
         lock(&self.clients).insert(client.client_id.clone(), client);
@@ -392,9 +411,19 @@ impl TestProvider {
         *lock(&self.failure) = kind;
     }
 
-    /// Makes `authorize`, and only it, fail with `kind` (`None` heals it).
-    pub(crate) fn fail_authorize(&self, kind: Option<ProviderErrorKind>) {
-        *lock(&self.authorize_failure) = kind;
+    /// Makes the provider method named `method`, and only it, fail with `kind` (`None` heals
+    /// it).
+    pub(crate) fn fail_method(&self, method: &'static str, kind: Option<ProviderErrorKind>) {
+        let mut failures = lock(&self.method_failures);
+        match kind {
+            Some(kind) => failures.insert(method, kind),
+            None => failures.remove(method),
+        };
+    }
+
+    /// Makes every `exchange_*` method reject with `code` and `description`.
+    pub(crate) fn reject_exchanges(&self, rejection: Option<(TokenErrorCode, &'static str)>) {
+        *lock(&self.exchange_rejection) = rejection;
     }
 
     /// Makes `authorize` reject with `code` (`None` lets it succeed).
@@ -516,7 +545,7 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         &self,
         client_id: &str,
     ) -> Result<Option<OAuthClientInformationFull>, ProviderError> {
-        self.check_failure()?;
+        self.check_method("get_client")?;
         Ok(lock(&self.clients).get(client_id).cloned())
     }
 
@@ -529,6 +558,21 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         Ok(())
     }
 
+    /// The default comparison, with a failure knob.
+    async fn authenticate_client_secret(
+        &self,
+        client: &OAuthClientInformationFull,
+        secret: &ClientSecret,
+    ) -> Result<bool, ProviderError> {
+        self.check_method("authenticate_client_secret")?;
+        Ok(client.client_secret.as_ref().is_some_and(|stored| {
+            mcp_auth_core::secrets::constant_time_eq(
+                stored.expose_secret().as_bytes(),
+                secret.expose_secret().as_bytes(),
+            )
+        }))
+    }
+
     /// Grants immediately: mints a code and redirects to the client with `code`, `state` and
     /// `iss`, as a provider whose user is already signed in would.
     async fn authorize(
@@ -536,11 +580,8 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         client: &OAuthClientInformationFull,
         params: AuthorizationParams,
     ) -> Result<String, AuthorizeError> {
-        self.check_failure()?;
         *lock(&self.last_authorize) = Some(params.clone());
-        if let Some(kind) = *lock(&self.authorize_failure) {
-            return Err(ProviderError::new(kind, FAILURE_CAUSE).into());
-        }
+        self.check_method("authorize")?;
         if let Some(code) = *lock(&self.authorize_rejection) {
             return Err(AuthorizeError::new(code, "the test provider refused"));
         }
@@ -575,7 +616,7 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         _client: &OAuthClientInformationFull,
         code: &AuthorizationCodeSecret,
     ) -> Result<Option<AuthorizationCode>, ProviderError> {
-        self.check_failure()?;
+        self.check_method("load_authorization_code")?;
         Ok(lock(&self.codes).get(code.expose_secret()).cloned())
     }
 
@@ -585,7 +626,7 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         client: &OAuthClientInformationFull,
         code: AuthorizationCode,
     ) -> Result<OAuthToken, TokenError> {
-        self.check_failure()?;
+        self.check_exchange("exchange_authorization_code")?;
         // Yield between load and take so that concurrent redemptions really interleave.
         tokio::task::yield_now().await;
         let taken = lock(&self.codes).remove(code.code.expose_secret());
@@ -609,7 +650,7 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         _client: &OAuthClientInformationFull,
         token: &RefreshTokenSecret,
     ) -> Result<Option<RefreshToken>, ProviderError> {
-        self.check_failure()?;
+        self.check_method("load_refresh_token")?;
         Ok(lock(&self.refresh_tokens)
             .get(token.expose_secret())
             .cloned())
@@ -622,7 +663,7 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         token: RefreshToken,
         scopes: Vec<String>,
     ) -> Result<OAuthToken, TokenError> {
-        self.check_failure()?;
+        self.check_exchange("exchange_refresh_token")?;
         *lock(&self.last_refresh_scopes) = Some(scopes.clone());
         let taken = lock(&self.refresh_tokens).remove(token.token.expose_secret());
         let Some(old) = taken else {
@@ -647,7 +688,7 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         &self,
         token: &AccessTokenSecret,
     ) -> Result<Option<AccessToken>, ProviderError> {
-        self.check_failure()?;
+        self.check_method("load_access_token")?;
         Ok(lock(&self.access_tokens)
             .get(token.expose_secret())
             .cloned())
@@ -658,7 +699,7 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         &self,
         token: RevocableToken<AccessToken, RefreshToken>,
     ) -> Result<(), ProviderError> {
-        self.check_failure()?;
+        self.check_method("revoke_token")?;
         self.revocations.fetch_add(1, Ordering::SeqCst);
         match token {
             RevocableToken::Access(access) => {
@@ -693,7 +734,7 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         client: &OAuthClientInformationFull,
         params: IdentityAssertionParams,
     ) -> Result<OAuthToken, TokenError> {
-        self.check_failure()?;
+        self.check_exchange("exchange_identity_assertion")?;
         *lock(&self.last_assertion) = Some(params.clone());
         if params.assertion.expose_secret() != VALID_ASSERTION {
             return Err(TokenError::new(

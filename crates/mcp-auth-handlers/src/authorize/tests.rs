@@ -342,7 +342,7 @@ async fn provider_failures_are_redirected_without_their_cause() {
         (ProviderErrorKind::Internal, "server_error"),
     ] {
         let env = TestEnv::new();
-        env.provider.fail_authorize(Some(kind));
+        env.provider.fail_method("authorize", Some(kind));
         check_redirected(&env, &query(&[]), REDIRECT_URI, code, Some("xyz")).await;
         let response = get(&env, &query(&[])).await;
         assert!(!header(&response, "location").unwrap().contains("hunter2"));

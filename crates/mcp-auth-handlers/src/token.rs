@@ -1,0 +1,179 @@
+//! The token endpoint (RFC 6749 §3.2, §5), a port of the Python SDK's `handlers/token.py`.
+//!
+//! A request is parsed (a parameter sent twice is `invalid_request`, RFC 6749 §3.2), its client
+//! authenticated ([`ClientAuthenticator`]), its grant type checked against the server and the
+//! client, and the grant handled by one submodule per grant type:
+//! [`authorization_code`](RFC 6749 §4.1.3), [`refresh_token`](RFC 6749 §6) and
+//! [`identity_assertion`] (RFC 7523 jwt-bearer carrying a SEP-990 ID-JAG).
+//!
+//! Every response, success or error, carries `Cache-Control: no-store` and `Pragma: no-cache`
+//! (RFC 6749 §5.1).
+
+mod authorization_code;
+mod identity_assertion;
+mod refresh_token;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use mcp_auth_core::{OAuthAuthorizationServerProvider, ProviderError, TokenError};
+use mcp_auth_types::{
+    GrantType, OAuthClientInformationFull, OAuthToken, TokenErrorCode, resource_url_from_server_url,
+};
+
+use crate::client_auth::ClientAuthenticator;
+use crate::context::HandlerContext;
+use crate::form::Params;
+use crate::response::{self, Caching};
+
+/// Handles `POST /token`.
+pub struct TokenHandler<P> {
+    provider: Arc<P>,
+    ctx: HandlerContext,
+    authenticator: ClientAuthenticator<P>,
+}
+
+impl<P> Clone for TokenHandler<P> {
+    fn clone(&self) -> Self {
+        Self {
+            provider: Arc::clone(&self.provider),
+            ctx: self.ctx.clone(),
+            authenticator: self.authenticator.clone(),
+        }
+    }
+}
+
+impl<P: OAuthAuthorizationServerProvider> TokenHandler<P> {
+    /// A handler for the token endpoint.
+    pub fn new(provider: Arc<P>, ctx: HandlerContext) -> Self {
+        let authenticator = ClientAuthenticator::new(Arc::clone(&provider), ctx.clone());
+        Self {
+            provider,
+            ctx,
+            authenticator,
+        }
+    }
+
+    /// Answers a token request: `200` with an [`OAuthToken`], `400`/`401` with an RFC 6749 §5.2
+    /// error, or `500`/`503` when the provider fails.
+    pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
+        if request.body().len() > self.ctx.body_limit {
+            return response::payload_too_large(self.ctx.body_limit);
+        }
+        if request.method() != Method::POST {
+            return response::method_not_allowed("POST");
+        }
+        let params = match Params::parse_form(request.headers(), request.body()) {
+            Ok(params) => params,
+            Err(error) => {
+                return response::oauth_error(
+                    TokenErrorCode::InvalidRequest,
+                    Some(error.to_string()),
+                );
+            }
+        };
+        let client = match self
+            .authenticator
+            .authenticate(request.headers(), &params)
+            .await
+        {
+            Ok(client) => client,
+            Err(error) => return error.token_response(self.ctx.settings.issuer_url.as_str()),
+        };
+        match self.grant(&client, &params).await {
+            Ok(token) => response::json(StatusCode::OK, &token, Caching::NoStorePragma),
+            Err(TokenError::Rejected { code, description }) => {
+                response::oauth_error(code, description)
+            }
+            Err(TokenError::Provider(error)) => response::provider_failure(&error),
+            // `TokenError` may grow variants; until this handler knows one, it is a failure.
+            Err(other) => response::provider_failure(&ProviderError::internal(other.to_string())),
+        }
+    }
+
+    /// Checks the grant type and hands the request to its grant.
+    async fn grant(
+        &self,
+        client: &OAuthClientInformationFull,
+        params: &Params,
+    ) -> Result<OAuthToken, TokenError> {
+        let Some(raw) = params.get("grant_type") else {
+            return Err(TokenError::new(
+                TokenErrorCode::InvalidRequest,
+                "grant_type is required",
+            ));
+        };
+        let grant = GrantType::parse(raw);
+        let supported = match grant {
+            GrantType::AuthorizationCode | GrantType::RefreshToken => true,
+            GrantType::JwtBearer => self.ctx.settings.identity_assertion_enabled,
+            _ => false,
+        };
+        // RFC 6749 §5.2: a grant type the server does not support is `unsupported_grant_type`
+        // (the Python SDK's request model answers `invalid_request`).
+        if !supported {
+            return Err(TokenError::new(
+                TokenErrorCode::UnsupportedGrantType,
+                format!("grant_type {raw:?} is not supported by this authorization server"),
+            ));
+        }
+        // RFC 6749 §5.2: a client not authorized to use a grant type is `unauthorized_client`
+        // (the Python SDK answers `unsupported_grant_type`).
+        if !client.has_grant_type(&grant) {
+            return Err(TokenError::new(
+                TokenErrorCode::UnauthorizedClient,
+                format!("the client is not registered for grant_type {raw:?}"),
+            ));
+        }
+        let provider = self.provider.as_ref();
+        match grant {
+            GrantType::AuthorizationCode => {
+                authorization_code::exchange(provider, &self.ctx, client, params).await
+            }
+            GrantType::RefreshToken => {
+                refresh_token::exchange(provider, &self.ctx, client, params).await
+            }
+            _ => identity_assertion::exchange(provider, &self.ctx, client, params).await,
+        }
+    }
+}
+
+/// A rejection with a description.
+fn reject(code: TokenErrorCode, description: impl Into<String>) -> TokenError {
+    TokenError::new(code, description)
+}
+
+/// A required parameter, or `invalid_request`.
+fn required<'a>(params: &'a Params, name: &str) -> Result<&'a str, TokenError> {
+    params.get(name).ok_or_else(|| {
+        reject(
+            TokenErrorCode::InvalidRequest,
+            format!("{name} is required"),
+        )
+    })
+}
+
+/// RFC 8707 §2.2: a `resource` named in the token request must be the resource of the grant
+/// (compared in canonical form); a grant without a resource admits none. Anything else is
+/// `invalid_target`, so that a client cannot move a grant to another audience.
+fn check_resource(requested: Option<&str>, granted: Option<&str>) -> Result<(), TokenError> {
+    let Some(requested) = requested else {
+        return Ok(());
+    };
+    let matches = !requested.contains('#')
+        && granted.is_some_and(|granted| {
+            resource_url_from_server_url(requested) == resource_url_from_server_url(granted)
+        });
+    if matches {
+        Ok(())
+    } else {
+        Err(reject(
+            TokenErrorCode::InvalidTarget,
+            "resource does not match the resource of the grant",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests;
