@@ -8,6 +8,7 @@ pub mod form;
 pub mod metadata;
 pub mod register;
 pub mod response;
+pub mod revoke;
 pub mod token;
 
 #[cfg(test)]
