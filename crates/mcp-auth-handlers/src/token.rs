@@ -2,9 +2,9 @@
 //!
 //! A request is parsed (a parameter sent twice is `invalid_request`, RFC 6749 §3.2), its client
 //! authenticated ([`ClientAuthenticator`]), its grant type checked against the server and the
-//! client, and the grant handled by one submodule per grant type:
-//! [`authorization_code`](RFC 6749 §4.1.3), [`refresh_token`](RFC 6749 §6) and
-//! [`identity_assertion`] (RFC 7523 jwt-bearer carrying a SEP-990 ID-JAG).
+//! client, and the grant handled by one submodule per grant type: `authorization_code`
+//! (RFC 6749 §4.1.3), `refresh_token` (RFC 6749 §6) and `identity_assertion` (RFC 7523
+//! jwt-bearer carrying a SEP-990 ID-JAG).
 //!
 //! Every response, success or error, carries `Cache-Control: no-store` and `Pragma: no-cache`
 //! (RFC 6749 §5.1).

@@ -366,15 +366,35 @@ async fn methods_and_sizes_are_checked_first() {
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(header(&response, "allow"), Some("GET, POST"));
     }
+    // The size is checked before anything else, whatever the method (the Python SDK's
+    // oversized-body cases include POST and HEAD /authorize).
     let small = AuthorizationHandler::new(env.provider.clone(), env.ctx.clone().with_body_limit(8));
-    let response = small
-        .handle(request(
-            Method::PUT,
-            "https://auth.example.com/authorize",
-            "x".repeat(9),
-        ))
-        .await;
-    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    for method in [Method::POST, Method::HEAD, Method::PUT, Method::GET] {
+        let uri = "https://auth.example.com/authorize";
+        let response = small.handle(request(method, uri, "x".repeat(9))).await;
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}
+
+#[tokio::test]
+async fn iss_is_the_issuer_exactly_as_configured() {
+    // RFC 9207 §2.4 compares issuers as strings: a trailing slash or a path stays as configured.
+    for issuer in [
+        "https://auth.example.com/tenant/",
+        "https://auth.example.com/",
+        "http://localhost:8080",
+    ] {
+        let settings = mcp_auth_core::AuthSettings::builder(issuer)
+            .build()
+            .unwrap();
+        let env = TestEnv::with_settings(settings);
+        let response = get(&env, &query(&[("scope", Some("admin"))])).await;
+        assert_eq!(location_params(&response)["iss"], issuer);
+        env.provider
+            .reject_authorize(Some(AuthorizeErrorCode::AccessDenied));
+        let response = get(&env, &query(&[])).await;
+        assert_eq!(location_params(&response)["iss"], issuer);
+    }
 }
 
 #[tokio::test]

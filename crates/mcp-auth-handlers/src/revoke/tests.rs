@@ -74,6 +74,8 @@ async fn every_client_authentication_method_can_revoke() {
 
 #[tokio::test]
 async fn refresh_tokens_are_found_with_or_without_the_hint() {
+    // `asdf` is the Python SDK's "malformed" hint, which it refuses with invalid_request; RFC
+    // 7009 §2.1 lets the server ignore a hint and search every token type, which we do.
     for hint in [
         None,
         Some("refresh_token"),
