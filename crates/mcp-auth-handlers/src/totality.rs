@@ -28,10 +28,13 @@ use crate::metadata::{
     build_protected_resource_metadata,
 };
 use crate::register::RegistrationHandler;
+use crate::revoke::RevocationHandler;
 use crate::test_support::{
-    BASIC_CLIENT_ID, ISSUER, JWT_CLIENT_ID, LOOPBACK_CLIENT_ID, LOOPBACK_REDIRECT_URI,
-    PKCE_CHALLENGE, POST_CLIENT_ID, PUBLIC_CLIENT_ID, REDIRECT_URI, RESOURCE, TestEnv, form,
+    BASIC_CLIENT_ID, BASIC_CLIENT_SECRET, ISSUER, JWT_CLIENT_ID, LOOPBACK_CLIENT_ID,
+    LOOPBACK_REDIRECT_URI, PKCE_CHALLENGE, PKCE_VERIFIER, POST_CLIENT_ID, POST_CLIENT_SECRET,
+    PUBLIC_CLIENT_ID, REDIRECT_URI, RESOURCE, TestEnv, VALID_ASSERTION, basic_auth, form,
 };
+use crate::token::TokenHandler;
 
 /// A request as generated: plain data, so proptest can print and shrink it.
 #[derive(Debug, Clone)]
@@ -140,18 +143,38 @@ fn arbitrary() -> BoxedStrategy<RawRequest> {
         .boxed()
 }
 
-/// A value from `pool` most of the time, otherwise any text.
-fn value(pool: Vec<String>) -> BoxedStrategy<String> {
-    prop_oneof![4 => select(pool), 1 => "\\PC{0,24}"].boxed()
+/// An entry of `pool`, whose first entry is the good one and comes most often.
+fn pick(pool: Vec<String>) -> BoxedStrategy<String> {
+    let good = pool.first().cloned().unwrap_or_default();
+    prop_oneof![2 => Just(good), 1 => select(pool)].boxed()
 }
 
-/// Parameters: each of `spec`'s names present with probability 0.85 and a value from its pool,
-/// plus a few unknown parameters, and sometimes the first one repeated.
-fn params(spec: Vec<(&'static str, Vec<String>)>) -> BoxedStrategy<Vec<(String, String)>> {
+/// A value from `pool` (see [`pick`]), or now and then any text.
+fn value(pool: Vec<String>) -> BoxedStrategy<String> {
+    prop_oneof![9 => pick(pool), 1 => "\\PC{0,24}"].boxed()
+}
+
+/// One parameter of a near-valid request: its name, how often it is present, and its values.
+type Param = (&'static str, f64, BoxedStrategy<String>);
+
+/// A parameter present with probability 0.85, with a value from `pool` (see [`value`]).
+fn param(name: &'static str, pool: Vec<String>) -> Param {
+    (name, 0.85, value(pool))
+}
+
+/// A parameter whose value is one of many single-use credentials, or now and then junk.
+fn credential(name: &'static str, presence: f64, pool: Vec<String>) -> Param {
+    let values = prop_oneof![4 => select(pool), 1 => value(owned(&["junk", ""]))];
+    (name, presence, values.boxed())
+}
+
+/// Parameters: each of `spec` with its presence and values, plus a few unknown parameters, and
+/// sometimes the first one repeated.
+fn params(spec: Vec<Param>) -> BoxedStrategy<Vec<(String, String)>> {
     let known: Vec<BoxedStrategy<Option<(String, String)>>> = spec
         .into_iter()
-        .map(|(name, pool)| {
-            proptest::option::weighted(0.85, value(pool).prop_map(move |v| (name.to_owned(), v)))
+        .map(|(name, presence, values)| {
+            proptest::option::weighted(presence, values.prop_map(move |v| (name.to_owned(), v)))
                 .boxed()
         })
         .collect();
@@ -174,6 +197,50 @@ fn encode(pairs: &[(String, String)]) -> String {
         .map(|(n, v)| (n.as_str(), v.as_str()))
         .collect();
     form(&pairs)
+}
+
+/// A form `POST` with mostly the right content type and an optional `Authorization` header.
+fn form_post(
+    path: &'static str,
+    params: BoxedStrategy<Vec<(String, String)>>,
+    authorization: Vec<String>,
+) -> BoxedStrategy<RawRequest> {
+    let content_type = prop_oneof![
+        6 => Just(Some("application/x-www-form-urlencoded".to_owned())),
+        1 => Just(None),
+        1 => Just(Some("application/json".to_owned())),
+    ];
+    let authorization = proptest::option::weighted(0.3, value(authorization));
+    (params, content_type, authorization)
+        .prop_map(move |(pairs, content_type, authorization)| {
+            let mut headers = Vec::new();
+            if let Some(content_type) = content_type {
+                headers.push(("content-type".to_owned(), content_type.into_bytes()));
+            }
+            if let Some(authorization) = authorization {
+                headers.push(("authorization".to_owned(), authorization.into_bytes()));
+            }
+            RawRequest {
+                method: "POST".to_owned(),
+                uri: path.to_owned(),
+                headers,
+                body: encode(&pairs).into_bytes(),
+            }
+        })
+        .boxed()
+}
+
+/// Client authentication headers, good and bad.
+fn authorizations() -> Vec<String> {
+    vec![
+        basic_auth(BASIC_CLIENT_ID, BASIC_CLIENT_SECRET),
+        basic_auth(POST_CLIENT_ID, POST_CLIENT_SECRET),
+        basic_auth(BASIC_CLIENT_ID, "wrong"),
+        basic_auth("", ""),
+        "Basic bm9jb2xvbg==".to_owned(),
+        "Basic !!!".to_owned(),
+        "Bearer token".to_owned(),
+    ]
 }
 
 /// Client ids of every registration kind, and strangers.
@@ -213,9 +280,9 @@ fn resources() -> Vec<String> {
 /// Near-valid authorization requests, by `GET` query or `POST` form.
 fn authorize_requests() -> BoxedStrategy<RawRequest> {
     let spec = vec![
-        ("response_type", owned(&["code", "token", "code token", ""])),
-        ("client_id", client_ids()),
-        (
+        param("response_type", owned(&["code", "token", "code token", ""])),
+        param("client_id", client_ids()),
+        param(
             "redirect_uri",
             owned(&[
                 REDIRECT_URI,
@@ -225,22 +292,14 @@ fn authorize_requests() -> BoxedStrategy<RawRequest> {
                 "https://client.example.com/callback#x",
             ]),
         ),
-        (
+        param(
             "code_challenge",
-            owned(&[
-                PKCE_CHALLENGE,
-                PKCE_CHALLENGE,
-                "too-short",
-                &"a".repeat(129),
-            ]),
+            owned(&[PKCE_CHALLENGE, "too-short", &"a".repeat(129)]),
         ),
-        (
-            "code_challenge_method",
-            owned(&["S256", "S256", "plain", "s256"]),
-        ),
-        ("state", owned(&["xyz", "a b&c=d", ""])),
-        ("scope", scopes()),
-        ("resource", resources()),
+        param("code_challenge_method", owned(&["S256", "plain", "s256"])),
+        param("state", owned(&["xyz", "a b&c=d", ""])),
+        param("scope", scopes()),
+        param("resource", resources()),
     ];
     (params(spec), any::<bool>())
         .prop_map(|(pairs, by_get)| {
@@ -279,7 +338,12 @@ fn register_requests() -> BoxedStrategy<RawRequest> {
     let junk = leaf.prop_recursive(2, 8, 3, |inner| {
         proptest::collection::vec(inner, 0..3).prop_map(Value::Array)
     });
-    let strings = |pool: Vec<String>| proptest::collection::vec(select(pool), 0..4);
+    let strings = |pool: Vec<String>| {
+        prop_oneof![
+            1 => Just(Vec::new()),
+            9 => proptest::collection::vec(pick(pool), 1..4),
+        ]
+    };
     let uris = owned(&[
         REDIRECT_URI,
         LOOPBACK_REDIRECT_URI,
@@ -291,16 +355,16 @@ fn register_requests() -> BoxedStrategy<RawRequest> {
     let member = |name: &'static str, good: BoxedStrategy<Value>| {
         proptest::option::weighted(
             0.8,
-            prop_oneof![9 => good, 1 => junk.clone()].prop_map(move |v| (name.to_owned(), v)),
+            prop_oneof![19 => good, 1 => junk.clone()].prop_map(move |v| (name.to_owned(), v)),
         )
     };
     let members = vec![
         member("redirect_uris", strings(uris).prop_map(Value::from).boxed()),
         member(
             "token_endpoint_auth_method",
-            select(owned(&[
-                "none",
+            pick(owned(&[
                 "client_secret_post",
+                "none",
                 "client_secret_basic",
                 "private_key_jwt",
                 "tls_client_auth",
@@ -312,7 +376,6 @@ fn register_requests() -> BoxedStrategy<RawRequest> {
             "grant_types",
             strings(owned(&[
                 "authorization_code",
-                "authorization_code",
                 "refresh_token",
                 "urn:ietf:params:oauth:grant-type:jwt-bearer",
                 "client_credentials",
@@ -322,7 +385,7 @@ fn register_requests() -> BoxedStrategy<RawRequest> {
         ),
         member(
             "response_types",
-            strings(owned(&["code", "code", "token", "none"]))
+            strings(owned(&["code", "token", "none"]))
                 .prop_map(Value::from)
                 .boxed(),
         ),
@@ -330,7 +393,7 @@ fn register_requests() -> BoxedStrategy<RawRequest> {
         member("client_name", "\\PC{0,20}".prop_map(Value::from).boxed()),
         member(
             "logo_uri",
-            select(owned(&["", "https://a.example/logo.png", "x"]))
+            pick(owned(&["https://a.example/logo.png", "", "x"]))
                 .prop_map(Value::from)
                 .boxed(),
         ),
@@ -346,6 +409,69 @@ fn register_requests() -> BoxedStrategy<RawRequest> {
             }
         })
         .boxed()
+}
+
+/// Near-valid token requests for each grant, with single-use `codes` and `refresh` tokens.
+fn token_requests(codes: Vec<String>, refresh: Vec<String>) -> BoxedStrategy<RawRequest> {
+    let spec = vec![
+        param(
+            "grant_type",
+            owned(&[
+                "authorization_code",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "client_credentials",
+                "",
+            ]),
+        ),
+        param("client_id", client_ids()),
+        (
+            "client_secret",
+            0.2,
+            value(owned(&[POST_CLIENT_SECRET, "wrong"])),
+        ),
+        credential("code", 0.85, codes),
+        param(
+            "code_verifier",
+            owned(&[PKCE_VERIFIER, &"v".repeat(43), "short"]),
+        ),
+        param(
+            "redirect_uri",
+            owned(&[
+                REDIRECT_URI,
+                LOOPBACK_REDIRECT_URI,
+                "https://evil.example/cb",
+            ]),
+        ),
+        credential("refresh_token", 0.5, refresh),
+        ("scope", 0.3, value(scopes())),
+        ("resource", 0.5, value(resources())),
+        (
+            "assertion",
+            0.3,
+            value(owned(&[VALID_ASSERTION, "not-a-jwt"])),
+        ),
+    ];
+    form_post("/token", params(spec), authorizations())
+}
+
+/// Near-valid revocation requests for issued, unknown and junk tokens.
+fn revoke_requests(tokens: Vec<String>) -> BoxedStrategy<RawRequest> {
+    let spec = vec![
+        credential("token", 0.9, tokens),
+        (
+            "token_type_hint",
+            0.5,
+            value(owned(&["access_token", "refresh_token", "id_token"])),
+        ),
+        param("client_id", client_ids()),
+        (
+            "client_secret",
+            0.2,
+            value(owned(&[POST_CLIENT_SECRET, "wrong"])),
+        ),
+    ];
+    form_post("/revoke", params(spec), authorizations())
 }
 
 /// Near-valid protected-resource requests: `Authorization` values around the valid tokens.
@@ -462,6 +588,48 @@ fn the_authorization_endpoint_is_total() {
         reached > 0,
         "no near-valid authorization request reached the provider"
     );
+}
+
+#[test]
+fn the_token_endpoint_is_total() {
+    let rt = runtime();
+    let env = env();
+    let handler = TokenHandler::new(env.provider.clone(), env.ctx.clone());
+    let codes: Vec<String> = (0..128)
+        .map(|_| {
+            env.provider
+                .insert_code(PUBLIC_CLIENT_ID, REDIRECT_URI, true, Some(RESOURCE))
+        })
+        .collect();
+    let refresh: Vec<String> = (0..128)
+        .map(|_| {
+            env.provider
+                .issue_tokens(PUBLIC_CLIENT_ID, &["read", "write"], Some(RESOURCE))
+                .1
+        })
+        .collect();
+    let handle = |request| rt.block_on(handler.handle(request));
+    check_total(256, arbitrary(), handle, any_answer);
+    let reached = check_total(512, token_requests(codes, refresh), handle, ok);
+    assert!(reached > 0, "no near-valid token request was granted");
+}
+
+#[test]
+fn the_revocation_endpoint_is_total() {
+    let rt = runtime();
+    let env = env();
+    let handler = RevocationHandler::new(env.provider.clone(), env.ctx.clone());
+    let mut tokens = Vec::new();
+    for client in [PUBLIC_CLIENT_ID, POST_CLIENT_ID] {
+        for _ in 0..32 {
+            let (access, refresh) = env.provider.issue_tokens(client, &["read"], Some(RESOURCE));
+            tokens.extend([access, refresh]);
+        }
+    }
+    let handle = |request| rt.block_on(handler.handle(request));
+    check_total(256, arbitrary(), handle, any_answer);
+    let reached = check_total(512, revoke_requests(tokens), handle, ok);
+    assert!(reached > 0, "no near-valid revocation was accepted");
 }
 
 #[test]
