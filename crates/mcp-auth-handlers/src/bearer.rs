@@ -596,6 +596,10 @@ mod tests {
 
     #[tokio::test]
     async fn requests_without_bearer_credentials_get_a_challenge_without_error() {
+        // Python's test_no_auth_header, test_no_user and test_non_authenticated_user, and the
+        // interaction test `test_an_access_token_in_the_query_string_is_not_accepted`:
+        // `authenticate` reads headers only, so a token in the query counts as none. Python's
+        // test_no_auth_credentials has no counterpart: the scopes travel with the token.
         check(&["read"], &[], challenge(401, NONE)).await;
         // Python's test_non_bearer_auth_header: another scheme counts as no credentials.
         check(&["read"], &[b"Basic dXNlcjpwYXNz"], challenge(401, NONE)).await;

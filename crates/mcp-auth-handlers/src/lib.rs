@@ -11,6 +11,13 @@ pub mod response;
 pub mod revoke;
 pub mod token;
 
+pub use bearer::{BearerAuth, BearerRejection, BearerRejectionKind};
+pub use metadata::{
+    MetadataHandler, ProtectedResourceMetadataHandler, authorization_server_metadata_paths,
+    build_metadata, build_protected_resource_metadata, protected_resource_metadata_paths,
+};
+pub use register::RegistrationHandler;
+
 #[cfg(test)]
 pub(crate) mod test_support;
 #[cfg(test)]
