@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod keys;
+mod records;
+mod store;
+mod tokens;
+
+pub use store::{RedisStore, RedisStoreBuilder};
+
+/// Re-export of the Redis client, so that a caller building its own connection manager for
+/// [`RedisStore::from_manager`] uses the same version.
+pub use redis;

@@ -1,0 +1,18 @@
+//! The storage conformance suite against `RedisStore`, under a fresh key prefix per test.
+
+use std::sync::Arc;
+
+use mcp_auth_core::Storage;
+use mcp_auth_redis::RedisStore;
+use mcp_auth_tests::services;
+
+async fn redis_store() -> Arc<dyn Storage> {
+    let store = RedisStore::builder(services::redis_url())
+        .key_prefix(services::unique_redis_prefix())
+        .connect()
+        .await
+        .expect("connect to Redis");
+    Arc::new(store)
+}
+
+mcp_auth_tests::storage_conformance!(redis_store());
