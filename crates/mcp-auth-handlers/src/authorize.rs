@@ -270,9 +270,12 @@ impl<P: OAuthAuthorizationServerProvider> AuthorizationHandler<P> {
             Ok(scopes) => scopes,
             Err(error) => return refuse(InvalidScope, &error.to_string()),
         };
-        // RFC 8707 §2: the resource the token will be used at.
+        // RFC 8707 §2: the resource the token will be used at. A request without one is bound
+        // to this server's resource server (RFC 8707 §2 lets the server apply a default), so
+        // that every token carries an audience the resource server can check; the Python SDK
+        // leaves such tokens unbound.
         let resource = match params.get("resource") {
-            None => None,
+            None => self.ctx.settings.resource_server_url.clone(),
             Some(raw) => match validate_resource(raw, &self.ctx.settings) {
                 Ok(canonical) => Some(canonical),
                 Err(error) => return refuse(InvalidTarget, &error.to_string()),

@@ -102,6 +102,20 @@ async fn a_valid_request_is_sent_to_the_provider_and_redirected() {
     assert_eq!(seen.code_challenge, PKCE_CHALLENGE);
     assert_eq!(seen.redirect_uri, REDIRECT_URI);
     assert!(seen.redirect_uri_provided_explicitly);
+    // No `resource` in the request: bound to the configured resource server.
+    assert_eq!(seen.resource.as_deref(), Some(RESOURCE));
+}
+
+#[tokio::test]
+async fn without_a_resource_server_an_unbound_request_stays_unbound() {
+    let env = TestEnv::with_settings(
+        mcp_auth_core::AuthSettings::builder(ISSUER)
+            .build()
+            .unwrap(),
+    );
+    let response = get(&env, &query(&[])).await;
+    assert!(location_params(&response).contains_key("code"));
+    let seen = env.provider.last_authorize.lock().unwrap().clone().unwrap();
     assert_eq!(seen.resource, None);
 }
 
