@@ -1,0 +1,188 @@
+//! [`RequireBearerLayer`]: a tower layer that lets through only requests with a valid bearer
+//! token, and the [`Authenticated`] extractor that reads the verified token.
+
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::response::{IntoResponse, Response};
+use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use http::request::Parts;
+use http::{HeaderValue, StatusCode};
+use mcp_auth_core::TokenVerifier;
+use mcp_auth_handlers::bearer::BearerAuth;
+use mcp_auth_types::{AccessToken, PrincipalComponents, principal_components};
+use tower::{Layer, Service};
+
+/// The token verifier type the layer uses, so that any verifier fits one layer type.
+pub type DynTokenVerifier = Arc<dyn TokenVerifier>;
+
+/// Requires a valid bearer token (RFC 6750) on every request it wraps.
+///
+/// On success the verified token goes into the request extensions as [`Authenticated`]; on
+/// failure the request is answered with the RFC 6750 / RFC 9728 challenge the handlers render
+/// (401 without or with a bad token, 403 for missing scopes, 503 when the verifier is down) and
+/// never reaches the inner service.
+///
+/// With axum, protect routes with `Router::route_layer`, not `layer`: `route_layer` runs only
+/// for matched routes, so an unknown path stays a 404 instead of becoming a 401.
+///
+/// The `Authorization` header is marked sensitive so that tracing layers never print it.
+#[derive(Clone)]
+pub struct RequireBearerLayer {
+    auth: Arc<BearerAuth<DynTokenVerifier>>,
+}
+
+impl std::fmt::Debug for RequireBearerLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequireBearerLayer")
+            .field("audience", &self.auth.audience())
+            .field("scopes", &self.auth.scopes())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RequireBearerLayer {
+    /// A layer around an already configured [`BearerAuth`].
+    pub fn new(auth: BearerAuth<DynTokenVerifier>) -> Self {
+        Self {
+            auth: Arc::new(auth),
+        }
+    }
+
+    /// The same layer requiring `scopes` instead of the configured ones (all of them; a 403
+    /// names the full set so a client can step up in one round).
+    #[must_use]
+    pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(&self, scopes: I) -> Self {
+        Self::new(self.auth.as_ref().clone().required_scopes(scopes))
+    }
+}
+
+impl<S> Layer<S> for RequireBearerLayer {
+    type Service = RequireBearer<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireBearer {
+            inner,
+            auth: Arc::clone(&self.auth),
+        }
+    }
+}
+
+/// The service [`RequireBearerLayer`] produces.
+#[derive(Clone)]
+pub struct RequireBearer<S> {
+    inner: S,
+    auth: Arc<BearerAuth<DynTokenVerifier>>,
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for RequireBearer<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequireBearer")
+            .field("inner", &self.inner)
+            .field("audience", &self.auth.audience())
+            .finish_non_exhaustive()
+    }
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for RequireBearer<S>
+where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        // The clone that was made ready is the one that must be called (tower's contract).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let auth = Arc::clone(&self.auth);
+        Box::pin(async move {
+            if let Some(value) = request.headers_mut().get_mut(AUTHORIZATION) {
+                value.set_sensitive(true);
+            }
+            match auth.authenticate(request.headers()).await {
+                Ok(token) => {
+                    request.extensions_mut().insert(Authenticated(token));
+                    let response = inner.call(request).await?;
+                    Ok(response.map(Body::new))
+                }
+                Err(rejection) => Ok(rejection.into_response().map(Body::from)),
+            }
+        })
+    }
+}
+
+/// The verified token of the request, put there by [`RequireBearerLayer`].
+///
+/// Used on a route without the layer it rejects with `401` and a bare `Bearer` challenge (and
+/// logs the misconfiguration): it never lets an unauthenticated request through, and never
+/// turns into the 500 of a missing extension. `Option<Authenticated>` gives `None` instead.
+#[derive(Clone, Debug)]
+pub struct Authenticated(pub AccessToken);
+
+impl Authenticated {
+    /// The verified token.
+    pub fn token(&self) -> &AccessToken {
+        &self.0
+    }
+
+    /// Who the token's principal is: (client_id, issuer, subject).
+    pub fn principal(&self) -> PrincipalComponents {
+        principal_components(&self.0)
+    }
+}
+
+/// The rejection of [`Authenticated`] on a route the bearer layer does not cover.
+#[derive(Debug, Clone, Copy)]
+pub struct MissingAuthentication;
+
+impl IntoResponse for MissingAuthentication {
+    fn into_response(self) -> Response {
+        let mut response = StatusCode::UNAUTHORIZED.into_response();
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
+    type Rejection = MissingAuthentication;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        match parts.extensions.get::<Authenticated>() {
+            Some(authenticated) => Ok(authenticated.clone()),
+            None => {
+                tracing::error!(
+                    path = %parts.uri.path(),
+                    "Authenticated extracted on a route without RequireBearerLayer"
+                );
+                Err(MissingAuthentication)
+            }
+        }
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Authenticated {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Authenticated>().cloned())
+    }
+}

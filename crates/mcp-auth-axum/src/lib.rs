@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+
+mod adapter;
+mod auth;
+mod bearer;
+mod session;
+
+pub use auth::{McpAuth, McpAuthBuilder};
+pub use bearer::{
+    Authenticated, DynTokenVerifier, MissingAuthentication, RequireBearer, RequireBearerLayer,
+};
+pub use session::{MCP_SESSION_ID, SessionBinding, SessionBindingLayer};
+
+/// Re-exports of the layers below, so that one dependency is enough.
+pub use mcp_auth_core as core;
+pub use mcp_auth_handlers as handlers;
+pub use mcp_auth_types as types;
+
+#[cfg(test)]
+mod tests;

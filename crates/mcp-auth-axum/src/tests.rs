@@ -1,0 +1,482 @@
+//! Router and layer behaviour through `Router::oneshot`, no socket.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::{get, post};
+use http::{Request, StatusCode, header};
+use mcp_auth_core::secrets::SecretHash;
+use mcp_auth_core::{
+    ClientRegistrationOptions, MemoryStore, RevocationOptions, StoreProvider, TokenStore,
+};
+use tower::ServiceExt as _;
+
+use crate::{Authenticated, McpAuth, SessionBindingLayer};
+
+const ISSUER: &str = "http://127.0.0.1:8080";
+const RESOURCE: &str = "http://127.0.0.1:8080/mcp";
+
+struct Fixture {
+    store: Arc<MemoryStore>,
+    auth: McpAuth<StoreProvider<Arc<MemoryStore>>>,
+}
+
+fn fixture(
+    configure: impl FnOnce(
+        crate::McpAuthBuilder<StoreProvider<Arc<MemoryStore>>>,
+    ) -> crate::McpAuthBuilder<StoreProvider<Arc<MemoryStore>>>,
+) -> Fixture {
+    let store = Arc::new(MemoryStore::new());
+    let provider = Arc::new(
+        StoreProvider::builder(Arc::clone(&store), ISSUER)
+            .build()
+            .expect("provider"),
+    );
+    let builder = McpAuth::builder(provider)
+        .issuer_url(ISSUER)
+        .resource_url(RESOURCE)
+        .required_scopes(["mcp:tools"])
+        .client_registration(ClientRegistrationOptions::enabled())
+        .revocation(RevocationOptions::enabled());
+    Fixture {
+        store,
+        auth: configure(builder).build().expect("auth"),
+    }
+}
+
+/// Stores an access token with `scopes` for `resource` and returns its raw value.
+async fn token(store: &MemoryStore, subject: &str, scopes: &[&str], resource: &str) -> String {
+    let raw = mcp_auth_core::secrets::random_secret();
+    let record = serde_json::from_value(serde_json::json!({
+        "token_hash": SecretHash::of(&raw),
+        "grant_id": mcp_auth_core::secrets::random_id(),
+        "client_id": "client-1",
+        "scopes": scopes,
+        "expires_at": i64::MAX / 2,
+        "resource": resource,
+        "subject": subject,
+        "claims": {"iss": ISSUER},
+    }))
+    .expect("record");
+    assert!(store.issue_tokens(&record, None).await.expect("issue"));
+    raw
+}
+
+async fn whoami(Authenticated(token): Authenticated) -> String {
+    token.subject.unwrap_or_default()
+}
+
+async fn maybe(auth: Option<Authenticated>) -> &'static str {
+    if auth.is_some() { "yes" } else { "no" }
+}
+
+fn app(fixture: &Fixture) -> Router {
+    let bearer = fixture.auth.require_bearer().expect("resource configured");
+    Router::new()
+        .route("/mcp", post(whoami))
+        .route(
+            "/admin",
+            post(whoami).route_layer(bearer.scopes(["mcp:admin", "mcp:tools"])),
+        )
+        .route_layer(bearer)
+        .route("/unprotected", get(whoami))
+        .route("/optional", get(maybe))
+        .merge(fixture.auth.router())
+}
+
+async fn send(app: &Router, request: Request<Body>) -> http::Response<Body> {
+    app.clone().oneshot(request).await.expect("infallible")
+}
+
+async fn body_string(response: http::Response<Body>) -> String {
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("body");
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+fn post_to(uri: &str, bearer: Option<&str>) -> Request<Body> {
+    let mut builder = Request::post(uri);
+    if let Some(token) = bearer {
+        builder = builder.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    builder.body(Body::empty()).expect("request")
+}
+
+#[tokio::test]
+async fn metadata_is_served_at_every_well_known_path_with_cors() {
+    let fixture = fixture(|b| b);
+    let app = app(&fixture);
+    for path in [
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let response = send(
+            &app,
+            Request::get(path)
+                .header(header::ORIGIN, "https://inspector.example")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "*",
+            "{path}"
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&body_string(response).await).expect("json");
+        if path.contains("protected-resource") {
+            assert_eq!(json["resource"], RESOURCE);
+            assert_eq!(json["authorization_servers"][0], ISSUER);
+        } else {
+            assert_eq!(json["issuer"], ISSUER);
+            assert_eq!(json["token_endpoint"], format!("{ISSUER}/token"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn preflight_is_answered_on_token_but_authorize_has_no_cors() {
+    let fixture = fixture(|b| b);
+    let app = app(&fixture);
+    let preflight = |path: &str| {
+        Request::options(path)
+            .header(header::ORIGIN, "https://inspector.example")
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+            .header(
+                header::ACCESS_CONTROL_REQUEST_HEADERS,
+                "mcp-protocol-version",
+            )
+            .body(Body::empty())
+            .expect("request")
+    };
+    for path in [
+        "/token",
+        "/register",
+        "/revoke",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let response = send(&app, preflight(path)).await;
+        assert!(
+            response.status().is_success(),
+            "{path}: {}",
+            response.status()
+        );
+        assert_eq!(
+            response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "*",
+            "{path}"
+        );
+        let allowed = response.headers()[header::ACCESS_CONTROL_ALLOW_HEADERS]
+            .to_str()
+            .expect("ascii");
+        assert!(
+            allowed.contains("mcp-protocol-version"),
+            "{path}: {allowed}"
+        );
+    }
+    let response = send(&app, preflight("/authorize")).await;
+    assert!(
+        response
+            .headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
+    let response = send(
+        &app,
+        Request::get("/authorize?client_id=x")
+            .header(header::ORIGIN, "https://evil.example")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert!(
+        response
+            .headers()
+            .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_with_cors_headers() {
+    let fixture = fixture(|b| b.body_limit(64));
+    let app = app(&fixture);
+    for path in ["/token", "/register", "/revoke"] {
+        let response = send(
+            &app,
+            Request::post(path)
+                .header(header::ORIGIN, "https://inspector.example")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(vec![b'a'; 65]))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "{path}");
+        assert_eq!(
+            response.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "*",
+            "{path}"
+        );
+        assert!(body_string(response).await.contains("invalid_request"));
+    }
+}
+
+#[tokio::test]
+async fn wrong_method_gets_405_with_allow() {
+    let fixture = fixture(|b| b);
+    let app = app(&fixture);
+    let response = send(
+        &app,
+        Request::get("/token").body(Body::empty()).expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(
+        response.headers()[header::ALLOW]
+            .to_str()
+            .expect("ascii")
+            .contains("POST")
+    );
+    let response = send(
+        &app,
+        Request::delete("/authorize")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(response.headers().contains_key(header::ALLOW));
+}
+
+#[tokio::test]
+async fn endpoints_move_under_an_issuer_path() {
+    let store = Arc::new(MemoryStore::new());
+    let issuer = "http://127.0.0.1:8080/tenant";
+    let provider = Arc::new(
+        StoreProvider::builder(store, issuer)
+            .build()
+            .expect("provider"),
+    );
+    let auth = McpAuth::builder(provider)
+        .issuer_url(issuer)
+        .build()
+        .expect("auth");
+    let app: Router = auth.router();
+    for path in [
+        "/.well-known/oauth-authorization-server/tenant",
+        "/tenant/.well-known/openid-configuration",
+    ] {
+        let response = send(
+            &app,
+            Request::get(path).body(Body::empty()).expect("request"),
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    // Routed under the issuer's path: an unauthenticated token request reaches the handler.
+    let response = send(
+        &app,
+        Request::post("/tenant/token")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = send(
+        &app,
+        Request::post("/token")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert!(
+        auth.require_bearer().is_none(),
+        "no resource, no bearer layer"
+    );
+}
+
+#[tokio::test]
+async fn bearer_layer_challenges_and_passes_the_token_on() {
+    let fixture = fixture(|b| b);
+    let app = app(&fixture);
+    let response = send(&app, post_to("/mcp", None)).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let challenge = response.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        challenge.contains(
+            "resource_metadata=\"http://127.0.0.1:8080/.well-known/oauth-protected-resource/mcp\""
+        ),
+        "{challenge}"
+    );
+    assert!(
+        !challenge.contains("error="),
+        "no error attribute without a token: {challenge}"
+    );
+
+    let response = send(&app, post_to("/mcp", Some("not-a-token"))).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .expect("ascii")
+            .contains("invalid_token")
+    );
+
+    let good = token(&fixture.store, "alice", &["mcp:tools"], RESOURCE).await;
+    let response = send(&app, post_to("/mcp", Some(&good))).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_string(response).await, "alice");
+
+    let elsewhere = token(
+        &fixture.store,
+        "alice",
+        &["mcp:tools"],
+        "http://other.example/mcp",
+    )
+    .await;
+    let response = send(&app, post_to("/mcp", Some(&elsewhere))).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::UNAUTHORIZED,
+        "a token for another resource is refused"
+    );
+}
+
+#[tokio::test]
+async fn per_route_scopes_answer_403_naming_every_needed_scope() {
+    let fixture = fixture(|b| b);
+    let app = app(&fixture);
+    let tools_only = token(&fixture.store, "bob", &["mcp:tools"], RESOURCE).await;
+    let response = send(&app, post_to("/admin", Some(&tools_only))).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let challenge = response.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+    assert!(
+        challenge.contains("scope=\"mcp:admin mcp:tools\""),
+        "{challenge}"
+    );
+    let both = token(&fixture.store, "bob", &["mcp:tools", "mcp:admin"], RESOURCE).await;
+    assert_eq!(
+        send(&app, post_to("/admin", Some(&both))).await.status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn unknown_paths_stay_404_under_route_layer() {
+    let fixture = fixture(|b| b);
+    let app = app(&fixture);
+    let response = send(&app, post_to("/nowhere", None)).await;
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn extractor_without_the_layer_rejects_with_a_bearer_challenge() {
+    let fixture = fixture(|b| b);
+    let app = app(&fixture);
+    let response = send(
+        &app,
+        Request::get("/unprotected")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+    let response = send(
+        &app,
+        Request::get("/optional")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(body_string(response).await, "no");
+}
+
+/// A stand-in MCP transport: `initialize` (no session header) creates a session and returns its
+/// id; requests with a session id echo it.
+async fn fake_mcp(request: axum::extract::Request) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match request.headers().get("mcp-session-id") {
+        None => (
+            [("mcp-session-id", mcp_auth_core::secrets::random_id())],
+            "created",
+        )
+            .into_response(),
+        Some(id) => id.to_str().unwrap_or_default().to_owned().into_response(),
+    }
+}
+
+#[tokio::test]
+async fn a_session_answers_404_to_every_other_principal() {
+    let fixture = fixture(|b| b);
+    let bearer = fixture.auth.require_bearer().expect("resource");
+    let app: Router = Router::new()
+        .route("/mcp", post(fake_mcp).delete(fake_mcp))
+        .route_layer(SessionBindingLayer::default())
+        .route_layer(bearer);
+    let alice = token(&fixture.store, "alice", &["mcp:tools"], RESOURCE).await;
+    let mallory = token(&fixture.store, "mallory", &["mcp:tools"], RESOURCE).await;
+    let created = send(&app, post_to("/mcp", Some(&alice))).await;
+    let session = created.headers()["mcp-session-id"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let with_session = |token: &str, method: http::Method| {
+        Request::builder()
+            .method(method)
+            .uri("/mcp")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header("mcp-session-id", &session)
+            .body(Body::empty())
+            .expect("request")
+    };
+    assert_eq!(
+        send(&app, with_session(&alice, http::Method::POST))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    let stolen = send(&app, with_session(&mallory, http::Method::POST)).await;
+    assert_eq!(stolen.status(), StatusCode::NOT_FOUND);
+    let unknown = send(
+        &app,
+        Request::post("/mcp")
+            .header(header::AUTHORIZATION, format!("Bearer {alice}"))
+            .header("mcp-session-id", "never-created")
+            .body(Body::empty())
+            .expect("request"),
+    )
+    .await;
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        body_string(stolen).await,
+        body_string(unknown).await,
+        "indistinguishable from unknown"
+    );
+    assert_eq!(
+        send(&app, with_session(&alice, http::Method::DELETE))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        send(&app, with_session(&alice, http::Method::POST))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
