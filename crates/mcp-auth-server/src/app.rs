@@ -1,0 +1,294 @@
+//! Assembly: store, provider, OAuth routes, sign-in page, the protected MCP endpoint, health,
+//! logging layers, the purge task and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
+use http::{HeaderName, StatusCode};
+use mcp_auth_axum::core::{ClientRegistrationOptions, ConfigError as AuthConfigError};
+use mcp_auth_axum::core::{RevocationOptions, StoreProvider};
+use mcp_auth_axum::{McpAuth, SessionBindingLayer};
+use mcp_auth_types::{IssuerUrl, IssuerUrlError, validate_issuer_url};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::ServiceBuilderExt;
+use tower_http::request_id::MakeRequestUuid;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::config::Config;
+use crate::mcp::Tools;
+use crate::sign_in::{Provider, SignIn};
+use crate::store::{self, DynStorage, StoreError};
+use crate::users::{Users, UsersError};
+
+/// How often expired codes, tokens and pending requests are deleted.
+pub const PURGE_INTERVAL: Duration = Duration::from_secs(5 * 60);
+
+/// The header carrying each request's id, generated unless the client sent one.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The listener's address could not be read.
+    #[error("cannot read the listening address: {0}")]
+    Listener(#[source] std::io::Error),
+    /// The configured issuer is not a valid issuer identifier (RFC 8414 §2).
+    #[error("--issuer: {0}")]
+    Issuer(#[source] IssuerUrlError),
+    /// No `--issuer` and the bound address makes no valid issuer.
+    #[error(
+        "the bound address {addr} makes no valid issuer (http://{addr}: {reason}); \
+         pass --issuer with the public https URL of this server"
+    )]
+    DefaultIssuer {
+        /// The bound address.
+        addr: SocketAddr,
+        /// Why the issuer was refused.
+        reason: String,
+    },
+    /// The storage backend could not be opened.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The authorization layer refused the configuration.
+    #[error("invalid authorization settings: {0}")]
+    Auth(#[from] AuthConfigError),
+    /// A pre-registered client could not be stored.
+    #[error("cannot store pre-registered client {client_id:?}: {source}")]
+    Preregister {
+        /// The client.
+        client_id: String,
+        /// Why.
+        #[source]
+        source: mcp_auth_core::ProviderError,
+    },
+    /// A password could not be hashed.
+    #[error(transparent)]
+    Users(#[from] UsersError),
+    /// The sign-in templates did not compile.
+    #[error("sign-in templates: {0}")]
+    Templates(#[from] minijinja::Error),
+    /// Serving failed.
+    #[error("server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Serves the authorization server and `/mcp` on `listener` until `shutdown` completes, then
+/// stops gracefully: no new connections, MCP sessions closed, in-flight requests finished.
+///
+/// Without `config.issuer` the issuer is `http://<listener's address>`, so a listener on
+/// `127.0.0.1:0` gets the right issuer in tests.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let addr = listener.local_addr().map_err(ServerError::Listener)?;
+    let cancel = CancellationToken::new();
+    let (app, storage_task) = build(config, addr, cancel.clone()).await?;
+    tracing::info!(%addr, "listening");
+    let stop = cancel.clone();
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            // Ends rmcp's sessions (and their open SSE streams) and the purge task, so that
+            // graceful shutdown does not wait for streams that never end.
+            stop.cancel();
+        })
+        .await
+        .map_err(ServerError::Serve);
+    cancel.cancel();
+    // The purge task only sleeps and purges; it ends at once once cancelled.
+    let _ = storage_task.await;
+    result
+}
+
+/// Builds the application for a server bound to `addr`, and starts the purge task (stopped by
+/// `cancel`).
+async fn build(
+    config: Config,
+    addr: SocketAddr,
+    cancel: CancellationToken,
+) -> Result<(Router, tokio::task::JoinHandle<()>), ServerError> {
+    let issuer = match &config.issuer {
+        Some(issuer) => validate_issuer_url(issuer).map_err(ServerError::Issuer)?,
+        None => validate_issuer_url(&format!("http://{addr}")).map_err(|err| {
+            ServerError::DefaultIssuer {
+                addr,
+                reason: err.to_string(),
+            }
+        })?,
+    };
+    let resource = format!("{}/mcp", issuer.origin());
+    tracing::info!(
+        issuer = issuer.as_str(),
+        resource,
+        store = ?config.store,
+        "starting"
+    );
+
+    let storage = store::open(&config.store).await?;
+    let provider = Arc::new(
+        StoreProvider::builder(Arc::clone(&storage), issuer.as_str())
+            .sign_in_url(issuer.endpoint("/sign-in"))
+            .access_token_ttl(config.access_token_ttl)
+            .build()?,
+    );
+    for client in config.clients {
+        let client_id = client.client_id.clone();
+        provider
+            .preregister_client(client)
+            .await
+            .map_err(|source| ServerError::Preregister {
+                client_id: client_id.clone(),
+                source,
+            })?;
+        tracing::info!(%client_id, "pre-registered client");
+    }
+    for idp in &config.trusted_idps {
+        tracing::warn!(
+            issuer = idp.issuer,
+            jwks_uri = idp.jwks_uri,
+            "--trusted-idp accepted, but the jwt-bearer (ID-JAG) grant is not implemented yet: \
+             the grant is neither advertised nor accepted"
+        );
+    }
+
+    let credentials = config.users;
+    let users = tokio::task::spawn_blocking(move || Users::hash(credentials))
+        .await
+        .map_err(|err| ServerError::Serve(std::io::Error::other(err)))??;
+    if users.is_empty() {
+        tracing::warn!("no --user given: nobody can sign in, every authorization will fail");
+    } else {
+        tracing::info!(users = users.len(), "sign-in users ready");
+    }
+
+    let auth = McpAuth::builder(Arc::clone(&provider))
+        .issuer_url(issuer.as_str())
+        .resource_url(resource.as_str())
+        .resource_name("mcp-auth-server")
+        .required_scopes(config.scopes.iter().cloned())
+        .client_registration(
+            ClientRegistrationOptions::enabled()
+                .valid_scopes(config.scopes.iter().cloned())
+                .default_scopes(config.default_scopes.iter().cloned()),
+        )
+        .revocation(RevocationOptions::enabled())
+        .build()?;
+    let bearer = auth
+        .require_bearer()
+        .ok_or(AuthConfigError::Invalid("a resource URL is required"))?;
+
+    let mcp = StreamableHttpService::new(
+        || Ok(Tools::new()),
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default()
+            .with_allowed_hosts(allowed_hosts(&issuer, addr))
+            .with_cancellation_token(cancel.child_token()),
+    );
+    let mcp = tower::ServiceBuilder::new()
+        .layer(bearer)
+        .layer(SessionBindingLayer::default())
+        .service(mcp);
+
+    let sign_in_path = format!("{}/sign-in", issuer.path());
+    let secure_cookie = issuer.as_str().starts_with("https://");
+    let sign_in = SignIn::new(
+        Arc::clone(&provider),
+        Arc::new(users),
+        sign_in_path,
+        secure_cookie,
+    )?;
+
+    let app = Router::new()
+        .route_service("/mcp", mcp)
+        .route("/healthz", get(healthz).with_state(Arc::clone(&storage)))
+        .merge(sign_in.router())
+        .merge(auth.router());
+    let app = with_observability(app);
+
+    let purge = tokio::spawn(purge_periodically(provider, cancel));
+    Ok((app, purge))
+}
+
+/// Hosts rmcp accepts in `Host`, so that DNS-rebinding protection stays on: the issuer's
+/// authority, and the bound address (plus `localhost` on a loopback bind) for local use.
+fn allowed_hosts(issuer: &IssuerUrl, addr: SocketAddr) -> Vec<String> {
+    let mut hosts = Vec::new();
+    if let Some(authority) = issuer.origin().split_once("://").map(|(_, a)| a) {
+        hosts.push(authority.to_owned());
+    }
+    hosts.push(addr.to_string());
+    if addr.ip().is_loopback() {
+        hosts.push(format!("localhost:{}", addr.port()));
+    }
+    hosts
+}
+
+/// Request ids, a span per request (method, path without query, request id: never a query
+/// string, header or body, so no secret reaches the logs), `Authorization`, `Cookie` and
+/// `Set-Cookie` marked sensitive for every layer that might print headers.
+fn with_observability(app: Router) -> Router {
+    let layers = tower::ServiceBuilder::new()
+        .sensitive_request_headers([AUTHORIZATION, COOKIE].into())
+        .set_request_id(REQUEST_ID, MakeRequestUuid)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request| {
+                    let request_id = request
+                        .headers()
+                        .get(REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = request.uri().path(),
+                        request_id = ?request_id,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .propagate_request_id(REQUEST_ID)
+        .sensitive_response_headers([SET_COOKIE].into());
+    app.layer(layers)
+}
+
+async fn healthz(State(storage): State<DynStorage>) -> Response {
+    match store::is_healthy(&storage).await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "health check: the store does not answer");
+            (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
+        }
+    }
+}
+
+/// Deletes expired records every [`PURGE_INTERVAL`] until `cancel`.
+async fn purge_periodically(provider: Arc<Provider>, cancel: CancellationToken) {
+    let mut interval = tokio::time::interval(PURGE_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = cancel.cancelled() => return,
+            _ = interval.tick() => {}
+        }
+        match provider.purge_expired().await {
+            Ok(report) => tracing::debug!(?report, "purged expired records"),
+            Err(err) => tracing::warn!(error = %err, "purging expired records failed"),
+        }
+    }
+}

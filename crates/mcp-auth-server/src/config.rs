@@ -1,0 +1,616 @@
+//! Settings from flags, `MCP_AUTH_*` environment variables and a TOML file.
+//!
+//! Precedence, per setting: flag, then environment variable, then file, then default. clap
+//! handles the first two (its `env` feature); the file fills what they leave unset. A
+//! repeatable setting is replaced as a whole, never merged: `--user` on the command line
+//! replaces every user of the file.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser};
+use mcp_auth_types::{OAuthClientInformationFull, validate_issuer_url};
+use serde::Deserialize;
+
+/// Default listen address.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// Default store: a SQLite file in the working directory, created on first start.
+pub const DEFAULT_STORE: &str = "sqlite://mcp-auth.db";
+/// Default valid (and required) scopes.
+pub const DEFAULT_SCOPES: &str = "mcp:tools";
+/// Default access-token lifetime in seconds.
+pub const DEFAULT_ACCESS_TOKEN_TTL: u64 = 3600;
+
+/// The command line. Every flag has an `MCP_AUTH_*` variable; repeatable flags take a
+/// comma-separated list from their variable.
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcp-auth-server",
+    version,
+    about = "An OAuth 2.1 authorization server with a protected MCP endpoint"
+)]
+struct Args {
+    /// Listen address [default: 127.0.0.1:8080]
+    #[arg(long, env = "MCP_AUTH_BIND", value_name = "ADDR")]
+    bind: Option<String>,
+    /// Issuer identifier, used byte for byte in metadata [default: http://<bind>]
+    #[arg(long, env = "MCP_AUTH_ISSUER", value_name = "URL")]
+    issuer: Option<String>,
+    /// memory | sqlite://PATH | postgres://... | redis://... [default: sqlite://mcp-auth.db]
+    #[arg(
+        long,
+        env = "MCP_AUTH_STORE",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    store: Option<String>,
+    /// Valid scopes, space-separated; /mcp requires all of them [default: "mcp:tools"]
+    #[arg(long, env = "MCP_AUTH_SCOPES", value_name = "\"A B\"")]
+    scopes: Option<String>,
+    /// Scopes given to a client that registers without `scope` [default: the valid scopes]
+    #[arg(long, env = "MCP_AUTH_DEFAULT_SCOPES", value_name = "\"A\"")]
+    default_scopes: Option<String>,
+    /// A sign-in user (repeatable)
+    #[arg(
+        long = "user",
+        env = "MCP_AUTH_USERS",
+        value_name = "NAME:PASSWORD",
+        hide_env_values = true
+    )]
+    users: Vec<String>,
+    /// A pre-registered client: RFC 7591 client information JSON (repeatable)
+    #[arg(long = "client", env = "MCP_AUTH_CLIENTS", value_name = "FILE")]
+    clients: Vec<PathBuf>,
+    /// Trust ID-JAGs from an enterprise IdP (repeatable; the grant is not implemented yet)
+    #[arg(
+        long = "trusted-idp",
+        env = "MCP_AUTH_TRUSTED_IDPS",
+        value_name = "ISSUER=JWKS"
+    )]
+    trusted_idps: Vec<String>,
+    /// Access-token lifetime [default: 3600]
+    #[arg(long, env = "MCP_AUTH_ACCESS_TOKEN_TTL", value_name = "SECONDS")]
+    access_token_ttl: Option<u64>,
+    /// TOML file with the same settings (keys: bind, issuer, store, scopes, default_scopes,
+    /// users, clients, trusted_idps, access_token_ttl)
+    #[arg(long, env = "MCP_AUTH_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// The TOML file: the same settings, named like the environment variables without the prefix.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    bind: Option<String>,
+    issuer: Option<String>,
+    store: Option<String>,
+    scopes: Option<Scopes>,
+    default_scopes: Option<Scopes>,
+    users: Option<Vec<String>>,
+    clients: Option<Vec<PathBuf>>,
+    trusted_idps: Option<Vec<String>>,
+    access_token_ttl: Option<u64>,
+}
+
+/// Scopes in the file: `"a b"` as on the command line, or `["a", "b"]`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Scopes {
+    Joined(String),
+    List(Vec<String>),
+}
+
+impl Scopes {
+    fn into_list(self) -> Vec<String> {
+        match self {
+            Self::Joined(joined) => split_scopes(&joined),
+            Self::List(list) => list
+                .iter()
+                .flat_map(|s| split_scopes(s))
+                .collect::<Vec<_>>(),
+        }
+    }
+}
+
+fn split_scopes(joined: &str) -> Vec<String> {
+    joined.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Why the settings were refused. Each message names the setting.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The command line did not parse (also `--help` and `--version`, which clap prints).
+    #[error(transparent)]
+    Args(#[from] clap::Error),
+    /// The configuration file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML for these settings.
+    #[error("config file {path}: {source}")]
+    ParseFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    /// A client file could not be read.
+    #[error("cannot read client file {path}: {source}")]
+    ReadClient {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A client file is not RFC 7591 client information.
+    #[error("client file {path} is not RFC 7591 client information JSON: {source}")]
+    ParseClient {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A setting has an invalid value.
+    #[error("{setting}: {reason}")]
+    Invalid {
+        /// The flag.
+        setting: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+/// Where the server keeps clients, codes and tokens (`--store`).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreUrl {
+    /// In process; everything is lost on exit.
+    Memory,
+    /// A SQLite database, the URL as given (`sqlite://PATH`, `sqlite:PATH`).
+    Sqlite(String),
+    /// A PostgreSQL database (`postgres://` or `postgresql://`).
+    Postgres(String),
+    /// A Redis server (`redis://` or `rediss://`).
+    Redis(String),
+}
+
+impl StoreUrl {
+    /// Parses `--store`.
+    pub fn parse(url: &str) -> Result<Self, ConfigError> {
+        let scheme = url.split_once(':').map(|(scheme, _)| scheme);
+        match scheme.map(str::to_ascii_lowercase).as_deref() {
+            None if url == "memory" => Ok(Self::Memory),
+            Some("sqlite") => Ok(Self::Sqlite(url.to_owned())),
+            Some("postgres" | "postgresql") => Ok(Self::Postgres(url.to_owned())),
+            Some("redis" | "rediss") => Ok(Self::Redis(url.to_owned())),
+            _ => Err(invalid(
+                "--store",
+                "expected memory, sqlite://PATH, postgres://… or redis://…",
+            )),
+        }
+    }
+
+    /// The URL with any password replaced by `***`, for logs and errors.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Memory => "memory".to_owned(),
+            Self::Sqlite(url) => url.clone(),
+            Self::Postgres(url) | Self::Redis(url) => match url::Url::parse(url) {
+                Ok(mut parsed) => {
+                    if parsed.password().is_some() {
+                        // Only fails for URLs that cannot have a password.
+                        let _ = parsed.set_password(Some("***"));
+                    }
+                    parsed.into()
+                }
+                Err(_) => "(unparsable URL)".to_owned(),
+            },
+        }
+    }
+}
+
+/// Redacted: a database URL may carry a password.
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// A sign-in user from `--user NAME:PASSWORD`. The password is hashed at start-up and this
+/// value dropped; it is never logged (`Debug` redacts it) and has no `Display`.
+#[derive(Clone)]
+pub struct UserCredentials {
+    /// The user name, which becomes the token's subject.
+    pub name: String,
+    password: String,
+}
+
+impl UserCredentials {
+    /// Parses `NAME:PASSWORD` (split at the first colon; the password may contain colons).
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        let Some((name, password)) = value.split_once(':') else {
+            return Err(invalid("--user", "expected NAME:PASSWORD"));
+        };
+        if name.is_empty() || name.chars().any(char::is_control) {
+            return Err(invalid("--user", "the user name must be non-empty text"));
+        }
+        if password.is_empty() {
+            return Err(invalid(
+                "--user",
+                format!("user {name:?} has an empty password"),
+            ));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            password: password.to_owned(),
+        })
+    }
+
+    /// The clear-text password, read once to hash it.
+    pub fn expose_password(&self) -> &str {
+        &self.password
+    }
+}
+
+impl std::fmt::Debug for UserCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserCredentials")
+            .field("name", &self.name)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// An enterprise IdP whose identity assertion grants (ID-JAGs) would be trusted
+/// (`--trusted-idp ISSUER=JWKS`). Parsed and validated only: the jwt-bearer grant is not
+/// implemented yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedIdp {
+    /// The IdP's issuer identifier.
+    pub issuer: String,
+    /// Where its signing keys are published.
+    pub jwks_uri: String,
+}
+
+impl TrustedIdp {
+    /// Parses `ISSUER=JWKS`. An issuer has no query (RFC 8414 §2), so the first `=` separates.
+    pub fn parse(value: &str) -> Result<Self, ConfigError> {
+        let Some((issuer, jwks_uri)) = value.split_once('=') else {
+            return Err(invalid("--trusted-idp", "expected ISSUER=JWKS_URL"));
+        };
+        validate_issuer_url(issuer)
+            .map_err(|err| invalid("--trusted-idp", format!("issuer {issuer:?}: {err}")))?;
+        if !is_jwks_url(jwks_uri) {
+            return Err(invalid(
+                "--trusted-idp",
+                format!(
+                    "JWKS URL {jwks_uri:?} must be an https URL (http only on localhost) without a fragment"
+                ),
+            ));
+        }
+        Ok(Self {
+            issuer: issuer.to_owned(),
+            jwks_uri: jwks_uri.to_owned(),
+        })
+    }
+}
+
+/// The rule for issuers, minus the ban on a query: https, or http on a loopback host for
+/// development; no fragment.
+fn is_jwks_url(url: &str) -> bool {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return false;
+    };
+    let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
+    let secure = parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback);
+    secure && parsed.has_host() && parsed.fragment().is_none() && !url.contains('#')
+}
+
+/// The server's validated settings.
+///
+/// Build it from a command line with [`Config::from_args`]; fields are public so that tests
+/// and embedders can adjust them before [`serve`](crate::serve).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Listen address (`host:port`).
+    pub bind: String,
+    /// Issuer identifier; `None` means `http://<bound address>`.
+    pub issuer: Option<String>,
+    /// Storage backend.
+    pub store: StoreUrl,
+    /// Valid scopes; the MCP endpoint requires all of them.
+    pub scopes: Vec<String>,
+    /// Scopes given to a client that registers without `scope`.
+    pub default_scopes: Vec<String>,
+    /// Sign-in users.
+    pub users: Vec<UserCredentials>,
+    /// Pre-registered clients.
+    pub clients: Vec<OAuthClientInformationFull>,
+    /// Trusted enterprise IdPs (not used yet).
+    pub trusted_idps: Vec<TrustedIdp>,
+    /// Access-token lifetime in seconds.
+    pub access_token_ttl: u64,
+}
+
+impl Config {
+    /// Parses a command line (the first item is the program name), reading `MCP_AUTH_*`
+    /// variables and the `--config` file for what it leaves unset.
+    pub fn from_args<I, T>(args: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let matches = Args::command().try_get_matches_from(args)?;
+        let mut args = Args::from_arg_matches(&matches)?;
+        // A repeatable setting from its environment variable arrives as one value: split it.
+        let from_env = |id: &str| matches.value_source(id) == Some(ValueSource::EnvVariable);
+        if from_env("users") {
+            args.users = split_list(&args.users);
+        }
+        if from_env("trusted_idps") {
+            args.trusted_idps = split_list(&args.trusted_idps);
+        }
+        if from_env("clients") {
+            args.clients = args
+                .clients
+                .iter()
+                .flat_map(|path| split_list(&[path.to_string_lossy().into_owned()]))
+                .map(PathBuf::from)
+                .collect();
+        }
+        let (file, file_dir) = match &args.config {
+            Some(path) => (read_file(path)?, path.parent().map(Path::to_path_buf)),
+            None => (FileSettings::default(), None),
+        };
+        Self::resolve(args, file, file_dir.as_deref())
+    }
+
+    fn resolve(
+        args: Args,
+        file: FileSettings,
+        file_dir: Option<&Path>,
+    ) -> Result<Self, ConfigError> {
+        let bind = args
+            .bind
+            .or(file.bind)
+            .unwrap_or_else(|| DEFAULT_BIND.to_owned());
+        let issuer = args.issuer.or(file.issuer);
+        if let Some(issuer) = &issuer {
+            validate_issuer_url(issuer).map_err(|err| invalid("--issuer", err.to_string()))?;
+        }
+        let store = StoreUrl::parse(
+            args.store
+                .or(file.store)
+                .as_deref()
+                .unwrap_or(DEFAULT_STORE),
+        )?;
+        let scopes = match args.scopes {
+            Some(joined) => split_scopes(&joined),
+            None => file
+                .scopes
+                .map_or_else(|| split_scopes(DEFAULT_SCOPES), Scopes::into_list),
+        };
+        if scopes.is_empty() {
+            return Err(invalid("--scopes", "at least one scope is required"));
+        }
+        let default_scopes = match args.default_scopes {
+            Some(joined) => split_scopes(&joined),
+            None => file
+                .default_scopes
+                .map_or_else(|| scopes.clone(), Scopes::into_list),
+        };
+        if let Some(scope) = default_scopes.iter().find(|s| !scopes.contains(s)) {
+            return Err(invalid(
+                "--default-scopes",
+                format!("{scope:?} is not one of --scopes"),
+            ));
+        }
+        let users = pick(args.users, file.users)
+            .iter()
+            .map(|value| UserCredentials::parse(value))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, user) in users.iter().enumerate() {
+            if users[..i].iter().any(|other| other.name == user.name) {
+                return Err(invalid(
+                    "--user",
+                    format!("user {:?} is given twice", user.name),
+                ));
+            }
+        }
+        // Client files named in the config file are relative to it; the others to the
+        // working directory.
+        let client_paths = if args.clients.is_empty() {
+            file.clients
+                .unwrap_or_default()
+                .into_iter()
+                .map(|path| match file_dir {
+                    Some(dir) if path.is_relative() => dir.join(path),
+                    _ => path,
+                })
+                .collect()
+        } else {
+            args.clients
+        };
+        let clients = client_paths
+            .iter()
+            .map(|path| read_client(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        let trusted_idps = pick(args.trusted_idps, file.trusted_idps)
+            .iter()
+            .map(|value| TrustedIdp::parse(value))
+            .collect::<Result<Vec<_>, _>>()?;
+        let access_token_ttl = args
+            .access_token_ttl
+            .or(file.access_token_ttl)
+            .unwrap_or(DEFAULT_ACCESS_TOKEN_TTL);
+        Ok(Self {
+            bind,
+            issuer,
+            store,
+            scopes,
+            default_scopes,
+            users,
+            clients,
+            trusted_idps,
+            access_token_ttl,
+        })
+    }
+}
+
+/// Command line (or environment) if given, else the file.
+fn pick(args: Vec<String>, file: Option<Vec<String>>) -> Vec<String> {
+    if args.is_empty() {
+        file.unwrap_or_default()
+    } else {
+        args
+    }
+}
+
+fn split_list(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|source| ConfigError::ParseFile {
+        path: path.to_owned(),
+        source: Box::new(source),
+    })
+}
+
+fn read_client(path: &Path) -> Result<OAuthClientInformationFull, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadClient {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| ConfigError::ParseClient {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        Config::from_args(std::iter::once("mcp-auth-server").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_give_a_local_sqlite_server() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.bind, DEFAULT_BIND);
+        assert_eq!(config.issuer, None);
+        assert_eq!(config.store, StoreUrl::Sqlite(DEFAULT_STORE.to_owned()));
+        assert_eq!(config.scopes, ["mcp:tools"]);
+        assert_eq!(config.default_scopes, ["mcp:tools"]);
+        assert_eq!(config.access_token_ttl, 3600);
+    }
+
+    #[test]
+    fn flags_override_the_file_and_lists_are_replaced_whole() {
+        let dir = std::env::temp_dir().join(format!("mcp-auth-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("server.toml");
+        std::fs::write(
+            &file,
+            "bind = \"127.0.0.1:9000\"\nstore = \"memory\"\nscopes = [\"a\", \"b\"]\n\
+             users = [\"file:pw\"]\naccess_token_ttl = 60\n",
+        )
+        .unwrap();
+        let config = parse(&[
+            "--config",
+            file.to_str().unwrap(),
+            "--bind",
+            "127.0.0.1:9001",
+            "--user",
+            "flag:pw:with:colons",
+        ])
+        .unwrap();
+        assert_eq!(config.bind, "127.0.0.1:9001");
+        assert_eq!(config.store, StoreUrl::Memory);
+        assert_eq!(config.scopes, ["a", "b"]);
+        assert_eq!(config.access_token_ttl, 60);
+        assert_eq!(config.users.len(), 1);
+        assert_eq!(config.users[0].name, "flag");
+        assert_eq!(config.users[0].expose_password(), "pw:with:colons");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn refuses_invalid_settings() {
+        let cases: &[&[&str]] = &[
+            &["--store", "mysql://x"],
+            &["--user", "nopassword"],
+            &["--user", "a:"],
+            &["--user", "a:1", "--user", "a:2"],
+            &["--issuer", "http://example.com"],
+            &["--scopes", "a", "--default-scopes", "b"],
+            &["--scopes", " "],
+            &["--trusted-idp", "https://idp.example"],
+            &[
+                "--trusted-idp",
+                "http://idp.example=https://idp.example/jwks",
+            ],
+            &[
+                "--trusted-idp",
+                "https://idp.example=ftp://idp.example/jwks",
+            ],
+            &["--client", "/nonexistent/client.json"],
+            &["--access-token-ttl", "soon"],
+        ];
+        for case in cases {
+            assert!(parse(case).is_err(), "{case:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let config = parse(&[
+            "--user",
+            "alice:hunter2",
+            "--store",
+            "postgres://app:s3cret@db.example/mcp",
+        ])
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(!debug.contains("s3cret"), "{debug}");
+        assert!(debug.contains("alice"));
+    }
+
+    #[test]
+    fn trusted_idp_splits_at_the_first_equals_sign() {
+        let idp = TrustedIdp::parse("https://idp.example=https://idp.example/jwks?v=2").unwrap();
+        assert_eq!(idp.issuer, "https://idp.example");
+        assert_eq!(idp.jwks_uri, "https://idp.example/jwks?v=2");
+    }
+}

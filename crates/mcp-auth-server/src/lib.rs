@@ -1,0 +1,15 @@
+#![doc = include_str!("../README.md")]
+
+mod app;
+pub mod config;
+mod mcp;
+mod sign_in;
+mod store;
+mod users;
+
+pub use app::{PURGE_INTERVAL, ServerError, serve};
+pub use config::{Config, ConfigError, StoreUrl, TrustedIdp, UserCredentials};
+pub use mcp::{EchoArgs, Tools};
+pub use sign_in::CSRF_COOKIE;
+pub use store::StoreError;
+pub use users::UsersError;

@@ -1,0 +1,65 @@
+//! The `mcp-auth-server` binary: parse the settings, start logging, serve until SIGINT or
+//! SIGTERM.
+
+use std::process::ExitCode;
+
+use mcp_auth_server::{Config, ConfigError, serve};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = match Config::from_args(std::env::args_os()) {
+        Ok(config) => config,
+        // clap prints --help, --version and usage errors in its own format and exit code.
+        Err(ConfigError::Args(err)) => err.exit(),
+        Err(err) => {
+            eprintln!("mcp-auth-server: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let listener = match tokio::net::TcpListener::bind(&config.bind).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::error!(bind = config.bind, error = %err, "cannot listen");
+            return ExitCode::FAILURE;
+        }
+    };
+    match serve(config, listener, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %err, "mcp-auth-server stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,81 @@
+//! The protected MCP server: tools `echo` and `whoami`, served by rmcp over streamable HTTP.
+
+use mcp_auth_axum::Authenticated;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
+use serde::Deserialize;
+
+/// Arguments of `echo`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+pub struct EchoArgs {
+    /// The text to return.
+    pub text: String,
+}
+
+/// The demo MCP server behind `/mcp`. Every request reaching it has passed the bearer layer,
+/// which put the verified token in the HTTP request's extensions.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    tool_router: ToolRouter<Tools>,
+}
+
+impl Default for Tools {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[tool_router]
+impl Tools {
+    /// A server with both tools.
+    pub fn new() -> Self {
+        Self {
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// Returns its `text` argument.
+    #[tool(description = "Return the given text unchanged")]
+    fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> Result<CallToolResult, ErrorData> {
+        Ok(CallToolResult::success(vec![ContentBlock::text(args.text)]))
+    }
+
+    /// Returns who is calling: the access token's client, subject and scopes.
+    #[tool(description = "Describe the caller: the access token's client_id, subject and scopes")]
+    fn whoami(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+        // rmcp puts the HTTP request parts into the request context; the bearer layer put the
+        // verified token into their extensions.
+        let token = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Authenticated>())
+            .map(Authenticated::token)
+            .ok_or_else(|| {
+                tracing::error!("whoami called without an authenticated HTTP request");
+                ErrorData::internal_error("the request carries no verified token", None)
+            })?;
+        Ok(CallToolResult::structured(serde_json::json!({
+            "client_id": token.client_id,
+            "subject": token.subject,
+            "scopes": token.scopes,
+        })))
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Tools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                "mcp-auth-server",
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(
+                "A demo MCP server behind OAuth: `echo` returns its text, `whoami` describes \
+                 the access token you called with.",
+            )
+    }
+}

@@ -1,0 +1,423 @@
+//! The sign-in and consent page at `<issuer>/sign-in`.
+//!
+//! `/authorize` stores the validated request and redirects here with `request_id`. The page
+//! shows who is asking (client name, redirect host, scopes) and one form; approving with a
+//! valid user name and password issues the code, denying sends `access_denied`. Both answer
+//! with a 302 to the client's redirect URI, carrying `state` and `iss` (RFC 9207).
+//!
+//! - HTML is rendered by minijinja with auto-escaping (`.html` templates), no JavaScript.
+//! - CSRF: double submit. GET sets a random token in an `HttpOnly`, `SameSite=Strict` cookie
+//!   scoped to this path and puts the same token in a hidden input; POST compares the two in
+//!   constant time and answers 403 on a mismatch.
+//! - `Content-Security-Policy` forbids framing (`frame-ancestors 'none'`, plus
+//!   `X-Frame-Options: DENY` for old browsers), scripts and every other fetch; `form-action`
+//!   allows this origin and the client's redirect origin, because browsers apply it to the
+//!   redirect that follows the form submission too.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Form, body::Body};
+use http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, REFERRER_POLICY,
+    SET_COOKIE, X_FRAME_OPTIONS,
+};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use mcp_auth_core::secrets::{constant_time_eq, random_secret};
+use mcp_auth_core::{PendingAuthorization, StoreProvider};
+use minijinja::{Environment, context};
+use serde::Deserialize;
+use url::{Host, Url};
+
+use crate::store::DynStorage;
+use crate::users::Users;
+
+/// The provider the server runs.
+pub(crate) type Provider = StoreProvider<DynStorage>;
+
+/// The CSRF cookie's name.
+pub const CSRF_COOKIE: &str = "mcp_auth_csrf";
+
+const SIGN_IN_TEMPLATE: &str = "sign_in.html";
+const MESSAGE_TEMPLATE: &str = "message.html";
+
+/// The policy of every page; the form page adds `form-action`.
+const BASE_CSP: &str = "frame-ancestors 'none'; default-src 'none'; style-src 'unsafe-inline'";
+
+/// State of the sign-in routes.
+#[derive(Debug)]
+pub(crate) struct SignIn {
+    provider: Arc<Provider>,
+    users: Arc<Users>,
+    templates: Environment<'static>,
+    path: String,
+    secure_cookie: bool,
+}
+
+impl SignIn {
+    /// The sign-in page at `path` (the path of `<issuer>/sign-in`). `secure_cookie` adds
+    /// `Secure` to the CSRF cookie; set it when the issuer is https.
+    pub(crate) fn new(
+        provider: Arc<Provider>,
+        users: Arc<Users>,
+        path: String,
+        secure_cookie: bool,
+    ) -> Result<Self, minijinja::Error> {
+        let mut templates = Environment::new();
+        templates.add_template(SIGN_IN_TEMPLATE, include_str!("../templates/sign_in.html"))?;
+        templates.add_template(MESSAGE_TEMPLATE, include_str!("../templates/message.html"))?;
+        Ok(Self {
+            provider,
+            users,
+            templates,
+            path,
+            secure_cookie,
+        })
+    }
+
+    /// `GET` and `POST` on the sign-in path.
+    pub(crate) fn router(self) -> Router {
+        let path = self.path.clone();
+        Router::new()
+            .route(&path, get(show).post(submit))
+            .with_state(Arc::new(self))
+    }
+
+    fn csrf_cookie(&self, token: &str) -> String {
+        let secure = if self.secure_cookie { "; Secure" } else { "" };
+        format!(
+            "{CSRF_COOKIE}={token}; Path={}; HttpOnly; SameSite=Strict{secure}",
+            self.path
+        )
+    }
+
+    fn expired_csrf_cookie(&self) -> String {
+        let secure = if self.secure_cookie { "; Secure" } else { "" };
+        format!(
+            "{CSRF_COOKIE}=; Path={}; Max-Age=0; HttpOnly; SameSite=Strict{secure}",
+            self.path
+        )
+    }
+
+    /// The form for `pending`, with an optional error and the user name to keep.
+    fn form(
+        &self,
+        pending: &PendingAuthorization,
+        request_id: &str,
+        csrf_token: &str,
+        error: Option<&str>,
+        username: &str,
+    ) -> Response {
+        let client = &pending.client;
+        let client_name = client
+            .metadata
+            .client_name
+            .clone()
+            .unwrap_or_else(|| client.client_id.clone());
+        let redirect = Url::parse(&pending.params.redirect_uri).ok();
+        let redirect_host = redirect
+            .as_ref()
+            .and_then(|url| url.host_str().map(str::to_owned))
+            .unwrap_or_else(|| pending.params.redirect_uri.clone());
+        let html = self.render(
+            SIGN_IN_TEMPLATE,
+            context! {
+                client_name,
+                client_id => client.client_id.clone(),
+                redirect_host,
+                scopes => pending.params.scopes.clone().unwrap_or_default(),
+                request_id,
+                csrf_token,
+                error,
+                username,
+            },
+        );
+        let csp = match redirect.as_ref().and_then(form_action_source) {
+            Some(source) => format!("{BASE_CSP}; form-action 'self' {source}"),
+            // A redirect URI CSP cannot name (an IPv6 literal): restricting form-action would
+            // block the redirect, so leave it out; the 302 goes to the registered URI anyway.
+            None => BASE_CSP.to_owned(),
+        };
+        page(StatusCode::OK, html, &csp)
+    }
+
+    fn message(&self, status: StatusCode, title: &str, message: &str) -> Response {
+        let html = self.render(MESSAGE_TEMPLATE, context! { title, message });
+        page(status, html, &format!("{BASE_CSP}; form-action 'none'"))
+    }
+
+    fn unknown_request(&self) -> Response {
+        self.message(
+            StatusCode::BAD_REQUEST,
+            "This sign-in link has expired",
+            "The authorization request is unknown, has expired or was already answered. \
+             Go back to the application and start signing in again.",
+        )
+    }
+
+    fn unavailable(&self) -> Response {
+        self.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is unavailable",
+            "The server cannot reach its storage right now. Try again in a moment.",
+        )
+    }
+
+    fn render(&self, template: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error> {
+        self.templates.get_template(template)?.render(ctx)
+    }
+}
+
+/// A page with the security headers every sign-in response carries.
+fn page(status: StatusCode, html: Result<String, minijinja::Error>, csp: &str) -> Response {
+    let html = match html {
+        Ok(html) => html,
+        Err(err) => {
+            tracing::error!(error = %err, "cannot render the sign-in page");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "cannot render the page").into_response();
+        }
+    };
+    let mut response = Response::new(Body::from(html));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    match HeaderValue::from_str(csp) {
+        Ok(value) => headers.insert(CONTENT_SECURITY_POLICY, value),
+        Err(_) => headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(BASE_CSP)),
+    };
+    security_headers(headers);
+    response
+}
+
+fn security_headers(headers: &mut HeaderMap) {
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+}
+
+/// The CSP source matching `redirect`: its origin for http(s), its scheme for a private-use
+/// scheme (RFC 8252 §7.1), `None` for a host CSP's grammar cannot express (IPv6 literals).
+fn form_action_source(redirect: &Url) -> Option<String> {
+    match redirect.scheme() {
+        "http" | "https" => match redirect.host()? {
+            Host::Ipv6(_) => None,
+            Host::Domain(_) | Host::Ipv4(_) => Some(redirect.origin().ascii_serialization()),
+        },
+        // The url crate lower-cases schemes and admits only [a-z0-9+.-] in them, so this
+        // cannot break out of the header.
+        scheme => Some(format!("{scheme}:")),
+    }
+}
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(SET_COOKIE, value);
+    }
+    response
+}
+
+fn redirect(sign_in: &SignIn, location: &str) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    let headers = response.headers_mut();
+    match HeaderValue::from_str(location) {
+        Ok(value) => headers.insert(LOCATION, value),
+        Err(_) => {
+            tracing::error!("the provider built a redirect URI that is not a header value");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    security_headers(headers);
+    with_cookie(response, &sign_in.expired_csrf_cookie())
+}
+
+/// The CSRF token from the request's cookies.
+fn csrf_cookie_value(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == CSRF_COOKIE)
+        .map(|(_, value)| value)
+}
+
+#[derive(Debug, Deserialize)]
+struct ShowQuery {
+    request_id: Option<String>,
+}
+
+async fn show(
+    State(sign_in): State<Arc<SignIn>>,
+    query: Result<Query<ShowQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some(request_id) = query.ok().and_then(|Query(q)| q.request_id) else {
+        return sign_in.unknown_request();
+    };
+    match sign_in.provider.pending_authorization(&request_id).await {
+        Ok(Some(pending)) => {
+            let token = random_secret();
+            let response = sign_in.form(&pending, &request_id, &token, None, "");
+            with_cookie(response, &sign_in.csrf_cookie(&token))
+        }
+        Ok(None) => sign_in.unknown_request(),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot load a pending authorization");
+            sign_in.unavailable()
+        }
+    }
+}
+
+/// The submitted form. The password never leaves this handler except into argon2.
+#[derive(Deserialize)]
+struct SubmitForm {
+    request_id: String,
+    csrf_token: String,
+    decision: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+async fn submit(
+    State(sign_in): State<Arc<SignIn>>,
+    headers: HeaderMap,
+    form: Result<Form<SubmitForm>, FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return sign_in.message(
+            StatusCode::BAD_REQUEST,
+            "Invalid sign-in form",
+            "The form was incomplete. Go back to the application and start signing in again.",
+        );
+    };
+    let csrf_ok = csrf_cookie_value(&headers).is_some_and(|cookie| {
+        !cookie.is_empty() && constant_time_eq(cookie.as_bytes(), form.csrf_token.as_bytes())
+    });
+    if !csrf_ok {
+        tracing::warn!("sign-in form refused: CSRF token missing or mismatched");
+        return sign_in.message(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The form could not be verified (it may be stale, or was sent from another \
+             site). Go back to the application and start signing in again.",
+        );
+    }
+    match form.decision.as_str() {
+        "deny" => match sign_in.provider.deny_authorization(&form.request_id).await {
+            Ok(location) => {
+                tracing::info!("authorization denied by the user");
+                redirect(&sign_in, &location)
+            }
+            Err(err) => finish_error(&sign_in, &err),
+        },
+        "approve" => approve(&sign_in, form).await,
+        _ => sign_in.message(
+            StatusCode::BAD_REQUEST,
+            "Invalid sign-in form",
+            "The form was incomplete. Go back to the application and start signing in again.",
+        ),
+    }
+}
+
+async fn approve(sign_in: &SignIn, form: SubmitForm) -> Response {
+    // Load the request first: an unknown one gets the restart page, whatever the password.
+    let pending = match sign_in
+        .provider
+        .pending_authorization(&form.request_id)
+        .await
+    {
+        Ok(Some(pending)) => pending,
+        Ok(None) => return sign_in.unknown_request(),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot load a pending authorization");
+            return sign_in.unavailable();
+        }
+    };
+    let SubmitForm {
+        request_id,
+        csrf_token,
+        username,
+        password,
+        ..
+    } = form;
+    if !sign_in.users.verify(username.clone(), password).await {
+        tracing::info!(client_id = %pending.client.client_id, "sign-in failed: wrong user name or password");
+        return sign_in.form(
+            &pending,
+            &request_id,
+            &csrf_token,
+            Some("Wrong user name or password."),
+            &username,
+        );
+    }
+    match sign_in
+        .provider
+        .complete_authorization(&request_id, &username)
+        .await
+    {
+        Ok(location) => {
+            tracing::info!(
+                user = %username,
+                client_id = %pending.client.client_id,
+                "authorization approved"
+            );
+            redirect(sign_in, &location)
+        }
+        Err(err) => finish_error(sign_in, &err),
+    }
+}
+
+/// `complete_authorization` and `deny_authorization` fail only for a request that is gone
+/// (answered meanwhile, or expired) or when storage fails.
+fn finish_error(sign_in: &SignIn, err: &mcp_auth_core::AuthorizeError) -> Response {
+    match err {
+        mcp_auth_core::AuthorizeError::Provider(source) => {
+            tracing::error!(error = %source, "cannot finish an authorization");
+            sign_in.unavailable()
+        }
+        _ => sign_in.unknown_request(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_action_names_the_redirect_origin_or_scheme() {
+        let source = |uri: &str| form_action_source(&Url::parse(uri).unwrap());
+        assert_eq!(
+            source("http://127.0.0.1:33418/callback?x=1").as_deref(),
+            Some("http://127.0.0.1:33418")
+        );
+        assert_eq!(
+            source("https://App.Example/cb").as_deref(),
+            Some("https://app.example")
+        );
+        assert_eq!(
+            source("com.example.app:/oauth2redirect").as_deref(),
+            Some("com.example.app:")
+        );
+        assert_eq!(source("http://[::1]:8080/cb"), None);
+    }
+
+    #[test]
+    fn reads_the_csrf_cookie_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("a=1; mcp_auth_csrf=tok; b=2"),
+        );
+        assert_eq!(csrf_cookie_value(&headers), Some("tok"));
+        assert_eq!(csrf_cookie_value(&HeaderMap::new()), None);
+    }
+}
