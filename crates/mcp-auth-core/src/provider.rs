@@ -236,3 +236,126 @@ impl<T: TokenVerifier + ?Sized> TokenVerifier for Arc<T> {
         (**self).verify_token(token).await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mcp_auth_types::{Assertion, OAuthClientMetadata};
+
+    use super::*;
+    use crate::{MemoryStore, StoreProvider};
+
+    fn client(secret: Option<&str>) -> OAuthClientInformationFull {
+        let mut info = OAuthClientInformationFull::new("c", OAuthClientMetadata::new(vec![]));
+        info.client_secret = secret.map(ClientSecret::new);
+        info
+    }
+
+    #[tokio::test]
+    async fn identity_assertion_grant_is_unsupported_by_default() {
+        let provider = StoreProvider::builder(MemoryStore::new(), "https://as.example")
+            .build()
+            .expect("provider");
+        let result = provider
+            .exchange_identity_assertion(
+                &client(Some("s")),
+                IdentityAssertionParams::new(Assertion::new("a.b.c")),
+            )
+            .await;
+        match result {
+            Err(TokenError::Rejected { code, .. }) => {
+                assert_eq!(code, TokenErrorCode::UnsupportedGrantType);
+            }
+            other => panic!("expected unsupported_grant_type, got {other:?}"),
+        }
+    }
+
+    /// A provider that keeps client secrets in its records, as the Python SDK's examples do,
+    /// relying on the default secret check.
+    struct PlainSecrets;
+
+    #[async_trait]
+    impl OAuthAuthorizationServerProvider for PlainSecrets {
+        type AuthorizationCode = AuthorizationCode;
+        type RefreshToken = RefreshToken;
+        type AccessToken = AccessToken;
+
+        async fn get_client(
+            &self,
+            _: &str,
+        ) -> Result<Option<OAuthClientInformationFull>, ProviderError> {
+            Ok(None)
+        }
+        async fn register_client(
+            &self,
+            _: OAuthClientInformationFull,
+        ) -> Result<(), RegistrationError> {
+            Ok(())
+        }
+        async fn authorize(
+            &self,
+            _: &OAuthClientInformationFull,
+            _: AuthorizationParams,
+        ) -> Result<String, AuthorizeError> {
+            Ok(String::new())
+        }
+        async fn load_authorization_code(
+            &self,
+            _: &OAuthClientInformationFull,
+            _: &AuthorizationCodeSecret,
+        ) -> Result<Option<AuthorizationCode>, ProviderError> {
+            Ok(None)
+        }
+        async fn exchange_authorization_code(
+            &self,
+            _: &OAuthClientInformationFull,
+            _: AuthorizationCode,
+        ) -> Result<OAuthToken, TokenError> {
+            Err(TokenError::code(TokenErrorCode::InvalidGrant))
+        }
+        async fn load_refresh_token(
+            &self,
+            _: &OAuthClientInformationFull,
+            _: &RefreshTokenSecret,
+        ) -> Result<Option<RefreshToken>, ProviderError> {
+            Ok(None)
+        }
+        async fn exchange_refresh_token(
+            &self,
+            _: &OAuthClientInformationFull,
+            _: RefreshToken,
+            _: Vec<String>,
+        ) -> Result<OAuthToken, TokenError> {
+            Err(TokenError::code(TokenErrorCode::InvalidGrant))
+        }
+        async fn load_access_token(
+            &self,
+            _: &AccessTokenSecret,
+        ) -> Result<Option<AccessToken>, ProviderError> {
+            Ok(None)
+        }
+        async fn revoke_token(
+            &self,
+            _: RevocableToken<AccessToken, RefreshToken>,
+        ) -> Result<(), ProviderError> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn default_secret_check_compares_against_the_record() {
+        let cases = [
+            (Some("s3cret"), "s3cret", true),
+            (Some("s3cret"), "s3creT", false),
+            (Some("s3cret"), "s3cret ", false),
+            (Some("s3cret"), "", false),
+            (None, "s3cret", false),
+        ];
+        for (stored, presented, expected) in cases {
+            let ok = PlainSecrets
+                .authenticate_client_secret(&client(stored), &ClientSecret::new(presented))
+                .await
+                .expect("no failure");
+            assert_eq!(ok, expected, "{stored:?} vs {presented:?}");
+        }
+    }
+}
