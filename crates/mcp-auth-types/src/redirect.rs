@@ -152,6 +152,11 @@ mod tests {
             ),
             ("http://localhost:1/cb", "http://127.0.0.1:1/cb", false),
             ("http://localhost:1/cb", "http://localhost.evil:1/cb", false),
+            (
+                "http://127.0.0.1:1/cb",
+                "http://127.0.0.1.evil.com:1/cb",
+                false,
+            ),
             ("http://localhost:1/cb", "http://localhost:x/cb", false),
             ("http://localhost:1/cb", "http://user@localhost:1/cb", false),
             ("http://localhost:1/cb", "https://localhost:1/cb", false),

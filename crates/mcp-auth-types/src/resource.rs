@@ -22,6 +22,10 @@ pub enum IssuerUrlError {
     /// Has a fragment component (RFC 8414 §2).
     #[error("issuer URL must not have a fragment component")]
     Fragment,
+    /// Carries userinfo (`user@host`): an issuer is compared as a string and shown to users,
+    /// and userinfo there only serves to disguise the real host.
+    #[error("issuer URL must not contain userinfo")]
+    Userinfo,
 }
 
 /// A validated issuer identifier (RFC 8414 §2), kept as the exact string it was given.
@@ -70,11 +74,14 @@ impl std::fmt::Display for IssuerUrl {
 }
 
 /// Validates an issuer identifier: `https` (or `http` only for exactly `localhost`,
-/// `127.0.0.1` or `[::1]`), no query, no fragment (RFC 8414 §2).
+/// `127.0.0.1` or `[::1]`), no query, no fragment (RFC 8414 §2), no userinfo.
 pub fn validate_issuer_url(url: &str) -> Result<IssuerUrl, IssuerUrlError> {
     let parsed = Url::parse(url).map_err(|_| IssuerUrlError::NotAbsolute)?;
     if !parsed.has_host() {
         return Err(IssuerUrlError::NotAbsolute);
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(IssuerUrlError::Userinfo);
     }
     let host = host_as_written(url);
     match parsed.scheme() {
@@ -198,6 +205,10 @@ mod tests {
             ("http://as.example", IssuerUrlError::NotHttps),
             ("http://localhost.example", IssuerUrlError::NotHttps),
             ("http://127.0.0.2", IssuerUrlError::NotHttps),
+            ("http://127.0.0.1.evil.com", IssuerUrlError::NotHttps),
+            ("http://localhost@evil.com", IssuerUrlError::NotHttps),
+            ("http://evil.com@localhost", IssuerUrlError::Userinfo),
+            ("https://user:pw@as.example", IssuerUrlError::Userinfo),
             ("ftp://localhost", IssuerUrlError::NotHttps),
             ("https://as.example?x=1", IssuerUrlError::Query),
             ("https://as.example?", IssuerUrlError::Query),
