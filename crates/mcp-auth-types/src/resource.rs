@@ -206,7 +206,7 @@ mod tests {
             ("http://localhost.example", IssuerUrlError::NotHttps),
             ("http://127.0.0.2", IssuerUrlError::NotHttps),
             ("http://127.0.0.1.evil.com", IssuerUrlError::NotHttps),
-            ("http://localhost@evil.com", IssuerUrlError::NotHttps),
+            ("http://localhost@evil.com", IssuerUrlError::Userinfo),
             ("http://evil.com@localhost", IssuerUrlError::Userinfo),
             ("https://user:pw@as.example", IssuerUrlError::Userinfo),
             ("ftp://localhost", IssuerUrlError::NotHttps),
