@@ -6,8 +6,10 @@
 //! - `services`: start the same servers, print their `export` lines, wait for Ctrl-C.
 //! - `lint`: rustfmt, clippy, rustdoc and cargo-deny with warnings denied, then `tidy`.
 //! - `tidy`: repository hygiene checks that need no compiler.
-//! - `ci`: `lint`, then `test`.
+//! - `interop`: the official MCP Python and TypeScript SDK clients against `mcp-auth-server`.
+//! - `ci`: `lint`, then `test`, then `interop`.
 
+mod interop;
 mod services;
 mod tidy;
 
@@ -30,7 +32,9 @@ commands:
   services      start PostgreSQL and Redis, print their environment, wait for Ctrl-C
   lint          fmt --check, clippy -D warnings, doc -D warnings, cargo deny, tidy
   tidy          repository hygiene checks
-  ci            lint, then test";
+  interop       run the official MCP Python and TypeScript SDK clients against
+                mcp-auth-server: sign-in, whoami, refresh (needs python3 and node)
+  ci            lint, then test, then interop";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -59,8 +63,13 @@ fn run(args: &[String]) -> Result<ExitCode> {
         "tidy" => tidy().map(|()| ExitCode::SUCCESS),
         "ci" => {
             lint()?;
-            test(&[])
+            let tested = test(&[])?;
+            if tested != ExitCode::SUCCESS {
+                return Ok(tested);
+            }
+            interop()
         }
+        "interop" => interop(),
         services::WATCHDOG_COMMAND => services::watchdog(rest).map(|()| ExitCode::SUCCESS),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
@@ -147,6 +156,10 @@ fn run_tests(
         .status()
         .map_err(|err| format!("cannot run {cargo}: {err}"))?;
     Ok(status)
+}
+
+fn interop() -> Result<ExitCode> {
+    interop::run(&shell()?, &project_root(), &cargo())
 }
 
 fn services() -> Result<ExitCode> {
