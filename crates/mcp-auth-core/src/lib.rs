@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod assertion;
 mod clock;
 mod error;
 mod memory;
@@ -9,6 +10,10 @@ mod settings;
 pub mod storage;
 mod store_provider;
 
+pub use assertion::{
+    ClientAssertionError, ClientAssertionVerifier, IdentityAssertionGrant,
+    IdentityAssertionValidator, VerifiedClientAssertion, identity_assertion_subject,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{
     AuthorizeError, ConfigError, ProviderError, ProviderErrorKind, RegistrationError, StorageError,

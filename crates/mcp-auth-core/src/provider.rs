@@ -5,11 +5,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mcp_auth_types::{
-    AccessToken, AccessTokenSecret, AuthorizationCode, AuthorizationCodeSecret,
+    AccessToken, AccessTokenSecret, Assertion, AuthorizationCode, AuthorizationCodeSecret,
     AuthorizationParams, ClientSecret, IdentityAssertionParams, OAuthClientInformationFull,
     OAuthToken, RefreshToken, RefreshTokenSecret, TokenErrorCode,
 };
 
+use crate::assertion::ClientAssertionError;
 use crate::error::{AuthorizeError, ProviderError, RegistrationError, TokenError};
 use crate::secrets::constant_time_eq;
 
@@ -166,6 +167,10 @@ pub trait OAuthAuthorizationServerProvider: Send + Sync + 'static {
     /// Do not issue a refresh token: SEP-990 leaves session lifetime to the identity provider,
     /// which re-issues ID-JAGs. Reject a bad assertion with `invalid_grant`, and a resource
     /// outside the assertion with `invalid_target`.
+    ///
+    /// `StoreProvider` implements all of this when given an
+    /// [`IdentityAssertionValidator`](crate::IdentityAssertionValidator) (`mcp-auth-jwt` has
+    /// one).
     async fn exchange_identity_assertion(
         &self,
         client: &OAuthClientInformationFull,
@@ -175,6 +180,49 @@ pub trait OAuthAuthorizationServerProvider: Send + Sync + 'static {
         Err(TokenError::new(
             TokenErrorCode::UnsupportedGrantType,
             "the identity assertion (jwt-bearer) grant is not supported",
+        ))
+    }
+
+    /// Issues an access token to `client` itself: the client credentials grant (RFC 6749
+    /// §4.4), for machine-to-machine clients (MCP client-credentials extension). The default
+    /// refuses with `unsupported_grant_type`.
+    ///
+    /// The handler has authenticated `client` as a confidential client registered for the
+    /// grant, checked that `scopes` (when the request named any) are among the client's
+    /// registered scopes, and resolved `resource` to a resource this server serves (or the
+    /// default one). The token's subject is the client itself; RFC 6749 §4.4.3 says a refresh
+    /// token SHOULD NOT be issued.
+    async fn exchange_client_credentials(
+        &self,
+        client: &OAuthClientInformationFull,
+        scopes: Option<Vec<String>>,
+        resource: Option<String>,
+    ) -> Result<OAuthToken, TokenError> {
+        let _ = (client, scopes, resource);
+        Err(TokenError::new(
+            TokenErrorCode::UnsupportedGrantType,
+            "the client_credentials grant is not supported",
+        ))
+    }
+
+    /// Authenticates `client`, registered for `private_key_jwt`, by a client assertion
+    /// (RFC 7523 §2.2): a JWT signed with a key of the client's registered `jwks` or
+    /// `jwks_uri`, with `iss` = `sub` = the client id, `aud` among `audiences` (the issuer and
+    /// the token endpoint URL), `exp` required, and a `jti` never seen before. The default
+    /// refuses every assertion.
+    ///
+    /// `StoreProvider` implements it when given a
+    /// [`ClientAssertionVerifier`](crate::ClientAssertionVerifier), recording `jti` in its
+    /// replay store.
+    async fn authenticate_client_assertion(
+        &self,
+        client: &OAuthClientInformationFull,
+        assertion: &Assertion,
+        audiences: &[String],
+    ) -> Result<(), ClientAssertionError> {
+        let _ = (client, assertion, audiences);
+        Err(ClientAssertionError::rejected(
+            "private_key_jwt client authentication is not supported by this server",
         ))
     }
 }

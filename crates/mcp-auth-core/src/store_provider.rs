@@ -1,5 +1,6 @@
 //! [`StoreProvider`]: a complete authorization-server provider over any [`Storage`].
 
+mod assertion_grants;
 mod client_cache;
 mod sign_in;
 
@@ -7,14 +8,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use mcp_auth_types::{
-    AccessToken, AccessTokenSecret, AuthorizationCode, AuthorizationCodeSecret,
-    AuthorizationParams, ClientSecret, GrantType, IssuerUrl, OAuthClientInformationFull,
-    OAuthToken, RefreshToken, RefreshTokenSecret, TokenErrorCode, construct_redirect_uri,
-    validate_issuer_url,
+    AccessToken, AccessTokenSecret, Assertion, AuthorizationCode, AuthorizationCodeSecret,
+    AuthorizationParams, ClientSecret, GrantType, IdentityAssertionParams, IssuerUrl,
+    OAuthClientInformationFull, OAuthToken, RefreshToken, RefreshTokenSecret, TokenErrorCode,
+    construct_redirect_uri, validate_issuer_url,
 };
 
+use self::assertion_grants::Collaborators;
 use self::client_cache::ClientCache;
 pub use self::sign_in::PendingAuthorization;
+use crate::assertion::{ClientAssertionError, ClientAssertionVerifier, IdentityAssertionValidator};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthorizeError, ConfigError, ProviderError, RegistrationError, TokenError};
 use crate::provider::{OAuthAuthorizationServerProvider, RevocableToken};
@@ -37,6 +40,7 @@ struct Config {
     access_token_ttl: u64,
     refresh_token_ttl: Option<u64>,
     grant_lifetime: Option<u64>,
+    valid_scopes: Option<Vec<String>>,
 }
 
 /// A complete [`OAuthAuthorizationServerProvider`] over a storage backend.
@@ -48,6 +52,10 @@ struct Config {
 ///   (RFC 9700 §4.14.2). An optional absolute grant lifetime caps how long rotation can go on.
 /// - Revoking either token of a pair revokes the whole grant.
 /// - Access-token lookup is one storage round trip.
+/// - With an [`IdentityAssertionValidator`], the SEP-990 jwt-bearer grant; with a
+///   [`ClientAssertionVerifier`], `private_key_jwt` client authentication; and the client
+///   credentials grant (see [`exchange_identity_assertion`](OAuthAuthorizationServerProvider::exchange_identity_assertion)
+///   and [`exchange_client_credentials`](OAuthAuthorizationServerProvider::exchange_client_credentials)).
 ///
 /// How the user signs in is up to the application: [`authorize`](OAuthAuthorizationServerProvider::authorize)
 /// stores the validated request and returns the configured sign-in URL with a `request_id`
@@ -65,6 +73,7 @@ pub struct StoreProvider<S> {
     clock: Arc<dyn Clock>,
     config: Config,
     clients: ClientCache,
+    collaborators: Collaborators,
 }
 
 impl<S> std::fmt::Debug for StoreProvider<S> {
@@ -89,6 +98,8 @@ pub struct StoreProviderBuilder<S> {
     refresh_token_ttl: Option<u64>,
     grant_lifetime: Option<u64>,
     client_cache_ttl: u64,
+    valid_scopes: Option<Vec<String>>,
+    collaborators: Collaborators,
 }
 
 impl<S: Storage> StoreProvider<S> {
@@ -108,6 +119,8 @@ impl<S: Storage> StoreProvider<S> {
             refresh_token_ttl: Some(30 * 24 * 3600),
             grant_lifetime: None,
             client_cache_ttl: 5,
+            valid_scopes: None,
+            collaborators: Collaborators::default(),
         }
     }
 }
@@ -164,6 +177,32 @@ impl<S: Storage> StoreProviderBuilder<S> {
         self
     }
 
+    /// Scopes this server grants at all; tokens of the jwt-bearer and client credentials grants
+    /// never carry others. `None` (the default) leaves the client's registered scopes as the
+    /// only limit. Set it to the registration options' `valid_scopes`.
+    pub fn valid_scopes<I: IntoIterator<Item = T>, T: Into<String>>(mut self, scopes: I) -> Self {
+        self.valid_scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Enables the SEP-990 jwt-bearer grant, validating ID-JAGs with `validator` (for example
+    /// `mcp_auth_jwt::IdJagValidator`). Without one the grant answers `unsupported_grant_type`.
+    pub fn identity_assertion_validator(
+        mut self,
+        validator: Arc<dyn IdentityAssertionValidator>,
+    ) -> Self {
+        self.collaborators.identity_assertions = Some(validator);
+        self
+    }
+
+    /// Enables `private_key_jwt` client authentication (RFC 7523 §2.2), verifying client
+    /// assertions with `verifier` (for example `mcp_auth_jwt::PrivateKeyJwtVerifier`). Without
+    /// one every client assertion is refused.
+    pub fn client_assertion_verifier(mut self, verifier: Arc<dyn ClientAssertionVerifier>) -> Self {
+        self.collaborators.client_assertions = Some(verifier);
+        self
+    }
+
     /// Validates the configuration.
     pub fn build(self) -> Result<StoreProvider<S>, ConfigError> {
         let issuer = validate_issuer_url(&self.issuer)?;
@@ -206,6 +245,7 @@ impl<S: Storage> StoreProviderBuilder<S> {
         Ok(StoreProvider {
             storage: self.storage,
             clients: ClientCache::new(self.client_cache_ttl),
+            collaborators: self.collaborators,
             clock: self.clock,
             config: Config {
                 issuer,
@@ -215,6 +255,7 @@ impl<S: Storage> StoreProviderBuilder<S> {
                 access_token_ttl: self.access_token_ttl,
                 refresh_token_ttl: self.refresh_token_ttl,
                 grant_lifetime: self.grant_lifetime,
+                valid_scopes: self.valid_scopes,
             },
         })
     }
@@ -645,6 +686,34 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
             RevocableToken::Refresh(refresh) => &refresh.record.grant_id,
         };
         self.revoke_grant(grant_id).await
+    }
+
+    async fn exchange_identity_assertion(
+        &self,
+        client: &OAuthClientInformationFull,
+        params: IdentityAssertionParams,
+    ) -> Result<OAuthToken, TokenError> {
+        self.identity_assertion_exchange(client, params).await
+    }
+
+    async fn exchange_client_credentials(
+        &self,
+        client: &OAuthClientInformationFull,
+        scopes: Option<Vec<String>>,
+        resource: Option<String>,
+    ) -> Result<OAuthToken, TokenError> {
+        self.client_credentials_exchange(client, scopes, resource)
+            .await
+    }
+
+    async fn authenticate_client_assertion(
+        &self,
+        client: &OAuthClientInformationFull,
+        assertion: &Assertion,
+        audiences: &[String],
+    ) -> Result<(), ClientAssertionError> {
+        self.client_assertion_authentication(client, assertion, audiences)
+            .await
     }
 }
 
