@@ -1,0 +1,215 @@
+//! Typed failures: the broken rule of an assertion, a key-fetch failure, and configuration
+//! errors.
+
+use mcp_auth_core::{ClientAssertionError, ProviderError, TokenError};
+use mcp_auth_types::TokenErrorCode;
+
+/// The rule an assertion (an ID-JAG or a client assertion) breaks. The `Display` text starts
+/// with the offending header parameter or claim and is safe to send as `error_description`: it
+/// never contains the assertion or any of its values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Not three base64url parts, or a header or payload that is not a JSON object.
+    #[error("the assertion is not a well-formed compact JWS (RFC 7515 §7.1)")]
+    Malformed,
+    /// The header's `typ` is not the one this kind of assertion must carry.
+    #[error("typ: the header must carry typ \"{expected}\"")]
+    Type {
+        /// The required `typ`.
+        expected: &'static str,
+    },
+    /// The ID-JAG `typ` on a client assertion: a token of one kind presented as another.
+    #[error("typ: an identity assertion cannot authenticate a client")]
+    ConfusedType,
+    /// The header names an algorithm outside the allow-list (`none` and HMAC never pass).
+    #[error("alg: only RS256, PS256, ES256, ES384 and EdDSA are accepted")]
+    Algorithm,
+    /// The header has a `crit` parameter; no extension is understood (RFC 7515 §4.1.11).
+    #[error("crit: no critical header extension is supported")]
+    Critical,
+    /// `iss` names no trusted issuer.
+    #[error("iss: the issuer is not trusted by this authorization server")]
+    UntrustedIssuer,
+    /// No key of the issuer has the header's `kid` (after refreshing the key set).
+    #[error("kid: no key of the issuer has this key id")]
+    UnknownKey,
+    /// The issuer has keys, but none fits the algorithm (or, without `kid`, none verifies).
+    #[error("alg: no key of the issuer is usable with this algorithm")]
+    NoUsableKey,
+    /// The signature does not verify.
+    #[error("signature: the signature does not verify")]
+    Signature,
+    /// A required claim is absent, or not of the right JSON type.
+    #[error("{claim}: the claim is required")]
+    Missing {
+        /// The claim.
+        claim: &'static str,
+    },
+    /// `aud` is not this authorization server (or has more than one value).
+    #[error("aud: the audience must be this authorization server{detail}")]
+    Audience {
+        /// What else is accepted.
+        detail: &'static str,
+    },
+    /// `exp` has passed (beyond the leeway).
+    #[error("exp: the assertion has expired")]
+    Expired,
+    /// `iat` lies in the future (beyond the leeway).
+    #[error("iat: the assertion is issued in the future")]
+    IssuedInFuture,
+    /// `nbf` lies in the future (beyond the leeway).
+    #[error("nbf: the assertion is not valid yet")]
+    NotYetValid,
+    /// The ID-JAG's `client_id` is not the authenticated client.
+    #[error("client_id: the assertion was issued to another client")]
+    ClientMismatch,
+    /// A client assertion's `iss` or `sub` is not the client id (RFC 7523 §3 items 1 and 2).
+    #[error("{claim}: must be the client id")]
+    NotTheClient {
+        /// `iss` or `sub`.
+        claim: &'static str,
+    },
+    /// The ID-JAG names no resource this authorization server serves.
+    #[error("resource: the assertion names no resource this authorization server serves")]
+    ForeignResource,
+    /// The client registered no key (`jwks` or `jwks_uri`) to verify its assertions with.
+    #[error("the client has registered no jwks or jwks_uri")]
+    NoClientKeys,
+    /// The client's registered `jwks` is not a key set with a usable key, or its `jwks_uri`
+    /// is not an https URL.
+    #[error("the client's registered jwks or jwks_uri is not usable")]
+    UnusableClientKeys,
+}
+
+impl Rejection {
+    /// The token-endpoint error for an ID-JAG that breaks this rule: `invalid_target` for a
+    /// foreign resource, `invalid_grant` for everything else (RFC 6749 §5.2, RFC 8707 §2).
+    pub fn into_token_error(self) -> TokenError {
+        let code = match self {
+            Self::ForeignResource => TokenErrorCode::InvalidTarget,
+            _ => TokenErrorCode::InvalidGrant,
+        };
+        TokenError::new(code, self.to_string())
+    }
+
+    /// The client-authentication failure for a client assertion that breaks this rule.
+    pub fn into_client_assertion_error(self) -> ClientAssertionError {
+        ClientAssertionError::rejected(self.to_string())
+    }
+}
+
+/// A key set could not be obtained: the https fetch failed, timed out, was too large, or the
+/// document is not a JWKS. The client sees `temporarily_unavailable`; the cause goes to logs.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFetchError {
+    /// The request failed or timed out.
+    #[error("fetching the JWKS failed")]
+    Http(#[source] reqwest::Error),
+    /// The server answered with another status than 200.
+    #[error("the JWKS endpoint answered with status {0}")]
+    Status(u16),
+    /// The body exceeds the size cap.
+    #[error("the JWKS document exceeds {0} bytes")]
+    TooLarge(usize),
+    /// The file could not be read.
+    #[error("reading the JWKS file failed")]
+    Io(#[source] std::io::Error),
+    /// The document is not a JSON Web Key Set.
+    #[error("the document is not a JSON Web Key Set")]
+    Invalid(#[source] serde_json::Error),
+    /// No keys are cached and the last fetch, less than a minute ago, failed.
+    #[error("no keys are cached and the last fetch failed less than a minute ago")]
+    RecentFailure,
+}
+
+impl From<KeyFetchError> for ProviderError {
+    fn from(error: KeyFetchError) -> Self {
+        ProviderError::unavailable(error)
+    }
+}
+
+/// A failure to validate: a broken rule, or keys that could not be obtained.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Rejected(Rejection),
+    Keys(KeyFetchError),
+}
+
+impl From<Rejection> for Failure {
+    fn from(rejection: Rejection) -> Self {
+        Self::Rejected(rejection)
+    }
+}
+
+impl From<KeyFetchError> for Failure {
+    fn from(error: KeyFetchError) -> Self {
+        Self::Keys(error)
+    }
+}
+
+impl Failure {
+    pub(crate) fn into_token_error(self) -> TokenError {
+        match self {
+            Self::Rejected(rejection) => rejection.into_token_error(),
+            Self::Keys(error) => {
+                tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "identity provider keys unavailable");
+                TokenError::Provider(error.into())
+            }
+        }
+    }
+
+    pub(crate) fn into_client_assertion_error(self) -> ClientAssertionError {
+        match self {
+            Self::Rejected(rejection) => rejection.into_client_assertion_error(),
+            Self::Keys(error) => {
+                tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "client keys unavailable");
+                ClientAssertionError::Provider(error.into())
+            }
+        }
+    }
+}
+
+/// Invalid configuration of a validator or a fetcher, found when it is built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JwtConfigError {
+    /// A JWKS given inline or as a file is not a JSON Web Key Set with a usable key.
+    #[error("invalid JWKS for {issuer}: {reason}")]
+    Jwks {
+        /// The issuer (or file) the key set belongs to.
+        issuer: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A JWKS file could not be read.
+    #[error("cannot read the JWKS file {path}")]
+    File {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A JWKS URL is not an `https` URL.
+    #[error("the JWKS URL {0} must be an https URL")]
+    NotHttps(String),
+    /// An issuer is listed twice.
+    #[error("the issuer {0} is configured twice")]
+    DuplicateIssuer(String),
+    /// The validator knows no resource this authorization server serves.
+    #[error("at least one served resource is required")]
+    NoResources,
+    /// A URL setting is invalid.
+    #[error("invalid {setting}: {reason}")]
+    Url {
+        /// The setting.
+        setting: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The HTTP client could not be built (for example, a bad root certificate).
+    #[error("cannot build the JWKS HTTP client")]
+    Http(#[source] reqwest::Error),
+}

@@ -1,0 +1,18 @@
+#![doc = include_str!("../README.md")]
+
+mod client_assertion;
+mod error;
+mod id_jag;
+mod jwks;
+mod jws;
+#[cfg(any(test, feature = "test-util"))]
+pub mod test_util;
+
+pub use client_assertion::PrivateKeyJwtVerifier;
+pub use error::{JwtConfigError, KeyFetchError, Rejection};
+pub use id_jag::{DEFAULT_LEEWAY, ID_JAG_TYP, IdJagValidator, IdJagValidatorBuilder};
+pub use jwks::{
+    DEFAULT_MAX_AGE, FetchedJwks, HttpJwksFetcher, HttpJwksFetcherBuilder, JwksFetcher, JwksSource,
+    MAX_MAX_AGE, MIN_REFETCH_INTERVAL,
+};
+pub use jws::{SUPPORTED_ALGORITHMS, SigningAlgorithm};
