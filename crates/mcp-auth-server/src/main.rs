@@ -1,6 +1,7 @@
 //! The `mcp-auth-server` binary: parse the settings, start logging, serve until SIGINT or
 //! SIGTERM.
 
+use std::error::Error;
 use std::process::ExitCode;
 
 use mcp_auth_server::{Config, ConfigError, serve};
@@ -13,7 +14,7 @@ async fn main() -> ExitCode {
         // clap prints --help, --version and usage errors in its own format and exit code.
         Err(ConfigError::Args(err)) => err.exit(),
         Err(err) => {
-            eprintln!("mcp-auth-server: {err}");
+            eprintln!("mcp-auth-server: {}", report(&err));
             return ExitCode::from(2);
         }
     };
@@ -32,10 +33,26 @@ async fn main() -> ExitCode {
     match serve(config, listener, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!(error = %err, "mcp-auth-server stopped");
+            tracing::error!(error = %report(&err), "mcp-auth-server stopped");
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, `: `-separated; a cause already quoted in the message above it is
+/// not repeated.
+fn report(err: &dyn Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = err.source();
+    while let Some(source) = cause {
+        let line = source.to_string();
+        if !text.ends_with(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        cause = source.source();
+    }
+    text
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use mcp_auth_core::{MemoryStore, Storage, StorageError};
+use mcp_auth_redis::RedisStore;
 use mcp_auth_sqlx::{PostgresStore, SqliteStore};
 
 use crate::config::StoreUrl;
@@ -35,12 +36,6 @@ pub enum StoreError {
         /// Why.
         #[source]
         source: StorageError,
-    },
-    /// The backend was not compiled into this binary.
-    #[error("the {backend} store is not available in this build of mcp-auth-server")]
-    Unsupported {
-        /// Which backend.
-        backend: &'static str,
     },
 }
 
@@ -90,7 +85,18 @@ pub(crate) async fn open(url: &StoreUrl) -> Result<DynStorage, StoreError> {
                 })?;
             Ok(Arc::new(store))
         }
-        StoreUrl::Redis(_) => Err(StoreError::Unsupported { backend: "Redis" }),
+        StoreUrl::Redis(raw) => {
+            // Redis needs no migration; connecting checks that it answers. Keys expire with
+            // their records, and the purge task trims the expiry indexes.
+            let store = RedisStore::connect(raw)
+                .await
+                .map_err(|source| StoreError::Connect {
+                    backend: "Redis",
+                    url: redacted,
+                    source,
+                })?;
+            Ok(Arc::new(store))
+        }
     }
 }
 
