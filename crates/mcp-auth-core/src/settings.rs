@@ -21,6 +21,10 @@ pub struct ClientRegistrationOptions {
     /// are mostly native or browser apps that cannot keep a secret, so this defaults to `true`
     /// when registration is enabled.
     pub allow_public_clients: bool,
+    /// Whether a self-registered client may list the `client_credentials` grant. Off by
+    /// default: a machine client that gets tokens in its own name is normally provisioned by an
+    /// administrator (MCP client-credentials extension), and anyone can register.
+    pub allow_client_credentials: bool,
 }
 
 impl ClientRegistrationOptions {
@@ -59,6 +63,12 @@ impl ClientRegistrationOptions {
     /// Whether public clients may register.
     pub fn allow_public_clients(mut self, allow: bool) -> Self {
         self.allow_public_clients = allow;
+        self
+    }
+
+    /// Whether self-registered (confidential) clients may use the client credentials grant.
+    pub fn allow_client_credentials(mut self, allow: bool) -> Self {
+        self.allow_client_credentials = allow;
         self
     }
 
@@ -103,6 +113,13 @@ pub struct AuthSettings {
     pub required_scopes: Vec<String>,
     /// Whether the SEP-990 jwt-bearer grant is advertised and accepted.
     pub identity_assertion_enabled: bool,
+    /// Whether the client credentials grant (RFC 6749 §4.4) is advertised and accepted.
+    pub client_credentials_enabled: bool,
+    /// The JWS algorithms accepted for `private_key_jwt` client assertions (RFC 7523 §2.2).
+    /// Empty means `private_key_jwt` is off: not advertised, not registrable. Set it only when
+    /// the provider verifies client assertions (`StoreProvider` with a
+    /// `ClientAssertionVerifier`).
+    pub private_key_jwt_signing_algs: Vec<String>,
     /// The protected resource (the MCP endpoint), canonical per RFC 8707.
     pub resource_server_url: Option<String>,
     /// Every resource this server issues tokens for, canonical: the resource server URL first,
@@ -120,6 +137,8 @@ impl AuthSettings {
             revocation_options: RevocationOptions::default(),
             required_scopes: Vec::new(),
             identity_assertion_enabled: false,
+            client_credentials_enabled: false,
+            private_key_jwt_signing_algs: Vec::new(),
             resource_server_url: None,
             extra_resources: Vec::new(),
         }
@@ -136,6 +155,8 @@ pub struct AuthSettingsBuilder {
     revocation_options: RevocationOptions,
     required_scopes: Vec<String>,
     identity_assertion_enabled: bool,
+    client_credentials_enabled: bool,
+    private_key_jwt_signing_algs: Vec<String>,
     resource_server_url: Option<String>,
     extra_resources: Vec<String>,
 }
@@ -171,6 +192,19 @@ impl AuthSettingsBuilder {
     /// Enables the SEP-990 identity-assertion grant.
     pub fn identity_assertion(mut self, enabled: bool) -> Self {
         self.identity_assertion_enabled = enabled;
+        self
+    }
+
+    /// Enables the client credentials grant.
+    pub fn client_credentials(mut self, enabled: bool) -> Self {
+        self.client_credentials_enabled = enabled;
+        self
+    }
+
+    /// Enables `private_key_jwt` client authentication with these signing algorithms (for
+    /// example `mcp_auth_jwt::SUPPORTED_ALGORITHMS`).
+    pub fn private_key_jwt<I: IntoIterator<Item = S>, S: Into<String>>(mut self, algs: I) -> Self {
+        self.private_key_jwt_signing_algs = algs.into_iter().map(Into::into).collect();
         self
     }
 
@@ -215,6 +249,8 @@ impl AuthSettingsBuilder {
             revocation_options: self.revocation_options,
             required_scopes: self.required_scopes,
             identity_assertion_enabled: self.identity_assertion_enabled,
+            client_credentials_enabled: self.client_credentials_enabled,
+            private_key_jwt_signing_algs: self.private_key_jwt_signing_algs,
             resource_server_url,
             resources,
         })

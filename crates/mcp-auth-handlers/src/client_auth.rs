@@ -9,7 +9,13 @@
 //! - `client_secret_post`: `client_id` and `client_secret` in the form body.
 //! - `none`: `client_id` only; a public client (RFC 6749 §2.1) that presents a secret is
 //!   refused, since a credential the server cannot check is a sign of a misconfigured client.
-//! - `private_key_jwt` (RFC 7523 §2.2) is not supported yet and always fails.
+//! - `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9): `client_assertion_type` =
+//!   `urn:ietf:params:oauth:client-assertion-type:jwt-bearer` and a signed `client_assertion`
+//!   in the body, checked by the provider's
+//!   [`authenticate_client_assertion`](OAuthAuthorizationServerProvider::authenticate_client_assertion)
+//!   with this server's issuer and token endpoint URL as the accepted audiences. `client_id`
+//!   in the body is optional (RFC 7523 §3): without it the client is looked up by the
+//!   assertion's `sub`, read before verification only to find the keys to verify it with.
 //!
 //! Every failure is `invalid_client` with status 401 and, when the client tried HTTP Basic, a
 //! `WWW-Authenticate: Basic` challenge (RFC 6749 §5.2). A request using two methods at once is
@@ -23,15 +29,16 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
 use http::{HeaderMap, Response};
-use mcp_auth_core::{OAuthAuthorizationServerProvider, ProviderError};
+use mcp_auth_core::{ClientAssertionError, OAuthAuthorizationServerProvider, ProviderError};
 use mcp_auth_types::{
-    ClientSecret, OAuthClientInformationFull, RevocationErrorCode, TokenEndpointAuthMethod,
-    TokenErrorCode,
+    Assertion, CLIENT_ASSERTION_TYPE_JWT_BEARER, ClientSecret, OAuthClientInformationFull,
+    RevocationErrorCode, TokenEndpointAuthMethod, TokenErrorCode,
 };
 use serde::Serialize;
 
 use crate::context::HandlerContext;
 use crate::form::Params;
+use crate::metadata::TOKEN_PATH;
 use crate::response::{self, Status};
 
 /// Why a client failed to authenticate. The `Display` text is the `error_description` sent to
@@ -73,6 +80,18 @@ pub enum InvalidClientReason {
     UnsupportedMethod {
         /// The method, as registered.
         method: String,
+    },
+    /// A `private_key_jwt` client sent no `client_assertion`.
+    #[error("client_assertion and client_assertion_type are required")]
+    MissingAssertion,
+    /// `client_assertion_type` is absent or not the JWT bearer type (RFC 7523 §2.2).
+    #[error("client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer")]
+    UnsupportedAssertionType,
+    /// The client assertion breaks a rule of RFC 7523 §3.
+    #[error("invalid client_assertion: {description}")]
+    InvalidAssertion {
+        /// The broken rule, as the provider named it; never the assertion.
+        description: String,
     },
 }
 
@@ -200,6 +219,20 @@ fn decode_basic(token: &str) -> Result<BasicCredentials, ()> {
 /// Undoes the `application/x-www-form-urlencoded` encoding RFC 6749 §2.3.1 applies to both
 /// halves of the Basic credentials: `+` is a space and `%XX` an octet. (The Python SDK uses
 /// `unquote`, which leaves `+` alone.)
+/// The `sub` of a client assertion, read without verifying anything, to find which client's keys
+/// verify it (RFC 7523 §3: `sub` is the client id). Whatever it says is checked afterwards.
+fn unverified_assertion_subject(assertion: &str) -> Option<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = assertion.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    claims
+        .get("sub")?
+        .as_str()
+        .filter(|sub| !sub.is_empty())
+        .map(str::to_owned)
+}
+
 fn form_decode(part: &str) -> Result<String, ()> {
     let spaced = part.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced)
@@ -250,16 +283,23 @@ impl<P: OAuthAuthorizationServerProvider> ClientAuthenticator<P> {
             None => None,
         };
         let body_secret = params.get("client_secret");
-        if basic.is_some() && body_secret.is_some() {
+        let assertion = params.get("client_assertion");
+        let assertion_attempted = assertion.is_some() || params.contains("client_assertion_type");
+        let methods = [basic.is_some(), body_secret.is_some(), assertion_attempted];
+        if methods.into_iter().filter(|used| *used).count() > 1 {
             return Err(ClientAuthError::MultipleMethods);
         }
+        let assertion_subject = assertion.and_then(unverified_assertion_subject);
         let client_id = match (&basic, params.get("client_id")) {
             (Some(basic), Some(body_id)) if basic.client_id != body_id => {
                 return Err(fail(InvalidClientReason::ClientIdMismatch));
             }
             (Some(basic), _) => basic.client_id.as_str(),
             (None, Some(body_id)) => body_id,
-            (None, None) => return Err(fail(InvalidClientReason::MissingClientId)),
+            (None, None) => match assertion_subject.as_deref() {
+                Some(subject) => subject,
+                None => return Err(fail(InvalidClientReason::MissingClientId)),
+            },
         };
         let Some(client) = self.provider.get_client(client_id).await? else {
             return Err(fail(InvalidClientReason::UnknownClient));
@@ -271,7 +311,22 @@ impl<P: OAuthAuthorizationServerProvider> ClientAuthenticator<P> {
                 registered: method.as_str().to_owned(),
             })
         };
+        if assertion_attempted && method != TokenEndpointAuthMethod::PrivateKeyJwt {
+            return Err(mismatch());
+        }
         let secret = match &method {
+            TokenEndpointAuthMethod::PrivateKeyJwt => {
+                if basic_attempted || body_secret.is_some() {
+                    return Err(mismatch());
+                }
+                return self
+                    .authenticate_assertion(client, params, assertion)
+                    .await
+                    .map_err(|error| match error {
+                        AssertionFailure::Reason(reason) => fail(reason),
+                        AssertionFailure::Provider(error) => ClientAuthError::Provider(error),
+                    });
+            }
             TokenEndpointAuthMethod::None => {
                 if basic_attempted || body_secret.is_some() {
                     return Err(mismatch());
@@ -316,6 +371,52 @@ impl<P: OAuthAuthorizationServerProvider> ClientAuthenticator<P> {
         }
         Ok(client)
     }
+
+    /// `private_key_jwt`: the assertion must be of the JWT bearer type, and the provider must
+    /// accept it for one of this server's audiences: its issuer identifier or its token
+    /// endpoint URL (RFC 7523 §3 item 3). The revocation endpoint accepts the same audiences,
+    /// as the client authenticates there exactly as at the token endpoint.
+    async fn authenticate_assertion(
+        &self,
+        client: OAuthClientInformationFull,
+        params: &Params,
+        assertion: Option<&str>,
+    ) -> Result<OAuthClientInformationFull, AssertionFailure> {
+        let Some(assertion) = assertion else {
+            return Err(AssertionFailure::Reason(
+                InvalidClientReason::MissingAssertion,
+            ));
+        };
+        if params.get("client_assertion_type") != Some(CLIENT_ASSERTION_TYPE_JWT_BEARER) {
+            return Err(AssertionFailure::Reason(
+                InvalidClientReason::UnsupportedAssertionType,
+            ));
+        }
+        let issuer = &self.ctx.settings.issuer_url;
+        let audiences = [issuer.as_str().to_owned(), issuer.endpoint(TOKEN_PATH)];
+        match self
+            .provider
+            .authenticate_client_assertion(&client, &Assertion::new(assertion), &audiences)
+            .await
+        {
+            Ok(()) => Ok(client),
+            Err(ClientAssertionError::Rejected { description }) => Err(AssertionFailure::Reason(
+                InvalidClientReason::InvalidAssertion { description },
+            )),
+            Err(ClientAssertionError::Provider(error)) => Err(AssertionFailure::Provider(error)),
+            // `ClientAssertionError` may grow variants; until this handler knows one, it is a
+            // failure of the provider.
+            Err(other) => Err(AssertionFailure::Provider(ProviderError::internal(
+                other.to_string(),
+            ))),
+        }
+    }
+}
+
+/// Why a client assertion did not authenticate its client.
+enum AssertionFailure {
+    Reason(InvalidClientReason),
+    Provider(ProviderError),
 }
 
 #[cfg(test)]

@@ -57,6 +57,9 @@ pub fn build_metadata(settings: &AuthSettings) -> OAuthMetadata {
         grant_types.push(JWT_BEARER_GRANT_TYPE.to_owned());
         metadata.authorization_grant_profiles_supported = Some(vec![ID_JAG_GRANT_PROFILE.into()]);
     }
+    if settings.client_credentials_enabled {
+        grant_types.push("client_credentials".to_owned());
+    }
     metadata.grant_types_supported = Some(grant_types);
 
     let mut auth_methods = vec![
@@ -65,6 +68,13 @@ pub fn build_metadata(settings: &AuthSettings) -> OAuthMetadata {
     ];
     if registration.enabled && registration.allow_public_clients {
         auth_methods.push("none".to_owned());
+    }
+    // RFC 8414 §2: `token_endpoint_auth_signing_alg_values_supported` is REQUIRED when
+    // `private_key_jwt` is listed.
+    let signing_algs = &settings.private_key_jwt_signing_algs;
+    if !signing_algs.is_empty() {
+        auth_methods.push("private_key_jwt".to_owned());
+        metadata.token_endpoint_auth_signing_alg_values_supported = Some(signing_algs.clone());
     }
     metadata.token_endpoint_auth_methods_supported = Some(auth_methods.clone());
     metadata.code_challenge_methods_supported = Some(vec!["S256".to_owned()]);
@@ -78,6 +88,10 @@ pub fn build_metadata(settings: &AuthSettings) -> OAuthMetadata {
         metadata.revocation_endpoint = Some(issuer.endpoint(REVOCATION_PATH));
         // The revocation endpoint authenticates clients exactly as the token endpoint does.
         metadata.revocation_endpoint_auth_methods_supported = Some(auth_methods);
+        if !signing_algs.is_empty() {
+            metadata.revocation_endpoint_auth_signing_alg_values_supported =
+                Some(signing_algs.clone());
+        }
     }
     metadata
 }
@@ -352,6 +366,46 @@ mod tests {
             served["authorization_grant_profiles_supported"],
             json!(["urn:ietf:params:oauth:grant-profile:id-jag"])
         );
+    }
+
+    #[test]
+    fn client_credentials_and_private_key_jwt_are_advertised_when_enabled() {
+        let off = to_json(&build_metadata(&issuer_only("https://as.example")));
+        assert!(
+            off.get("token_endpoint_auth_signing_alg_values_supported")
+                .is_none()
+        );
+        let settings = AuthSettings::builder("https://as.example")
+            .client_credentials(true)
+            .private_key_jwt(["RS256", "ES256"])
+            .revocation(RevocationOptions::enabled())
+            .build()
+            .unwrap();
+        let served = to_json(&build_metadata(&settings));
+        assert_eq!(
+            served["grant_types_supported"],
+            json!(["authorization_code", "refresh_token", "client_credentials"])
+        );
+        for (methods, algs) in [
+            (
+                "token_endpoint_auth_methods_supported",
+                "token_endpoint_auth_signing_alg_values_supported",
+            ),
+            (
+                "revocation_endpoint_auth_methods_supported",
+                "revocation_endpoint_auth_signing_alg_values_supported",
+            ),
+        ] {
+            assert_eq!(
+                served[methods],
+                json!([
+                    "client_secret_post",
+                    "client_secret_basic",
+                    "private_key_jwt"
+                ])
+            );
+            assert_eq!(served[algs], json!(["RS256", "ES256"]));
+        }
     }
 
     #[test]

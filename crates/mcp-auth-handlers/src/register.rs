@@ -10,6 +10,10 @@
 //!   `invalid_redirect_uri` (RFC 7591 §3.2.2), where Python answers `invalid_client_metadata`
 //!   and registers `http://evil.example/callback`;
 //! - a public client (`none`) may register only when `allow_public_clients` is set;
+//! - `private_key_jwt` is accepted when the server verifies client assertions and the client
+//!   gives its keys (`jwks` or `jwks_uri`, not both: RFC 7591 §2); such a client gets no secret;
+//! - `client_credentials` is accepted only when `allow_client_credentials` is set, only for
+//!   confidential clients, and a client that uses only it needs no redirect URI;
 //! - scopes must be RFC 6749 §3.3 scope-tokens, and a blank `scope` counts as absent;
 //! - the request body is limited (`413`), and other methods than `POST` get `405`.
 
@@ -17,9 +21,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use mcp_auth_core::{
-    ClientRegistrationOptions, OAuthAuthorizationServerProvider, RegistrationError, secrets,
-};
+use mcp_auth_core::{AuthSettings, OAuthAuthorizationServerProvider, RegistrationError, secrets};
 use mcp_auth_types::{
     ClientSecret, GrantType, OAuthClientInformationFull, OAuthClientMetadata,
     RegistrationErrorCode, ResponseType, ServerErrorCode, TokenEndpointAuthMethod,
@@ -77,8 +79,7 @@ impl<P: OAuthAuthorizationServerProvider> RegistrationHandler<P> {
                 return refuse(metadata_error(format!("invalid client metadata: {error}")));
             }
         };
-        let options = &self.ctx.settings.client_registration_options;
-        let metadata = match validate(metadata, options) {
+        let metadata = match validate(metadata, &self.ctx.settings) {
             Ok(metadata) => metadata,
             Err(refusal) => return refuse(refusal),
         };
@@ -96,10 +97,14 @@ impl<P: OAuthAuthorizationServerProvider> RegistrationHandler<P> {
         }
     }
 
-    /// A fresh client id, and for a confidential client a 256-bit secret with its expiry.
+    /// A fresh client id, and for a client that authenticates with a shared secret a 256-bit
+    /// secret with its expiry. A `private_key_jwt` client proves itself with its own key and
+    /// gets no secret.
     fn issue_credentials(&self, metadata: OAuthClientMetadata) -> OAuthClientInformationFull {
-        let confidential =
-            metadata.token_endpoint_auth_method != Some(TokenEndpointAuthMethod::None);
+        let confidential = metadata
+            .token_endpoint_auth_method
+            .as_ref()
+            .is_some_and(TokenEndpointAuthMethod::uses_shared_secret);
         let now = self.ctx.now();
         let mut client = OAuthClientInformationFull::new(secrets::random_id(), metadata);
         client.client_id_issued_at = Some(now);
@@ -135,9 +140,22 @@ fn refuse((code, description): Refusal) -> Response<Bytes> {
 /// filling in the server's defaults.
 fn validate(
     mut metadata: OAuthClientMetadata,
-    options: &ClientRegistrationOptions,
+    settings: &AuthSettings,
 ) -> Result<OAuthClientMetadata, Refusal> {
-    check_redirect_uris(metadata.redirect_uris.as_deref())?;
+    let options = &settings.client_registration_options;
+    // A client that uses only the client credentials grant never sees a redirect.
+    let credentials_only = !metadata.grant_types.is_empty()
+        && metadata
+            .grant_types
+            .iter()
+            .all(|grant| *grant == GrantType::ClientCredentials);
+    if !credentials_only {
+        check_redirect_uris(metadata.redirect_uris.as_deref())?;
+    }
+    // RFC 7591 §2: `jwks_uri` and `jwks` "MUST NOT both be present".
+    if metadata.jwks.is_some() && metadata.jwks_uri.is_some() {
+        return Err(metadata_error("jwks and jwks_uri must not both be present"));
+    }
 
     // The Python SDK's default: a client that names no method gets a secret for the body.
     let method = metadata
@@ -151,13 +169,16 @@ fn validate(
                 "public clients (token_endpoint_auth_method 'none') may not register",
             ));
         }
-        // The server holds no key of the client to verify its assertions, so it would reject
-        // every token request of such a client; refuse before minting unusable credentials.
-        TokenEndpointAuthMethod::PrivateKeyJwt => {
+        // Without a verifier the server would reject every token request of such a client;
+        // refuse before minting unusable credentials.
+        TokenEndpointAuthMethod::PrivateKeyJwt
+            if settings.private_key_jwt_signing_algs.is_empty() =>
+        {
             return Err(metadata_error(
                 "token_endpoint_auth_method 'private_key_jwt' is not supported",
             ));
         }
+        TokenEndpointAuthMethod::PrivateKeyJwt => check_client_keys(&metadata)?,
         other => {
             return Err(metadata_error(format!(
                 "token_endpoint_auth_method '{}' is not supported",
@@ -190,6 +211,25 @@ fn validate(
         }
     }
 
+    if metadata.grant_types.contains(&GrantType::ClientCredentials) {
+        if !options.allow_client_credentials {
+            return Err(metadata_error(
+                "grant_types must not include 'client_credentials'; the client credentials \
+                 grant requires a pre-registered client",
+            ));
+        }
+        // RFC 6749 §4.4: confidential clients only.
+        if metadata.token_endpoint_auth_method == Some(TokenEndpointAuthMethod::None) {
+            return Err(metadata_error(
+                "the client_credentials grant requires a confidential client",
+            ));
+        }
+        if credentials_only {
+            // No authorization endpoint, so no response type (RFC 7591 §2.1).
+            metadata.response_types = Vec::new();
+            return Ok(metadata);
+        }
+    }
     if !metadata.grant_types.contains(&GrantType::AuthorizationCode) {
         return Err(metadata_error(
             "grant_types must include 'authorization_code'",
@@ -211,6 +251,36 @@ fn validate(
         ));
     }
     Ok(metadata)
+}
+
+/// A `private_key_jwt` client must give the keys its assertions are verified with: a `jwks`
+/// object with a `keys` array, or an https `jwks_uri` (fetched by the server, so never plain
+/// http).
+fn check_client_keys(metadata: &OAuthClientMetadata) -> Result<(), Refusal> {
+    match (&metadata.jwks, &metadata.jwks_uri) {
+        (Some(jwks), _) => {
+            if jwks.get("keys").is_some_and(serde_json::Value::is_array) {
+                Ok(())
+            } else {
+                Err(metadata_error(
+                    "jwks must be a JSON Web Key Set with a keys array",
+                ))
+            }
+        }
+        (None, Some(uri)) => {
+            if uri
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+            {
+                Ok(())
+            } else {
+                Err(metadata_error("jwks_uri must be an https URL"))
+            }
+        }
+        (None, None) => Err(metadata_error(
+            "token_endpoint_auth_method 'private_key_jwt' requires jwks or jwks_uri",
+        )),
+    }
 }
 
 fn check_redirect_uris(uris: Option<&[String]>) -> Result<(), Refusal> {

@@ -70,6 +70,12 @@ pub(crate) const PKCE_CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSst
 /// The only identity assertion the test provider accepts (standing in for ID-JAG validation).
 pub(crate) const VALID_ASSERTION: &str = "valid-id-jag";
 
+/// The only client assertion the test provider accepts (standing in for `private_key_jwt`
+/// verification). Shaped like a JWT whose payload's `sub` is [`JWT_CLIENT_ID`], so that a
+/// request without `client_id` finds the client.
+pub(crate) const VALID_CLIENT_ASSERTION: &str =
+    "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJqd3QtY2xpZW50In0.c2ln";
+
 /// A PKCE verifier and its S256 challenge.
 pub(crate) fn pkce() -> (CodeVerifier, String) {
     (CodeVerifier::new(PKCE_VERIFIER), PKCE_CHALLENGE.to_owned())

@@ -3,13 +3,14 @@
 //! A request is parsed (a parameter sent twice is `invalid_request`, RFC 6749 §3.2), its client
 //! authenticated ([`ClientAuthenticator`]), its grant type checked against the server and the
 //! client, and the grant handled by one submodule per grant type: `authorization_code`
-//! (RFC 6749 §4.1.3), `refresh_token` (RFC 6749 §6) and `identity_assertion` (RFC 7523
-//! jwt-bearer carrying a SEP-990 ID-JAG).
+//! (RFC 6749 §4.1.3), `refresh_token` (RFC 6749 §6), `identity_assertion` (RFC 7523
+//! jwt-bearer carrying a SEP-990 ID-JAG) and `client_credentials` (RFC 6749 §4.4).
 //!
 //! Every response, success or error, carries `Cache-Control: no-store` and `Pragma: no-cache`
 //! (RFC 6749 §5.1).
 
 mod authorization_code;
+mod client_credentials;
 mod identity_assertion;
 mod refresh_token;
 
@@ -108,6 +109,7 @@ impl<P: OAuthAuthorizationServerProvider> TokenHandler<P> {
         let supported = match grant {
             GrantType::AuthorizationCode | GrantType::RefreshToken => true,
             GrantType::JwtBearer => self.ctx.settings.identity_assertion_enabled,
+            GrantType::ClientCredentials => self.ctx.settings.client_credentials_enabled,
             _ => false,
         };
         // RFC 6749 §5.2: a grant type the server does not support is `unsupported_grant_type`
@@ -133,6 +135,9 @@ impl<P: OAuthAuthorizationServerProvider> TokenHandler<P> {
             }
             GrantType::RefreshToken => {
                 refresh_token::exchange(provider, &self.ctx, client, params).await
+            }
+            GrantType::ClientCredentials => {
+                client_credentials::exchange(provider, &self.ctx, client, params).await
             }
             _ => identity_assertion::exchange(provider, &self.ctx, client, params).await,
         }

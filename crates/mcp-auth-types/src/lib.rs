@@ -44,5 +44,9 @@ pub use vocab::{GrantType, ResponseType, TokenEndpointAuthMethod};
 /// The RFC 7523 jwt-bearer grant type, used by SEP-990 to present an ID-JAG.
 pub const JWT_BEARER_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
+/// The RFC 7523 §2.2 `client_assertion_type` of a JWT client assertion (`private_key_jwt`).
+pub const CLIENT_ASSERTION_TYPE_JWT_BEARER: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// The authorization grant profile advertised for SEP-990 ID-JAG support.
 pub const ID_JAG_GRANT_PROFILE: &str = "urn:ietf:params:oauth:grant-profile:id-jag";

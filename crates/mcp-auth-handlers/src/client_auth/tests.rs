@@ -132,13 +132,64 @@ async fn failures_are_invalid_client_with_a_basic_challenge_when_basic_was_tried
         (vec![], Some(&unknown_basic), Error(401, "invalid_client", "unknown client", true)),
         (vec![], Some(&public_as_basic), Error(401, "invalid_client", "none", true)),
         (vec![("client_id", PUBLIC_CLIENT_ID), ("client_secret", "x")], None, Error(401, "invalid_client", "none", false)),
-        (vec![("client_id", JWT_CLIENT_ID)], None, Error(401, "invalid_client", "private_key_jwt is not supported yet", false)),
+        (vec![("client_id", JWT_CLIENT_ID)], None, Error(401, "invalid_client", "client_assertion and client_assertion_type are required", false)),
         // A bearer token is not a client credential: the header is ignored.
         (vec![("client_id", PUBLIC_CLIENT_ID)], Some("Bearer abc"), Client(PUBLIC_CLIENT_ID)),
     ];
     for (body, auth, expect) in cases {
         check(&body, auth, expect).await;
     }
+}
+
+#[tokio::test]
+async fn private_key_jwt_clients_authenticate_with_a_client_assertion() {
+    let basic = basic();
+    let jwt_as_basic = basic_auth(JWT_CLIENT_ID, "x");
+    let assertion = ("client_assertion", VALID_CLIENT_ASSERTION);
+    let jwt_type = ("client_assertion_type", CLIENT_ASSERTION_TYPE_JWT_BEARER);
+    #[rustfmt::skip]
+    let cases: Vec<Case<'_>> = vec![
+        (vec![("client_id", JWT_CLIENT_ID), assertion, jwt_type], None, Client(JWT_CLIENT_ID)),
+        // RFC 7523 §3: client_id is optional; the assertion's `sub` names the client.
+        (vec![assertion, jwt_type], None, Client(JWT_CLIENT_ID)),
+        (vec![("client_id", JWT_CLIENT_ID), ("client_assertion", "a.b.c"), jwt_type], None, Error(401, "invalid_client", "invalid client_assertion: signature", false)),
+        (vec![("client_id", JWT_CLIENT_ID), assertion], None, Error(401, "invalid_client", "client_assertion_type must be", false)),
+        (vec![("client_id", JWT_CLIENT_ID), assertion, ("client_assertion_type", "urn:example:saml")], None, Error(401, "invalid_client", "client_assertion_type must be", false)),
+        (vec![("client_id", JWT_CLIENT_ID), jwt_type], None, Error(401, "invalid_client", "client_assertion and client_assertion_type are required", false)),
+        (vec![("client_id", JWT_CLIENT_ID), ("client_secret", "x")], None, Error(401, "invalid_client", "private_key_jwt", false)),
+        (vec![], Some(&jwt_as_basic), Error(401, "invalid_client", "private_key_jwt", true)),
+        // A secret client cannot switch to an assertion, nor the reverse.
+        (vec![("client_id", POST_CLIENT_ID), assertion, jwt_type], None, Error(401, "invalid_client", "client_secret_post", false)),
+        (vec![("client_id", PUBLIC_CLIENT_ID), assertion, jwt_type], None, Error(401, "invalid_client", "none", false)),
+        // RFC 6749 §2.3: one method per request.
+        (vec![("client_id", JWT_CLIENT_ID), assertion, jwt_type, ("client_secret", "x")], None, Error(400, "invalid_request", "more than one", false)),
+        (vec![assertion, jwt_type], Some(&basic), Error(400, "invalid_request", "more than one", false)),
+        // An unreadable assertion without client_id names no client.
+        (vec![("client_assertion", "garbage"), jwt_type], None, Error(401, "invalid_client", "client_id is required", false)),
+    ];
+    for (body, auth, expect) in cases {
+        check(&body, auth, expect).await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_assertion_check_is_a_server_error_not_invalid_client() {
+    let env = TestEnv::new();
+    env.provider.fail_method(
+        "authenticate_client_assertion",
+        Some(ProviderErrorKind::Unavailable),
+    );
+    let body = [
+        ("client_assertion", VALID_CLIENT_ASSERTION),
+        ("client_assertion_type", CLIENT_ASSERTION_TYPE_JWT_BEARER),
+    ];
+    check_with(
+        &env,
+        &body,
+        None,
+        Error(503, "temporarily_unavailable", "", false),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 use async_trait::async_trait;
 use mcp_auth_core::{
-    AuthSettings, AuthorizeError, ProviderError, ProviderErrorKind, RevocableToken, TokenError,
+    AuthSettings, AuthorizeError, ClientRegistrationOptions, ProviderError, ProviderErrorKind,
+    RevocableToken, TokenError,
 };
 use mcp_auth_types::{
     AccessToken, AccessTokenSecret, AuthorizationCode, AuthorizationCodeSecret,
@@ -19,9 +20,14 @@ fn python_options() -> ClientRegistrationOptions {
 }
 
 fn env_with(options: ClientRegistrationOptions) -> TestEnv {
+    env_with_settings(options, &[])
+}
+
+fn env_with_settings(options: ClientRegistrationOptions, signing_algs: &[&str]) -> TestEnv {
     TestEnv::with_settings(
         AuthSettings::builder(ISSUER)
             .client_registration(options)
+            .private_key_jwt(signing_algs.iter().copied())
             .build()
             .unwrap(),
     )
@@ -64,13 +70,18 @@ const METADATA: &str = "invalid_client_metadata";
 /// A changed member set to `null` is removed; an expected `null` must be absent. Lines
 /// starting with `#` are comments.
 async fn check_table(options: ClientRegistrationOptions, table: &str) {
+    check_table_with(options, &[], table).await;
+}
+
+/// [`check_table`] with `private_key_jwt` enabled for `signing_algs` (off when empty).
+async fn check_table_with(options: ClientRegistrationOptions, signing_algs: &[&str], table: &str) {
     for line in table.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
         let (changes, expect) = line.split_once(" => ").expect("`changes => expect`");
         let body = with(serde_json::from_str(changes).expect("changes are JSON"));
-        let env = env_with(options.clone());
+        let env = env_with_settings(options.clone(), signing_algs);
         let response = register(&env, &body).await;
         let got = body_json(&response);
         let (status, expect) = expect.split_once(' ').expect("a status first");
@@ -147,6 +158,43 @@ async fn registration_cases() {
 {"redirect_uris": "https://client.example.com/callback"} => 400 invalid_client_metadata invalid client metadata
 {"grant_types": [1]} => 400 invalid_client_metadata invalid client metadata
 {"token_endpoint_auth_method": 3} => 400 invalid_client_metadata invalid client metadata
+"#,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn private_key_jwt_is_registrable_with_keys_when_the_server_verifies_assertions() {
+    check_table_with(
+        python_options(),
+        &["RS256", "ES256"],
+        r#"
+{"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}]}} => 201 {"token_endpoint_auth_method": "private_key_jwt", "client_secret": null, "client_secret_expires_at": null, "jwks": {"keys": [{"kty": "EC", "crv": "P-256", "x": "x", "y": "y"}]}}
+{"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://client.example.com/jwks.json"} => 201 {"jwks_uri": "https://client.example.com/jwks.json", "client_secret": null}
+{"token_endpoint_auth_method": "private_key_jwt"} => 400 invalid_client_metadata requires jwks or jwks_uri
+{"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://client.example.com/jwks.json"} => 400 invalid_client_metadata jwks_uri must be an https URL
+{"token_endpoint_auth_method": "private_key_jwt", "jwks": {"kty": "EC"}} => 400 invalid_client_metadata keys array
+{"token_endpoint_auth_method": "private_key_jwt", "jwks": {"keys": []}, "jwks_uri": "https://client.example.com/jwks.json"} => 400 invalid_client_metadata must not both be present
+{"token_endpoint_auth_method": "client_secret_post"} => 201 {"client_secret_expires_at": 0}
+"#,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn client_credentials_is_registrable_only_when_allowed() {
+    let refused = r#"
+{"grant_types": ["client_credentials"], "redirect_uris": null} => 400 invalid_client_metadata must not include 'client_credentials'
+{"grant_types": ["authorization_code", "client_credentials"]} => 400 invalid_client_metadata must not include 'client_credentials'
+"#;
+    check_table(python_options(), refused).await;
+    check_table(
+        python_options().allow_client_credentials(true),
+        r#"
+{"grant_types": ["client_credentials"], "redirect_uris": null} => 201 {"grant_types": ["client_credentials"], "redirect_uris": null, "response_types": [], "client_secret_expires_at": 0}
+{"grant_types": ["authorization_code", "client_credentials"]} => 201 {"grant_types": ["authorization_code", "client_credentials"], "response_types": ["code"]}
+{"grant_types": ["client_credentials"], "redirect_uris": null, "token_endpoint_auth_method": "none"} => 400 invalid_client_metadata requires a confidential client
+{"grant_types": ["client_credentials", "refresh_token"], "redirect_uris": null} => 400 invalid_client_metadata redirect_uris
 "#,
     )
     .await;

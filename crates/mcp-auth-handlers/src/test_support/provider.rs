@@ -6,11 +6,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use mcp_auth_core::{
-    AuthorizeError, ManualClock, OAuthAuthorizationServerProvider, ProviderError,
-    ProviderErrorKind, RegistrationError, RevocableToken, TokenError,
+    AuthorizeError, ClientAssertionError, ManualClock, OAuthAuthorizationServerProvider,
+    ProviderError, ProviderErrorKind, RegistrationError, RevocableToken, TokenError,
 };
 use mcp_auth_types::{
-    AccessToken, AccessTokenSecret, AuthorizationCode, AuthorizationCodeSecret,
+    AccessToken, AccessTokenSecret, Assertion, AuthorizationCode, AuthorizationCodeSecret,
     AuthorizationParams, AuthorizeErrorCode, ClientSecret, IdentityAssertionParams,
     OAuthClientInformationFull, OAuthToken, RefreshToken, RefreshTokenSecret, TokenErrorCode,
     construct_redirect_uri,
@@ -18,6 +18,7 @@ use mcp_auth_types::{
 
 use super::{
     CODE_LIFETIME, DEFAULT_GRANTED, ISSUER, PKCE_CHALLENGE, TOKEN_LIFETIME, VALID_ASSERTION,
+    VALID_CLIENT_ASSERTION,
 };
 
 /// The records are `#[non_exhaustive]`; tests build them the way a store reads them back.
@@ -475,6 +476,44 @@ impl OAuthAuthorizationServerProvider for TestProvider {
             }
         }
         Ok(())
+    }
+
+    /// Grants the requested scopes (or the registered ones) to the client itself, without a
+    /// refresh token.
+    async fn exchange_client_credentials(
+        &self,
+        client: &OAuthClientInformationFull,
+        scopes: Option<Vec<String>>,
+        resource: Option<String>,
+    ) -> Result<OAuthToken, TokenError> {
+        self.check_exchange("exchange_client_credentials")?;
+        let scopes = scopes.unwrap_or_else(|| client.registered_scopes());
+        Ok(self.mint(
+            &client.client_id,
+            &scopes,
+            resource.as_deref(),
+            Some(&client.client_id),
+            false,
+        ))
+    }
+
+    /// Accepts only [`VALID_CLIENT_ASSERTION`] (standing in for RFC 7523 §3 checks), and only
+    /// for this server's issuer and token endpoint as audiences.
+    async fn authenticate_client_assertion(
+        &self,
+        _client: &OAuthClientInformationFull,
+        assertion: &Assertion,
+        audiences: &[String],
+    ) -> Result<(), ClientAssertionError> {
+        self.check_method("authenticate_client_assertion")?;
+        assert_eq!(audiences, [ISSUER.to_owned(), format!("{ISSUER}/token")]);
+        if assertion.expose_secret() == VALID_CLIENT_ASSERTION {
+            Ok(())
+        } else {
+            Err(ClientAssertionError::rejected(
+                "signature: the signature does not verify",
+            ))
+        }
     }
 
     /// Accepts only [`VALID_ASSERTION`]; grants the requested scopes (or `read`) and no refresh
