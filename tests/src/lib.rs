@@ -1,8 +1,10 @@
-//! Cross-crate test harness: service helpers and the storage conformance suite.
+//! Cross-crate test harness: service helpers, the storage conformance suite, and the
+//! in-process `mcp-auth-server` with a scripted client.
 
 // Everything here runs only inside tests, where a failed expectation is meant to abort the
 // test with its message.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 pub mod conformance;
+pub mod server;
 pub mod services;
