@@ -202,6 +202,22 @@ async fn unauthenticated_mcp_request_gets_401_with_resource_metadata() {
 }
 
 #[tokio::test]
+async fn rejected_mcp_request_tells_the_client_not_to_reuse_the_connection() {
+    // The rejection comes before the body is read, so hyper closes the connection; without
+    // `Connection: close` a keep-alive client would send its next request into it.
+    let server = TestServer::start("memory").await;
+    let response = server
+        .mcp_post(
+            None,
+            None,
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["connection"], "close");
+}
+
+#[tokio::test]
 async fn preregistered_client_from_a_file_signs_in() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("server-client-{:016x}", rand::random::<u64>()));

@@ -10,8 +10,8 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
-use http::{HeaderName, StatusCode};
+use http::header::{AUTHORIZATION, CONNECTION, COOKIE, SET_COOKIE};
+use http::{HeaderName, HeaderValue, StatusCode};
 use mcp_auth_axum::core::{ClientRegistrationOptions, ConfigError as AuthConfigError};
 use mcp_auth_axum::core::{RevocationOptions, StoreProvider};
 use mcp_auth_axum::{McpAuth, SessionBindingLayer};
@@ -200,6 +200,7 @@ async fn build(
             .with_cancellation_token(cancel.child_token()),
     );
     let mcp = tower::ServiceBuilder::new()
+        .layer(axum::middleware::map_response(close_after_rejection))
         .layer(bearer)
         .layer(SessionBindingLayer::default())
         .service(mcp);
@@ -265,6 +266,22 @@ fn with_observability(app: Router) -> Router {
         .propagate_request_id(REQUEST_ID)
         .sensitive_response_headers([SET_COOKIE].into());
     app.layer(layers)
+}
+
+/// Marks every 4xx from `/mcp` `Connection: close`.
+///
+/// The bearer and session-binding layers answer before reading the request body. hyper then
+/// closes the connection (it cannot find the next request behind an unread body) without
+/// saying so, and a keep-alive client that sends its next request on it — typically the
+/// discovery right after a 401 — fails with "server disconnected". Saying `close` makes the
+/// client open a new connection instead.
+async fn close_after_rejection(mut response: Response) -> Response {
+    if response.status().is_client_error() {
+        response
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 async fn healthz(State(storage): State<DynStorage>) -> Response {
