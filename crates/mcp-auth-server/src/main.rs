@@ -7,6 +7,10 @@ use std::process::ExitCode;
 use mcp_auth_server::{Config, ConfigError, serve};
 use tracing_subscriber::EnvFilter;
 
+/// Without `RUST_LOG`: our own and tower-http's request lines at info; rmcp only from warn
+/// up, since at info it logs every session's client info and each session id.
+const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = match Config::from_args(std::env::args_os()) {
@@ -20,7 +24,8 @@ async fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),
         )
         .init();
     let listener = match tokio::net::TcpListener::bind(&config.bind).await {
