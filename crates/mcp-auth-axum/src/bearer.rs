@@ -119,10 +119,29 @@ where
                     let response = inner.call(request).await?;
                     Ok(response.map(Body::new))
                 }
-                Err(rejection) => Ok(rejection.into_response().map(Body::from)),
+                Err(rejection) => Ok(close_unread(
+                    rejection.into_response().map(Body::from),
+                    request.version(),
+                )),
             }
         })
     }
+}
+
+/// Marks a response sent before the request body was read `Connection: close` (HTTP/1.x).
+///
+/// hyper cannot find the next request behind an unread body, so it closes the connection after
+/// such a response — without saying so. A keep-alive client then sends its next request (the
+/// discovery that follows a 401, typically) into a dead socket and fails with "server
+/// disconnected". Saying `close` makes it open a new connection. Draining the body instead
+/// would let unauthenticated callers make the server read arbitrary uploads.
+pub(crate) fn close_unread(mut response: Response, version: http::Version) -> Response {
+    if version <= http::Version::HTTP_11 {
+        response
+            .headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// The verified token of the request, put there by [`RequireBearerLayer`].

@@ -16,7 +16,7 @@ use http::{Method, StatusCode};
 use mcp_auth_types::PrincipalComponents;
 use tower::{Layer, Service};
 
-use crate::bearer::Authenticated;
+use crate::bearer::{Authenticated, close_unread};
 
 /// The header carrying the MCP session id (MCP transports, "Session Management").
 pub const MCP_SESSION_ID: &str = "mcp-session-id";
@@ -154,7 +154,10 @@ where
                 .map(Authenticated::principal)
             else {
                 tracing::error!("SessionBindingLayer runs without RequireBearerLayer around it");
-                return Ok(StatusCode::UNAUTHORIZED.into_response());
+                return Ok(close_unread(
+                    StatusCode::UNAUTHORIZED.into_response(),
+                    request.version(),
+                ));
             };
             let session = request
                 .headers()
@@ -164,7 +167,7 @@ where
             if let Some(session) = &session
                 && !sessions.admit(session, &principal)
             {
-                return Ok(session_not_found());
+                return Ok(close_unread(session_not_found(), request.version()));
             }
             let deleting = request.method() == Method::DELETE;
             let response = inner.call(request).await?;

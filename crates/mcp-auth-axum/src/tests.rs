@@ -323,8 +323,15 @@ async fn bearer_layer_challenges_and_passes_the_token_on() {
         "no error attribute without a token: {challenge}"
     );
 
+    assert_eq!(
+        response.headers()[header::CONNECTION],
+        "close",
+        "answered before the body was read: the client must not reuse the connection"
+    );
+
     let response = send(&app, post_to("/mcp", Some("not-a-token"))).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()[header::CONNECTION], "close");
     assert!(
         response.headers()[header::WWW_AUTHENTICATE]
             .to_str()
@@ -335,6 +342,7 @@ async fn bearer_layer_challenges_and_passes_the_token_on() {
     let good = token(&fixture.store, "alice", &["mcp:tools"], RESOURCE).await;
     let response = send(&app, post_to("/mcp", Some(&good))).await;
     assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers().get(header::CONNECTION).is_none());
     assert_eq!(body_string(response).await, "alice");
 
     let elsewhere = token(
@@ -452,6 +460,7 @@ async fn a_session_answers_404_to_every_other_principal() {
     );
     let stolen = send(&app, with_session(&mallory, http::Method::POST)).await;
     assert_eq!(stolen.status(), StatusCode::NOT_FOUND);
+    assert_eq!(stolen.headers()[header::CONNECTION], "close");
     let unknown = send(
         &app,
         Request::post("/mcp")
