@@ -96,6 +96,10 @@ impl PublicKey {
         kind_fits && alg_fits
     }
 
+    pub(crate) fn kid(&self) -> Option<&str> {
+        self.kid.as_deref()
+    }
+
     pub(crate) fn decoding_key(&self) -> &DecodingKey {
         &self.key
     }

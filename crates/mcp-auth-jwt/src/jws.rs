@@ -146,7 +146,12 @@ impl UnverifiedJws<'_> {
     pub(crate) fn verify(&self, keys: &KeySet) -> Result<(), Rejection> {
         let candidates: Vec<&PublicKey> = match &self.kid {
             Some(kid) => {
-                let with_kid: Vec<&PublicKey> = keys.with_kid(kid).collect();
+                let mut with_kid: Vec<&PublicKey> = keys.with_kid(kid).collect();
+                if with_kid.is_empty() {
+                    // RFC 7517 §4.5 leaves `kid` optional in a JWK: a key published without
+                    // one may still be the signer (the signature decides).
+                    with_kid = keys.iter().filter(|key| key.kid().is_none()).collect();
+                }
                 if with_kid.is_empty() {
                     return Err(Rejection::UnknownKey);
                 }

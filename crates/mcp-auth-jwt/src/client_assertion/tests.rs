@@ -93,6 +93,13 @@ async fn an_assertion_signed_with_a_registered_key_authenticates() {
         assert_eq!(verified.expires_at, NOW + 60);
         assert_eq!(verified.replay_until, NOW + 120);
     }
+    // A registered key without `kid` still verifies an assertion whose header names one.
+    let mut anonymous = KEY.public_jwk();
+    anonymous.as_object_mut().unwrap().remove("kid");
+    let kidless = client(Some(json!({"keys": [anonymous]})), None);
+    verify_with(&verifier, &kidless, &KEY.sign(None, &claims()))
+        .await
+        .unwrap();
     // By jwks_uri: fetched once, then cached.
     let by_uri = client(None, Some(JWKS_URI));
     for _ in 0..3 {
