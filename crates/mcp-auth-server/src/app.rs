@@ -15,6 +15,7 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use mcp_auth_axum::core::{ClientRegistrationOptions, ConfigError as AuthConfigError};
 use mcp_auth_axum::core::{RevocationOptions, StoreProvider};
 use mcp_auth_axum::{McpAuth, SessionBindingLayer};
+use mcp_auth_jwt::{IdJagValidator, JwksSource};
 use mcp_auth_types::{IssuerUrl, IssuerUrlError, validate_issuer_url};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -64,6 +65,9 @@ pub enum ServerError {
     /// The authorization layer refused the configuration.
     #[error("invalid authorization settings: {0}")]
     Auth(#[from] AuthConfigError),
+    /// A `--trusted-idp` key set could not be read, or the validator refused the configuration.
+    #[error("--trusted-idp: {0}")]
+    TrustedIdp(#[from] mcp_auth_jwt::JwtConfigError),
     /// A pre-registered client could not be stored.
     #[error("cannot store pre-registered client {client_id:?}: {source}")]
     Preregister {
@@ -140,12 +144,26 @@ async fn build(
     );
 
     let storage = store::open(&config.store).await?;
-    let provider = Arc::new(
-        StoreProvider::builder(Arc::clone(&storage), issuer.as_str())
-            .sign_in_url(issuer.endpoint("/sign-in"))
-            .access_token_ttl(config.access_token_ttl)
-            .build()?,
-    );
+    let mut provider = StoreProvider::builder(Arc::clone(&storage), issuer.as_str())
+        .sign_in_url(issuer.endpoint("/sign-in"))
+        .access_token_ttl(config.access_token_ttl)
+        .valid_scopes(config.scopes.iter().cloned());
+    // SEP-990: trusting an identity provider is what enables the jwt-bearer grant; without one
+    // it answers `unsupported_grant_type` and is not advertised.
+    let identity_assertion = !config.trusted_idps.is_empty();
+    if identity_assertion {
+        let mut validator = IdJagValidator::builder(issuer.as_str()).resource(resource.as_str());
+        for idp in &config.trusted_idps {
+            tracing::info!(
+                issuer = idp.issuer,
+                jwks = idp.jwks,
+                "trusting identity provider"
+            );
+            validator = validator.trusted_issuer(&idp.issuer, JwksSource::from_spec(&idp.jwks));
+        }
+        provider = provider.identity_assertion_validator(Arc::new(validator.build()?));
+    }
+    let provider = Arc::new(provider.build()?);
     for client in config.clients {
         let client_id = client.client_id.clone();
         provider
@@ -156,14 +174,6 @@ async fn build(
                 source,
             })?;
         tracing::info!(%client_id, "pre-registered client");
-    }
-    for idp in &config.trusted_idps {
-        tracing::warn!(
-            issuer = idp.issuer,
-            jwks_uri = idp.jwks_uri,
-            "--trusted-idp accepted, but the jwt-bearer (ID-JAG) grant is not implemented yet: \
-             the grant is neither advertised nor accepted"
-        );
     }
 
     let credentials = config.users;
@@ -187,6 +197,7 @@ async fn build(
                 .default_scopes(config.default_scopes.iter().cloned()),
         )
         .revocation(RevocationOptions::enabled())
+        .identity_assertion(identity_assertion)
         .build()?;
     let bearer = auth
         .require_bearer()

@@ -62,7 +62,8 @@ struct Args {
     /// A pre-registered client: RFC 7591 client information JSON (repeatable)
     #[arg(long = "client", env = "MCP_AUTH_CLIENTS", value_name = "FILE")]
     clients: Vec<PathBuf>,
-    /// Trust ID-JAGs from an enterprise IdP (repeatable; the grant is not implemented yet)
+    /// Trust ID-JAGs from an enterprise IdP, whose keys are a JWKS file or https URL; enables
+    /// the SEP-990 jwt-bearer grant (repeatable)
     #[arg(
         long = "trusted-idp",
         env = "MCP_AUTH_TRUSTED_IDPS",
@@ -278,49 +279,49 @@ impl std::fmt::Debug for UserCredentials {
     }
 }
 
-/// An enterprise IdP whose identity assertion grants (ID-JAGs) would be trusted
-/// (`--trusted-idp ISSUER=JWKS`). Parsed and validated only: the jwt-bearer grant is not
-/// implemented yet.
+/// An enterprise IdP whose identity assertion grants (ID-JAGs) are trusted
+/// (`--trusted-idp ISSUER=JWKS`): its presence enables and advertises the SEP-990 jwt-bearer
+/// grant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrustedIdp {
-    /// The IdP's issuer identifier.
+    /// The IdP's issuer identifier, compared exactly with an ID-JAG's `iss`.
     pub issuer: String,
-    /// Where its signing keys are published.
-    pub jwks_uri: String,
+    /// Its signing keys: a JWKS file path, or an https URL.
+    pub jwks: String,
 }
 
 impl TrustedIdp {
     /// Parses `ISSUER=JWKS`. An issuer has no query (RFC 8414 §2), so the first `=` separates.
+    /// JWKS is an https URL (fetched with a timeout and a size cap, cached) or a file path;
+    /// plain http is refused, since whoever can alter the key set can mint ID-JAGs.
     pub fn parse(value: &str) -> Result<Self, ConfigError> {
-        let Some((issuer, jwks_uri)) = value.split_once('=') else {
-            return Err(invalid("--trusted-idp", "expected ISSUER=JWKS_URL"));
+        let Some((issuer, jwks)) = value.split_once('=') else {
+            return Err(invalid("--trusted-idp", "expected ISSUER=JWKS"));
         };
         validate_issuer_url(issuer)
             .map_err(|err| invalid("--trusted-idp", format!("issuer {issuer:?}: {err}")))?;
-        if !is_jwks_url(jwks_uri) {
+        if jwks.is_empty() || (jwks.contains("://") && !is_jwks_url(jwks)) {
             return Err(invalid(
                 "--trusted-idp",
-                format!(
-                    "JWKS URL {jwks_uri:?} must be an https URL (http only on localhost) without a fragment"
-                ),
+                format!("JWKS {jwks:?} must be a file path or an https URL without a fragment"),
             ));
         }
         Ok(Self {
             issuer: issuer.to_owned(),
-            jwks_uri: jwks_uri.to_owned(),
+            jwks: jwks.to_owned(),
         })
     }
 }
 
-/// The rule for issuers, minus the ban on a query: https, or http on a loopback host for
-/// development; no fragment.
+/// The rule for issuers, minus the ban on a query: https, no fragment.
 fn is_jwks_url(url: &str) -> bool {
     let Ok(parsed) = url::Url::parse(url) else {
         return false;
     };
-    let loopback = matches!(parsed.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
-    let secure = parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback);
-    secure && parsed.has_host() && parsed.fragment().is_none() && !url.contains('#')
+    parsed.scheme() == "https"
+        && parsed.has_host()
+        && parsed.fragment().is_none()
+        && !url.contains('#')
 }
 
 /// The server's validated settings.
@@ -611,6 +612,22 @@ mod tests {
     fn trusted_idp_splits_at_the_first_equals_sign() {
         let idp = TrustedIdp::parse("https://idp.example=https://idp.example/jwks?v=2").unwrap();
         assert_eq!(idp.issuer, "https://idp.example");
-        assert_eq!(idp.jwks_uri, "https://idp.example/jwks?v=2");
+        assert_eq!(idp.jwks, "https://idp.example/jwks?v=2");
+    }
+
+    #[test]
+    fn trusted_idp_keys_are_an_https_url_or_a_file() {
+        let file = TrustedIdp::parse("https://idp.example=/etc/idp/jwks.json").unwrap();
+        assert_eq!(file.jwks, "/etc/idp/jwks.json");
+        for bad in [
+            "https://idp.example=http://idp.example/jwks",
+            "https://idp.example=http://127.0.0.1/jwks",
+            "https://idp.example=https://idp.example/jwks#k",
+            "https://idp.example=",
+            "http://idp.example=/etc/idp/jwks.json",
+            "no-equals-sign",
+        ] {
+            assert!(TrustedIdp::parse(bad).is_err(), "{bad}");
+        }
     }
 }
