@@ -260,7 +260,12 @@ fn bench_backend(c: &mut Criterion, rt: &Runtime, backend: &Backend) {
             let grant = grant.clone();
             async move {
                 let pairs: Vec<_> = (0..iters)
-                    .map(|_| (access(&grant, NOW + 3600).1, refresh(&grant, NOW + 86_400).1))
+                    .map(|_| {
+                        (
+                            access(&grant, NOW + 3600).1,
+                            refresh(&grant, NOW + 86_400).1,
+                        )
+                    })
                     .collect();
                 let mut old = *current.lock().unwrap();
                 let start = Instant::now();
@@ -285,7 +290,11 @@ fn bench_backend(c: &mut Criterion, rt: &Runtime, backend: &Backend) {
 /// the slope of the linear regression where it sampled linearly (the figure it prints), else
 /// the mean.
 fn estimate(out: &Path, group: &str, name: &str) -> Option<Duration> {
-    let path = out.join(group).join(name).join("new").join("estimates.json");
+    let path = out
+        .join(group)
+        .join(name)
+        .join("new")
+        .join("estimates.json");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
     let nanos = json["slope"]["point_estimate"]
         .as_f64()
