@@ -135,6 +135,20 @@ impl<P: OAuthAuthorizationServerProvider> McpAuthBuilder<P> {
         self.with(move |b| b.identity_assertion(enabled))
     }
 
+    /// Enables the client credentials grant (RFC 6749 §4.4); the provider must implement
+    /// `exchange_client_credentials` (`StoreProvider` does).
+    pub fn client_credentials(self, enabled: bool) -> Self {
+        self.with(move |b| b.client_credentials(enabled))
+    }
+
+    /// Enables `private_key_jwt` client authentication with these signing algorithms (for
+    /// example `mcp_auth_jwt::SUPPORTED_ALGORITHMS`); the provider must verify client
+    /// assertions (`StoreProvider` with a `ClientAssertionVerifier`).
+    pub fn private_key_jwt<I: IntoIterator<Item = S>, S: Into<String>>(self, algs: I) -> Self {
+        let algs: Vec<String> = algs.into_iter().map(Into::into).collect();
+        self.with(move |b| b.private_key_jwt(algs))
+    }
+
     /// Documentation advertised in the metadata.
     pub fn service_documentation_url(self, url: impl Into<String>) -> Self {
         let url = url.into();

@@ -255,6 +255,24 @@ async fn wrong_method_gets_405_with_allow() {
 }
 
 #[tokio::test]
+async fn client_credentials_and_private_key_jwt_reach_the_settings() {
+    let issuer = "http://127.0.0.1:8080";
+    let provider = Arc::new(
+        StoreProvider::builder(Arc::new(MemoryStore::new()), issuer)
+            .build()
+            .expect("provider"),
+    );
+    let auth = McpAuth::builder(provider)
+        .issuer_url(issuer)
+        .client_credentials(true)
+        .private_key_jwt(["ES256"])
+        .build()
+        .expect("auth");
+    assert!(auth.settings().client_credentials_enabled);
+    assert_eq!(auth.settings().private_key_jwt_signing_algs, ["ES256"]);
+}
+
+#[tokio::test]
 async fn endpoints_move_under_an_issuer_path() {
     let store = Arc::new(MemoryStore::new());
     let issuer = "http://127.0.0.1:8080/tenant";
