@@ -28,13 +28,15 @@ use mcp_auth_types::{
 
 use crate::context::HandlerContext;
 use crate::response::{self, Caching, Status as _};
+use crate::scope::{ScopeImplication, union};
 
 /// Authenticates requests to a protected resource with bearer tokens (RFC 6750 §2.1, header
 /// only: the MCP specification forbids tokens in the query string, and this type never sees
 /// the URI).
 ///
 /// A token is accepted when the verifier knows it, it has not expired by the configured clock,
-/// its audience is this resource, and it carries every required scope.
+/// its audience is this resource, and it carries every required scope — a granted scope counts
+/// for every scope it implies by the [`ScopeImplication`] (default: `mcp` implies `mcp:tools`).
 ///
 /// The audience check: a token is accepted when its `resource` is this server's resource URL or
 /// a path beneath it ([`check_resource_allowed`]), since it then names something this server
@@ -50,6 +52,7 @@ pub struct BearerAuth<V> {
     audience: String,
     accept_unbound: bool,
     required_scopes: Vec<String>,
+    implication: Arc<ScopeImplication>,
     challenge: Arc<Challenge>,
 }
 
@@ -61,6 +64,7 @@ impl<V: Clone> Clone for BearerAuth<V> {
             audience: self.audience.clone(),
             accept_unbound: self.accept_unbound,
             required_scopes: self.required_scopes.clone(),
+            implication: Arc::clone(&self.implication),
             challenge: Arc::clone(&self.challenge),
         }
     }
@@ -90,6 +94,7 @@ impl<V: TokenVerifier> BearerAuth<V> {
             audience,
             accept_unbound: false,
             required_scopes: Vec::new(),
+            implication: Arc::new(ScopeImplication::new()),
             challenge: Arc::new(challenge),
         }
     }
@@ -133,6 +138,14 @@ impl<V: TokenVerifier> BearerAuth<V> {
         self
     }
 
+    /// Judges whether a granted scope is enough for a required one by `implication` instead
+    /// of the default [`ScopeImplication::new`] (identity plus `a` ⇒ `a:b`).
+    #[must_use]
+    pub fn scope_implication(mut self, implication: ScopeImplication) -> Self {
+        self.implication = Arc::new(implication);
+        self
+    }
+
     /// Reads expiry against `clock`.
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -172,17 +185,29 @@ impl<V: TokenVerifier> BearerAuth<V> {
     /// Authenticates a request by its `Authorization` header. The header's value is never
     /// logged, and a rejection does not carry it.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<AccessToken, BearerRejection> {
-        let token = bearer_token(headers).map_err(|kind| self.reject(kind))?;
+        self.authenticate_for(headers, &[]).await
+    }
+
+    /// Authenticates a request for an operation that needs `extra` scopes besides the
+    /// configured ones. Every challenge then names the union (configured first, then `extra`),
+    /// so that a client which requests what the challenge names steps up in one round.
+    pub async fn authenticate_for(
+        &self,
+        headers: &HeaderMap,
+        extra: &[String],
+    ) -> Result<AccessToken, BearerRejection> {
+        let reject = |kind| self.reject_for(kind, extra);
+        let token = bearer_token(headers).map_err(reject)?;
         let record = match self.verifier.verify_token(&token).await {
             Ok(Some(record)) => record,
-            Ok(None) => return Err(self.reject(BearerRejectionKind::InvalidToken)),
-            Err(error) => return Err(self.reject(BearerRejectionKind::Verifier(error))),
+            Ok(None) => return Err(reject(BearerRejectionKind::InvalidToken)),
+            Err(error) => return Err(reject(BearerRejectionKind::Verifier(error))),
         };
         if record
             .expires_at
             .is_some_and(|expires_at| expires_at <= self.clock.now())
         {
-            return Err(self.reject(BearerRejectionKind::Expired));
+            return Err(reject(BearerRejectionKind::Expired));
         }
         let audience_ok = match record.resource.as_deref() {
             Some(resource) => check_resource_allowed(resource, &self.audience),
@@ -190,24 +215,50 @@ impl<V: TokenVerifier> BearerAuth<V> {
         };
         if !audience_ok {
             tracing::debug!(client_id = %record.client_id, "bearer token issued for another resource");
-            return Err(self.reject(BearerRejectionKind::WrongAudience));
+            return Err(reject(BearerRejectionKind::WrongAudience));
         }
+        self.authorize(&record, extra)?;
+        Ok(record)
+    }
+
+    /// Checks that an already authenticated token carries (by the configured
+    /// [`ScopeImplication`]) every configured scope and every one of `extra`. The `403
+    /// insufficient_scope` challenge names the whole union, not only the missing scopes (MCP
+    /// specification, "Scope Selection Strategy"); its description names the missing ones.
+    pub fn authorize(&self, token: &AccessToken, extra: &[String]) -> Result<(), BearerRejection> {
+        let needed = union(&self.required_scopes, extra);
         let missing: Vec<String> = self
-            .required_scopes
-            .iter()
-            .filter(|scope| !record.scopes.contains(scope))
+            .implication
+            .missing(&token.scopes, &needed)
+            .into_iter()
             .cloned()
             .collect();
-        if !missing.is_empty() {
-            return Err(self.reject(BearerRejectionKind::InsufficientScope { missing }));
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(self.reject_for(BearerRejectionKind::InsufficientScope { missing }, extra))
         }
-        Ok(record)
     }
 
     fn reject(&self, kind: BearerRejectionKind) -> BearerRejection {
         BearerRejection {
             kind,
             challenge: Arc::clone(&self.challenge),
+        }
+    }
+
+    /// A rejection whose challenge names the configured scopes and `extra`.
+    fn reject_for(&self, kind: BearerRejectionKind, extra: &[String]) -> BearerRejection {
+        let needed = union(&self.required_scopes, extra);
+        if needed.len() == self.required_scopes.len() {
+            return self.reject(kind);
+        }
+        BearerRejection {
+            kind,
+            challenge: Arc::new(Challenge {
+                resource_metadata: self.challenge.resource_metadata.clone(),
+                scope: needed.join(" "),
+            }),
         }
     }
 }

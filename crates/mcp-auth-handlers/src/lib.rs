@@ -9,6 +9,7 @@ pub mod metadata;
 pub mod register;
 pub mod response;
 pub mod revoke;
+pub mod scope;
 pub mod token;
 
 pub use bearer::{BearerAuth, BearerRejection, BearerRejectionKind};
@@ -17,6 +18,7 @@ pub use metadata::{
     build_metadata, build_protected_resource_metadata, protected_resource_metadata_paths,
 };
 pub use register::RegistrationHandler;
+pub use scope::{McpOperationScopes, OperationBody, ScopeImplication};
 
 #[cfg(test)]
 pub(crate) mod test_support;

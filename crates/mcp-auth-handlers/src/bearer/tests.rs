@@ -491,3 +491,108 @@ async fn a_provider_backed_verifier_sees_revocation() {
     let rejection = auth.authenticate(&request).await.unwrap_err();
     assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// `scope="…"` of a 403 for `missing`, naming `needed`.
+fn insufficient(missing: &str, needed: &str) -> Expect {
+    let noun = if missing.contains(' ') {
+        "scopes"
+    } else {
+        "scope"
+    };
+    challenge(
+        403,
+        &format!(
+            r#"Bearer error="insufficient_scope", error_description="Required {noun}: {missing}", scope="{needed}", resource_metadata="{METADATA}""#
+        ),
+    )
+}
+
+async fn outcome_for(auth: &BearerAuth<StaticVerifier>, value: &[u8], extra: &[&str]) -> Expect {
+    let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
+    match auth.authenticate_for(&headers(&[value]), &extra).await {
+        Ok(token) => ok(token.token.expose_secret()),
+        Err(rejection) => {
+            let response = rejection.into_response();
+            let value = header(&response, "www-authenticate").unwrap();
+            challenge(response.status().as_u16(), value)
+        }
+    }
+}
+
+#[tokio::test]
+async fn granted_scopes_count_for_the_scopes_they_imply() {
+    // "noscope" holds other:thing; "valid" holds read and write.
+    let exact = auth(&["other:thing:x"]).scope_implication(ScopeImplication::exact());
+    let paired = auth(&["admin"]).scope_implication(ScopeImplication::new().pair("write", "admin"));
+    let cases: [(BearerAuth<StaticVerifier>, &[u8], Expect); 6] = [
+        (auth(&["other:thing:x"]), b"Bearer noscope", ok("noscope")),
+        (auth(&["other:thing:x:y"]), b"Bearer noscope", ok("noscope")),
+        (
+            auth(&["other"]),
+            b"Bearer noscope",
+            insufficient("other", "other"),
+        ),
+        (
+            auth(&["other:thingx"]),
+            b"Bearer noscope",
+            insufficient("other:thingx", "other:thingx"),
+        ),
+        (
+            exact,
+            b"Bearer noscope",
+            insufficient("other:thing:x", "other:thing:x"),
+        ),
+        (paired, b"Bearer valid", ok("valid")),
+    ];
+    for (auth, value, expect) in cases {
+        assert_eq!(
+            outcome(&auth, &[value]).await,
+            expect,
+            "{:?}",
+            auth.scopes()
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_operations_challenges_name_the_union_of_base_and_operation_scopes() {
+    let base = auth(&["read"]);
+    let cases: [(&[u8], &[&str], Expect); 7] = [
+        (b"Bearer valid", &["write"], ok("valid")),
+        (
+            b"Bearer valid",
+            &["read", "admin"],
+            insufficient("admin", "read admin"),
+        ),
+        (
+            b"Bearer valid",
+            &["admin", "root"],
+            insufficient("admin root", "read admin root"),
+        ),
+        (
+            b"Bearer noscope",
+            &["admin"],
+            insufficient("read admin", "read admin"),
+        ),
+        (b"Bearer valid", &[], ok("valid")),
+        (
+            b"Bearer unknown",
+            &["admin"],
+            challenge(
+                401,
+                &INVALID.replace(r#"scope="read""#, r#"scope="read admin""#),
+            ),
+        ),
+        (
+            b"Basic x",
+            &["admin"],
+            challenge(
+                401,
+                &NONE.replace(r#"scope="read""#, r#"scope="read admin""#),
+            ),
+        ),
+    ];
+    for (value, extra, expect) in cases {
+        assert_eq!(outcome_for(&base, value, extra).await, expect, "{extra:?}");
+    }
+}

@@ -15,6 +15,11 @@ pub(super) const INVALID_REFRESH_TOKEN: &str = "refresh token is invalid or expi
 
 /// Exchanges a refresh token. A requested `scope` may narrow the token's scopes but never widen
 /// them (RFC 6749 §6); without one, the token's scopes are kept.
+///
+/// The narrowing check is a literal subset test on purpose, without the resource server's
+/// [`ScopeImplication`](crate::scope::ScopeImplication): it decides what the authorization
+/// server records, not whether a token suffices, and a hierarchy here would let a holder of
+/// `mcp` mint a token literally scoped `mcp:admin` (see the `scope` module).
 pub(super) async fn exchange<P: OAuthAuthorizationServerProvider>(
     provider: &P,
     ctx: &HandlerContext,
