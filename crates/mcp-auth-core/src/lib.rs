@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod assertion;
+mod client_metadata;
 mod clock;
 mod error;
 mod memory;
@@ -13,6 +14,9 @@ mod store_provider;
 pub use assertion::{
     ClientAssertionError, ClientAssertionVerifier, IdentityAssertionGrant,
     IdentityAssertionValidator, VerifiedClientAssertion, identity_assertion_subject,
+};
+pub use client_metadata::{
+    ClientMetadataError, ClientMetadataResolver, is_metadata_document_client_id,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{

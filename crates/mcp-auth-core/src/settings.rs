@@ -125,6 +125,10 @@ pub struct AuthSettings {
     /// Every resource this server issues tokens for, canonical: the resource server URL first,
     /// then any others. Empty means resource indicators are not restricted.
     pub resources: Vec<String>,
+    /// Whether `client_id_metadata_document_supported: true` is advertised
+    /// (draft-ietf-oauth-client-id-metadata-document §4). Set it only when the provider
+    /// resolves https URL client ids (`StoreProvider` with a `ClientMetadataResolver`).
+    pub client_id_metadata_documents_enabled: bool,
 }
 
 impl AuthSettings {
@@ -141,6 +145,7 @@ impl AuthSettings {
             private_key_jwt_signing_algs: Vec::new(),
             resource_server_url: None,
             extra_resources: Vec::new(),
+            client_id_metadata_documents_enabled: false,
         }
     }
 }
@@ -159,6 +164,7 @@ pub struct AuthSettingsBuilder {
     private_key_jwt_signing_algs: Vec<String>,
     resource_server_url: Option<String>,
     extra_resources: Vec<String>,
+    client_id_metadata_documents_enabled: bool,
 }
 
 impl AuthSettingsBuilder {
@@ -208,6 +214,12 @@ impl AuthSettingsBuilder {
         self
     }
 
+    /// Advertises Client ID Metadata Documents (`client_id_metadata_document_supported`).
+    pub fn client_id_metadata_documents(mut self, enabled: bool) -> Self {
+        self.client_id_metadata_documents_enabled = enabled;
+        self
+    }
+
     /// The protected resource's URL (e.g. `https://mcp.example.com/mcp`).
     pub fn resource_server_url(mut self, url: impl Into<String>) -> Self {
         self.resource_server_url = Some(url.into());
@@ -253,6 +265,7 @@ impl AuthSettingsBuilder {
             private_key_jwt_signing_algs: self.private_key_jwt_signing_algs,
             resource_server_url,
             resources,
+            client_id_metadata_documents_enabled: self.client_id_metadata_documents_enabled,
         })
     }
 }

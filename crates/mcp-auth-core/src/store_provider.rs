@@ -18,6 +18,7 @@ use self::assertion_grants::Collaborators;
 use self::client_cache::ClientCache;
 pub use self::sign_in::PendingAuthorization;
 use crate::assertion::{ClientAssertionError, ClientAssertionVerifier, IdentityAssertionValidator};
+use crate::client_metadata::{ClientMetadataResolver, is_metadata_document_client_id};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthorizeError, ConfigError, ProviderError, RegistrationError, TokenError};
 use crate::provider::{OAuthAuthorizationServerProvider, RevocableToken};
@@ -200,6 +201,15 @@ impl<S: Storage> StoreProviderBuilder<S> {
     /// one every client assertion is refused.
     pub fn client_assertion_verifier(mut self, verifier: Arc<dyn ClientAssertionVerifier>) -> Self {
         self.collaborators.client_assertions = Some(verifier);
+        self
+    }
+
+    /// Enables Client ID Metadata Documents: a `client_id` that is an https URL is resolved by
+    /// `resolver` (for example `mcp_auth_cimd::CimdResolver`) instead of storage. Without one
+    /// such ids are unknown clients. Advertise it with
+    /// [`AuthSettingsBuilder::client_id_metadata_documents`](crate::AuthSettingsBuilder::client_id_metadata_documents).
+    pub fn client_metadata_resolver(mut self, resolver: Arc<dyn ClientMetadataResolver>) -> Self {
+        self.collaborators.client_metadata = Some(resolver);
         self
     }
 
@@ -482,6 +492,9 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
         &self,
         client_id: &str,
     ) -> Result<Option<OAuthClientInformationFull>, ProviderError> {
+        if is_metadata_document_client_id(client_id) {
+            return Ok(self.metadata_document_client(client_id).await);
+        }
         Ok(self
             .client_record(client_id)
             .await?
@@ -718,6 +731,30 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
 }
 
 impl<S: Storage> StoreProvider<S> {
+    /// A client named by an https URL: resolved through the metadata-document resolver, never
+    /// read from storage (this server's own ids never start with `https://`). A refusal reads
+    /// as an unknown client; its reason goes to the log, not to the client.
+    async fn metadata_document_client(
+        &self,
+        client_id: &str,
+    ) -> Option<OAuthClientInformationFull> {
+        let resolver = self.collaborators.client_metadata.as_ref()?;
+        match resolver.resolve(client_id).await {
+            Ok(client) if client.client_id == client_id => Some(client),
+            Ok(_) => {
+                tracing::warn!(
+                    client_id,
+                    "client metadata resolver returned another client_id"
+                );
+                None
+            }
+            Err(error) => {
+                tracing::warn!(client_id, error = %error, cause = ?std::error::Error::source(&error), "client metadata document refused");
+                None
+            }
+        }
+    }
+
     async fn client_record(&self, client_id: &str) -> Result<Option<ClientRecord>, ProviderError> {
         let now = self.now();
         if let Some(record) = self.clients.get(client_id, now) {
@@ -735,6 +772,7 @@ impl<S: Storage> StoreProvider<S> {
 mod tests {
     use super::*;
     use crate::MemoryStore;
+    use crate::storage::ClientStore;
 
     #[test]
     fn lifetimes_are_bounded() {
@@ -775,6 +813,72 @@ mod tests {
                 .build()
                 .is_err()
         );
+    }
+
+    /// A resolver that answers one URL and refuses everything else.
+    struct OneDocument;
+
+    #[async_trait]
+    impl ClientMetadataResolver for OneDocument {
+        async fn resolve(
+            &self,
+            client_id: &str,
+        ) -> Result<OAuthClientInformationFull, crate::ClientMetadataError> {
+            match client_id {
+                "https://app.example/client.json" => Ok(OAuthClientInformationFull::new(
+                    client_id,
+                    mcp_auth_types::OAuthClientMetadata::new(vec!["https://app.example/cb".into()]),
+                )),
+                // A misbehaving resolver: the provider must not trust the answer.
+                "https://app.example/other.json" => Ok(OAuthClientInformationFull::new(
+                    "https://app.example/client.json",
+                    mcp_auth_types::OAuthClientMetadata::new(vec!["https://app.example/cb".into()]),
+                )),
+                _ => Err(crate::ClientMetadataError::InvalidDocument("no".into())),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn https_client_ids_are_resolved_by_the_metadata_resolver_only() {
+        let without = StoreProvider::builder(MemoryStore::new(), "https://as.example")
+            .build()
+            .unwrap();
+        assert!(
+            without
+                .get_client("https://app.example/client.json")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // Even a stored record under an https id is never served: that namespace belongs to
+        // metadata documents.
+        let store = MemoryStore::new();
+        store
+            .insert_client(&ClientRecord::new(OAuthClientInformationFull::new(
+                "https://stored.example/c",
+                mcp_auth_types::OAuthClientMetadata::new(vec!["https://x/cb".into()]),
+            )))
+            .await
+            .unwrap();
+        let with = StoreProvider::builder(store, "https://as.example")
+            .client_metadata_resolver(Arc::new(OneDocument))
+            .build()
+            .unwrap();
+        let cases = [
+            ("https://app.example/client.json", true),
+            ("HTTPS://app.example/client.json", false),
+            ("https://app.example/other.json", false),
+            ("https://app.example/missing.json", false),
+            ("https://stored.example/c", false),
+        ];
+        for (client_id, found) in cases {
+            let client = with.get_client(client_id).await.unwrap();
+            assert_eq!(client.is_some(), found, "{client_id}");
+            if let Some(client) = client {
+                assert_eq!(client.client_id, client_id);
+            }
+        }
     }
 
     #[test]

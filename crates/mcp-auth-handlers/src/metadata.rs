@@ -79,6 +79,9 @@ pub fn build_metadata(settings: &AuthSettings) -> OAuthMetadata {
     metadata.token_endpoint_auth_methods_supported = Some(auth_methods.clone());
     metadata.code_challenge_methods_supported = Some(vec!["S256".to_owned()]);
     metadata.authorization_response_iss_parameter_supported = Some(true);
+    if settings.client_id_metadata_documents_enabled {
+        metadata.client_id_metadata_document_supported = Some(true);
+    }
     metadata.service_documentation = settings.service_documentation_url.clone();
 
     if registration.enabled {
@@ -294,6 +297,18 @@ mod tests {
             "https://as.example.com/authorize"
         );
         assert_eq!(served["token_endpoint"], "https://as.example.com/token");
+    }
+
+    #[test]
+    fn metadata_advertises_client_id_metadata_documents_only_when_enabled() {
+        let off = to_json(&build_metadata(&issuer_only("https://as.example")));
+        assert!(off.get("client_id_metadata_document_supported").is_none());
+        let settings = AuthSettings::builder("https://as.example")
+            .client_id_metadata_documents(true)
+            .build()
+            .unwrap();
+        let on = to_json(&build_metadata(&settings));
+        assert_eq!(on["client_id_metadata_document_supported"], true);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::assertion::{
     ClientAssertionError, ClientAssertionVerifier, IdentityAssertionValidator,
     identity_assertion_subject,
 };
+use crate::client_metadata::ClientMetadataResolver;
 use crate::error::TokenError;
 use crate::secrets::random_id;
 use crate::storage::{Claims, Storage};
@@ -24,6 +25,7 @@ use crate::storage::{Claims, Storage};
 pub(super) struct Collaborators {
     pub(super) identity_assertions: Option<Arc<dyn IdentityAssertionValidator>>,
     pub(super) client_assertions: Option<Arc<dyn ClientAssertionVerifier>>,
+    pub(super) client_metadata: Option<Arc<dyn ClientMetadataResolver>>,
 }
 
 impl std::fmt::Debug for Collaborators {
@@ -31,6 +33,7 @@ impl std::fmt::Debug for Collaborators {
         f.debug_struct("Collaborators")
             .field("identity_assertions", &self.identity_assertions.is_some())
             .field("client_assertions", &self.client_assertions.is_some())
+            .field("client_metadata", &self.client_metadata.is_some())
             .finish()
     }
 }
