@@ -149,6 +149,13 @@ impl<P: OAuthAuthorizationServerProvider> McpAuthBuilder<P> {
         self.with(move |b| b.private_key_jwt(algs))
     }
 
+    /// Advertises Client ID Metadata Documents (`client_id_metadata_document_supported`); the
+    /// provider must resolve https URL client ids (`StoreProvider` with a
+    /// `ClientMetadataResolver`, such as `mcp_auth_cimd::CimdResolver`).
+    pub fn client_id_metadata_documents(self, enabled: bool) -> Self {
+        self.with(move |b| b.client_id_metadata_documents(enabled))
+    }
+
     /// Documentation advertised in the metadata.
     pub fn service_documentation_url(self, url: impl Into<String>) -> Self {
         let url = url.into();
