@@ -12,8 +12,11 @@ use http::request::Parts;
 use http::{HeaderValue, StatusCode};
 use mcp_auth_core::TokenVerifier;
 use mcp_auth_handlers::bearer::BearerAuth;
+use mcp_auth_handlers::scope::{McpOperationScopes, ScopeImplication};
 use mcp_auth_types::{AccessToken, PrincipalComponents, principal_components};
 use tower::{Layer, Service};
+
+use crate::operation::McpScopesLayer;
 
 /// The token verifier type the layer uses, so that any verifier fits one layer type.
 pub type DynTokenVerifier = Arc<dyn TokenVerifier>;
@@ -57,6 +60,23 @@ impl RequireBearerLayer {
     pub fn scopes<I: IntoIterator<Item = S>, S: Into<String>>(&self, scopes: I) -> Self {
         Self::new(self.auth.as_ref().clone().required_scopes(scopes))
     }
+
+    /// The same layer judging scope sufficiency by `implication` (default: identity plus the
+    /// `a` ⇒ `a:b` hierarchy rule).
+    #[must_use]
+    pub fn scope_implication(&self, implication: ScopeImplication) -> Self {
+        Self::new(self.auth.as_ref().clone().scope_implication(implication))
+    }
+
+    /// A companion layer requiring `scopes` per MCP method and tool on top of this layer's;
+    /// put it inside this one. See [`McpScopesLayer`].
+    pub fn operation_scopes(&self, scopes: McpOperationScopes) -> McpScopesLayer {
+        McpScopesLayer::new(self, scopes)
+    }
+
+    pub(crate) fn auth(&self) -> Arc<BearerAuth<DynTokenVerifier>> {
+        Arc::clone(&self.auth)
+    }
 }
 
 impl<S> Layer<S> for RequireBearerLayer {
@@ -86,7 +106,7 @@ impl<S: std::fmt::Debug> std::fmt::Debug for RequireBearer<S> {
     }
 }
 
-type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+pub(crate) type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for RequireBearer<S>
 where

@@ -3,12 +3,14 @@
 mod adapter;
 mod auth;
 mod bearer;
+mod operation;
 mod session;
 
 pub use auth::{McpAuth, McpAuthBuilder};
 pub use bearer::{
     Authenticated, DynTokenVerifier, MissingAuthentication, RequireBearer, RequireBearerLayer,
 };
+pub use operation::{McpScopes, McpScopesLayer};
 pub use session::{MCP_SESSION_ID, SessionBinding, SessionBindingLayer};
 
 /// Re-exports of the layers below, so that one dependency is enough.
