@@ -3,6 +3,9 @@
 //! in effect on the other immediately. Run for PostgreSQL and for Redis, each instance with its
 //! own pool or connection manager.
 
+// A failed expectation aborts the test with its message; that is what these helpers are for.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 mod common;
 
 use std::sync::Arc;

@@ -6,6 +6,9 @@
 //! These tests stop a server every other test uses, so their names contain `outage`: nextest
 //! runs them alone (see `.config/nextest.toml`).
 
+// A failed expectation aborts the test with its message; that is what these helpers are for.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 mod common;
 
 use std::fmt::Debug;

@@ -1,5 +1,8 @@
 //! The storage conformance suite against `PostgresStore`, on a fresh database per test.
 
+// A failed expectation aborts the test with its message; that is what these helpers are for.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use mcp_auth_core::Storage;

@@ -1,6 +1,9 @@
 //! The storage conformance suite against `SqliteStore`, on a database file per test (the
 //! deployment's configuration: WAL, several connections) — plus the in-memory configuration.
 
+// A failed expectation aborts the test with its message; that is what these helpers are for.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use mcp_auth_core::Storage;
