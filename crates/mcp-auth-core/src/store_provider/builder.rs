@@ -1,0 +1,189 @@
+//! [`StoreProviderBuilder`]: validated configuration of a [`StoreProvider`].
+
+use super::*;
+
+/// Builder for [`StoreProvider`].
+#[derive(Debug)]
+#[must_use]
+pub struct StoreProviderBuilder<S> {
+    storage: S,
+    issuer: String,
+    sign_in_url: Option<String>,
+    clock: Arc<dyn Clock>,
+    authorization_request_ttl: u64,
+    code_ttl: u64,
+    access_token_ttl: u64,
+    refresh_token_ttl: Option<u64>,
+    grant_lifetime: Option<u64>,
+    client_cache_ttl: u64,
+    valid_scopes: Option<Vec<String>>,
+    collaborators: Collaborators,
+}
+
+impl<S: Storage> StoreProvider<S> {
+    /// Starts building a provider over `storage` for the authorization server `issuer`.
+    ///
+    /// Defaults: sign-in at `<issuer>/sign-in`, pending requests 10 minutes, codes 5 minutes,
+    /// access tokens 1 hour, refresh tokens 30 days, no absolute grant lifetime.
+    pub fn builder(storage: S, issuer: impl Into<String>) -> StoreProviderBuilder<S> {
+        StoreProviderBuilder {
+            storage,
+            issuer: issuer.into(),
+            sign_in_url: None,
+            clock: Arc::new(SystemClock),
+            authorization_request_ttl: 600,
+            code_ttl: 300,
+            access_token_ttl: 3600,
+            refresh_token_ttl: Some(30 * 24 * 3600),
+            grant_lifetime: None,
+            client_cache_ttl: 5,
+            valid_scopes: None,
+            collaborators: Collaborators::default(),
+        }
+    }
+}
+
+impl<S: Storage> StoreProviderBuilder<S> {
+    /// Where `authorize` sends the user agent (`request_id` is appended).
+    pub fn sign_in_url(mut self, url: impl Into<String>) -> Self {
+        self.sign_in_url = Some(url.into());
+        self
+    }
+
+    /// The time source.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long a user has to sign in, in seconds.
+    pub fn authorization_request_ttl(mut self, seconds: u64) -> Self {
+        self.authorization_request_ttl = seconds;
+        self
+    }
+
+    /// Authorization-code lifetime in seconds (1 to 600).
+    pub fn code_ttl(mut self, seconds: u64) -> Self {
+        self.code_ttl = seconds;
+        self
+    }
+
+    /// Access-token lifetime in seconds.
+    pub fn access_token_ttl(mut self, seconds: u64) -> Self {
+        self.access_token_ttl = seconds;
+        self
+    }
+
+    /// Refresh-token lifetime in seconds; `None` issues no refresh tokens.
+    pub fn refresh_token_ttl(mut self, seconds: Option<u64>) -> Self {
+        self.refresh_token_ttl = seconds;
+        self
+    }
+
+    /// Absolute lifetime of a grant in seconds: no token of the grant outlives it, however
+    /// often it is refreshed.
+    pub fn grant_lifetime(mut self, seconds: Option<u64>) -> Self {
+        self.grant_lifetime = seconds;
+        self
+    }
+
+    /// How long client records are cached in process, in seconds (0 disables the cache). New
+    /// clients are always visible at once; a deleted or changed client may be served from the
+    /// cache for this long.
+    pub fn client_cache_ttl(mut self, seconds: u64) -> Self {
+        self.client_cache_ttl = seconds;
+        self
+    }
+
+    /// Scopes this server grants at all; tokens of the jwt-bearer and client credentials grants
+    /// never carry others. `None` (the default) leaves the client's registered scopes as the
+    /// only limit. Set it to the registration options' `valid_scopes`.
+    pub fn valid_scopes<I: IntoIterator<Item = T>, T: Into<String>>(mut self, scopes: I) -> Self {
+        self.valid_scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// Enables the SEP-990 jwt-bearer grant, validating ID-JAGs with `validator` (for example
+    /// `mcp_auth_jwt::IdJagValidator`). Without one the grant answers `unsupported_grant_type`.
+    pub fn identity_assertion_validator(
+        mut self,
+        validator: Arc<dyn IdentityAssertionValidator>,
+    ) -> Self {
+        self.collaborators.identity_assertions = Some(validator);
+        self
+    }
+
+    /// Enables `private_key_jwt` client authentication (RFC 7523 §2.2), verifying client
+    /// assertions with `verifier` (for example `mcp_auth_jwt::PrivateKeyJwtVerifier`). Without
+    /// one every client assertion is refused.
+    pub fn client_assertion_verifier(mut self, verifier: Arc<dyn ClientAssertionVerifier>) -> Self {
+        self.collaborators.client_assertions = Some(verifier);
+        self
+    }
+
+    /// Enables Client ID Metadata Documents: a `client_id` that is an https URL is resolved by
+    /// `resolver` (for example `mcp_auth_cimd::CimdResolver`) instead of storage. Without one
+    /// such ids are unknown clients. Advertise it with
+    /// [`AuthSettingsBuilder::client_id_metadata_documents`](crate::AuthSettingsBuilder::client_id_metadata_documents).
+    pub fn client_metadata_resolver(mut self, resolver: Arc<dyn ClientMetadataResolver>) -> Self {
+        self.collaborators.client_metadata = Some(resolver);
+        self
+    }
+
+    /// Validates the configuration.
+    pub fn build(self) -> Result<StoreProvider<S>, ConfigError> {
+        let issuer = validate_issuer_url(&self.issuer)?;
+        let day = 24 * 3600;
+        let checks = [
+            ("code_ttl", self.code_ttl, 1, MAX_CODE_TTL),
+            (
+                "authorization_request_ttl",
+                self.authorization_request_ttl,
+                30,
+                3600,
+            ),
+            ("access_token_ttl", self.access_token_ttl, 1, 7 * day),
+            (
+                "refresh_token_ttl",
+                self.refresh_token_ttl.unwrap_or(1),
+                1,
+                400 * day,
+            ),
+            (
+                "grant_lifetime",
+                self.grant_lifetime.unwrap_or(1),
+                1,
+                400 * day,
+            ),
+        ];
+        for (setting, value, min, max) in checks {
+            if !(min..=max).contains(&value) {
+                return Err(ConfigError::Lifetime {
+                    setting,
+                    min,
+                    max,
+                    value,
+                });
+            }
+        }
+        let sign_in_url = self
+            .sign_in_url
+            .unwrap_or_else(|| issuer.endpoint("/sign-in"));
+        Ok(StoreProvider {
+            storage: self.storage,
+            clients: ClientCache::new(self.client_cache_ttl),
+            collaborators: self.collaborators,
+            clock: self.clock,
+            config: Config {
+                issuer,
+                sign_in_url,
+                authorization_request_ttl: self.authorization_request_ttl,
+                code_ttl: self.code_ttl,
+                access_token_ttl: self.access_token_ttl,
+                refresh_token_ttl: self.refresh_token_ttl,
+                grant_lifetime: self.grant_lifetime,
+                valid_scopes: self.valid_scopes,
+            },
+        })
+    }
+}

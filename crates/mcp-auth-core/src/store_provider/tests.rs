@@ -1,0 +1,122 @@
+//! Unit tests of the provider's configuration.
+
+use super::builder::StoreProviderBuilder;
+use super::*;
+use crate::MemoryStore;
+use crate::storage::ClientStore;
+
+#[test]
+fn lifetimes_are_bounded() {
+    type Configure = fn(StoreProviderBuilder<MemoryStore>) -> StoreProviderBuilder<MemoryStore>;
+    let cases: [(&str, Configure); 5] = [
+        ("code_ttl", |b| b.code_ttl(601)),
+        ("code_ttl", |b| b.code_ttl(0)),
+        ("access_token_ttl", |b| b.access_token_ttl(0)),
+        ("refresh_token_ttl", |b| b.refresh_token_ttl(Some(0))),
+        ("grant_lifetime", |b| b.grant_lifetime(Some(0))),
+    ];
+    for (setting, configure) in cases {
+        let err = configure(StoreProvider::builder(
+            MemoryStore::new(),
+            "https://as.example",
+        ))
+        .build()
+        .expect_err(setting);
+        assert!(
+            matches!(err, ConfigError::Lifetime { setting: s, .. } if s == setting),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn defaults_build_and_sign_in_lives_under_the_issuer() {
+    let provider = StoreProvider::builder(MemoryStore::new(), "https://as.example/tenant")
+        .build()
+        .expect("defaults are valid");
+    assert_eq!(
+        provider.config.sign_in_url,
+        "https://as.example/tenant/sign-in"
+    );
+    assert_eq!(provider.config.code_ttl, 300);
+    assert!(
+        StoreProvider::builder(MemoryStore::new(), "http://as.example")
+            .build()
+            .is_err()
+    );
+}
+
+/// A resolver that answers one URL and refuses everything else.
+struct OneDocument;
+
+#[async_trait]
+impl ClientMetadataResolver for OneDocument {
+    async fn resolve(
+        &self,
+        client_id: &str,
+    ) -> Result<OAuthClientInformationFull, crate::ClientMetadataError> {
+        match client_id {
+            "https://app.example/client.json" => Ok(OAuthClientInformationFull::new(
+                client_id,
+                mcp_auth_types::OAuthClientMetadata::new(vec!["https://app.example/cb".into()]),
+            )),
+            // A misbehaving resolver: the provider must not trust the answer.
+            "https://app.example/other.json" => Ok(OAuthClientInformationFull::new(
+                "https://app.example/client.json",
+                mcp_auth_types::OAuthClientMetadata::new(vec!["https://app.example/cb".into()]),
+            )),
+            _ => Err(crate::ClientMetadataError::InvalidDocument("no".into())),
+        }
+    }
+}
+
+#[tokio::test]
+async fn https_client_ids_are_resolved_by_the_metadata_resolver_only() {
+    let without = StoreProvider::builder(MemoryStore::new(), "https://as.example")
+        .build()
+        .unwrap();
+    assert!(
+        without
+            .get_client("https://app.example/client.json")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Even a stored record under an https id is never served: that namespace belongs to
+    // metadata documents.
+    let store = MemoryStore::new();
+    store
+        .insert_client(&ClientRecord::new(OAuthClientInformationFull::new(
+            "https://stored.example/c",
+            mcp_auth_types::OAuthClientMetadata::new(vec!["https://x/cb".into()]),
+        )))
+        .await
+        .unwrap();
+    let with = StoreProvider::builder(store, "https://as.example")
+        .client_metadata_resolver(Arc::new(OneDocument))
+        .build()
+        .unwrap();
+    let cases = [
+        ("https://app.example/client.json", true),
+        ("HTTPS://app.example/client.json", false),
+        ("https://app.example/other.json", false),
+        ("https://app.example/missing.json", false),
+        ("https://stored.example/c", false),
+    ];
+    for (client_id, found) in cases {
+        let client = with.get_client(client_id).await.unwrap();
+        assert_eq!(client.is_some(), found, "{client_id}");
+        if let Some(client) = client {
+            assert_eq!(client.client_id, client_id);
+        }
+    }
+}
+
+#[test]
+fn debug_shows_configuration_not_storage() {
+    let provider = StoreProvider::builder(MemoryStore::new(), "https://as.example")
+        .build()
+        .expect("valid");
+    let debug = format!("{provider:?}");
+    assert!(debug.contains("StoreProvider") && debug.contains("access_token_ttl"));
+}
