@@ -7,6 +7,7 @@ use mcp_auth_types::{
 
 use super::{StoreProvider, secs};
 use crate::error::{AuthorizeError, ProviderError};
+use crate::provider::OAuthAuthorizationServerProvider;
 use crate::secrets::{SecretHash, random_id, random_secret};
 use crate::storage::{AuthorizationRequestRecord, CodeRecord, Storage};
 
@@ -37,11 +38,13 @@ impl<S: Storage> StoreProvider<S> {
         else {
             return Ok(None);
         };
-        let Some(client) = self.client_record(&record.client_id).await? else {
+        // Through `get_client`, so that a metadata-document client is resolved (usually from
+        // the resolver's cache) rather than looked up in storage, where it never is.
+        let Some(client) = self.get_client(&record.client_id).await? else {
             return Ok(None);
         };
         Ok(Some(PendingAuthorization {
-            client: client.info,
+            client,
             params: record.params,
             expires_at: record.expires_at,
         }))
