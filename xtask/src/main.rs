@@ -7,6 +7,8 @@
 //! - `lint`: rustfmt, clippy, rustdoc and cargo-deny with warnings denied, then `tidy`.
 //! - `tidy`: repository hygiene checks that need no compiler.
 //! - `interop`: the official MCP Python and TypeScript SDK clients against `mcp-auth-server`.
+//! - `bench`: requests per second behind `RequireBearerLayer` beside the bare endpoint
+//!   (`tests/benches/bearer.rs`), on the memory and the SQLite store.
 //! - `ci`: `lint`, then `test`, then `interop`.
 
 mod interop;
@@ -34,6 +36,8 @@ commands:
   tidy          repository hygiene checks
   interop       run the official MCP Python and TypeScript SDK clients against
                 mcp-auth-server: sign-in, whoami, refresh (needs python3 and node)
+  bench         requests per second of an endpoint behind RequireBearerLayer beside the
+                same endpoint without it (memory and SQLite stores, loopback only)
   ci            lint, then test, then interop";
 
 fn main() -> ExitCode {
@@ -70,6 +74,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
             interop()
         }
         "interop" => interop(),
+        "bench" => bench(),
         services::WATCHDOG_COMMAND => services::watchdog(rest).map(|()| ExitCode::SUCCESS),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
@@ -160,6 +165,15 @@ fn run_tests(
 
 fn interop() -> Result<ExitCode> {
     interop::run(&shell()?, &project_root(), &cargo())
+}
+
+/// The load run and its report live in the bench target, which has the workspace's crates at
+/// hand; this only builds and runs it optimised.
+fn bench() -> Result<ExitCode> {
+    let sh = shell()?;
+    let cargo = cargo();
+    cmd!(sh, "{cargo} bench --package mcp-auth-tests --bench bearer").run()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn services() -> Result<ExitCode> {
