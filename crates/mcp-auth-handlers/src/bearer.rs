@@ -210,7 +210,11 @@ impl<V: TokenVerifier> BearerAuth<V> {
             return Err(reject(BearerRejectionKind::Expired));
         }
         let audience_ok = match record.resource.as_deref() {
-            Some(resource) => check_resource_allowed(resource, &self.audience),
+            // The usual case, a token bound to exactly this resource, needs no URL parsing:
+            // `audience` is canonical and providers store canonical resources.
+            Some(resource) => {
+                resource == self.audience || check_resource_allowed(resource, &self.audience)
+            }
             None => self.accept_unbound,
         };
         if !audience_ok {

@@ -68,6 +68,9 @@ pub enum ServerError {
     /// A `--trusted-idp` key set could not be read, or the validator refused the configuration.
     #[error("--trusted-idp: {0}")]
     TrustedIdp(#[from] mcp_auth_jwt::JwtConfigError),
+    /// The Client ID Metadata Document fetcher refused its configuration.
+    #[error("client metadata documents: {0}")]
+    ClientMetadata(#[from] mcp_auth_cimd::CimdConfigError),
     /// A pre-registered client could not be stored.
     #[error("cannot store pre-registered client {client_id:?}: {source}")]
     Preregister {
@@ -163,6 +166,12 @@ async fn build(
         }
         provider = provider.identity_assertion_validator(Arc::new(validator.build()?));
     }
+    // Client ID Metadata Documents: on unless --no-client-metadata-documents.
+    let client_metadata = crate::cimd::resolver(&config.client_metadata)?;
+    let client_metadata_enabled = client_metadata.is_some();
+    if let Some(resolver) = client_metadata {
+        provider = provider.client_metadata_resolver(Arc::new(resolver));
+    }
     let provider = Arc::new(provider.build()?);
     for client in config.clients {
         let client_id = client.client_id.clone();
@@ -198,6 +207,7 @@ async fn build(
         )
         .revocation(RevocationOptions::enabled())
         .identity_assertion(identity_assertion)
+        .client_id_metadata_documents(client_metadata_enabled)
         .build()?;
     let bearer = auth
         .require_bearer()

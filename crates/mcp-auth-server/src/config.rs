@@ -73,6 +73,23 @@ struct Args {
     /// Access-token lifetime [default: 3600]
     #[arg(long, env = "MCP_AUTH_ACCESS_TOKEN_TTL", value_name = "SECONDS")]
     access_token_ttl: Option<u64>,
+    /// Do not resolve or advertise Client ID Metadata Documents (https URL client ids)
+    #[arg(long, env = "MCP_AUTH_NO_CLIENT_METADATA_DOCUMENTS")]
+    no_client_metadata_documents: bool,
+    /// Let the metadata-document fetcher reach this special-use address range, e.g.
+    /// 10.0.0.0/8 (tests and private deployments only; repeatable)
+    #[arg(long = "cimd-allow-address", value_name = "CIDR")]
+    cimd_allow_addresses: Vec<String>,
+    /// Extra PEM root certificates for metadata-document hosts
+    #[arg(long = "cimd-root-cert", value_name = "FILE")]
+    cimd_root_certs: Vec<PathBuf>,
+    /// Fetch metadata documents only from these client_id hosts (`*.example.com` allowed;
+    /// repeatable)
+    #[arg(long = "cimd-allow-host", value_name = "HOST")]
+    cimd_allow_hosts: Vec<String>,
+    /// Never fetch metadata documents from these client_id hosts (repeatable)
+    #[arg(long = "cimd-deny-host", value_name = "HOST")]
+    cimd_deny_hosts: Vec<String>,
     /// TOML file with the same settings (keys: bind, issuer, store, scopes, default_scopes,
     /// users, clients, trusted_idps, access_token_ttl)
     #[arg(long, env = "MCP_AUTH_CONFIG", value_name = "FILE")]
@@ -349,6 +366,8 @@ pub struct Config {
     pub trusted_idps: Vec<TrustedIdp>,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: u64,
+    /// Client ID Metadata Documents (on by default).
+    pub client_metadata: crate::cimd::ClientMetadataConfig,
 }
 
 impl Config {
@@ -462,7 +481,28 @@ impl Config {
             .access_token_ttl
             .or(file.access_token_ttl)
             .unwrap_or(DEFAULT_ACCESS_TOKEN_TTL);
+        let mut root_certificates_pem = Vec::new();
+        for path in &args.cimd_root_certs {
+            let pem = std::fs::read(path).map_err(|err| {
+                invalid("--cimd-root-cert", format!("{}: {err}", path.display()))
+            })?;
+            root_certificates_pem.extend_from_slice(&pem);
+            root_certificates_pem.push(b'\n');
+        }
+        for range in &args.cimd_allow_addresses {
+            range
+                .parse::<mcp_auth_cimd::IpRange>()
+                .map_err(|err| invalid("--cimd-allow-address", err.to_string()))?;
+        }
+        let client_metadata = crate::cimd::ClientMetadataConfig {
+            enabled: !args.no_client_metadata_documents,
+            allow_address_ranges: args.cimd_allow_addresses,
+            root_certificates_pem,
+            allow_hosts: args.cimd_allow_hosts,
+            deny_hosts: args.cimd_deny_hosts,
+        };
         Ok(Self {
+            client_metadata,
             bind,
             issuer,
             store,

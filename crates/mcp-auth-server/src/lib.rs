@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod app;
+mod cimd;
 pub mod config;
 mod mcp;
 mod sign_in;
@@ -8,6 +9,7 @@ mod store;
 mod users;
 
 pub use app::{PURGE_INTERVAL, ServerError, serve};
+pub use cimd::ClientMetadataConfig;
 pub use config::{Config, ConfigError, StoreUrl, TrustedIdp, UserCredentials};
 pub use mcp::{EchoArgs, Tools};
 pub use sign_in::CSRF_COOKIE;

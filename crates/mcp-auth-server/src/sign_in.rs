@@ -28,7 +28,7 @@ use http::header::{
 };
 use http::{HeaderMap, HeaderValue, StatusCode};
 use mcp_auth_core::secrets::{constant_time_eq, random_secret};
-use mcp_auth_core::{PendingAuthorization, StoreProvider};
+use mcp_auth_core::{PendingAuthorization, StoreProvider, is_metadata_document_client_id};
 use minijinja::{Environment, context};
 use serde::Deserialize;
 use url::{Host, Url};
@@ -123,12 +123,21 @@ impl SignIn {
             .as_ref()
             .and_then(|url| url.host_str().map(str::to_owned))
             .unwrap_or_else(|| pending.params.redirect_uri.clone());
+        // A metadata-document client names itself: its `client_name` is whatever the document
+        // says, so the page shows the host that vouches for it, which the user can judge.
+        let client_host = is_metadata_document_client_id(&client.client_id)
+            .then(|| Url::parse(&client.client_id).ok())
+            .flatten()
+            .and_then(|url| url.host_str().map(str::to_owned));
+        let redirect_is_loopback = redirect.as_ref().is_some_and(is_loopback);
         let html = self.render(
             SIGN_IN_TEMPLATE,
             context! {
                 client_name,
                 client_id => client.client_id.clone(),
+                client_host,
                 redirect_host,
+                redirect_is_loopback,
                 scopes => pending.params.scopes.clone().unwrap_or_default(),
                 request_id,
                 csrf_token,
@@ -200,6 +209,20 @@ fn security_headers(headers: &mut HeaderMap) {
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+}
+
+/// Whether `redirect` goes to this computer only (`localhost` or a loopback address): then
+/// whatever runs locally receives the code, and the page warns about it.
+fn is_loopback(redirect: &Url) -> bool {
+    match redirect.host() {
+        Some(Host::Domain(name)) => {
+            let name = name.trim_end_matches('.');
+            name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// The CSP source matching `redirect`: its origin for http(s), its scheme for a private-use
@@ -391,6 +414,23 @@ fn finish_error(sign_in: &SignIn, err: &mcp_auth_core::AuthorizeError) -> Respon
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_redirects_are_recognised() {
+        for (uri, loopback) in [
+            ("http://localhost:3000/cb", true),
+            ("http://LOCALHOST./cb", true),
+            ("http://app.localhost/cb", true),
+            ("http://127.0.0.1:8080/cb", true),
+            ("http://127.9.9.9/cb", true),
+            ("http://[::1]:9/cb", true),
+            ("https://localhost.example/cb", false),
+            ("https://app.example/cb", false),
+            ("com.example.app:/cb", false),
+        ] {
+            assert_eq!(is_loopback(&Url::parse(uri).unwrap()), loopback, "{uri}");
+        }
+    }
 
     #[test]
     fn form_action_names_the_redirect_origin_or_scheme() {

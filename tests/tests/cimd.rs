@@ -1,0 +1,250 @@
+//! Client ID Metadata Documents end to end: `mcp-auth-server` in process resolves an https URL
+//! client_id from a local https host (self-signed certificate trusted through
+//! `--cimd-root-cert`, loopback admitted through `--cimd-allow-address`), and the client
+//! authorizes, signs in and redeems its code like any other.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mcp_auth_server::Config;
+use mcp_auth_tests::server::{ALICE_PASSWORD, SCOPE, TestClient, TestServer};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A loopback https host serving one metadata document at `/client.json`.
+struct MetadataHost {
+    client_id: String,
+    pem_file: std::path::PathBuf,
+    hits: Arc<AtomicUsize>,
+}
+
+impl MetadataHost {
+    async fn start(document: impl Fn(&str) -> Value) -> Self {
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+        let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![certified.cert.der().clone()],
+                tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(
+                    certified.signing_key.serialize_der().into(),
+                ),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client_id = format!(
+            "https://127.0.0.1:{}/client.json",
+            listener.local_addr().unwrap().port()
+        );
+        let body = document(&client_id).to_string();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (acceptor, counter, body) = (acceptor.clone(), counter.clone(), body.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let mut request = Vec::new();
+                    let mut buffer = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tls.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: max-age=300\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = tls.write_all(response.as_bytes()).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+        std::fs::create_dir_all(dir).unwrap();
+        let pem_file = dir.join(format!("cimd-{:016x}.pem", rand::random::<u64>()));
+        std::fs::write(&pem_file, certified.cert.pem()).unwrap();
+        Self {
+            client_id,
+            pem_file,
+            hits,
+        }
+    }
+
+    async fn server(&self, extra: &[&str]) -> TestServer {
+        let alice = format!("alice:{ALICE_PASSWORD}");
+        let pem = self.pem_file.to_string_lossy().into_owned();
+        let mut args = vec![
+            "mcp-auth-server",
+            "--store",
+            "memory",
+            "--user",
+            &alice,
+            "--cimd-allow-address",
+            "127.0.0.1/32",
+            "--cimd-root-cert",
+            &pem,
+        ];
+        args.extend_from_slice(extra);
+        TestServer::start_with(Config::from_args(args).expect("test configuration")).await
+    }
+}
+
+fn public_client(client_id: &str) -> Value {
+    json!({
+        "client_id": client_id,
+        "client_name": "CIMD Test App",
+        "redirect_uris": ["http://127.0.0.1/callback"],
+        "token_endpoint_auth_method": "none",
+        "grant_types": ["authorization_code", "refresh_token"],
+        "scope": SCOPE,
+    })
+}
+
+async fn authorize_status(server: &TestServer, client_id: &str, redirect_uri: &str) -> StatusCode {
+    server
+        .http
+        .get(server.url("/authorize"))
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect_uri),
+            (
+                "code_challenge",
+                "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            ),
+            ("code_challenge_method", "S256"),
+            ("state", "s"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn a_metadata_document_client_authorizes_signs_in_and_gets_a_token() {
+    let host = MetadataHost::start(public_client).await;
+    let server = host.server(&[]).await;
+    let metadata = server.discover().await;
+    assert_eq!(metadata["client_id_metadata_document_supported"], true);
+
+    // The document registers `http://127.0.0.1/callback`; RFC 8252 §7.3 lets a loopback
+    // redirect use any port.
+    let client = TestClient {
+        client_id: host.client_id.clone(),
+        redirect_uri: "http://127.0.0.1:9/callback".to_owned(),
+    };
+    let authorization = server.authorize(&client).await;
+    let page = server.sign_in_page(&authorization).await;
+    assert!(page.html.contains("CIMD Test App"), "{}", page.html);
+    assert!(
+        page.html.contains("Identified by"),
+        "the client_id host is shown"
+    );
+    assert!(
+        page.html.contains("this computer"),
+        "a loopback redirect is warned about"
+    );
+    let params = server.approve(&page, "alice", ALICE_PASSWORD).await;
+    assert_eq!(params.get("state"), Some(&authorization.state));
+    let token = server
+        .exchange_code(&client, &authorization, &params["code"])
+        .await;
+    assert_eq!(token["token_type"], "Bearer");
+    assert!(token["access_token"].is_string());
+    let session = server
+        .mcp_initialize(token["access_token"].as_str().unwrap())
+        .await;
+    assert!(!session.is_empty());
+    assert!(host.hits.load(Ordering::SeqCst) >= 1);
+}
+
+#[tokio::test]
+async fn authorize_refuses_a_redirect_uri_the_document_does_not_list() {
+    let host = MetadataHost::start(public_client).await;
+    let server = host.server(&[]).await;
+    for redirect_uri in [
+        "http://127.0.0.1:9/other",
+        "https://attacker.example/callback",
+        "http://localhost:9/callback",
+    ] {
+        let status = authorize_status(&server, &host.client_id, redirect_uri).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{redirect_uri}");
+    }
+}
+
+#[tokio::test]
+async fn invalid_documents_denied_hosts_and_disabled_cimd_are_unknown_clients() {
+    // A document naming another client_id.
+    let mismatched = MetadataHost::start(|id| public_client(&format!("{id}x"))).await;
+    let server = mismatched.server(&[]).await;
+    let status = authorize_status(
+        &server,
+        &mismatched.client_id,
+        "http://127.0.0.1:9/callback",
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A document with a client secret.
+    let secret = MetadataHost::start(|id| {
+        let mut document = public_client(id);
+        document["client_secret"] = json!("s3cret");
+        document
+    })
+    .await;
+    let server = secret.server(&[]).await;
+    let status = authorize_status(&server, &secret.client_id, "http://127.0.0.1:9/callback").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A valid document on a denied host: never fetched.
+    let host = MetadataHost::start(public_client).await;
+    let server = host.server(&["--cimd-deny-host", "127.0.0.1"]).await;
+    let status = authorize_status(&server, &host.client_id, "http://127.0.0.1:9/callback").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(host.hits.load(Ordering::SeqCst), 0);
+
+    // Switched off: not advertised, not fetched.
+    let server = host.server(&["--no-client-metadata-documents"]).await;
+    let metadata = server.discover().await;
+    assert!(
+        metadata
+            .get("client_id_metadata_document_supported")
+            .is_none()
+    );
+    let status = authorize_status(&server, &host.client_id, "http://127.0.0.1:9/callback").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(host.hits.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn the_strict_default_refuses_a_loopback_metadata_host() {
+    let host = MetadataHost::start(public_client).await;
+    let pem = host.pem_file.to_string_lossy().into_owned();
+    let alice = format!("alice:{ALICE_PASSWORD}");
+    let config = Config::from_args([
+        "mcp-auth-server",
+        "--store",
+        "memory",
+        "--user",
+        &alice,
+        "--cimd-root-cert",
+        &pem,
+    ])
+    .unwrap();
+    let server = TestServer::start_with(config).await;
+    let status = authorize_status(&server, &host.client_id, "http://127.0.0.1:9/callback").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(host.hits.load(Ordering::SeqCst), 0);
+}
