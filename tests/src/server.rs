@@ -177,6 +177,11 @@ impl TestServer {
     /// Starts an authorization request and returns the sign-in URL it redirects to, with the
     /// PKCE verifier and state to finish it.
     pub async fn authorize(&self, client: &TestClient) -> Authorization {
+        self.authorize_scope(client, SCOPE).await
+    }
+
+    /// [`authorize`](Self::authorize) requesting `scope`.
+    pub async fn authorize_scope(&self, client: &TestClient, scope: &str) -> Authorization {
         let verifier = format!(
             "{:032x}{:032x}",
             rand::random::<u128>(),
@@ -196,7 +201,7 @@ impl TestServer {
                 ("code_challenge", &challenge),
                 ("code_challenge_method", "S256"),
                 ("state", &state),
-                ("scope", SCOPE),
+                ("scope", scope),
                 ("resource", &resource),
             ])
             .send()

@@ -10,10 +10,11 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::header::{AUTHORIZATION, CONNECTION, COOKIE, SET_COOKIE};
-use http::{HeaderName, HeaderValue, StatusCode};
+use http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
+use http::{HeaderName, StatusCode};
 use mcp_auth_axum::core::{ClientRegistrationOptions, ConfigError as AuthConfigError};
 use mcp_auth_axum::core::{RevocationOptions, StoreProvider};
+use mcp_auth_axum::handlers::McpOperationScopes;
 use mcp_auth_axum::{McpAuth, SessionBindingLayer};
 use mcp_auth_jwt::{IdJagValidator, JwksSource};
 use mcp_auth_types::{IssuerUrl, IssuerUrlError, validate_issuer_url};
@@ -146,11 +147,12 @@ async fn build(
         "starting"
     );
 
+    let valid_scopes = config.valid_scopes();
     let storage = store::open(&config.store).await?;
     let mut provider = StoreProvider::builder(Arc::clone(&storage), issuer.as_str())
         .sign_in_url(issuer.endpoint("/sign-in"))
         .access_token_ttl(config.access_token_ttl)
-        .valid_scopes(config.scopes.iter().cloned());
+        .valid_scopes(valid_scopes.iter().cloned());
     // SEP-990: trusting an identity provider is what enables the jwt-bearer grant; without one
     // it answers `unsupported_grant_type` and is not advertised.
     let identity_assertion = !config.trusted_idps.is_empty();
@@ -202,7 +204,7 @@ async fn build(
         .required_scopes(config.scopes.iter().cloned())
         .client_registration(
             ClientRegistrationOptions::enabled()
-                .valid_scopes(config.scopes.iter().cloned())
+                .valid_scopes(valid_scopes)
                 .default_scopes(config.default_scopes.iter().cloned()),
         )
         .revocation(RevocationOptions::enabled())
@@ -212,6 +214,10 @@ async fn build(
     let bearer = auth
         .require_bearer()
         .ok_or(AuthConfigError::Invalid("a resource URL is required"))?;
+    let operation_scopes = bearer.operation_scopes(config.tool_scopes.iter().fold(
+        McpOperationScopes::new(),
+        |scopes, (tool, needed)| scopes.tool(tool.as_str(), needed.iter().cloned()),
+    ));
 
     let mcp = StreamableHttpService::new(
         || Ok(Tools::new()),
@@ -221,8 +227,8 @@ async fn build(
             .with_cancellation_token(cancel.child_token()),
     );
     let mcp = tower::ServiceBuilder::new()
-        .layer(axum::middleware::map_response(close_after_rejection))
         .layer(bearer)
+        .layer(operation_scopes)
         .layer(SessionBindingLayer::default())
         .service(mcp);
 
@@ -287,22 +293,6 @@ fn with_observability(app: Router) -> Router {
         .propagate_request_id(REQUEST_ID)
         .sensitive_response_headers([SET_COOKIE].into());
     app.layer(layers)
-}
-
-/// Marks every 4xx from `/mcp` `Connection: close`.
-///
-/// The bearer and session-binding layers answer before reading the request body. hyper then
-/// closes the connection (it cannot find the next request behind an unread body) without
-/// saying so, and a keep-alive client that sends its next request on it — typically the
-/// discovery right after a 401 — fails with "server disconnected". Saying `close` makes the
-/// client open a new connection instead.
-async fn close_after_rejection(mut response: Response) -> Response {
-    if response.status().is_client_error() {
-        response
-            .headers_mut()
-            .insert(CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
 }
 
 async fn healthz(State(storage): State<DynStorage>) -> Response {

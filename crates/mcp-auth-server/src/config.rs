@@ -105,10 +105,16 @@ struct FileSettings {
     store: Option<String>,
     scopes: Option<Scopes>,
     default_scopes: Option<Scopes>,
+    tool_scopes: Option<std::collections::BTreeMap<String, Scopes>>,
     users: Option<Vec<String>>,
     clients: Option<Vec<PathBuf>>,
     trusted_idps: Option<Vec<String>>,
     access_token_ttl: Option<u64>,
+}
+
+/// The demo's step-up: `admin_echo` needs `mcp:admin`.
+fn default_tool_scopes() -> std::collections::BTreeMap<String, Vec<String>> {
+    [("admin_echo".to_owned(), vec!["mcp:admin".to_owned()])].into()
 }
 
 /// Scopes in the file: `"a b"` as on the command line, or `["a", "b"]`.
@@ -358,6 +364,11 @@ pub struct Config {
     pub scopes: Vec<String>,
     /// Scopes given to a client that registers without `scope`.
     pub default_scopes: Vec<String>,
+    /// Scopes a `tools/call` of each tool needs besides [`scopes`](Self::scopes) (TOML table
+    /// `[tool_scopes]`; default `admin_echo = ["mcp:admin"]`). They are valid scopes too, so a
+    /// client can request them when a 403 tells it to step up; registration without `scope`
+    /// still gets only `default_scopes`.
+    pub tool_scopes: std::collections::BTreeMap<String, Vec<String>>,
     /// Sign-in users.
     pub users: Vec<UserCredentials>,
     /// Pre-registered clients.
@@ -371,6 +382,17 @@ pub struct Config {
 }
 
 impl Config {
+    /// Every scope a client may request: [`scopes`](Self::scopes), then the per-tool scopes.
+    pub fn valid_scopes(&self) -> Vec<String> {
+        let mut valid = self.scopes.clone();
+        for scope in self.tool_scopes.values().flatten() {
+            if !valid.contains(scope) {
+                valid.push(scope.clone());
+            }
+        }
+        valid
+    }
+
     /// Parses a command line (the first item is the program name), reading `MCP_AUTH_*`
     /// variables and the `--config` file for what it leaves unset.
     pub fn from_args<I, T>(args: I) -> Result<Self, ConfigError>
@@ -443,6 +465,13 @@ impl Config {
                 format!("{scope:?} is not one of --scopes"),
             ));
         }
+        let tool_scopes = match file.tool_scopes {
+            Some(table) => table
+                .into_iter()
+                .map(|(tool, scopes)| (tool, scopes.into_list()))
+                .collect(),
+            None => default_tool_scopes(),
+        };
         let users = pick(args.users, file.users)
             .iter()
             .map(|value| UserCredentials::parse(value))
@@ -508,6 +537,7 @@ impl Config {
             store,
             scopes,
             default_scopes,
+            tool_scopes,
             users,
             clients,
             trusted_idps,

@@ -1,4 +1,6 @@
-//! The protected MCP server: tools `echo` and `whoami`, served by rmcp over streamable HTTP.
+//! The protected MCP server: tools `echo`, `whoami` and `admin_echo`, served by rmcp over
+//! streamable HTTP. `admin_echo` shows step-up: by default it needs `mcp:admin` besides the
+//! endpoint's `mcp:tools`, enforced by the operation-scope layer before the call gets here.
 
 use mcp_auth_axum::Authenticated;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -30,7 +32,7 @@ impl Default for Tools {
 
 #[tool_router]
 impl Tools {
-    /// A server with both tools.
+    /// A server with every tool.
     pub fn new() -> Self {
         Self {
             tool_router: Self::tool_router(),
@@ -40,6 +42,16 @@ impl Tools {
     /// Returns its `text` argument.
     #[tool(description = "Return the given text unchanged")]
     fn echo(&self, Parameters(args): Parameters<EchoArgs>) -> Result<CallToolResult, ErrorData> {
+        Ok(CallToolResult::success(vec![ContentBlock::text(args.text)]))
+    }
+
+    /// Returns its `text` argument, like `echo`, but needs the `mcp:admin` scope (by the
+    /// default `tool_scopes`), so that a client with only `mcp:tools` must step up.
+    #[tool(description = "Return the given text unchanged; needs the mcp:admin scope")]
+    fn admin_echo(
+        &self,
+        Parameters(args): Parameters<EchoArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
         Ok(CallToolResult::success(vec![ContentBlock::text(args.text)]))
     }
 
@@ -75,7 +87,8 @@ impl ServerHandler for Tools {
             ))
             .with_instructions(
                 "A demo MCP server behind OAuth: `echo` returns its text, `whoami` describes \
-                 the access token you called with.",
+                 the access token you called with, `admin_echo` returns its text but needs \
+                 the mcp:admin scope.",
             )
     }
 }
