@@ -214,10 +214,14 @@ async fn build(
     let bearer = auth
         .require_bearer()
         .ok_or(AuthConfigError::Invalid("a resource URL is required"))?;
-    let operation_scopes = bearer.operation_scopes(config.tool_scopes.iter().fold(
-        McpOperationScopes::new(),
-        |scopes, (tool, needed)| scopes.tool(tool.as_str(), needed.iter().cloned()),
-    ));
+    let operation_scopes = bearer.operation_scopes(
+        config
+            .tool_scopes
+            .iter()
+            .fold(McpOperationScopes::new(), |scopes, (tool, needed)| {
+                scopes.tool(tool.as_str(), needed.iter().cloned())
+            }),
+    );
 
     let mcp = StreamableHttpService::new(
         || Ok(Tools::new()),

@@ -512,9 +512,8 @@ impl Config {
             .unwrap_or(DEFAULT_ACCESS_TOKEN_TTL);
         let mut root_certificates_pem = Vec::new();
         for path in &args.cimd_root_certs {
-            let pem = std::fs::read(path).map_err(|err| {
-                invalid("--cimd-root-cert", format!("{}: {err}", path.display()))
-            })?;
+            let pem = std::fs::read(path)
+                .map_err(|err| invalid("--cimd-root-cert", format!("{}: {err}", path.display())))?;
             root_certificates_pem.extend_from_slice(&pem);
             root_certificates_pem.push(b'\n');
         }
