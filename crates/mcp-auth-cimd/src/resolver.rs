@@ -9,10 +9,12 @@ use async_trait::async_trait;
 use mcp_auth_core::{ClientMetadataError, ClientMetadataResolver, Clock, SystemClock};
 use mcp_auth_types::OAuthClientInformationFull;
 
-use crate::address::{IpRange, IpRangeError};
+use mcp_auth_fetch::{
+    FetchConfigError, IpRangeError, NameResolver, VettedFetcher, VettedFetcherBuilder,
+};
+
 use crate::client_id::parse_client_id_url;
 use crate::document::validate_document;
-use crate::fetch::{Fetcher, FetcherConfig, NameResolver, SystemResolver};
 
 /// A configuration the builder refuses.
 #[derive(Debug, thiserror::Error)]
@@ -24,9 +26,23 @@ pub enum CimdConfigError {
     /// A root certificate does not parse, or the HTTP client cannot be built.
     #[error("the https client cannot be built")]
     Http(#[source] reqwest::Error),
+    /// Another refusal of the fetcher's configuration.
+    #[error(transparent)]
+    Fetcher(FetchConfigError),
     /// The cache bounds are inverted (`min > max`) or the default lies outside them.
     #[error("cache lifetimes must satisfy min <= default <= max")]
     CacheBounds,
+}
+
+impl From<FetchConfigError> for CimdConfigError {
+    fn from(error: FetchConfigError) -> Self {
+        match error {
+            FetchConfigError::AddressRange(error) => Self::AddressRange(error),
+            FetchConfigError::Http(error) => Self::Http(error),
+            // `FetchConfigError` may grow variants; they pass through unchanged.
+            other => Self::Fetcher(other),
+        }
+    }
 }
 
 /// Which client_id hosts are trusted: a deny list that always wins, and an optional allow list
@@ -77,13 +93,7 @@ fn host_matches(pattern: &str, host: &str) -> bool {
 /// Builder for [`CimdResolver`].
 #[must_use]
 pub struct CimdResolverBuilder {
-    connect_timeout: Duration,
-    read_timeout: Duration,
-    total_timeout: Duration,
-    max_body_bytes: usize,
-    root_certificates: Vec<reqwest::Certificate>,
-    allowed: Vec<IpRange>,
-    names: Arc<dyn NameResolver>,
+    fetcher: VettedFetcherBuilder,
     trust: TrustPolicy,
     clock: Arc<dyn Clock>,
     private_key_jwt: bool,
@@ -96,8 +106,7 @@ pub struct CimdResolverBuilder {
 impl std::fmt::Debug for CimdResolverBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CimdResolverBuilder")
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("allowed", &self.allowed)
+            .field("fetcher", &self.fetcher)
             .field("trust", &self.trust)
             .finish_non_exhaustive()
     }
@@ -106,34 +115,32 @@ impl std::fmt::Debug for CimdResolverBuilder {
 impl CimdResolverBuilder {
     /// Connect timeout (default 5 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
+        self.fetcher = self.fetcher.connect_timeout(timeout);
         self
     }
 
     /// Timeout between reads of the response (default 5 s).
     pub fn read_timeout(mut self, timeout: Duration) -> Self {
-        self.read_timeout = timeout;
+        self.fetcher = self.fetcher.read_timeout(timeout);
         self
     }
 
     /// Timeout of the whole fetch (default 10 s).
     pub fn total_timeout(mut self, timeout: Duration) -> Self {
-        self.total_timeout = timeout;
+        self.fetcher = self.fetcher.total_timeout(timeout);
         self
     }
 
     /// Largest document accepted, in bytes (default 5 KB, enforced while streaming).
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
-        self.max_body_bytes = bytes;
+        self.fetcher = self.fetcher.max_body_bytes(bytes);
         self
     }
 
     /// Trusts the PEM certificates in `pem` as roots, besides the platform's (a private CA, or a
     /// test host's self-signed certificate).
     pub fn root_certificates_pem(mut self, pem: &[u8]) -> Result<Self, CimdConfigError> {
-        let certificates =
-            reqwest::Certificate::from_pem_bundle(pem).map_err(CimdConfigError::Http)?;
-        self.root_certificates.extend(certificates);
+        self.fetcher = self.fetcher.root_certificates_pem(pem)?;
         Ok(self)
     }
 
@@ -141,13 +148,13 @@ impl CimdResolverBuilder {
     /// fetcher otherwise refuses. For tests and private deployments only: every range allowed
     /// here is reachable by any URL a client chooses.
     pub fn allow_address_range(mut self, range: &str) -> Result<Self, CimdConfigError> {
-        self.allowed.push(range.parse()?);
+        self.fetcher = self.fetcher.allow_address_range(range)?;
         Ok(self)
     }
 
     /// The name resolver (default: the system's). Every address it returns is vetted.
     pub fn name_resolver(mut self, resolver: Arc<dyn NameResolver>) -> Self {
-        self.names = resolver;
+        self.fetcher = self.fetcher.name_resolver(resolver);
         self
     }
 
@@ -191,16 +198,7 @@ impl CimdResolverBuilder {
         if !(self.cache_min <= self.cache_default && self.cache_default <= self.cache_max) {
             return Err(CimdConfigError::CacheBounds);
         }
-        let fetcher = Fetcher::new(FetcherConfig {
-            connect_timeout: self.connect_timeout,
-            read_timeout: self.read_timeout,
-            total_timeout: self.total_timeout,
-            max_body_bytes: self.max_body_bytes,
-            root_certificates: self.root_certificates,
-            allowed: self.allowed,
-            names: self.names,
-        })
-        .map_err(CimdConfigError::Http)?;
+        let fetcher = self.fetcher.build()?;
         Ok(CimdResolver {
             fetcher,
             trust: self.trust,
@@ -223,7 +221,7 @@ impl CimdResolverBuilder {
 /// fetches again.
 #[doc(alias = "CIMD")]
 pub struct CimdResolver {
-    fetcher: Fetcher,
+    fetcher: VettedFetcher,
     trust: TrustPolicy,
     clock: Arc<dyn Clock>,
     private_key_jwt: bool,
@@ -246,13 +244,7 @@ impl CimdResolver {
     /// 5 s connect and read timeouts, every host trusted, `private_key_jwt` refused.
     pub fn builder() -> CimdResolverBuilder {
         CimdResolverBuilder {
-            connect_timeout: Duration::from_secs(5),
-            read_timeout: Duration::from_secs(5),
-            total_timeout: Duration::from_secs(10),
-            max_body_bytes: 5 * 1024,
-            root_certificates: Vec::new(),
-            allowed: Vec::new(),
-            names: Arc::new(SystemResolver),
+            fetcher: VettedFetcher::builder().max_body_bytes(5 * 1024),
             trust: TrustPolicy::default(),
             clock: Arc::new(SystemClock),
             private_key_jwt: false,
@@ -308,7 +300,7 @@ impl ClientMetadataResolver for CimdResolver {
         }
         let fetched = self
             .fetcher
-            .fetch(&url)
+            .fetch_json(url.as_str())
             .await
             .map_err(|e| ClientMetadataError::Fetch(Box::new(e)))?;
         let client = validate_document(client_id, &fetched.body, self.private_key_jwt)

@@ -6,11 +6,14 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use mcp_auth_core::{ClientAssertionError, ClientAssertionVerifier, VerifiedClientAssertion};
+use mcp_auth_fetch::VettedFetcher;
 use mcp_auth_types::{Assertion, OAuthClientInformationFull};
 
 use crate::error::{Failure, JwtConfigError, Rejection};
 use crate::id_jag::{DEFAULT_LEEWAY, ID_JAG_TYP};
-use crate::jwks::{HttpJwksFetcher, JwksFetcher, JwksSource, KeyCache, KeySet};
+#[cfg(doc)]
+use crate::jwks::HttpJwksFetcher;
+use crate::jwks::{JwksFetcher, JwksSource, KeyCache, KeySet};
 use crate::jws;
 
 /// How many clients' `jwks_uri` key sets are cached at most; past that the cache starts over.
@@ -24,7 +27,7 @@ const MAX_CACHED_URIS: usize = 1024;
 ///    assertion;
 /// 2. `iss` and `sub` both equal the client id (RFC 7523 §3 items 1 and 2);
 /// 3. the signature verifies with a key of the client's registered `jwks`, or of its
-///    `jwks_uri` (fetched over https with a timeout and size cap, cached like an identity
+///    `jwks_uri` (fetched by the SSRF-hardened [`VettedFetcher`], cached like an identity
 ///    provider's keys, refetched on an unknown `kid` at most once a minute);
 /// 4. `aud` is one of the audiences the endpoint accepts — the issuer identifier or the token
 ///    endpoint URL — as a string or a one-element array;
@@ -32,10 +35,15 @@ const MAX_CACHED_URIS: usize = 1024;
 ///    the leeway;
 /// 6. `jti` present (its replay is checked by the provider).
 ///
-/// A `jwks_uri` is fetched by the authorization server: with dynamic registration enabled,
-/// any client can make it request an https URL of its choosing (without redirects, and
-/// reading at most the size cap). Deployments that cannot allow this should refuse `jwks_uri`
-/// at registration.
+/// A `jwks_uri` is fetched by the authorization server: with dynamic registration or Client
+/// ID Metadata Documents, any client can make it request an https URL of its choosing. The
+/// default fetcher is therefore a [`VettedFetcher`]: the name is resolved first, every address
+/// is checked against the RFC 6890 special-use ranges (loopback, private, link-local, …) and
+/// the connection is pinned to a vetted address; https only, no redirects, timeouts, a 64 KiB
+/// cap. A refused `jwks_uri` is `invalid_client` ("not usable"), never naming the address.
+/// Give [`with_fetcher`](Self::with_fetcher) a `VettedFetcher` with an allow-list to reach
+/// key hosts on a private network; an unvetted fetcher such as [`HttpJwksFetcher`] there
+/// would let any client probe that network.
 pub struct PrivateKeyJwtVerifier {
     fetcher: Arc<dyn JwksFetcher>,
     leeway: i64,
@@ -51,13 +59,17 @@ impl std::fmt::Debug for PrivateKeyJwtVerifier {
 }
 
 impl PrivateKeyJwtVerifier {
-    /// A verifier fetching `jwks_uri` key sets with the default [`HttpJwksFetcher`] and a
-    /// leeway of 60 seconds.
+    /// A verifier fetching `jwks_uri` key sets with the default [`VettedFetcher`] (public
+    /// addresses only, the platform's roots) and a leeway of 60 seconds.
     pub fn new() -> Result<Self, JwtConfigError> {
-        Ok(Self::with_fetcher(Arc::new(HttpJwksFetcher::new()?)))
+        let fetcher = VettedFetcher::builder()
+            .build()
+            .map_err(JwtConfigError::Fetcher)?;
+        Ok(Self::with_fetcher(Arc::new(fetcher)))
     }
 
-    /// A verifier fetching `jwks_uri` key sets with `fetcher`.
+    /// A verifier fetching `jwks_uri` key sets with `fetcher`: a [`VettedFetcher`] (see the
+    /// type's documentation for why), or a test double.
     pub fn with_fetcher(fetcher: Arc<dyn JwksFetcher>) -> Self {
         Self {
             fetcher,

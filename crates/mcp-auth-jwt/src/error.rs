@@ -77,7 +77,8 @@ pub enum Rejection {
     #[error("the client has registered no jwks or jwks_uri")]
     NoClientKeys,
     /// The client's registered `jwks` is not a key set with a usable key, or its `jwks_uri`
-    /// is not an https URL.
+    /// is not an https URL or leads to an address this server refuses to reach (RFC 6890
+    /// special-use, see `mcp-auth-fetch`). Which address is never said to the client.
     #[error("the client's registered jwks or jwks_uri is not usable")]
     UnusableClientKeys,
 }
@@ -119,9 +120,22 @@ pub enum KeyFetchError {
     /// The document is not a JSON Web Key Set.
     #[error("the document is not a JSON Web Key Set")]
     Invalid(#[source] serde_json::Error),
+    /// A client's `jwks_uri` could not be fetched by the SSRF-hardened fetcher; see
+    /// [`KeyFetchError::is_refusal`] for the failures that are the client's fault.
+    #[error("fetching the client's JWKS failed")]
+    Fetch(#[source] mcp_auth_fetch::FetchError),
     /// No keys are cached and the last fetch, less than a minute ago, failed.
     #[error("no keys are cached and the last fetch failed less than a minute ago")]
     RecentFailure,
+}
+
+impl KeyFetchError {
+    /// Whether the URL itself was refused (not https, or an address the fetcher must not
+    /// reach) rather than the key host failing: for a client's `jwks_uri`, the client's fault,
+    /// answered with `invalid_client` instead of `temporarily_unavailable`.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, Self::Fetch(error) if error.is_refusal())
+    }
 }
 
 impl From<KeyFetchError> for ProviderError {
@@ -163,6 +177,10 @@ impl Failure {
     pub(crate) fn into_client_assertion_error(self) -> ClientAssertionError {
         match self {
             Self::Rejected(rejection) => rejection.into_client_assertion_error(),
+            Self::Keys(error) if error.is_refusal() => {
+                tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "client jwks_uri refused");
+                Rejection::UnusableClientKeys.into_client_assertion_error()
+            }
             Self::Keys(error) => {
                 tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "client keys unavailable");
                 ClientAssertionError::Provider(error.into())
@@ -212,4 +230,7 @@ pub enum JwtConfigError {
     /// The HTTP client could not be built (for example, a bad root certificate).
     #[error("cannot build the JWKS HTTP client")]
     Http(#[source] reqwest::Error),
+    /// The SSRF-hardened fetcher of client `jwks_uri`s refused its configuration.
+    #[error("cannot build the client JWKS fetcher")]
+    Fetcher(#[source] mcp_auth_fetch::FetchConfigError),
 }

@@ -1,6 +1,7 @@
 //! JSON Web Key Sets (RFC 7517 §5): parsing, sources (inline, file, https URL) and a cache that
 //! honours `Cache-Control: max-age` and refetches on an unknown `kid` at most once a minute.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,6 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, PublicKeyUse};
+use mcp_auth_fetch::{FetchError, VettedFetcher};
 use serde_json::Value;
 
 use crate::error::{JwtConfigError, KeyFetchError};
@@ -209,8 +211,9 @@ impl FetchedJwks {
     }
 }
 
-/// Fetches JWKS documents from URLs. [`HttpJwksFetcher`] is the real one; tests substitute
-/// their own to count fetches.
+/// Fetches JWKS documents from URLs. Two are provided: [`VettedFetcher`] for URLs a client
+/// chose (its `jwks_uri`), and [`HttpJwksFetcher`] for URLs the operator configured (trusted
+/// identity providers); tests substitute their own to count fetches.
 #[async_trait]
 pub trait JwksFetcher: Send + Sync + 'static {
     /// Fetches the document at `url`.
@@ -220,6 +223,14 @@ pub trait JwksFetcher: Send + Sync + 'static {
 /// Fetches JWKS documents over https with reqwest (rustls): a total timeout, a cap on the body
 /// size, no redirects (a redirect to another host would let whoever controls it choose the
 /// keys), and https only.
+///
+/// **For operator-configured URLs only** (a trusted identity provider's JWKS, as given to
+/// [`IdJagValidatorBuilder::trusted_issuer`](crate::IdJagValidatorBuilder::trusted_issuer)):
+/// the addresses a URL resolves to are *not* vetted, so an identity provider on the
+/// deployment's own network (loopback, RFC 1918, a private CA) keeps working. The operator is
+/// trusted to name it; a client is not. A URL a client chooses (its `jwks_uri`) must be fetched
+/// with [`VettedFetcher`], which refuses special-use addresses and pins the connection to the
+/// vetted one: [`PrivateKeyJwtVerifier::new`](crate::PrivateKeyJwtVerifier::new) does.
 #[derive(Debug, Clone)]
 pub struct HttpJwksFetcher {
     client: reqwest::Client,
@@ -352,6 +363,19 @@ impl JwksFetcher for HttpJwksFetcher {
     }
 }
 
+/// The SSRF-hardened fetcher of `mcp-auth-fetch`, for client `jwks_uri`s: the name is resolved
+/// first, every address is vetted against the RFC 6890 special-use ranges (unless allow-listed)
+/// and the connection pinned to it; https only, no redirects, timeouts, a body cap, and a JSON
+/// content type (`application/json` or `application/jwk-set+json`). A refused URL is a
+/// [`KeyFetchError::is_refusal`] failure: `invalid_client` for the client that chose it.
+#[async_trait]
+impl JwksFetcher for VettedFetcher {
+    async fn fetch(&self, url: &str) -> Result<FetchedJwks, KeyFetchError> {
+        let fetched = self.fetch_json(url).await.map_err(KeyFetchError::Fetch)?;
+        Ok(FetchedJwks::new(fetched.body, fetched.max_age))
+    }
+}
+
 /// A cached key set and when it was obtained.
 #[derive(Clone)]
 struct Cached {
@@ -364,6 +388,9 @@ struct CacheState {
     cached: Option<Cached>,
     /// When the last fetch was started, successful or not.
     last_attempt: Option<i64>,
+    /// The refused address, when the last fetch was refused by the vetting fetcher: repeated
+    /// (without fetching) until the next attempt, so the client keeps getting the same answer.
+    last_refusal: Option<(String, IpAddr)>,
 }
 
 /// The keys of one source, cached.
@@ -438,6 +465,7 @@ impl KeyCache {
             state: Mutex::new(CacheState {
                 cached,
                 last_attempt: None,
+                last_refusal: None,
             }),
             fetching: tokio::sync::Mutex::new(()),
         })
@@ -481,18 +509,25 @@ impl KeyCache {
     ) -> Result<Arc<KeySet>, KeyFetchError> {
         let stale = match self.decide(kid, now) {
             Decision::Use(keys) => return Ok(keys),
-            Decision::Unavailable => return Err(KeyFetchError::RecentFailure),
+            Decision::Unavailable => return Err(self.recent_failure()),
             Decision::Fetch(stale) => stale,
         };
         let _fetching = self.fetching.lock().await;
         // Another task may have fetched while this one waited.
         let stale = match self.decide(kid, now) {
             Decision::Use(keys) => return Ok(keys),
-            Decision::Unavailable => return stale.ok_or(KeyFetchError::RecentFailure),
+            Decision::Unavailable => return stale.ok_or_else(|| self.recent_failure()),
             Decision::Fetch(current) => current.or(stale),
         };
         self.state().last_attempt = Some(now);
-        match self.fetch().await {
+        let result = self.fetch().await;
+        self.state().last_refusal = match &result {
+            Err(KeyFetchError::Fetch(FetchError::AddressRefused { host, addr })) => {
+                Some((host.clone(), *addr))
+            }
+            _ => None,
+        };
+        match result {
             Ok((keys, max_age)) => {
                 let keys = Arc::new(keys);
                 let lifetime = max_age.clamp(MIN_REFETCH_INTERVAL, MAX_MAX_AGE);
@@ -509,6 +544,15 @@ impl KeyCache {
                 }
                 None => Err(error),
             },
+        }
+    }
+
+    /// The error for a fetch not attempted because the last one, less than a minute ago,
+    /// failed: that refusal again, or [`KeyFetchError::RecentFailure`].
+    fn recent_failure(&self) -> KeyFetchError {
+        match self.state().last_refusal.clone() {
+            Some((host, addr)) => KeyFetchError::Fetch(FetchError::AddressRefused { host, addr }),
+            None => KeyFetchError::RecentFailure,
         }
     }
 

@@ -16,3 +16,5 @@ pub use jwks::{
     MAX_MAX_AGE, MIN_REFETCH_INTERVAL,
 };
 pub use jws::{SUPPORTED_ALGORITHMS, SigningAlgorithm};
+/// The SSRF-hardened fetcher for client `jwks_uri`s (it implements [`JwksFetcher`]).
+pub use mcp_auth_fetch::VettedFetcher;
