@@ -3,10 +3,12 @@
 //! real loopback sockets. Run it with `cargo xtask bench` (or
 //! `cargo bench -p mcp-auth-tests --bench bearer`).
 //!
-//! - The verifier is the provider's own (`McpAuth::require_bearer()`), once on
-//!   `StoreProvider<MemoryStore>` and once on `StoreProvider<SqliteStore>` (a database file,
-//!   the server's default deployment). Every protected request is a real token lookup: SHA-256
-//!   of the token, one store read, expiry, audience and scope checks.
+//! - The verifier is the provider's own (`McpAuth::require_bearer()`), on
+//!   `StoreProvider<MemoryStore>`, on `StoreProvider<SqliteStore>` (a database file, the
+//!   server's default deployment), and on the same SQLite store with the provider's
+//!   access-token cache on (`access_token_cache_ttl`).
+//!   Every protected request is a real token lookup: SHA-256 of the token, one store read (or
+//!   a cache hit), expiry, audience and scope checks.
 //! - Both endpoints get the same request bytes, `Authorization` header included, so the only
 //!   difference is the layer.
 //! - The load generator runs in this process on the same Tokio runtime as the servers (as many
@@ -122,9 +124,14 @@ fn main() {
                 .expect("provider"),
         )
         .await;
-        let sqlite = serve("sqlite", sqlite_provider().await).await;
+        let sqlite = serve("sqlite", sqlite_provider("plain", 0).await).await;
+        let cached = serve(
+            "sqlite + token cache",
+            sqlite_provider("cached", SQLITE_CACHE_TTL).await,
+        )
+        .await;
         let mut summaries = Vec::new();
-        for endpoints in [memory, sqlite] {
+        for endpoints in [memory, sqlite, cached] {
             summaries.push(measure(&endpoints).await);
         }
         summaries
@@ -148,14 +155,20 @@ fn main() {
     );
 }
 
-async fn sqlite_provider() -> StoreProvider<SqliteStore> {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-bearer-sqlite");
+/// The access-token cache lifetime of the cached SQLite row: the token is read from the store
+/// once per 30 s, as a client reusing its token would have it.
+const SQLITE_CACHE_TTL: u64 = 30;
+
+async fn sqlite_provider(name: &str, cache_ttl: u64) -> StoreProvider<SqliteStore> {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("bench-bearer-sqlite-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("bench directory");
     let url = format!("sqlite://{}", dir.join("store.db").display());
     let store = SqliteStore::connect(&url).await.expect("open SQLite");
     store.migrate().await.expect("migrate");
     StoreProvider::builder(store, ISSUER)
+        .access_token_cache_ttl(cache_ttl)
         .build()
         .expect("provider")
 }

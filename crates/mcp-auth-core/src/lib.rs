@@ -36,8 +36,8 @@ pub use storage::{
     Rotation, Storage, TokenStore,
 };
 pub use store_provider::{
-    MAX_CODE_TTL, PendingAuthorization, PurgeReport, StoreProvider, StoreProviderBuilder,
-    StoredAccessToken, StoredAuthorizationCode, StoredRefreshToken,
+    MAX_ACCESS_TOKEN_CACHE_TTL, MAX_CODE_TTL, PendingAuthorization, PurgeReport, StoreProvider,
+    StoreProviderBuilder, StoredAccessToken, StoredAuthorizationCode, StoredRefreshToken,
 };
 
 /// Re-export of the wire types, so that implementers need one dependency.

@@ -43,8 +43,9 @@ pub trait OAuthAuthorizationServerProvider: Send + Sync + 'static {
     type AuthorizationCode: AsRef<AuthorizationCode> + Send + Sync + 'static;
     /// The provider's refresh-token record.
     type RefreshToken: AsRef<RefreshToken> + Send + Sync + 'static;
-    /// The provider's access-token record.
-    type AccessToken: AsRef<AccessToken> + Clone + Send + Sync + 'static;
+    /// The provider's access-token record. `Into<AccessToken>` lets a verifier hand the
+    /// standard record on without copying it (every protected request does this).
+    type AccessToken: AsRef<AccessToken> + Into<AccessToken> + Clone + Send + Sync + 'static;
 
     /// The registered client with this id, or `None`.
     async fn get_client(
@@ -271,7 +272,7 @@ impl<P: OAuthAuthorizationServerProvider> TokenVerifier for ProviderTokenVerifie
             .provider
             .load_access_token(token)
             .await?
-            .map(|record| record.as_ref().clone()))
+            .map(Into::into))
     }
 }
 

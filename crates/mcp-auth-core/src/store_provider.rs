@@ -6,6 +6,7 @@ mod client_cache;
 mod sign_in;
 #[cfg(test)]
 mod tests;
+mod token_cache;
 
 use std::sync::Arc;
 
@@ -21,6 +22,7 @@ use self::assertion_grants::Collaborators;
 pub use self::builder::StoreProviderBuilder;
 use self::client_cache::ClientCache;
 pub use self::sign_in::PendingAuthorization;
+use self::token_cache::AccessTokenCache;
 use crate::assertion::{ClientAssertionError, ClientAssertionVerifier, IdentityAssertionValidator};
 use crate::client_metadata::{ClientMetadataResolver, is_metadata_document_client_id};
 use crate::clock::{Clock, SystemClock};
@@ -34,6 +36,10 @@ use crate::storage::{
 
 /// Longest authorization-code lifetime allowed: RFC 6749 §4.1.2 recommends at most 10 minutes.
 pub const MAX_CODE_TTL: u64 = 600;
+
+/// Longest access-token cache lifetime allowed: the cache trades revocation lag across
+/// instances for speed, and five minutes is already a long lag.
+pub const MAX_ACCESS_TOKEN_CACHE_TTL: u64 = 300;
 
 /// Lifetimes and endpoints of a [`StoreProvider`].
 #[derive(Debug, Clone)]
@@ -56,7 +62,9 @@ struct Config {
 /// - Refresh tokens rotate on every use; presenting a rotated one revokes the whole grant
 ///   (RFC 9700 §4.14.2). An optional absolute grant lifetime caps how long rotation can go on.
 /// - Revoking either token of a pair revokes the whole grant.
-/// - Access-token lookup is one storage round trip.
+/// - Access-token lookup is one storage round trip, or, with
+///   [`access_token_cache_ttl`](StoreProviderBuilder::access_token_cache_ttl), a cache hit
+///   that this provider's own revocations invalidate at once.
 /// - With an [`IdentityAssertionValidator`], the SEP-990 jwt-bearer grant; with a
 ///   [`ClientAssertionVerifier`], `private_key_jwt` client authentication; and the client
 ///   credentials grant (see [`exchange_identity_assertion`](OAuthAuthorizationServerProvider::exchange_identity_assertion)
@@ -78,6 +86,8 @@ pub struct StoreProvider<S> {
     clock: Arc<dyn Clock>,
     config: Config,
     clients: ClientCache,
+    /// `None` unless enabled: see [`StoreProviderBuilder::access_token_cache_ttl`].
+    access_tokens: Option<AccessTokenCache>,
     collaborators: Collaborators,
 }
 
@@ -132,6 +142,12 @@ impl StoredAccessToken {
 impl AsRef<AccessToken> for StoredAccessToken {
     fn as_ref(&self) -> &AccessToken {
         &self.token
+    }
+}
+
+impl From<StoredAccessToken> for AccessToken {
+    fn from(stored: StoredAccessToken) -> Self {
+        stored.token
     }
 }
 
@@ -210,7 +226,16 @@ impl<S: Storage> StoreProvider<S> {
         self.storage
             .revoke_grant(grant_id, self.revocation_horizon())
             .await?;
+        self.forget_grant_access_tokens(grant_id);
         Ok(())
+    }
+
+    /// Drops the cached access tokens of a grant whose tokens storage has just revoked or
+    /// replaced. Every storage call that kills access tokens must be followed by this.
+    fn forget_grant_access_tokens(&self, grant_id: &str) {
+        if let Some(cache) = &self.access_tokens {
+            cache.revoke_grant(grant_id, self.now());
+        }
     }
 
     /// Mints an access token (and a refresh token when enabled and the client may refresh) for
@@ -473,7 +498,11 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
             .rotate_refresh_token(&old.token_hash, &access, refresh.as_ref(), self.now())
             .await?
         {
-            Rotation::Rotated => Ok(response),
+            Rotation::Rotated => {
+                // Rotation deleted the grant's earlier access tokens.
+                self.forget_grant_access_tokens(&old.grant_id);
+                Ok(response)
+            }
             Rotation::Reused { grant_id } => {
                 tracing::warn!(
                     client_id = %client.client_id,
@@ -491,21 +520,32 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
         token: &AccessTokenSecret,
     ) -> Result<Option<StoredAccessToken>, ProviderError> {
         let hash = SecretHash::of(token.expose_secret());
-        Ok(self
-            .storage
-            .get_access_token(&hash, self.now())
-            .await?
-            .map(|record| {
-                let mut loaded = AccessToken::new(token.clone(), record.client_id, record.scopes);
-                loaded.expires_at = Some(record.expires_at);
-                loaded.resource = record.resource;
-                loaded.subject = record.subject;
-                loaded.claims = record.claims;
-                StoredAccessToken {
-                    token: loaded,
-                    grant_id: record.grant_id,
+        let now = self.now();
+        let record = match &self.access_tokens {
+            None => self.storage.get_access_token(&hash, now).await?,
+            Some(cache) => match cache.get(&hash, now) {
+                Some(record) => Some(record),
+                None => {
+                    let ticket = cache.ticket(now);
+                    let record = self.storage.get_access_token(&hash, now).await?;
+                    if let Some(record) = &record {
+                        cache.put(ticket, record);
+                    }
+                    record
                 }
-            }))
+            },
+        };
+        Ok(record.map(|record| {
+            let mut loaded = AccessToken::new(token.clone(), record.client_id, record.scopes);
+            loaded.expires_at = Some(record.expires_at);
+            loaded.resource = record.resource;
+            loaded.subject = record.subject;
+            loaded.claims = record.claims;
+            StoredAccessToken {
+                token: loaded,
+                grant_id: record.grant_id,
+            }
+        }))
     }
 
     async fn revoke_token(

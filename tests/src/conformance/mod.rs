@@ -57,8 +57,35 @@ macro_rules! storage_conformance {
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
                 let store: std::sync::Arc<dyn mcp_auth_core::Storage> = $factory.await;
-                $crate::conformance::provider::$name(store).await;
+                $crate::conformance::provider::$name(
+                    store,
+                    $crate::conformance::provider::Caching::Off,
+                )
+                .await;
             }
         )*
+        /// The provider contracts again, with the in-process access-token cache on.
+        mod with_access_token_cache {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn provider_access_token_cache_lags_other_instances_by_its_ttl_at_most() {
+                let store: std::sync::Arc<dyn mcp_auth_core::Storage> = $factory.await;
+                $crate::conformance::provider::provider_access_token_cache_lags_other_instances_by_its_ttl_at_most(store)
+                    .await;
+            }
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let store: std::sync::Arc<dyn mcp_auth_core::Storage> = $factory.await;
+                    $crate::conformance::provider::$name(
+                        store,
+                        $crate::conformance::provider::Caching::On,
+                    )
+                    .await;
+                }
+            )*
+        }
     };
 }

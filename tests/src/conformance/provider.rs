@@ -35,6 +35,32 @@ pub fn provider(
     (Arc::new(provider), clock)
 }
 
+/// Whether a contract runs with the provider's in-process access-token cache: every contract
+/// must hold either way, the cache being invalidated by each revocation it makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caching {
+    /// No access-token cache (the default).
+    Off,
+    /// `access_token_cache_ttl(60)`.
+    On,
+}
+
+/// [`provider`] with `caching` applied before `configure`.
+pub fn contract_provider(
+    store: Arc<dyn Storage>,
+    caching: Caching,
+    configure: impl FnOnce(
+        mcp_auth_core::StoreProviderBuilder<Arc<dyn Storage>>,
+    ) -> mcp_auth_core::StoreProviderBuilder<Arc<dyn Storage>>,
+) -> (Arc<StoreProvider<Arc<dyn Storage>>>, Arc<ManualClock>) {
+    provider(store, |builder| {
+        configure(match caching {
+            Caching::Off => builder,
+            Caching::On => builder.access_token_cache_ttl(60),
+        })
+    })
+}
+
 /// Registers a client (public unless `secret` is given) allowed to refresh.
 pub async fn register(
     provider: &StoreProvider<Arc<dyn Storage>>,
@@ -160,8 +186,11 @@ async fn refresh(
 
 /// Register → authorize → sign in → code → tokens → refresh, with subject, resource and
 /// scopes stamped on every token.
-pub async fn provider_runs_the_whole_authorization_code_flow(store: Arc<dyn Storage>) {
-    let (provider, _) = provider(store, |b| b);
+pub async fn provider_runs_the_whole_authorization_code_flow(
+    store: Arc<dyn Storage>,
+    caching: Caching,
+) {
+    let (provider, _) = contract_provider(store, caching, |b| b);
     let client = register(&provider, "flow-client", None).await;
     let code = obtain_code(&provider, &client, "alice").await;
     let tokens = exchange(&provider, &client, &code).await.expect("exchange");
@@ -214,8 +243,8 @@ pub async fn provider_runs_the_whole_authorization_code_flow(store: Arc<dyn Stor
 }
 
 /// A code redeemed twice: the second attempt fails and revokes the first redemption's tokens.
-pub async fn provider_revokes_tokens_of_a_replayed_code(store: Arc<dyn Storage>) {
-    let (provider, _) = provider(store, |b| b);
+pub async fn provider_revokes_tokens_of_a_replayed_code(store: Arc<dyn Storage>, caching: Caching) {
+    let (provider, _) = contract_provider(store, caching, |b| b);
     let client = register(&provider, "replay-client", None).await;
     let code = obtain_code(&provider, &client, "bob").await;
     let tokens = exchange(&provider, &client, &code)
@@ -239,8 +268,11 @@ pub async fn provider_revokes_tokens_of_a_replayed_code(store: Arc<dyn Storage>)
 }
 
 /// 32 concurrent exchanges of one code through the provider: exactly one gets tokens.
-pub async fn provider_code_is_single_use_under_concurrent_exchange(store: Arc<dyn Storage>) {
-    let (provider, _) = provider(store, |b| b);
+pub async fn provider_code_is_single_use_under_concurrent_exchange(
+    store: Arc<dyn Storage>,
+    caching: Caching,
+) {
+    let (provider, _) = contract_provider(store, caching, |b| b);
     let client = register(&provider, "race-client", None).await;
     let code = obtain_code(&provider, &client, "carol").await;
     let racer = Arc::clone(&provider);
@@ -272,8 +304,9 @@ pub async fn provider_code_is_single_use_under_concurrent_exchange(store: Arc<dy
 /// A rotated refresh token presented again revokes the whole grant (RFC 9700 §4.14.2).
 pub async fn provider_revokes_the_grant_when_a_rotated_refresh_token_returns(
     store: Arc<dyn Storage>,
+    caching: Caching,
 ) {
-    let (provider, _) = provider(store, |b| b);
+    let (provider, _) = contract_provider(store, caching, |b| b);
     let client = register(&provider, "rotate-client", None).await;
     let code = obtain_code(&provider, &client, "dave").await;
     let first = exchange(&provider, &client, &code).await.expect("exchange");
@@ -302,8 +335,11 @@ pub async fn provider_revokes_the_grant_when_a_rotated_refresh_token_returns(
 }
 
 /// Revoking the access token kills the refresh token, and the other way round.
-pub async fn provider_revoking_either_token_revokes_both(store: Arc<dyn Storage>) {
-    let (provider, _) = provider(store, |b| b);
+pub async fn provider_revoking_either_token_revokes_both(
+    store: Arc<dyn Storage>,
+    caching: Caching,
+) {
+    let (provider, _) = contract_provider(store, caching, |b| b);
     let client = register(&provider, "revoke-client", None).await;
 
     let tokens = exchange(
@@ -338,6 +374,8 @@ pub async fn provider_revoking_either_token_revokes_both(store: Arc<dyn Storage>
     )
     .await
     .expect("exchange");
+    // Looked up first, so a cache (when on) holds it when the refresh token is revoked.
+    assert!(access_ok(&provider, &tokens.access_token).await);
     let refresh_token = tokens.refresh_token.expect("refresh");
     let loaded = provider
         .load_refresh_token(&client, &refresh_token)
@@ -352,8 +390,11 @@ pub async fn provider_revoking_either_token_revokes_both(store: Arc<dyn Storage>
 }
 
 /// Client secrets are verified against the stored hash; records read back carry no secret.
-pub async fn provider_checks_client_secrets_against_the_stored_hash(store: Arc<dyn Storage>) {
-    let (provider, _) = provider(store.clone(), |b| b.client_cache_ttl(0));
+pub async fn provider_checks_client_secrets_against_the_stored_hash(
+    store: Arc<dyn Storage>,
+    caching: Caching,
+) {
+    let (provider, _) = contract_provider(store.clone(), caching, |b| b.client_cache_ttl(0));
     let client = register(
         &provider,
         "secret-client",
@@ -394,8 +435,11 @@ pub async fn provider_checks_client_secrets_against_the_stored_hash(store: Arc<d
 }
 
 /// Tokens stop working at their expiry, and an absolute grant lifetime caps refreshes.
-pub async fn provider_expires_tokens_and_caps_them_by_the_grant_lifetime(store: Arc<dyn Storage>) {
-    let (provider, clock) = provider(store, |b| {
+pub async fn provider_expires_tokens_and_caps_them_by_the_grant_lifetime(
+    store: Arc<dyn Storage>,
+    caching: Caching,
+) {
+    let (provider, clock) = contract_provider(store, caching, |b| {
         b.access_token_ttl(60)
             .refresh_token_ttl(Some(1000))
             .grant_lifetime(Some(150))
@@ -455,8 +499,11 @@ pub async fn provider_expires_tokens_and_caps_them_by_the_grant_lifetime(store: 
 }
 
 /// Denying a pending request redirects with `access_denied`, `state` and `iss`, once.
-pub async fn provider_denial_redirects_with_access_denied(store: Arc<dyn Storage>) {
-    let (provider, _) = provider(store, |b| b);
+pub async fn provider_denial_redirects_with_access_denied(
+    store: Arc<dyn Storage>,
+    caching: Caching,
+) {
+    let (provider, _) = contract_provider(store, caching, |b| b);
     let client = register(&provider, "deny-client", None).await;
     let mut params = AuthorizationParams::new(
         None,
@@ -493,5 +540,51 @@ pub async fn provider_denial_redirects_with_access_denied(store: Arc<dyn Storage
             .await
             .expect("pending")
             .is_none()
+    );
+}
+
+/// The access-token cache across two instances sharing `store`: the instance that revokes sees
+/// it at once; the other one keeps serving its cached entry for at most the cache's TTL — the
+/// documented price of the cache — and a provider without a cache sees it at once.
+pub async fn provider_access_token_cache_lags_other_instances_by_its_ttl_at_most(
+    store: Arc<dyn Storage>,
+) {
+    let (cached, cached_clock) = provider(store.clone(), |b| b.access_token_cache_ttl(5));
+    let (uncached, _) = provider(store.clone(), |b| b);
+    let (revoker, _) = provider(store, |b| b.access_token_cache_ttl(5));
+    let client = register(&revoker, "cache-client", None).await;
+    let tokens = exchange(
+        &revoker,
+        &client,
+        &obtain_code(&revoker, &client, "gus").await,
+    )
+    .await
+    .expect("exchange");
+    for instance in [&cached, &uncached, &revoker] {
+        assert!(access_ok(instance, &tokens.access_token).await);
+    }
+    let loaded = revoker
+        .load_access_token(&tokens.access_token)
+        .await
+        .expect("load")
+        .expect("live");
+    revoker
+        .revoke_token(RevocableToken::Access(loaded))
+        .await
+        .expect("revoke");
+    assert!(
+        !access_ok(&revoker, &tokens.access_token).await,
+        "the revoking instance forgets its cached entry at once"
+    );
+    assert!(!access_ok(&uncached, &tokens.access_token).await);
+    cached_clock.advance(4);
+    assert!(
+        access_ok(&cached, &tokens.access_token).await,
+        "another instance's revocation is not seen inside the TTL (this proves the cache serves)"
+    );
+    cached_clock.advance(1);
+    assert!(
+        !access_ok(&cached, &tokens.access_token).await,
+        "and is seen once the TTL has passed"
     );
 }

@@ -16,6 +16,8 @@ pub struct StoreProviderBuilder<S> {
     refresh_token_ttl: Option<u64>,
     grant_lifetime: Option<u64>,
     client_cache_ttl: u64,
+    access_token_cache_ttl: u64,
+    access_token_cache_capacity: usize,
     valid_scopes: Option<Vec<String>>,
     collaborators: Collaborators,
 }
@@ -24,7 +26,8 @@ impl<S: Storage> StoreProvider<S> {
     /// Starts building a provider over `storage` for the authorization server `issuer`.
     ///
     /// Defaults: sign-in at `<issuer>/sign-in`, pending requests 10 minutes, codes 5 minutes,
-    /// access tokens 1 hour, refresh tokens 30 days, no absolute grant lifetime.
+    /// access tokens 1 hour, refresh tokens 30 days, no absolute grant lifetime, no
+    /// access-token cache.
     pub fn builder(storage: S, issuer: impl Into<String>) -> StoreProviderBuilder<S> {
         StoreProviderBuilder {
             storage,
@@ -37,6 +40,8 @@ impl<S: Storage> StoreProvider<S> {
             refresh_token_ttl: Some(30 * 24 * 3600),
             grant_lifetime: None,
             client_cache_ttl: 5,
+            access_token_cache_ttl: 0,
+            access_token_cache_capacity: 10_000,
             valid_scopes: None,
             collaborators: Collaborators::default(),
         }
@@ -92,6 +97,26 @@ impl<S: Storage> StoreProviderBuilder<S> {
     /// cache for this long.
     pub fn client_cache_ttl(mut self, seconds: u64) -> Self {
         self.client_cache_ttl = seconds;
+        self
+    }
+
+    /// Caches confirmed access-token lookups in process for `seconds` (0, the default, disables
+    /// the cache; at most [`MAX_ACCESS_TOKEN_CACHE_TTL`]).
+    ///
+    /// Worth it when storage is a round trip away (SQL, Redis): a protected request then costs
+    /// a hash and a map read instead. Revocations made through this provider — RFC 7009
+    /// revocation, refresh-token reuse, code replay, rotation — take effect at once. Revocations
+    /// made by *another* instance sharing the store are seen by this one only after the entry's
+    /// `seconds` have passed: with several instances, keep it to a few seconds. A token's own
+    /// expiry is always honoured.
+    pub fn access_token_cache_ttl(mut self, seconds: u64) -> Self {
+        self.access_token_cache_ttl = seconds;
+        self
+    }
+
+    /// Access tokens the cache holds at most (default 10 000); the least useful are evicted.
+    pub fn access_token_cache_capacity(mut self, tokens: usize) -> Self {
+        self.access_token_cache_capacity = tokens;
         self
     }
 
@@ -155,6 +180,12 @@ impl<S: Storage> StoreProviderBuilder<S> {
                 1,
                 400 * day,
             ),
+            (
+                "access_token_cache_ttl",
+                self.access_token_cache_ttl,
+                0,
+                MAX_ACCESS_TOKEN_CACHE_TTL,
+            ),
         ];
         for (setting, value, min, max) in checks {
             if !(min..=max).contains(&value) {
@@ -172,6 +203,12 @@ impl<S: Storage> StoreProviderBuilder<S> {
         Ok(StoreProvider {
             storage: self.storage,
             clients: ClientCache::new(self.client_cache_ttl),
+            access_tokens: (self.access_token_cache_ttl > 0).then(|| {
+                AccessTokenCache::new(
+                    self.access_token_cache_ttl,
+                    self.access_token_cache_capacity,
+                )
+            }),
             collaborators: self.collaborators,
             clock: self.clock,
             config: Config {
