@@ -93,8 +93,21 @@ pub(crate) fn validate_document(
                     "is not supported by this authorization server",
                 ));
             }
-            if client.metadata.jwks.is_none() && client.metadata.jwks_uri.is_none() {
-                return Err(DocumentError::PrivateKeyJwt("needs jwks or jwks_uri"));
+            // The rules of registration (RFC 7591 §2): one of `jwks` and `jwks_uri`, and a
+            // `jwks_uri` over https (its addresses are vetted when it is fetched).
+            match (&client.metadata.jwks, &client.metadata.jwks_uri) {
+                (None, None) => return Err(DocumentError::PrivateKeyJwt("needs jwks or jwks_uri")),
+                (Some(_), Some(_)) => {
+                    return Err(DocumentError::PrivateKeyJwt(
+                        "takes jwks or jwks_uri, not both",
+                    ));
+                }
+                (None, Some(uri)) if !is_https_url(uri) => {
+                    return Err(DocumentError::PrivateKeyJwt(
+                        "needs a jwks_uri that is an https URL",
+                    ));
+                }
+                _ => {}
             }
         }
         TokenEndpointAuthMethod::ClientSecretBasic | TokenEndpointAuthMethod::ClientSecretPost => {
@@ -111,6 +124,10 @@ pub(crate) fn validate_document(
     }
     client.metadata.token_endpoint_auth_method = Some(method);
     Ok(client)
+}
+
+fn is_https_url(uri: &str) -> bool {
+    url::Url::parse(uri).is_ok_and(|url| url.scheme() == "https" && url.has_host())
 }
 
 #[cfg(test)]
@@ -163,6 +180,16 @@ mod tests {
             r#"{"client_id":"https://app.example/client.json","redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}"#,
             true,
             pkj("needs jwks or jwks_uri"),
+        );
+        check(
+            r#"{"client_id":"https://app.example/client.json","redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{"keys":[]},"jwks_uri":"https://app.example/jwks"}"#,
+            true,
+            pkj("takes jwks or jwks_uri, not both"),
+        );
+        check(
+            r#"{"client_id":"https://app.example/client.json","redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks_uri":"http://app.example/jwks"}"#,
+            true,
+            pkj("needs a jwks_uri that is an https URL"),
         );
         check(
             r#"{"client_id":"https://app.example/other.json","redirect_uris":["https://app.example/cb"]}"#,
