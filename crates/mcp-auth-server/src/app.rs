@@ -16,7 +16,7 @@ use mcp_auth_axum::core::{ClientRegistrationOptions, ConfigError as AuthConfigEr
 use mcp_auth_axum::core::{RevocationOptions, StoreProvider};
 use mcp_auth_axum::handlers::McpOperationScopes;
 use mcp_auth_axum::{McpAuth, SessionBindingLayer};
-use mcp_auth_jwt::{IdJagValidator, JwksSource};
+use mcp_auth_jwt::{IdJagValidator, JwksSource, SUPPORTED_ALGORITHMS, SigningAlgorithm};
 use mcp_auth_types::{IssuerUrl, IssuerUrlError, validate_issuer_url};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -168,11 +168,16 @@ async fn build(
         }
         provider = provider.identity_assertion_validator(Arc::new(validator.build()?));
     }
-    // Client ID Metadata Documents: on unless --no-client-metadata-documents.
-    let client_metadata = crate::cimd::resolver(&config.client_metadata)?;
+    // Client ID Metadata Documents: on unless --no-client-metadata-documents. They bring
+    // `private_key_jwt` (a document cannot hold a secret, but it can publish a key), which
+    // registered clients may then use as well; every `jwks_uri` is fetched through the vetted
+    // fetcher.
+    let client_metadata = crate::cimd::client_metadata(&config.client_metadata)?;
     let client_metadata_enabled = client_metadata.is_some();
-    if let Some(resolver) = client_metadata {
-        provider = provider.client_metadata_resolver(Arc::new(resolver));
+    if let Some(client_metadata) = client_metadata {
+        provider = provider
+            .client_metadata_resolver(Arc::new(client_metadata.resolver))
+            .client_assertion_verifier(Arc::new(client_metadata.verifier));
     }
     let provider = Arc::new(provider.build()?);
     for client in config.clients {
@@ -205,15 +210,16 @@ async fn build(
         .client_registration(
             ClientRegistrationOptions::enabled()
                 .valid_scopes(valid_scopes)
-                .default_scopes(config.default_scopes.iter().cloned())
-                // Every registered client may later step up to the per-tool scopes: MCP
-                // clients register with the scope of their first 401 and only learn of a
-                // tool's scope from its 403.
-                .step_up_scopes(config.tool_scopes.values().flatten().cloned()),
+                .default_scopes(config.default_scopes.iter().cloned()),
         )
         .revocation(RevocationOptions::enabled())
         .identity_assertion(identity_assertion)
         .client_id_metadata_documents(client_metadata_enabled)
+        .private_key_jwt(if client_metadata_enabled {
+            SUPPORTED_ALGORITHMS.map(SigningAlgorithm::as_str).to_vec()
+        } else {
+            Vec::new()
+        })
         .build()?;
     let bearer = auth
         .require_bearer()

@@ -76,24 +76,49 @@ struct Args {
     /// Do not resolve or advertise Client ID Metadata Documents (https URL client ids)
     #[arg(long, env = "MCP_AUTH_NO_CLIENT_METADATA_DOCUMENTS")]
     no_client_metadata_documents: bool,
-    /// Let the metadata-document fetcher reach this special-use address range, e.g.
-    /// 10.0.0.0/8 (tests and private deployments only; repeatable)
-    #[arg(long = "cimd-allow-address", value_name = "CIDR")]
+    /// Let the fetchers of metadata documents and client jwks_uri reach this special-use
+    /// address range, e.g. 10.0.0.0/8 (tests and private deployments only; repeatable)
+    #[arg(
+        long = "cimd-allow-address",
+        env = "MCP_AUTH_CIMD_ALLOW_ADDRESSES",
+        value_name = "CIDR"
+    )]
     cimd_allow_addresses: Vec<String>,
-    /// Extra PEM root certificates for metadata-document hosts
-    #[arg(long = "cimd-root-cert", value_name = "FILE")]
+    /// Extra PEM root certificates for metadata-document and jwks_uri hosts (repeatable)
+    #[arg(
+        long = "cimd-root-cert",
+        env = "MCP_AUTH_CIMD_ROOT_CERTS",
+        value_name = "FILE"
+    )]
     cimd_root_certs: Vec<PathBuf>,
     /// Fetch metadata documents only from these client_id hosts (`*.example.com` allowed;
     /// repeatable)
-    #[arg(long = "cimd-allow-host", value_name = "HOST")]
+    #[arg(
+        long = "cimd-allow-host",
+        env = "MCP_AUTH_CIMD_ALLOW_HOSTS",
+        value_name = "HOST"
+    )]
     cimd_allow_hosts: Vec<String>,
     /// Never fetch metadata documents from these client_id hosts (repeatable)
-    #[arg(long = "cimd-deny-host", value_name = "HOST")]
+    #[arg(
+        long = "cimd-deny-host",
+        env = "MCP_AUTH_CIMD_DENY_HOSTS",
+        value_name = "HOST"
+    )]
     cimd_deny_hosts: Vec<String>,
     /// TOML file with the same settings (keys: bind, issuer, store, scopes, default_scopes,
-    /// users, clients, trusted_idps, access_token_ttl)
+    /// users, clients, trusted_idps, access_token_ttl, no_client_metadata_documents,
+    /// cimd_allow_addresses, cimd_root_certs, cimd_allow_hosts, cimd_deny_hosts; table
+    /// tool_scopes)
     #[arg(long, env = "MCP_AUTH_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Validate the settings, print them (secrets redacted) and exit
+    #[arg(long)]
+    check_config: bool,
+    /// Whether `--no-client-metadata-documents` came from the command line or environment
+    /// (a flag is a plain `bool`, so its absence is read from clap's value source).
+    #[arg(skip)]
+    no_client_metadata_documents_given: bool,
 }
 
 /// The TOML file: the same settings, named like the environment variables without the prefix.
@@ -110,6 +135,11 @@ struct FileSettings {
     clients: Option<Vec<PathBuf>>,
     trusted_idps: Option<Vec<String>>,
     access_token_ttl: Option<u64>,
+    no_client_metadata_documents: Option<bool>,
+    cimd_allow_addresses: Option<Vec<String>>,
+    cimd_root_certs: Option<Vec<PathBuf>>,
+    cimd_allow_hosts: Option<Vec<String>>,
+    cimd_deny_hosts: Option<Vec<String>>,
 }
 
 /// The demo's step-up: `admin_echo` needs `mcp:admin`.
@@ -365,10 +395,9 @@ pub struct Config {
     /// Scopes given to a client that registers without `scope`.
     pub default_scopes: Vec<String>,
     /// Scopes a `tools/call` of each tool needs besides [`scopes`](Self::scopes) (TOML table
-    /// `[tool_scopes]`; default `admin_echo = ["mcp:admin"]`). They are valid scopes too, and
-    /// every dynamic registration records them besides what the client asked for (or
-    /// `default_scopes`), so that a client can request them when a 403 tells it to step up.
-    /// An authorization still grants only what it requests.
+    /// `[tool_scopes]`; default `admin_echo = ["mcp:admin"]`). They are valid scopes too, so a
+    /// client can request them when a 403 tells it to step up; registration without `scope`
+    /// still gets only `default_scopes`.
     pub tool_scopes: std::collections::BTreeMap<String, Vec<String>>,
     /// Sign-in users.
     pub users: Vec<UserCredentials>,
@@ -380,6 +409,8 @@ pub struct Config {
     pub access_token_ttl: u64,
     /// Client ID Metadata Documents (on by default).
     pub client_metadata: crate::cimd::ClientMetadataConfig,
+    /// Only validate and print the settings (`--check-config`), do not serve.
+    pub check_config: bool,
 }
 
 impl Config {
@@ -411,14 +442,32 @@ impl Config {
         if from_env("trusted_idps") {
             args.trusted_idps = split_list(&args.trusted_idps);
         }
-        if from_env("clients") {
-            args.clients = args
-                .clients
+        for (id, list) in [
+            ("cimd_allow_addresses", &mut args.cimd_allow_addresses),
+            ("cimd_allow_hosts", &mut args.cimd_allow_hosts),
+            ("cimd_deny_hosts", &mut args.cimd_deny_hosts),
+        ] {
+            if from_env(id) {
+                *list = split_list(list);
+            }
+        }
+        let split_paths = |paths: &[PathBuf]| -> Vec<PathBuf> {
+            paths
                 .iter()
                 .flat_map(|path| split_list(&[path.to_string_lossy().into_owned()]))
                 .map(PathBuf::from)
-                .collect();
+                .collect()
+        };
+        if from_env("clients") {
+            args.clients = split_paths(&args.clients);
         }
+        if from_env("cimd_root_certs") {
+            args.cimd_root_certs = split_paths(&args.cimd_root_certs);
+        }
+        args.no_client_metadata_documents_given = matches!(
+            matches.value_source("no_client_metadata_documents"),
+            Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+        );
         let (file, file_dir) = match &args.config {
             Some(path) => (read_file(path)?, path.parent().map(Path::to_path_buf)),
             None => (FileSettings::default(), None),
@@ -431,6 +480,7 @@ impl Config {
         file: FileSettings,
         file_dir: Option<&Path>,
     ) -> Result<Self, ConfigError> {
+        let client_metadata = client_metadata(&args, &file, file_dir)?;
         let bind = args
             .bind
             .or(file.bind)
@@ -487,18 +537,7 @@ impl Config {
         }
         // Client files named in the config file are relative to it; the others to the
         // working directory.
-        let client_paths = if args.clients.is_empty() {
-            file.clients
-                .unwrap_or_default()
-                .into_iter()
-                .map(|path| match file_dir {
-                    Some(dir) if path.is_relative() => dir.join(path),
-                    _ => path,
-                })
-                .collect()
-        } else {
-            args.clients
-        };
+        let client_paths = pick_paths(args.clients, file.clients, file_dir);
         let clients = client_paths
             .iter()
             .map(|path| read_client(path))
@@ -511,27 +550,9 @@ impl Config {
             .access_token_ttl
             .or(file.access_token_ttl)
             .unwrap_or(DEFAULT_ACCESS_TOKEN_TTL);
-        let mut root_certificates_pem = Vec::new();
-        for path in &args.cimd_root_certs {
-            let pem = std::fs::read(path)
-                .map_err(|err| invalid("--cimd-root-cert", format!("{}: {err}", path.display())))?;
-            root_certificates_pem.extend_from_slice(&pem);
-            root_certificates_pem.push(b'\n');
-        }
-        for range in &args.cimd_allow_addresses {
-            range
-                .parse::<mcp_auth_cimd::IpRange>()
-                .map_err(|err| invalid("--cimd-allow-address", err.to_string()))?;
-        }
-        let client_metadata = crate::cimd::ClientMetadataConfig {
-            enabled: !args.no_client_metadata_documents,
-            allow_address_ranges: args.cimd_allow_addresses,
-            root_certificates_pem,
-            allow_hosts: args.cimd_allow_hosts,
-            deny_hosts: args.cimd_deny_hosts,
-        };
         Ok(Self {
             client_metadata,
+            check_config: args.check_config,
             bind,
             issuer,
             store,
@@ -544,6 +565,92 @@ impl Config {
             access_token_ttl,
         })
     }
+}
+
+/// The Client ID Metadata Document settings: flag or environment variable, else the file.
+fn client_metadata(
+    args: &Args,
+    file: &FileSettings,
+    file_dir: Option<&Path>,
+) -> Result<crate::cimd::ClientMetadataConfig, ConfigError> {
+    let disabled = if args.no_client_metadata_documents_given {
+        args.no_client_metadata_documents
+    } else {
+        file.no_client_metadata_documents.unwrap_or(false)
+    };
+    let allow_address_ranges = pick(
+        args.cimd_allow_addresses.clone(),
+        file.cimd_allow_addresses.clone(),
+    );
+    let root_certs = pick_paths(
+        args.cimd_root_certs.clone(),
+        file.cimd_root_certs.clone(),
+        file_dir,
+    );
+    let allow_hosts = pick(args.cimd_allow_hosts.clone(), file.cimd_allow_hosts.clone());
+    let deny_hosts = pick(args.cimd_deny_hosts.clone(), file.cimd_deny_hosts.clone());
+    let mut root_certificates_pem = Vec::new();
+    for path in &root_certs {
+        let pem = std::fs::read(path)
+            .map_err(|err| invalid("--cimd-root-cert", format!("{}: {err}", path.display())))?;
+        root_certificates_pem.extend_from_slice(&pem);
+        root_certificates_pem.push(b'\n');
+    }
+    for range in &allow_address_ranges {
+        range
+            .parse::<mcp_auth_cimd::IpRange>()
+            .map_err(|err| invalid("--cimd-allow-address", err.to_string()))?;
+    }
+    for (setting, hosts) in [
+        ("--cimd-allow-host", &allow_hosts),
+        ("--cimd-deny-host", &deny_hosts),
+    ] {
+        if let Some(host) = hosts.iter().find(|host| !is_host_pattern(host)) {
+            return Err(invalid(
+                setting,
+                format!("{host:?} is not a host name or *.domain pattern"),
+            ));
+        }
+    }
+    Ok(crate::cimd::ClientMetadataConfig {
+        enabled: !disabled,
+        allow_address_ranges,
+        root_certificates_pem,
+        allow_hosts,
+        deny_hosts,
+    })
+}
+
+/// A client_id host as the trust policy compares it: a host name or address, or `*.` and a
+/// domain; never a URL, a port or a path (which could never match).
+fn is_host_pattern(pattern: &str) -> bool {
+    if let Some(literal) = pattern.strip_prefix('[').and_then(|p| p.strip_suffix(']')) {
+        return literal.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let host = pattern.strip_prefix("*.").unwrap_or(pattern);
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+}
+
+/// Paths from the command line (or environment) if given, relative to the working directory;
+/// else the file's, relative to the file.
+fn pick_paths(
+    args: Vec<PathBuf>,
+    file: Option<Vec<PathBuf>>,
+    file_dir: Option<&Path>,
+) -> Vec<PathBuf> {
+    if !args.is_empty() {
+        return args;
+    }
+    file.unwrap_or_default()
+        .into_iter()
+        .map(|path| match file_dir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path,
+        })
+        .collect()
 }
 
 /// Command line (or environment) if given, else the file.
@@ -588,116 +695,4 @@ fn read_client(path: &Path) -> Result<OAuthClientInformationFull, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
-        Config::from_args(std::iter::once("mcp-auth-server").chain(args.iter().copied()))
-    }
-
-    #[test]
-    fn defaults_give_a_local_sqlite_server() {
-        let config = parse(&[]).unwrap();
-        assert_eq!(config.bind, DEFAULT_BIND);
-        assert_eq!(config.issuer, None);
-        assert_eq!(config.store, StoreUrl::Sqlite(DEFAULT_STORE.to_owned()));
-        assert_eq!(config.scopes, ["mcp:tools"]);
-        assert_eq!(config.default_scopes, ["mcp:tools"]);
-        assert_eq!(config.access_token_ttl, 3600);
-    }
-
-    #[test]
-    fn flags_override_the_file_and_lists_are_replaced_whole() {
-        let dir = std::env::temp_dir().join(format!("mcp-auth-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("server.toml");
-        std::fs::write(
-            &file,
-            "bind = \"127.0.0.1:9000\"\nstore = \"memory\"\nscopes = [\"a\", \"b\"]\n\
-             users = [\"file:pw\"]\naccess_token_ttl = 60\n",
-        )
-        .unwrap();
-        let config = parse(&[
-            "--config",
-            file.to_str().unwrap(),
-            "--bind",
-            "127.0.0.1:9001",
-            "--user",
-            "flag:pw:with:colons",
-        ])
-        .unwrap();
-        assert_eq!(config.bind, "127.0.0.1:9001");
-        assert_eq!(config.store, StoreUrl::Memory);
-        assert_eq!(config.scopes, ["a", "b"]);
-        assert_eq!(config.access_token_ttl, 60);
-        assert_eq!(config.users.len(), 1);
-        assert_eq!(config.users[0].name, "flag");
-        assert_eq!(config.users[0].expose_password(), "pw:with:colons");
-        std::fs::remove_dir_all(dir).unwrap();
-    }
-
-    #[test]
-    fn refuses_invalid_settings() {
-        let cases: &[&[&str]] = &[
-            &["--store", "mysql://x"],
-            &["--user", "nopassword"],
-            &["--user", "a:"],
-            &["--user", "a:1", "--user", "a:2"],
-            &["--issuer", "http://example.com"],
-            &["--scopes", "a", "--default-scopes", "b"],
-            &["--scopes", " "],
-            &["--trusted-idp", "https://idp.example"],
-            &[
-                "--trusted-idp",
-                "http://idp.example=https://idp.example/jwks",
-            ],
-            &[
-                "--trusted-idp",
-                "https://idp.example=ftp://idp.example/jwks",
-            ],
-            &["--client", "/nonexistent/client.json"],
-            &["--access-token-ttl", "soon"],
-        ];
-        for case in cases {
-            assert!(parse(case).is_err(), "{case:?} should be refused");
-        }
-    }
-
-    #[test]
-    fn secrets_stay_out_of_debug_output() {
-        let config = parse(&[
-            "--user",
-            "alice:hunter2",
-            "--store",
-            "postgres://app:s3cret@db.example/mcp",
-        ])
-        .unwrap();
-        let debug = format!("{config:?}");
-        assert!(!debug.contains("hunter2"), "{debug}");
-        assert!(!debug.contains("s3cret"), "{debug}");
-        assert!(debug.contains("alice"));
-    }
-
-    #[test]
-    fn trusted_idp_splits_at_the_first_equals_sign() {
-        let idp = TrustedIdp::parse("https://idp.example=https://idp.example/jwks?v=2").unwrap();
-        assert_eq!(idp.issuer, "https://idp.example");
-        assert_eq!(idp.jwks, "https://idp.example/jwks?v=2");
-    }
-
-    #[test]
-    fn trusted_idp_keys_are_an_https_url_or_a_file() {
-        let file = TrustedIdp::parse("https://idp.example=/etc/idp/jwks.json").unwrap();
-        assert_eq!(file.jwks, "/etc/idp/jwks.json");
-        for bad in [
-            "https://idp.example=http://idp.example/jwks",
-            "https://idp.example=http://127.0.0.1/jwks",
-            "https://idp.example=https://idp.example/jwks#k",
-            "https://idp.example=",
-            "http://idp.example=/etc/idp/jwks.json",
-            "no-equals-sign",
-        ] {
-            assert!(TrustedIdp::parse(bad).is_err(), "{bad}");
-        }
-    }
-}
+mod tests;

@@ -22,6 +22,11 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if config.check_config {
+        // `Config`'s Debug redacts passwords and database credentials.
+        println!("{config:#?}");
+        return ExitCode::SUCCESS;
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env()

@@ -1,0 +1,217 @@
+use super::*;
+
+fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+    Config::from_args(std::iter::once("mcp-auth-server").chain(args.iter().copied()))
+}
+
+#[test]
+fn defaults_give_a_local_sqlite_server() {
+    let config = parse(&[]).unwrap();
+    assert_eq!(config.bind, DEFAULT_BIND);
+    assert_eq!(config.issuer, None);
+    assert_eq!(config.store, StoreUrl::Sqlite(DEFAULT_STORE.to_owned()));
+    assert_eq!(config.scopes, ["mcp:tools"]);
+    assert_eq!(config.default_scopes, ["mcp:tools"]);
+    assert_eq!(config.access_token_ttl, 3600);
+}
+
+#[test]
+fn flags_override_the_file_and_lists_are_replaced_whole() {
+    let dir = std::env::temp_dir().join(format!("mcp-auth-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("server.toml");
+    std::fs::write(
+        &file,
+        "bind = \"127.0.0.1:9000\"\nstore = \"memory\"\nscopes = [\"a\", \"b\"]\n\
+         users = [\"file:pw\"]\naccess_token_ttl = 60\n",
+    )
+    .unwrap();
+    let config = parse(&[
+        "--config",
+        file.to_str().unwrap(),
+        "--bind",
+        "127.0.0.1:9001",
+        "--user",
+        "flag:pw:with:colons",
+    ])
+    .unwrap();
+    assert_eq!(config.bind, "127.0.0.1:9001");
+    assert_eq!(config.store, StoreUrl::Memory);
+    assert_eq!(config.scopes, ["a", "b"]);
+    assert_eq!(config.access_token_ttl, 60);
+    assert_eq!(config.users.len(), 1);
+    assert_eq!(config.users[0].name, "flag");
+    assert_eq!(config.users[0].expose_password(), "pw:with:colons");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn refuses_invalid_settings() {
+    let cases: &[&[&str]] = &[
+        &["--store", "mysql://x"],
+        &["--user", "nopassword"],
+        &["--user", "a:"],
+        &["--user", "a:1", "--user", "a:2"],
+        &["--issuer", "http://example.com"],
+        &["--scopes", "a", "--default-scopes", "b"],
+        &["--scopes", " "],
+        &["--trusted-idp", "https://idp.example"],
+        &[
+            "--trusted-idp",
+            "http://idp.example=https://idp.example/jwks",
+        ],
+        &[
+            "--trusted-idp",
+            "https://idp.example=ftp://idp.example/jwks",
+        ],
+        &["--client", "/nonexistent/client.json"],
+        &["--access-token-ttl", "soon"],
+    ];
+    for case in cases {
+        assert!(parse(case).is_err(), "{case:?} should be refused");
+    }
+}
+
+#[test]
+fn secrets_stay_out_of_debug_output() {
+    let config = parse(&[
+        "--user",
+        "alice:hunter2",
+        "--store",
+        "postgres://app:s3cret@db.example/mcp",
+    ])
+    .unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(!debug.contains("s3cret"), "{debug}");
+    assert!(debug.contains("alice"));
+}
+
+#[test]
+fn trusted_idp_splits_at_the_first_equals_sign() {
+    let idp = TrustedIdp::parse("https://idp.example=https://idp.example/jwks?v=2").unwrap();
+    assert_eq!(idp.issuer, "https://idp.example");
+    assert_eq!(idp.jwks, "https://idp.example/jwks?v=2");
+}
+
+#[test]
+fn trusted_idp_keys_are_an_https_url_or_a_file() {
+    let file = TrustedIdp::parse("https://idp.example=/etc/idp/jwks.json").unwrap();
+    assert_eq!(file.jwks, "/etc/idp/jwks.json");
+    for bad in [
+        "https://idp.example=http://idp.example/jwks",
+        "https://idp.example=http://127.0.0.1/jwks",
+        "https://idp.example=https://idp.example/jwks#k",
+        "https://idp.example=",
+        "http://idp.example=/etc/idp/jwks.json",
+        "no-equals-sign",
+    ] {
+        assert!(TrustedIdp::parse(bad).is_err(), "{bad}");
+    }
+}
+
+/// A fresh directory for one test's files.
+fn temp_dir(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("mcp-auth-config-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A config file in `dir` with `toml`, and two PEM files beside it.
+fn cimd_file(dir: &Path, toml: &str) -> String {
+    std::fs::write(dir.join("ca.pem"), "CA-PEM").unwrap();
+    std::fs::write(dir.join("other.pem"), "OTHER").unwrap();
+    let file = dir.join("server.toml");
+    std::fs::write(&file, toml).unwrap();
+    file.to_str().unwrap().to_owned()
+}
+
+const CIMD_TOML: &str = "no_client_metadata_documents = true\n\
+     cimd_allow_addresses = [\"10.0.0.0/8\", \"fd00::/8\"]\n\
+     cimd_root_certs = [\"ca.pem\"]\n\
+     cimd_allow_hosts = [\"*.apps.example\", \"app.example\"]\n\
+     cimd_deny_hosts = [\"bad.apps.example\"]\n";
+
+#[test]
+fn the_file_sets_every_client_metadata_setting() {
+    let dir = temp_dir("cimd-file");
+    let file = cimd_file(&dir, CIMD_TOML);
+    let cimd = parse(&["--config", &file]).unwrap().client_metadata;
+    assert!(!cimd.enabled);
+    assert_eq!(cimd.allow_address_ranges, ["10.0.0.0/8", "fd00::/8"]);
+    // Relative to the file, like `clients`.
+    assert_eq!(cimd.root_certificates_pem, b"CA-PEM\n");
+    assert_eq!(cimd.allow_hosts, ["*.apps.example", "app.example"]);
+    assert_eq!(cimd.deny_hosts, ["bad.apps.example"]);
+    // The defaults without a file: on, strict, no policy.
+    let cimd = parse(&[]).unwrap().client_metadata;
+    assert!(cimd.enabled);
+    assert!(cimd.allow_address_ranges.is_empty() && cimd.root_certificates_pem.is_empty());
+    assert!(cimd.allow_hosts.is_empty() && cimd.deny_hosts.is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn client_metadata_flags_override_the_file_and_lists_are_replaced_whole() {
+    let dir = temp_dir("cimd-flags");
+    let file = cimd_file(&dir, &CIMD_TOML.replace("= true", "= false"));
+    let other_pem = dir.join("other.pem");
+    let cimd = parse(&[
+        "--config",
+        &file,
+        "--no-client-metadata-documents",
+        "--cimd-allow-address",
+        "127.0.0.1/32",
+        "--cimd-root-cert",
+        other_pem.to_str().unwrap(),
+        "--cimd-allow-host",
+        "[::1]",
+        "--cimd-deny-host",
+        "evil.example",
+        "--cimd-deny-host",
+        "*.evil.example",
+    ])
+    .unwrap()
+    .client_metadata;
+    assert!(!cimd.enabled, "the flag wins over the file's false");
+    assert_eq!(cimd.allow_address_ranges, ["127.0.0.1/32"]);
+    assert_eq!(cimd.root_certificates_pem, b"OTHER\n");
+    assert_eq!(cimd.allow_hosts, ["[::1]"]);
+    assert_eq!(cimd.deny_hosts, ["evil.example", "*.evil.example"]);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn refuses_invalid_client_metadata_settings() {
+    let dir = temp_dir("cimd-invalid");
+    for (toml, setting) in [
+        ("cimd_allow_addresses = [\"nope\"]", "--cimd-allow-address"),
+        ("cimd_root_certs = [\"missing.pem\"]", "--cimd-root-cert"),
+        (
+            "cimd_allow_hosts = [\"https://app.example\"]",
+            "--cimd-allow-host",
+        ),
+        (
+            "cimd_deny_hosts = [\"app.example:443\"]",
+            "--cimd-deny-host",
+        ),
+        ("cimd_deny_hosts = [\"*.\"]", "--cimd-deny-host"),
+        (
+            "no_client_metadata_documents = \"yes\"",
+            "no_client_metadata_documents",
+        ),
+        ("cimd_allow_host = [\"typo.example\"]", "cimd_allow_host"),
+    ] {
+        let file = cimd_file(&dir, toml);
+        let error = parse(&["--config", &file]).unwrap_err().to_string();
+        assert!(error.contains(setting), "{toml}: {error}");
+    }
+    for args in [
+        &["--cimd-allow-address", "10.0.0.0/33"][..],
+        &["--cimd-allow-host", "app.example/path"],
+        &["--cimd-deny-host", ""],
+    ] {
+        assert!(parse(args).is_err(), "{args:?}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
