@@ -22,6 +22,9 @@ pub const ALICE_PASSWORD: &str = "alice-password";
 pub const BOB_PASSWORD: &str = "bob-password: with spaces & colons";
 /// The scope the server requires on `/mcp`.
 pub const SCOPE: &str = "mcp:tools";
+/// The scope `admin_echo` needs besides [`SCOPE`] (the server's default `[tool_scopes]`), which
+/// every registration records so that a client can step up to it.
+pub const ADMIN_SCOPE: &str = "mcp:admin";
 /// The MCP protocol version the client negotiates (one with sessions).
 pub const MCP_PROTOCOL_VERSION: &str = "2025-06-18";
 
@@ -167,7 +170,11 @@ impl TestServer {
             .expect("register");
         assert_eq!(response.status(), StatusCode::CREATED, "registration");
         let info: Value = response.json().await.expect("client information");
-        assert_eq!(info["scope"], SCOPE, "default scopes given on registration");
+        assert_eq!(
+            info["scope"],
+            format!("{SCOPE} {ADMIN_SCOPE}"),
+            "default scopes and the step-up scope given on registration"
+        );
         TestClient {
             client_id: info["client_id"].as_str().expect("client_id").to_owned(),
             redirect_uri,

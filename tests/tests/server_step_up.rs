@@ -2,15 +2,28 @@
 //! endpoint's `mcp:tools`; a token with only `mcp:tools` gets a 403 naming both, and a token
 //! authorised for that union succeeds.
 
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
+
 use mcp_auth_tests::server::{ALICE_PASSWORD, TestClient, TestServer, json_rpc_result};
 use reqwest::StatusCode;
 use serde_json::json;
 
 #[tokio::test]
 async fn a_tools_only_token_steps_up_to_the_union_the_403_names() {
+    // A client that registered for both scopes (RFC 7591 `scope`).
+    steps_up_after_registering_with("mcp:tools mcp:admin").await;
+}
+
+/// The official MCP SDKs register with the scope of their first 401 challenge, `mcp:tools`,
+/// and learn of `mcp:admin` only from the 403; the server records the step-up scopes at
+/// registration (RFC 7591 §3.2.1), so their re-authorization is not `invalid_scope`.
+#[tokio::test]
+async fn a_client_registered_for_the_first_challenge_only_can_still_step_up() {
+    steps_up_after_registering_with("mcp:tools").await;
+}
+
+async fn steps_up_after_registering_with(registered_scope: &str) {
     let server = TestServer::start("memory").await;
-    // A client that may ask for both scopes (RFC 7591 `scope`); without a `scope` request it
-    // gets the default, mcp:tools.
     let info: serde_json::Value = server
         .http
         .post(server.url("/register"))
@@ -19,7 +32,7 @@ async fn a_tools_only_token_steps_up_to_the_union_the_403_names() {
             "token_endpoint_auth_method": "none",
             "grant_types": ["authorization_code", "refresh_token"],
             "response_types": ["code"],
-            "scope": "mcp:tools mcp:admin",
+            "scope": registered_scope,
         }))
         .send()
         .await
@@ -27,6 +40,7 @@ async fn a_tools_only_token_steps_up_to_the_union_the_403_names() {
         .json()
         .await
         .expect("client information");
+    assert_eq!(info["scope"], "mcp:tools mcp:admin", "registered scope");
     let client = TestClient {
         client_id: info["client_id"].as_str().expect("client_id").to_owned(),
         redirect_uri: "http://127.0.0.1:9/callback".to_owned(),

@@ -190,6 +190,9 @@ pub enum ConfigError {
     /// Default scopes must be among the valid scopes.
     #[error("default scope {0:?} is not among the valid scopes")]
     DefaultScopeNotValid(String),
+    /// Step-up scopes must be among the valid scopes.
+    #[error("step-up scope {0:?} is not among the valid scopes")]
+    StepUpScopeNotValid(String),
     /// A lifetime is out of its allowed range.
     #[error("{setting} must be between {min} and {max} seconds, got {value}")]
     Lifetime {

@@ -17,6 +17,15 @@ pub struct ClientRegistrationOptions {
     pub valid_scopes: Option<Vec<String>>,
     /// Scopes given to a client that registers without `scope`.
     pub default_scopes: Option<Vec<String>>,
+    /// Scopes added to every registration's `scope`, whatever the client asked for, so that it
+    /// may request them later without registering again: an MCP client registers with the
+    /// scope of its first challenge and, when a tool answers 403 `insufficient_scope`, asks
+    /// for more (MCP "scope challenge handling"). The registered `scope` stays the ceiling of
+    /// what the client can request (RFC 7591 §2); the server widens it, which RFC 7591
+    /// §3.2.1 allows ("may replace … requested metadata values"), and the registration
+    /// response shows the result. Widening gives nothing away: anyone may register, with any
+    /// valid scope, and each authorization still shows the user what is requested.
+    pub step_up_scopes: Vec<String>,
     /// Whether public clients (`token_endpoint_auth_method` = `none`) may register. MCP clients
     /// are mostly native or browser apps that cannot keep a secret, so this defaults to `true`
     /// when registration is enabled.
@@ -54,6 +63,13 @@ impl ClientRegistrationOptions {
         self
     }
 
+    /// Sets the scopes added to every registration (see
+    /// [`step_up_scopes`](Self::step_up_scopes)).
+    pub fn step_up_scopes<I: IntoIterator<Item = S>, S: Into<String>>(mut self, scopes: I) -> Self {
+        self.step_up_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Makes issued secrets expire after `seconds`.
     pub fn client_secret_expiry_seconds(mut self, seconds: u64) -> Self {
         self.client_secret_expiry_seconds = Some(seconds);
@@ -77,6 +93,11 @@ impl ClientRegistrationOptions {
             && let Some(scope) = default.iter().find(|s| !valid.contains(s))
         {
             return Err(ConfigError::DefaultScopeNotValid(scope.clone()));
+        }
+        if let Some(valid) = &self.valid_scopes
+            && let Some(scope) = self.step_up_scopes.iter().find(|s| !valid.contains(s))
+        {
+            return Err(ConfigError::StepUpScopeNotValid(scope.clone()));
         }
         Ok(())
     }
@@ -327,6 +348,14 @@ mod tests {
                     ClientRegistrationOptions::enabled()
                         .valid_scopes(["a"])
                         .default_scopes(["b"]),
+                )
+                .build()
+                .err(),
+            AuthSettings::builder("https://as.example")
+                .client_registration(
+                    ClientRegistrationOptions::enabled()
+                        .valid_scopes(["a"])
+                        .step_up_scopes(["b"]),
                 )
                 .build()
                 .err(),

@@ -15,6 +15,8 @@
 //! - `client_credentials` is accepted only when `allow_client_credentials` is set, only for
 //!   confidential clients, and a client that uses only it needs no redirect URI;
 //! - scopes must be RFC 6749 §3.3 scope-tokens, and a blank `scope` counts as absent;
+//! - the configured `step_up_scopes` are added to every registered `scope` (RFC 7591 §3.2.1
+//!   lets the server replace requested values), so that an MCP client can step up later;
 //! - the request body is limited (`413`), and other methods than `POST` get `405`.
 
 use std::sync::Arc;
@@ -209,6 +211,18 @@ fn validate(
                 )));
             }
         }
+    }
+    // RFC 7591 §3.2.1: the server may widen the requested `scope`; the step-up scopes are
+    // registered for every client so that a later 403 `insufficient_scope` can be answered by
+    // authorizing again, without a new registration (see `step_up_scopes`).
+    if !options.step_up_scopes.is_empty() {
+        let mut scopes = split_scopes(metadata.scope.as_deref());
+        for scope in &options.step_up_scopes {
+            if !scopes.contains(scope) {
+                scopes.push(scope.clone());
+            }
+        }
+        metadata.scope = Some(scopes.join(" "));
     }
 
     if metadata.grant_types.contains(&GrantType::ClientCredentials) {

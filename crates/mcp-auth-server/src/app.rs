@@ -210,7 +210,11 @@ async fn build(
         .client_registration(
             ClientRegistrationOptions::enabled()
                 .valid_scopes(valid_scopes)
-                .default_scopes(config.default_scopes.iter().cloned()),
+                .default_scopes(config.default_scopes.iter().cloned())
+                // Every registered client may later step up to the per-tool scopes: MCP
+                // clients register with the scope of their first 401 and only learn of a
+                // tool's scope from its 403.
+                .step_up_scopes(config.tool_scopes.values().flatten().cloned()),
         )
         .revocation(RevocationOptions::enabled())
         .identity_assertion(identity_assertion)

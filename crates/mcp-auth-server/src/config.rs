@@ -395,9 +395,10 @@ pub struct Config {
     /// Scopes given to a client that registers without `scope`.
     pub default_scopes: Vec<String>,
     /// Scopes a `tools/call` of each tool needs besides [`scopes`](Self::scopes) (TOML table
-    /// `[tool_scopes]`; default `admin_echo = ["mcp:admin"]`). They are valid scopes too, so a
-    /// client can request them when a 403 tells it to step up; registration without `scope`
-    /// still gets only `default_scopes`.
+    /// `[tool_scopes]`; default `admin_echo = ["mcp:admin"]`). They are valid scopes too, and
+    /// every dynamic registration records them besides what the client asked for (or
+    /// `default_scopes`), so that a client can request them when a 403 tells it to step up.
+    /// An authorization still grants only what it requests.
     pub tool_scopes: std::collections::BTreeMap<String, Vec<String>>,
     /// Sign-in users.
     pub users: Vec<UserCredentials>,

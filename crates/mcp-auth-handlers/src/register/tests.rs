@@ -201,6 +201,32 @@ async fn client_credentials_is_registrable_only_when_allowed() {
 }
 
 #[tokio::test]
+async fn step_up_scopes_are_added_to_every_registered_scope() {
+    let open = ClientRegistrationOptions::enabled;
+    // An MCP client registers with its first challenge's scope; the step-up scopes are added
+    // so that it may later authorize for them without registering again.
+    check_table(
+        open()
+            .valid_scopes(["mcp", "mcp:admin", "other"])
+            .default_scopes(["mcp"])
+            .step_up_scopes(["mcp:admin"]),
+        r#"
+{"scope": "mcp"} => 201 {"scope": "mcp mcp:admin"}
+{"scope": "mcp:admin mcp"} => 201 {"scope": "mcp:admin mcp"}
+{"scope": "other"} => 201 {"scope": "other mcp:admin"}
+{} => 201 {"scope": "mcp mcp:admin"}
+{"scope": "mcp nope"} => 400 invalid_client_metadata Requested scopes are not valid: nope
+"#,
+    )
+    .await;
+    check_table(
+        open().step_up_scopes(["up"]),
+        r#"{} => 201 {"scope": "up"}"#,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn option_dependent_cases() {
     let open = ClientRegistrationOptions::enabled;
     check_table(
