@@ -187,7 +187,7 @@ impl TestServer {
         self.authorize_scope(client, SCOPE).await
     }
 
-    /// [`authorize`](Self::authorize) requesting `scope`.
+    /// [`authorize`](Self::authorize) requesting `scope` (none when empty).
     pub async fn authorize_scope(&self, client: &TestClient, scope: &str) -> Authorization {
         let verifier = format!(
             "{:032x}{:032x}",
@@ -198,19 +198,22 @@ impl TestServer {
         let challenge =
             mcp_auth_types::s256_challenge(&mcp_auth_types::CodeVerifier::new(verifier.clone()));
         let resource = self.resource();
+        let mut query = vec![
+            ("response_type", "code"),
+            ("client_id", &client.client_id),
+            ("redirect_uri", &client.redirect_uri),
+            ("code_challenge", &challenge),
+            ("code_challenge_method", "S256"),
+            ("state", &state),
+            ("resource", &resource),
+        ];
+        if !scope.is_empty() {
+            query.push(("scope", scope));
+        }
         let response = self
             .http
             .get(self.url("/authorize"))
-            .query(&[
-                ("response_type", "code"),
-                ("client_id", &client.client_id),
-                ("redirect_uri", &client.redirect_uri),
-                ("code_challenge", &challenge),
-                ("code_challenge_method", "S256"),
-                ("state", &state),
-                ("scope", scope),
-                ("resource", &resource),
-            ])
+            .query(&query)
             .send()
             .await
             .expect("authorize");
@@ -621,6 +624,12 @@ macro_rules! server_flow_tests {
                 .mcp_call_ok(access2, &session2, "whoami", serde_json::json!({}))
                 .await;
             assert_eq!(whoami["structuredContent"]["subject"], "alice");
+            // Rotation retired the first access token, even where the server caches tokens
+            // (SQLite by default), which had just served it.
+            let response = server
+                .mcp_call(access, &session, "whoami", serde_json::json!({}))
+                .await;
+            assert_eq!(response.status(), reqwest::StatusCode::UNAUTHORIZED);
 
             let response = server
                 .http

@@ -170,6 +170,38 @@ async fn a_metadata_document_client_authorizes_signs_in_and_gets_a_token() {
     assert!(host.hits.load(Ordering::SeqCst) >= 1);
 }
 
+/// The MCP spec's example document declares no `scope`: the client still gets the server's
+/// default scopes when it asks for none, and may ask for the step-up scope.
+#[tokio::test]
+async fn a_document_without_scope_gets_the_default_scopes_and_may_step_up() {
+    let host = MetadataHost::start(|id| {
+        let mut document = public_client(id);
+        document.as_object_mut().unwrap().remove("scope");
+        document
+    })
+    .await;
+    let server = host.server(&[]).await;
+    let client = TestClient {
+        client_id: host.client_id.clone(),
+        redirect_uri: "http://127.0.0.1:9/callback".to_owned(),
+    };
+    for (requested, granted) in [("", SCOPE), ("mcp:tools mcp:admin", "mcp:tools mcp:admin")] {
+        let authorization = server.authorize_scope(&client, requested).await;
+        let page = server.sign_in_page(&authorization).await;
+        let params = server.approve(&page, "alice", ALICE_PASSWORD).await;
+        let token = server
+            .exchange_code(&client, &authorization, &params["code"])
+            .await;
+        assert_eq!(token["scope"], granted, "{requested:?}");
+        let access = token["access_token"].as_str().unwrap();
+        let session = server.mcp_initialize(access).await;
+        let whoami = server
+            .mcp_call_ok(access, &session, "whoami", json!({}))
+            .await;
+        assert_eq!(whoami["structuredContent"]["subject"], "alice");
+    }
+}
+
 #[tokio::test]
 async fn authorize_refuses_a_redirect_uri_the_document_does_not_list() {
     let host = MetadataHost::start(public_client).await;

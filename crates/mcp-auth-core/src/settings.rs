@@ -1,6 +1,6 @@
 //! Server settings (the Python SDK's `settings.py`), validated when built.
 
-use mcp_auth_types::{IssuerUrl, resource_url_from_server_url, validate_issuer_url};
+use mcp_auth_types::{IssuerUrl, resource_url_from_server_url, split_scopes, validate_issuer_url};
 
 use crate::error::ConfigError;
 
@@ -49,6 +49,47 @@ impl ClientRegistrationOptions {
     /// Registration disabled.
     pub fn disabled() -> Self {
         Self::default()
+    }
+
+    /// The `scope` recorded for a client that declared `declared`, at registration (after
+    /// invalid scopes were refused) or in a Client ID Metadata Document: its declared scopes
+    /// that are valid, or [`default_scopes`](Self::default_scopes) when it declared none,
+    /// widened by [`step_up_scopes`](Self::step_up_scopes). `None` when nothing is left.
+    ///
+    /// A metadata document is the client's own claim and is not refused for an unknown scope
+    /// (the draft lets the server ignore what it does not support), so unknown scopes are
+    /// dropped here rather than recorded.
+    pub fn client_scope(&self, declared: Option<&str>) -> Option<String> {
+        let declared = split_scopes(declared);
+        let mut scopes: Vec<String> = if declared.is_empty() {
+            self.default_scopes.clone().unwrap_or_default()
+        } else {
+            declared
+                .into_iter()
+                .filter(|scope| {
+                    self.valid_scopes
+                        .as_ref()
+                        .is_none_or(|valid| valid.contains(scope))
+                })
+                .collect()
+        };
+        for scope in &self.step_up_scopes {
+            if !scopes.contains(scope) {
+                scopes.push(scope.clone());
+            }
+        }
+        (!scopes.is_empty()).then(|| scopes.join(" "))
+    }
+
+    /// What an authorization request without `scope` is granted — RFC 6749 §3.3's
+    /// "pre-defined default value": the client's `registered` scopes except the step-up ones,
+    /// which a client gets only by asking for them.
+    pub fn default_request_scopes(&self, registered: &[String]) -> Vec<String> {
+        registered
+            .iter()
+            .filter(|scope| !self.step_up_scopes.contains(scope))
+            .cloned()
+            .collect()
     }
 
     /// Restricts registrable scopes.
@@ -311,6 +352,34 @@ fn check_http_url(setting: &'static str, url: &str) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn client_scope_keeps_valid_declared_scopes_or_the_defaults_and_adds_step_up() {
+        let rules = ClientRegistrationOptions::enabled()
+            .valid_scopes(["mcp:tools", "mcp:admin", "read"])
+            .default_scopes(["mcp:tools"])
+            .step_up_scopes(["mcp:admin"]);
+        let cases = [
+            (None, Some("mcp:tools mcp:admin")),
+            (Some(""), Some("mcp:tools mcp:admin")),
+            (Some("read"), Some("read mcp:admin")),
+            (Some("read unknown mcp:admin"), Some("read mcp:admin")),
+            (Some("unknown"), Some("mcp:admin")),
+        ];
+        for (declared, expected) in cases {
+            assert_eq!(
+                rules.client_scope(declared).as_deref(),
+                expected,
+                "{declared:?}"
+            );
+        }
+        let bare = ClientRegistrationOptions::enabled();
+        assert_eq!(bare.client_scope(None), None);
+        assert_eq!(bare.client_scope(Some("x y")).as_deref(), Some("x y"));
+        let registered = ["mcp:tools".to_owned(), "mcp:admin".to_owned()];
+        assert_eq!(rules.default_request_scopes(&registered), ["mcp:tools"]);
+        assert_eq!(bare.default_request_scopes(&registered), registered);
+    }
 
     #[test]
     fn builds_with_canonical_resources() {

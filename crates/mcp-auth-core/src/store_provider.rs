@@ -29,6 +29,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{AuthorizeError, ConfigError, ProviderError, RegistrationError, TokenError};
 use crate::provider::{OAuthAuthorizationServerProvider, RevocableToken};
 use crate::secrets::{SecretHash, random_secret};
+use crate::settings::ClientRegistrationOptions;
 use crate::storage::{
     AccessTokenRecord, AuthorizationRequestRecord, Claims, ClientRecord, CodeTake, RefreshLookup,
     RefreshTokenRecord, Rotation, Storage,
@@ -52,6 +53,7 @@ struct Config {
     refresh_token_ttl: Option<u64>,
     grant_lifetime: Option<u64>,
     valid_scopes: Option<Vec<String>>,
+    client_scope_rules: Option<ClientRegistrationOptions>,
 }
 
 /// A complete [`OAuthAuthorizationServerProvider`] over a storage backend.
@@ -368,8 +370,19 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
     async fn authorize(
         &self,
         client: &OAuthClientInformationFull,
-        params: AuthorizationParams,
+        mut params: AuthorizationParams,
     ) -> Result<String, AuthorizeError> {
+        // RFC 6749 §3.3: a request without `scope` gets a pre-defined default, settled here so
+        // that the sign-in page shows what will be granted. (The Python SDK leaves it to each
+        // provider; tokens without any scope would be useless to an MCP server.)
+        if params.scopes.is_none() {
+            let registered = client.registered_scopes();
+            let default = match &self.config.client_scope_rules {
+                Some(rules) => rules.default_request_scopes(&registered),
+                None => registered,
+            };
+            params.scopes = (!default.is_empty()).then_some(default);
+        }
         let request_id = random_secret();
         let record = AuthorizationRequestRecord {
             request_hash: SecretHash::of(&request_id),
@@ -598,7 +611,12 @@ impl<S: Storage> StoreProvider<S> {
     ) -> Option<OAuthClientInformationFull> {
         let resolver = self.collaborators.client_metadata.as_ref()?;
         match resolver.resolve(client_id).await {
-            Ok(client) if client.client_id == client_id => Some(client),
+            Ok(mut client) if client.client_id == client_id => {
+                if let Some(rules) = &self.config.client_scope_rules {
+                    client.metadata.scope = rules.client_scope(client.metadata.scope.as_deref());
+                }
+                Some(client)
+            }
             Ok(_) => {
                 tracing::warn!(
                     client_id,

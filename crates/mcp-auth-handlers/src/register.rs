@@ -190,40 +190,29 @@ fn validate(
     }
 
     let requested = split_scopes(metadata.scope.as_deref());
-    if requested.is_empty() {
-        metadata.scope = options.default_scopes.as_ref().map(|s| s.join(" "));
-    } else {
-        if let Some(bad) = requested.iter().find(|s| !is_scope_token(s)) {
+    if let Some(bad) = requested.iter().find(|s| !is_scope_token(s)) {
+        return Err(metadata_error(format!(
+            "scope {bad:?} is not a valid scope-token (RFC 6749 §3.3)"
+        )));
+    }
+    if let Some(valid) = &options.valid_scopes {
+        let invalid: Vec<&str> = requested
+            .iter()
+            .filter(|s| !valid.contains(s))
+            .map(String::as_str)
+            .collect();
+        if !invalid.is_empty() {
             return Err(metadata_error(format!(
-                "scope {bad:?} is not a valid scope-token (RFC 6749 §3.3)"
+                "Requested scopes are not valid: {}",
+                invalid.join(", ")
             )));
         }
-        if let Some(valid) = &options.valid_scopes {
-            let invalid: Vec<&str> = requested
-                .iter()
-                .filter(|s| !valid.contains(s))
-                .map(String::as_str)
-                .collect();
-            if !invalid.is_empty() {
-                return Err(metadata_error(format!(
-                    "Requested scopes are not valid: {}",
-                    invalid.join(", ")
-                )));
-            }
-        }
     }
-    // RFC 7591 §3.2.1: the server may widen the requested `scope`; the step-up scopes are
-    // registered for every client so that a later 403 `insufficient_scope` can be answered by
-    // authorizing again, without a new registration (see `step_up_scopes`).
-    if !options.step_up_scopes.is_empty() {
-        let mut scopes = split_scopes(metadata.scope.as_deref());
-        for scope in &options.step_up_scopes {
-            if !scopes.contains(scope) {
-                scopes.push(scope.clone());
-            }
-        }
-        metadata.scope = Some(scopes.join(" "));
-    }
+    // `default_scopes` when none was asked for; RFC 7591 §3.2.1 lets the server widen the
+    // requested `scope`, and the step-up scopes are registered for every client so that a later
+    // 403 `insufficient_scope` can be answered by authorizing again, without a new
+    // registration (see `step_up_scopes`).
+    metadata.scope = options.client_scope(metadata.scope.as_deref());
 
     if metadata.grant_types.contains(&GrantType::ClientCredentials) {
         if !options.allow_client_credentials {

@@ -148,11 +148,20 @@ async fn build(
     );
 
     let valid_scopes = config.valid_scopes();
+    let registration = ClientRegistrationOptions::enabled()
+        .valid_scopes(valid_scopes.iter().cloned())
+        .default_scopes(config.default_scopes.iter().cloned())
+        // Every client may later step up to the per-tool scopes: MCP clients register with the
+        // scope of their first 401 and only learn of a tool's scope from its 403.
+        .step_up_scopes(config.tool_scopes.values().flatten().cloned());
     let storage = store::open(&config.store).await?;
     let mut provider = StoreProvider::builder(Arc::clone(&storage), issuer.as_str())
         .sign_in_url(issuer.endpoint("/sign-in"))
         .access_token_ttl(config.access_token_ttl)
-        .valid_scopes(valid_scopes.iter().cloned());
+        .access_token_cache_ttl(config.access_token_cache_ttl)
+        .valid_scopes(valid_scopes.iter().cloned())
+        // Metadata-document clients and requests without `scope` follow /register's rules.
+        .client_scope_rules(registration.clone());
     // SEP-990: trusting an identity provider is what enables the jwt-bearer grant; without one
     // it answers `unsupported_grant_type` and is not advertised.
     let identity_assertion = !config.trusted_idps.is_empty();
@@ -207,15 +216,7 @@ async fn build(
         .resource_url(resource.as_str())
         .resource_name("mcp-auth-server")
         .required_scopes(config.scopes.iter().cloned())
-        .client_registration(
-            ClientRegistrationOptions::enabled()
-                .valid_scopes(valid_scopes)
-                .default_scopes(config.default_scopes.iter().cloned())
-                // Every registered client may later step up to the per-tool scopes: MCP
-                // clients register with the scope of their first 401 and only learn of a
-                // tool's scope from its 403.
-                .step_up_scopes(config.tool_scopes.values().flatten().cloned()),
-        )
+        .client_registration(registration)
         .revocation(RevocationOptions::enabled())
         .identity_assertion(identity_assertion)
         .client_id_metadata_documents(client_metadata_enabled)

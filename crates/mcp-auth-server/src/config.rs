@@ -21,6 +21,9 @@ pub const DEFAULT_STORE: &str = "sqlite://mcp-auth.db";
 pub const DEFAULT_SCOPES: &str = "mcp:tools";
 /// Default access-token lifetime in seconds.
 pub const DEFAULT_ACCESS_TOKEN_TTL: u64 = 3600;
+/// Default access-token cache lifetime on SQLite, in seconds (see
+/// [`StoreUrl::default_access_token_cache_ttl`]).
+pub const DEFAULT_SQLITE_ACCESS_TOKEN_CACHE_TTL: u64 = 30;
 
 /// The command line. Every flag has an `MCP_AUTH_*` variable; repeatable flags take a
 /// comma-separated list from their variable.
@@ -73,6 +76,10 @@ struct Args {
     /// Access-token lifetime [default: 3600]
     #[arg(long, env = "MCP_AUTH_ACCESS_TOKEN_TTL", value_name = "SECONDS")]
     access_token_ttl: Option<u64>,
+    /// Serve confirmed access tokens from memory for this long; another instance's revocation
+    /// can lag by as much (0 disables) [default: 30 with SQLite, else 0]
+    #[arg(long, env = "MCP_AUTH_ACCESS_TOKEN_CACHE_TTL", value_name = "SECONDS")]
+    access_token_cache_ttl: Option<u64>,
     /// Do not resolve or advertise Client ID Metadata Documents (https URL client ids)
     #[arg(long, env = "MCP_AUTH_NO_CLIENT_METADATA_DOCUMENTS")]
     no_client_metadata_documents: bool,
@@ -107,7 +114,8 @@ struct Args {
     )]
     cimd_deny_hosts: Vec<String>,
     /// TOML file with the same settings (keys: bind, issuer, store, scopes, default_scopes,
-    /// users, clients, trusted_idps, access_token_ttl, no_client_metadata_documents,
+    /// users, clients, trusted_idps, access_token_ttl, access_token_cache_ttl,
+    /// no_client_metadata_documents,
     /// cimd_allow_addresses, cimd_root_certs, cimd_allow_hosts, cimd_deny_hosts; table
     /// tool_scopes)
     #[arg(long, env = "MCP_AUTH_CONFIG", value_name = "FILE")]
@@ -135,6 +143,7 @@ struct FileSettings {
     clients: Option<Vec<PathBuf>>,
     trusted_idps: Option<Vec<String>>,
     access_token_ttl: Option<u64>,
+    access_token_cache_ttl: Option<u64>,
     no_client_metadata_documents: Option<bool>,
     cimd_allow_addresses: Option<Vec<String>>,
     cimd_root_certs: Option<Vec<PathBuf>>,
@@ -246,6 +255,18 @@ pub enum StoreUrl {
 }
 
 impl StoreUrl {
+    /// The access-token cache a store gets unless configured: SQLite is a local file that one
+    /// server process writes, so the cache sees every revocation at once (30 s only bounds the
+    /// rare second process on the same file); Postgres and Redis exist to be shared by several
+    /// instances, whose revocations a cache would see late, so it is theirs to opt into; the
+    /// in-memory store needs none.
+    pub fn default_access_token_cache_ttl(&self) -> u64 {
+        match self {
+            Self::Sqlite(_) => DEFAULT_SQLITE_ACCESS_TOKEN_CACHE_TTL,
+            Self::Memory | Self::Postgres(_) | Self::Redis(_) => 0,
+        }
+    }
+
     /// Parses `--store`.
     pub fn parse(url: &str) -> Result<Self, ConfigError> {
         let scheme = url.split_once(':').map(|(scheme, _)| scheme);
@@ -408,6 +429,8 @@ pub struct Config {
     pub trusted_idps: Vec<TrustedIdp>,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: u64,
+    /// How long confirmed access tokens are served from memory, in seconds (0: never).
+    pub access_token_cache_ttl: u64,
     /// Client ID Metadata Documents (on by default).
     pub client_metadata: crate::cimd::ClientMetadataConfig,
     /// Only validate and print the settings (`--check-config`), do not serve.
@@ -551,6 +574,19 @@ impl Config {
             .access_token_ttl
             .or(file.access_token_ttl)
             .unwrap_or(DEFAULT_ACCESS_TOKEN_TTL);
+        let access_token_cache_ttl = args
+            .access_token_cache_ttl
+            .or(file.access_token_cache_ttl)
+            .unwrap_or_else(|| store.default_access_token_cache_ttl());
+        if access_token_cache_ttl > mcp_auth_core::MAX_ACCESS_TOKEN_CACHE_TTL {
+            return Err(invalid(
+                "--access-token-cache-ttl",
+                format!(
+                    "at most {} seconds",
+                    mcp_auth_core::MAX_ACCESS_TOKEN_CACHE_TTL
+                ),
+            ));
+        }
         Ok(Self {
             client_metadata,
             check_config: args.check_config,
@@ -564,6 +600,7 @@ impl Config {
             clients,
             trusted_idps,
             access_token_ttl,
+            access_token_cache_ttl,
         })
     }
 }

@@ -138,3 +138,9 @@ fn invalid_environment_values_are_refused_naming_the_setting() {
         assert!(stderr.contains(setting), "{name}={value}: {stderr}");
     }
 }
+
+#[test]
+fn the_access_token_cache_ttl_comes_from_the_environment_too() {
+    let out = settings(&check(&[("MCP_AUTH_ACCESS_TOKEN_CACHE_TTL", "9")], &[]));
+    assert!(out.contains("access_token_cache_ttl: 9,"), "{out}");
+}

@@ -19,6 +19,7 @@ pub struct StoreProviderBuilder<S> {
     access_token_cache_ttl: u64,
     access_token_cache_capacity: usize,
     valid_scopes: Option<Vec<String>>,
+    client_scope_rules: Option<ClientRegistrationOptions>,
     collaborators: Collaborators,
 }
 
@@ -43,6 +44,7 @@ impl<S: Storage> StoreProvider<S> {
             access_token_cache_ttl: 0,
             access_token_cache_capacity: 10_000,
             valid_scopes: None,
+            client_scope_rules: None,
             collaborators: Collaborators::default(),
         }
     }
@@ -125,6 +127,22 @@ impl<S: Storage> StoreProviderBuilder<S> {
     /// only limit. Set it to the registration options' `valid_scopes`.
     pub fn valid_scopes<I: IntoIterator<Item = T>, T: Into<String>>(mut self, scopes: I) -> Self {
         self.valid_scopes = Some(scopes.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The registration rules for scopes, applied where clients do not register through
+    /// `/register` (give the same options as the authorization server's settings):
+    ///
+    /// - a Client ID Metadata Document's `scope` is settled as a registration's would be
+    ///   ([`ClientRegistrationOptions::client_scope`]): valid declared scopes or the defaults,
+    ///   plus the step-up scopes — the MCP spec's own example document declares no `scope`;
+    /// - an authorization request without `scope` is granted
+    ///   [`ClientRegistrationOptions::default_request_scopes`] of the client's registered ones.
+    ///
+    /// Without them, a document's `scope` is taken as it is, and a request without `scope` is
+    /// granted every registered scope.
+    pub fn client_scope_rules(mut self, options: ClientRegistrationOptions) -> Self {
+        self.client_scope_rules = Some(options);
         self
     }
 
@@ -220,6 +238,7 @@ impl<S: Storage> StoreProviderBuilder<S> {
                 refresh_token_ttl: self.refresh_token_ttl,
                 grant_lifetime: self.grant_lifetime,
                 valid_scopes: self.valid_scopes,
+                client_scope_rules: self.client_scope_rules,
             },
         })
     }

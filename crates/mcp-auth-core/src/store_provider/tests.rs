@@ -3,7 +3,7 @@
 use super::builder::StoreProviderBuilder;
 use super::*;
 use crate::MemoryStore;
-use crate::storage::ClientStore;
+use crate::storage::{AuthorizationRequestStore, ClientStore};
 
 #[test]
 fn lifetimes_are_bounded() {
@@ -56,6 +56,11 @@ impl ClientMetadataResolver for OneDocument {
         client_id: &str,
     ) -> Result<OAuthClientInformationFull, crate::ClientMetadataError> {
         match client_id {
+            // As in the MCP spec's example document: no `scope`.
+            "https://app.example/no-scope.json" => Ok(OAuthClientInformationFull::new(
+                client_id,
+                mcp_auth_types::OAuthClientMetadata::new(vec!["https://app.example/cb".into()]),
+            )),
             "https://app.example/client.json" => Ok(OAuthClientInformationFull::new(
                 client_id,
                 mcp_auth_types::OAuthClientMetadata::new(vec!["https://app.example/cb".into()]),
@@ -119,4 +124,78 @@ fn debug_shows_configuration_not_storage() {
         .expect("valid");
     let debug = format!("{provider:?}");
     assert!(debug.contains("StoreProvider") && debug.contains("access_token_ttl"));
+}
+
+fn scope_rules() -> crate::ClientRegistrationOptions {
+    crate::ClientRegistrationOptions::enabled()
+        .valid_scopes(["mcp:tools", "mcp:admin"])
+        .default_scopes(["mcp:tools"])
+        .step_up_scopes(["mcp:admin"])
+}
+
+#[tokio::test]
+async fn metadata_document_scopes_follow_the_registration_rules() {
+    let provider = StoreProvider::builder(MemoryStore::new(), "https://as.example")
+        .client_metadata_resolver(Arc::new(OneDocument))
+        .client_scope_rules(scope_rules())
+        .build()
+        .unwrap();
+    let client = provider
+        .get_client("https://app.example/no-scope.json")
+        .await
+        .unwrap()
+        .expect("resolved");
+    assert_eq!(
+        client.metadata.scope.as_deref(),
+        Some("mcp:tools mcp:admin")
+    );
+    assert!(client.validate_scope(Some("mcp:tools")).is_ok());
+
+    let as_is = StoreProvider::builder(MemoryStore::new(), "https://as.example")
+        .client_metadata_resolver(Arc::new(OneDocument))
+        .build()
+        .unwrap();
+    let client = as_is
+        .get_client("https://app.example/no-scope.json")
+        .await
+        .unwrap()
+        .expect("resolved");
+    assert_eq!(
+        client.metadata.scope, None,
+        "without rules the document is taken as is"
+    );
+}
+
+#[tokio::test]
+async fn a_request_without_scope_gets_the_registered_scopes_but_not_the_step_up_ones() {
+    for (rules, expected) in [
+        (Some(scope_rules()), vec!["mcp:tools"]),
+        (None, vec!["mcp:tools", "mcp:admin"]),
+    ] {
+        let mut builder = StoreProvider::builder(MemoryStore::new(), "https://as.example");
+        if let Some(rules) = rules {
+            builder = builder.client_scope_rules(rules);
+        }
+        let provider = builder.build().unwrap();
+        let mut metadata =
+            mcp_auth_types::OAuthClientMetadata::new(vec!["https://app.example/cb".into()]);
+        metadata.scope = Some("mcp:tools mcp:admin".into());
+        let client = OAuthClientInformationFull::new("c", metadata);
+        let params = AuthorizationParams::new(None, "challenge", "https://app.example/cb", true);
+        let sign_in = provider.authorize(&client, params).await.unwrap();
+        let request_id = sign_in
+            .split_once("request_id=")
+            .map(|(_, id)| id.to_owned())
+            .expect("request id");
+        let pending = provider
+            .storage()
+            .take_authorization_request(&SecretHash::of(&request_id), provider.now())
+            .await
+            .unwrap()
+            .expect("stored");
+        assert_eq!(
+            pending.params.scopes,
+            Some(expected.iter().map(|s| (*s).to_owned()).collect())
+        );
+    }
 }

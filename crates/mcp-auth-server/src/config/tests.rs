@@ -13,6 +13,47 @@ fn defaults_give_a_local_sqlite_server() {
     assert_eq!(config.scopes, ["mcp:tools"]);
     assert_eq!(config.default_scopes, ["mcp:tools"]);
     assert_eq!(config.access_token_ttl, 3600);
+    assert_eq!(config.access_token_cache_ttl, 30, "SQLite caches tokens");
+}
+
+#[test]
+fn the_access_token_cache_is_on_for_sqlite_only_unless_configured() {
+    for (args, expected) in [
+        (&["--store", "memory"][..], 0),
+        (&["--store", "postgres://localhost/db"], 0),
+        (&["--store", "redis://localhost"], 0),
+        (&["--store", "sqlite://x.db"], 30),
+        (
+            &["--store", "sqlite://x.db", "--access-token-cache-ttl", "0"],
+            0,
+        ),
+        (
+            &[
+                "--store",
+                "redis://localhost",
+                "--access-token-cache-ttl",
+                "5",
+            ],
+            5,
+        ),
+    ] {
+        assert_eq!(
+            parse(args).unwrap().access_token_cache_ttl,
+            expected,
+            "{args:?}"
+        );
+    }
+    let dir = std::env::temp_dir().join(format!("mcp-auth-cache-ttl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("server.toml");
+    std::fs::write(
+        &file,
+        "store = \"postgres://localhost/db\"\naccess_token_cache_ttl = 7\n",
+    )
+    .unwrap();
+    let config = parse(&["--config", file.to_str().unwrap()]).unwrap();
+    assert_eq!(config.access_token_cache_ttl, 7);
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
@@ -55,6 +96,7 @@ fn refuses_invalid_settings() {
         &["--issuer", "http://example.com"],
         &["--scopes", "a", "--default-scopes", "b"],
         &["--scopes", " "],
+        &["--access-token-cache-ttl", "301"],
         &["--trusted-idp", "https://idp.example"],
         &[
             "--trusted-idp",
