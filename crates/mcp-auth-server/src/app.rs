@@ -17,7 +17,7 @@ use mcp_auth_axum::core::{RevocationOptions, StoreProvider};
 use mcp_auth_axum::handlers::McpOperationScopes;
 use mcp_auth_axum::{McpAuth, SessionBindingLayer};
 use mcp_auth_jwt::{IdJagValidator, JwksSource, SUPPORTED_ALGORITHMS, SigningAlgorithm};
-use mcp_auth_types::{IssuerUrl, IssuerUrlError, validate_issuer_url};
+use mcp_auth_types::{GrantType, IssuerUrl, IssuerUrlError, validate_issuer_url};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
@@ -165,6 +165,15 @@ async fn build(
     // SEP-990: trusting an identity provider is what enables the jwt-bearer grant; without one
     // it answers `unsupported_grant_type` and is not advertised.
     let identity_assertion = !config.trusted_idps.is_empty();
+    // The client credentials grant (machine clients acting in their own name): enabled, and
+    // advertised, when a pre-registered client lists it. Registration cannot grant it (anyone
+    // may register), and the token endpoint still refuses it to public clients (RFC 6749 §4.4).
+    let client_credentials = config.clients.iter().any(|client| {
+        client
+            .metadata
+            .grant_types
+            .contains(&GrantType::ClientCredentials)
+    });
     if identity_assertion {
         let mut validator = IdJagValidator::builder(issuer.as_str()).resource(resource.as_str());
         for idp in &config.trusted_idps {
@@ -219,6 +228,7 @@ async fn build(
         .client_registration(registration)
         .revocation(RevocationOptions::enabled())
         .identity_assertion(identity_assertion)
+        .client_credentials(client_credentials)
         .client_id_metadata_documents(client_metadata_enabled)
         .private_key_jwt(if client_metadata_enabled {
             SUPPORTED_ALGORITHMS.map(SigningAlgorithm::as_str).to_vec()
