@@ -377,10 +377,15 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
         // provider; tokens without any scope would be useless to an MCP server.)
         if params.scopes.is_none() {
             let registered = client.registered_scopes();
-            let default = match &self.config.client_scope_rules {
+            let mut default = match &self.config.client_scope_rules {
                 Some(rules) => rules.default_request_scopes(&registered),
                 None => registered,
             };
+            // A client registered before the server stopped offering a scope keeps it on
+            // record, but is no longer given it.
+            if let Some(valid) = &self.config.valid_scopes {
+                default.retain(|scope| valid.contains(scope));
+            }
             params.scopes = (!default.is_empty()).then_some(default);
         }
         let request_id = random_secret();

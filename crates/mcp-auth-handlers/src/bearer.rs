@@ -230,7 +230,13 @@ impl<V: TokenVerifier> BearerAuth<V> {
     /// insufficient_scope` challenge names the whole union, not only the missing scopes (MCP
     /// specification, "Scope Selection Strategy"); its description names the missing ones.
     pub fn authorize(&self, token: &AccessToken, extra: &[String]) -> Result<(), BearerRejection> {
-        let needed = union(&self.required_scopes, extra);
+        // Every protected request passes here: without extra scopes, judge the configured ones
+        // in place rather than copying them.
+        let needed: std::borrow::Cow<'_, [String]> = if extra.is_empty() {
+            std::borrow::Cow::Borrowed(&self.required_scopes)
+        } else {
+            std::borrow::Cow::Owned(union(&self.required_scopes, extra))
+        };
         let missing: Vec<String> = self
             .implication
             .missing(&token.scopes, &needed)

@@ -168,13 +168,17 @@ async fn metadata_document_scopes_follow_the_registration_rules() {
 
 #[tokio::test]
 async fn a_request_without_scope_gets_the_registered_scopes_but_not_the_step_up_ones() {
-    for (rules, expected) in [
-        (Some(scope_rules()), vec!["mcp:tools"]),
-        (None, vec!["mcp:tools", "mcp:admin"]),
+    for (rules, valid, expected) in [
+        (Some(scope_rules()), None, vec!["mcp:tools"]),
+        (None, None, vec!["mcp:tools", "mcp:admin"]),
+        (None, Some(["mcp:admin"]), vec!["mcp:admin"]),
     ] {
         let mut builder = StoreProvider::builder(MemoryStore::new(), "https://as.example");
         if let Some(rules) = rules {
             builder = builder.client_scope_rules(rules);
+        }
+        if let Some(valid) = valid {
+            builder = builder.valid_scopes(valid);
         }
         let provider = builder.build().unwrap();
         let mut metadata =
