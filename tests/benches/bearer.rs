@@ -47,13 +47,13 @@ const CONNECTIONS: usize = 32;
 /// in background load over the run hits both alike.
 const BURST: u64 = 5_000;
 /// Bursts per endpoint in one round.
-const BURSTS: usize = 8;
+const BURSTS: usize = 16;
 /// Requests per endpoint before the first round of a backend (connections, caches, pages).
 const WARMUP: u64 = 5_000;
 /// A burst stops here even if its requests are not all done.
 const TIME_CAP: Duration = Duration::from_secs(30);
 /// Rounds per backend; the summary quotes the median.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 7;
 
 const ISSUER: &str = "http://127.0.0.1:8080";
 const RESOURCE: &str = "http://127.0.0.1:8080/hello";

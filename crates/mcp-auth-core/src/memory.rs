@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: the reference storage backend, in process memory.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
@@ -19,13 +19,14 @@ const SWEEP_EVERY: u32 = 1024;
 
 /// Storage in process memory: the reference implementation of every storage contract.
 ///
-/// One mutex guards all state, which makes every operation trivially atomic and linearizable;
-/// no lock is held across an `.await`. Data is lost on restart and not shared between
+/// One lock guards all state, which makes every operation trivially atomic and linearizable;
+/// no lock is held across an `.await`. It is a read-write lock so that the lookups every
+/// protected request makes (access tokens, clients) do not queue behind one another. Data is lost on restart and not shared between
 /// processes — use it for tests, development and single-process deployments that accept
 /// re-authentication after a restart.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
-    state: Mutex<State>,
+    state: RwLock<State>,
 }
 
 #[derive(Debug, Default)]
@@ -59,10 +60,15 @@ impl MemoryStore {
         Self::default()
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    fn state(&self) -> RwLockWriteGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-applied operation behind (every
         // operation mutates only after its checks), so a poisoned lock is safe to reuse.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Shared access for operations that only read.
+    fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -146,7 +152,7 @@ impl ClientStore for MemoryStore {
     }
 
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StorageError> {
-        Ok(self.state().clients.get(client_id).cloned())
+        Ok(self.read_state().clients.get(client_id).cloned())
     }
 
     async fn delete_client(&self, client_id: &str) -> Result<bool, StorageError> {
@@ -291,7 +297,7 @@ impl TokenStore for MemoryStore {
         token_hash: &SecretHash,
         now: i64,
     ) -> Result<Option<AccessTokenRecord>, StorageError> {
-        let state = self.state();
+        let state = self.read_state();
         Ok(state
             .access
             .get(token_hash.as_bytes())

@@ -27,7 +27,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use quick_cache::sync::Cache;
 
@@ -61,7 +61,9 @@ pub(super) struct AccessTokenCache {
     ttl: i64,
     entries: Cache<[u8; 32], Arc<Entry>>,
     epoch: AtomicU64,
-    revocations: Mutex<Revocations>,
+    /// Read on every hit, written only by revocations: a read-write lock keeps hits from
+    /// queueing behind one another.
+    revocations: RwLock<Revocations>,
 }
 
 /// A ticket for one storage read: take it before reading, hand it back with the result.
@@ -78,7 +80,7 @@ impl AccessTokenCache {
             ttl: i64::try_from(ttl).unwrap_or(i64::MAX),
             entries: Cache::new(capacity.max(1)),
             epoch: AtomicU64::new(0),
-            revocations: Mutex::new(Revocations::default()),
+            revocations: RwLock::new(Revocations::default()),
         }
     }
 
@@ -119,7 +121,10 @@ impl AccessTokenCache {
     /// Records that every access token of `grant_id` issued so far is dead. Call it after the
     /// storage change has committed.
     pub(super) fn revoke_grant(&self, grant_id: &str, now: i64) {
-        let mut revocations = self.revocations();
+        let mut revocations = self
+            .revocations
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         let number = self.epoch.fetch_add(1, Ordering::AcqRel) + 1;
         let ttl = self.ttl;
         if revocations.marks.len() >= MAX_REVOCATION_MARKS {
@@ -145,10 +150,10 @@ impl AccessTokenCache {
                 .is_some_and(|(number, _)| *number > entry.epoch)
     }
 
-    fn revocations(&self) -> std::sync::MutexGuard<'_, Revocations> {
+    fn revocations(&self) -> RwLockReadGuard<'_, Revocations> {
         // The guarded data stays consistent whatever a panicking holder did.
         self.revocations
-            .lock()
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -1,0 +1,107 @@
+//! The bearer layer's own CPU cost, without sockets: criterion timings of one request through
+//! `RequireBearerLayer` around a trivial service, beside the trivial service alone, and of
+//! `BearerAuth::authenticate` by itself — on `StoreProvider<MemoryStore>`, with and without the
+//! provider's access-token cache. This isolates what `cargo xtask bench` (`bearer.rs`)
+//! measures through the whole HTTP stack. Run with `cargo bench -p mcp-auth-tests --bench
+//! bearer_layer`.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::body::Body;
+use criterion::{Criterion, criterion_group, criterion_main};
+use http::{HeaderValue, Request, Response, header::AUTHORIZATION};
+use mcp_auth_axum::McpAuth;
+use mcp_auth_core::secrets::{SecretHash, random_id, random_secret};
+use mcp_auth_core::{AccessTokenRecord, MemoryStore, StoreProvider, TokenStore};
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+const ISSUER: &str = "http://127.0.0.1:8080";
+const RESOURCE: &str = "http://127.0.0.1:8080/hello";
+const SCOPE: &str = "mcp:tools";
+
+async fn hello(_: Request<Body>) -> Result<Response<Body>, Infallible> {
+    Ok(Response::new(Body::from("hello")))
+}
+
+/// A provider holding one live token, and that token's `Authorization` value.
+async fn provider(cache_ttl: u64) -> (StoreProvider<MemoryStore>, HeaderValue) {
+    let provider = StoreProvider::builder(MemoryStore::new(), ISSUER)
+        .access_token_cache_ttl(cache_ttl)
+        .build()
+        .expect("provider");
+    let raw = random_secret();
+    let record: AccessTokenRecord = serde_json::from_value(serde_json::json!({
+        "token_hash": SecretHash::of(&raw),
+        "grant_id": random_id(),
+        "client_id": "bench-client",
+        "scopes": [SCOPE],
+        "expires_at": i64::MAX / 2,
+        "resource": RESOURCE,
+        "subject": "bench-user",
+        "claims": {"iss": ISSUER},
+    }))
+    .expect("record");
+    assert!(
+        provider
+            .storage()
+            .issue_tokens(&record, None)
+            .await
+            .unwrap()
+    );
+    let header = HeaderValue::from_str(&format!("Bearer {raw}")).unwrap();
+    (provider, header)
+}
+
+fn request(authorization: &HeaderValue) -> Request<Body> {
+    Request::builder()
+        .uri("/hello")
+        .header(AUTHORIZATION, authorization.clone())
+        .body(Body::empty())
+        .unwrap()
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("bearer_layer");
+    for (name, cache_ttl) in [("memory", 0), ("memory + token cache", 60)] {
+        let (provider, authorization) = runtime.block_on(provider(cache_ttl));
+        let auth = McpAuth::builder(Arc::new(provider))
+            .issuer_url(ISSUER)
+            .resource_url(RESOURCE)
+            .required_scopes([SCOPE])
+            .build()
+            .expect("settings");
+        let layer = auth.require_bearer().expect("resource configured");
+        let bare = service_fn(hello);
+        let protected = layer.layer(service_fn(hello));
+        let response = runtime.block_on(protected.clone().oneshot(request(&authorization)));
+        assert_eq!(response.unwrap().status(), 200, "the token is accepted");
+
+        if cache_ttl == 0 {
+            group.bench_function("request without the layer", |b| {
+                b.to_async(&runtime).iter(|| {
+                    let mut service = bare;
+                    let request = request(&authorization);
+                    async move { service.call(request).await.unwrap() }
+                });
+            });
+        }
+        group.bench_function(format!("request through the layer ({name})"), |b| {
+            b.to_async(&runtime).iter(|| {
+                let service = protected.clone();
+                let request = request(&authorization);
+                async move { service.oneshot(request).await.unwrap() }
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
