@@ -83,11 +83,18 @@ impl ClientRegistrationOptions {
 
     /// What an authorization request without `scope` is granted — RFC 6749 §3.3's
     /// "pre-defined default value": the client's `registered` scopes except the step-up ones,
-    /// which a client gets only by asking for them.
+    /// which a client gets only by asking for them, and except any no longer in
+    /// [`valid_scopes`](Self::valid_scopes) (a client registered before the server stopped
+    /// offering a scope keeps it on record).
     pub fn default_request_scopes(&self, registered: &[String]) -> Vec<String> {
         registered
             .iter()
             .filter(|scope| !self.step_up_scopes.contains(scope))
+            .filter(|scope| {
+                self.valid_scopes
+                    .as_ref()
+                    .is_none_or(|valid| valid.contains(scope))
+            })
             .cloned()
             .collect()
     }
@@ -376,7 +383,11 @@ mod tests {
         let bare = ClientRegistrationOptions::enabled();
         assert_eq!(bare.client_scope(None), None);
         assert_eq!(bare.client_scope(Some("x y")).as_deref(), Some("x y"));
-        let registered = ["mcp:tools".to_owned(), "mcp:admin".to_owned()];
+        let registered = [
+            "mcp:tools".to_owned(),
+            "mcp:admin".to_owned(),
+            "gone".to_owned(),
+        ];
         assert_eq!(rules.default_request_scopes(&registered), ["mcp:tools"]);
         assert_eq!(bare.default_request_scopes(&registered), registered);
     }

@@ -370,24 +370,8 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
     async fn authorize(
         &self,
         client: &OAuthClientInformationFull,
-        mut params: AuthorizationParams,
+        params: AuthorizationParams,
     ) -> Result<String, AuthorizeError> {
-        // RFC 6749 §3.3: a request without `scope` gets a pre-defined default, settled here so
-        // that the sign-in page shows what will be granted. (The Python SDK leaves it to each
-        // provider; tokens without any scope would be useless to an MCP server.)
-        if params.scopes.is_none() {
-            let registered = client.registered_scopes();
-            let mut default = match &self.config.client_scope_rules {
-                Some(rules) => rules.default_request_scopes(&registered),
-                None => registered,
-            };
-            // A client registered before the server stopped offering a scope keeps it on
-            // record, but is no longer given it.
-            if let Some(valid) = &self.config.valid_scopes {
-                default.retain(|scope| valid.contains(scope));
-            }
-            params.scopes = (!default.is_empty()).then_some(default);
-        }
         let request_id = random_secret();
         let record = AuthorizationRequestRecord {
             request_hash: SecretHash::of(&request_id),

@@ -267,7 +267,19 @@ impl<P: OAuthAuthorizationServerProvider> AuthorizationHandler<P> {
             Some(_) => return refuse(InvalidRequest, "code_challenge_method must be S256"),
         }
         let scopes = match client.validate_scope(params.get("scope")) {
-            Ok(scopes) => scopes,
+            Ok(Some(scopes)) => Some(scopes),
+            // RFC 6749 §3.3: without `scope`, a pre-defined default — the client's registered
+            // scopes that are still valid, step-up scopes excepted (a client gets those by
+            // asking). The Python SDK passes `None` on and leaves it to each provider; a token
+            // without any scope would be useless to an MCP server.
+            Ok(None) => {
+                let default = self
+                    .ctx
+                    .settings
+                    .client_registration_options
+                    .default_request_scopes(&client.registered_scopes());
+                (!default.is_empty()).then_some(default)
+            }
             Err(error) => return refuse(InvalidScope, &error.to_string()),
         };
         // RFC 8707 §2: the resource the token will be used at. A request without one is bound

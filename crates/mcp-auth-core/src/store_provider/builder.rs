@@ -130,17 +130,12 @@ impl<S: Storage> StoreProviderBuilder<S> {
         self
     }
 
-    /// The registration rules for scopes, applied where clients do not register through
-    /// `/register` (give the same options as the authorization server's settings):
-    ///
-    /// - a Client ID Metadata Document's `scope` is settled as a registration's would be
-    ///   ([`ClientRegistrationOptions::client_scope`]): valid declared scopes or the defaults,
-    ///   plus the step-up scopes — the MCP spec's own example document declares no `scope`;
-    /// - an authorization request without `scope` is granted
-    ///   [`ClientRegistrationOptions::default_request_scopes`] of the client's registered ones.
-    ///
-    /// Without them, a document's `scope` is taken as it is, and a request without `scope` is
-    /// granted every registered scope.
+    /// The registration rules for scopes, for clients that do not register through
+    /// `/register` (give the same options as the authorization server's settings): a Client ID
+    /// Metadata Document's `scope` is settled as a registration's would be
+    /// ([`ClientRegistrationOptions::client_scope`]): valid declared scopes or the defaults,
+    /// plus the step-up scopes — the MCP spec's own example document declares no `scope`.
+    /// Without them, a document's `scope` is taken as it is.
     pub fn client_scope_rules(mut self, options: ClientRegistrationOptions) -> Self {
         self.client_scope_rules = Some(options);
         self

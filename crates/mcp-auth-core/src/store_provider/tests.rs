@@ -3,7 +3,7 @@
 use super::builder::StoreProviderBuilder;
 use super::*;
 use crate::MemoryStore;
-use crate::storage::{AuthorizationRequestStore, ClientStore};
+use crate::storage::ClientStore;
 
 #[test]
 fn lifetimes_are_bounded() {
@@ -164,42 +164,4 @@ async fn metadata_document_scopes_follow_the_registration_rules() {
         client.metadata.scope, None,
         "without rules the document is taken as is"
     );
-}
-
-#[tokio::test]
-async fn a_request_without_scope_gets_the_registered_scopes_but_not_the_step_up_ones() {
-    for (rules, valid, expected) in [
-        (Some(scope_rules()), None, vec!["mcp:tools"]),
-        (None, None, vec!["mcp:tools", "mcp:admin"]),
-        (None, Some(["mcp:admin"]), vec!["mcp:admin"]),
-    ] {
-        let mut builder = StoreProvider::builder(MemoryStore::new(), "https://as.example");
-        if let Some(rules) = rules {
-            builder = builder.client_scope_rules(rules);
-        }
-        if let Some(valid) = valid {
-            builder = builder.valid_scopes(valid);
-        }
-        let provider = builder.build().unwrap();
-        let mut metadata =
-            mcp_auth_types::OAuthClientMetadata::new(vec!["https://app.example/cb".into()]);
-        metadata.scope = Some("mcp:tools mcp:admin".into());
-        let client = OAuthClientInformationFull::new("c", metadata);
-        let params = AuthorizationParams::new(None, "challenge", "https://app.example/cb", true);
-        let sign_in = provider.authorize(&client, params).await.unwrap();
-        let request_id = sign_in
-            .split_once("request_id=")
-            .map(|(_, id)| id.to_owned())
-            .expect("request id");
-        let pending = provider
-            .storage()
-            .take_authorization_request(&SecretHash::of(&request_id), provider.now())
-            .await
-            .unwrap()
-            .expect("stored");
-        assert_eq!(
-            pending.params.scopes,
-            Some(expected.iter().map(|s| (*s).to_owned()).collect())
-        );
-    }
 }

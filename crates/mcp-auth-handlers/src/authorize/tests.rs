@@ -1,6 +1,6 @@
 use super::*;
 use crate::test_support::*;
-use mcp_auth_core::ProviderErrorKind;
+use mcp_auth_core::{ClientRegistrationOptions, ProviderErrorKind};
 
 /// A change to the valid request: `Some` replaces or adds a parameter, `None` removes it.
 type Change<'a> = (&'a str, Option<&'a str>);
@@ -104,6 +104,37 @@ async fn a_valid_request_is_sent_to_the_provider_and_redirected() {
     assert!(seen.redirect_uri_provided_explicitly);
     // No `resource` in the request: bound to the configured resource server.
     assert_eq!(seen.resource.as_deref(), Some(RESOURCE));
+}
+
+/// RFC 6749 §3.3: a request without `scope` is given a pre-defined default — the client's
+/// registered scopes, less the step-up ones and any no longer valid — rather than none.
+#[tokio::test]
+async fn a_request_without_scope_gets_the_registered_scopes_less_step_up_and_invalid_ones() {
+    let cases: [(ClientRegistrationOptions, &[&str]); 2] = [
+        (
+            ClientRegistrationOptions::enabled(),
+            &["read", "write", "profile"],
+        ),
+        (
+            ClientRegistrationOptions::enabled()
+                .valid_scopes(["read", "write"])
+                .step_up_scopes(["write"]),
+            &["read"],
+        ),
+    ];
+    for (registration, expected) in cases {
+        let settings = AuthSettings::builder(ISSUER)
+            .resource_server_url(RESOURCE)
+            .client_registration(registration)
+            .build()
+            .unwrap();
+        let env = TestEnv::with_settings(settings);
+        let response = get(&env, &query(&[])).await;
+        assert_eq!(response.status(), StatusCode::FOUND);
+        let seen = env.provider.last_authorize.lock().unwrap().clone().unwrap();
+        let expected: Vec<String> = expected.iter().map(|s| (*s).to_owned()).collect();
+        assert_eq!(seen.scopes, Some(expected));
+    }
 }
 
 #[tokio::test]

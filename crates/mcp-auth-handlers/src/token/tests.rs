@@ -290,7 +290,9 @@ async fn the_full_code_flow_through_the_authorization_endpoint() {
         .access_token(body["access_token"].as_str().unwrap())
         .unwrap();
     assert_eq!(access.client_id, POST_CLIENT_ID);
-    assert_eq!(access.scopes, ["read", "write"]);
+    // The request named no scope: the authorization endpoint applied the RFC 6749 §3.3
+    // default, the client's registered scopes (the Python SDK leaves it to the provider).
+    assert_eq!(access.scopes, ["read", "write", "profile"]);
     assert_eq!(access.resource.as_deref(), Some(RESOURCE));
     let refresh = [
         ("grant_type", "refresh_token"),
