@@ -8,7 +8,9 @@
 //! - `tidy`: repository hygiene checks that need no compiler.
 //! - `interop`: the official MCP Python and TypeScript SDK clients against `mcp-auth-server`.
 //! - `bench`: requests per second behind `RequireBearerLayer` beside the bare endpoint
-//!   (`tests/benches/bearer.rs`), on the memory and the SQLite store.
+//!   (`tests/benches/bearer.rs`), on the memory and the SQLite store with and without the
+//!   token cache, then the layer's own cost without sockets (`tests/benches/bearer_layer.rs`,
+//!   criterion).
 //! - `ci`: `lint`, then `test`, then `interop`.
 
 mod interop;
@@ -37,7 +39,8 @@ commands:
   interop       run the official MCP Python and TypeScript SDK clients against
                 mcp-auth-server: sign-in, whoami, refresh (needs python3 and node)
   bench         requests per second of an endpoint behind RequireBearerLayer beside the
-                same endpoint without it (memory and SQLite stores, loopback only)
+                same endpoint without it (memory and SQLite stores, loopback only), then
+                the layer's own cost per request without sockets
   ci            lint, then test, then interop";
 
 fn main() -> ExitCode {
@@ -173,6 +176,7 @@ fn bench() -> Result<ExitCode> {
     let sh = shell()?;
     let cargo = cargo();
     cmd!(sh, "{cargo} bench --package mcp-auth-tests --bench bearer").run()?;
+    cmd!(sh, "{cargo} bench --package mcp-auth-tests --bench bearer_layer").run()?;
     Ok(ExitCode::SUCCESS)
 }
 
