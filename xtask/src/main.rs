@@ -176,7 +176,11 @@ fn bench() -> Result<ExitCode> {
     let sh = shell()?;
     let cargo = cargo();
     cmd!(sh, "{cargo} bench --package mcp-auth-tests --bench bearer").run()?;
-    cmd!(sh, "{cargo} bench --package mcp-auth-tests --bench bearer_layer").run()?;
+    cmd!(
+        sh,
+        "{cargo} bench --package mcp-auth-tests --bench bearer_layer"
+    )
+    .run()?;
     Ok(ExitCode::SUCCESS)
 }
 
