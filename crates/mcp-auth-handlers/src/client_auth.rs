@@ -28,7 +28,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HeaderValue, WWW_AUTHENTICATE};
-use http::{HeaderMap, Response};
+use http::{HeaderMap, Method, Request, Response};
 use mcp_auth_core::{ClientAssertionError, OAuthAuthorizationServerProvider, ProviderError};
 use mcp_auth_types::{
     Assertion, CLIENT_ASSERTION_TYPE_JWT_BEARER, ClientSecret, OAuthClientInformationFull,
@@ -260,6 +260,37 @@ impl<P: OAuthAuthorizationServerProvider> ClientAuthenticator<P> {
     /// An authenticator looking clients up through `provider`.
     pub fn new(provider: Arc<P>, ctx: HandlerContext) -> Self {
         Self { provider, ctx }
+    }
+
+    /// The preamble of the endpoints that authenticate their client (token, revocation): the
+    /// body limit, `POST` only, the form, and client authentication. `Err` is the response to
+    /// send, each failure in the endpoint's own vocabulary: `invalid_request` and
+    /// `invalid_client` are its codes for a malformed request and a failed authentication.
+    pub(crate) async fn authenticated_form<C: Serialize + Status + Copy>(
+        &self,
+        request: &Request<Bytes>,
+        invalid_request: C,
+        invalid_client: C,
+    ) -> Result<(Params, OAuthClientInformationFull), Response<Bytes>> {
+        if request.body().len() > self.ctx.body_limit {
+            return Err(response::payload_too_large(self.ctx.body_limit));
+        }
+        if request.method() != Method::POST {
+            return Err(response::method_not_allowed("POST"));
+        }
+        let params = Params::parse_form(request.headers(), request.body())
+            .map_err(|error| response::oauth_error(invalid_request, Some(error.to_string())))?;
+        let client = self
+            .authenticate(request.headers(), &params)
+            .await
+            .map_err(|error| {
+                error.response(
+                    invalid_client,
+                    invalid_request,
+                    self.ctx.settings.issuer_url.as_str(),
+                )
+            })?;
+        Ok((params, client))
     }
 
     /// Authenticates the client of a request from its headers and its parsed form body, and

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, HeaderValue, PRAGMA};
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use mcp_auth_core::{OAuthAuthorizationServerProvider, ProviderError, RevocableToken};
 use mcp_auth_types::{
     AccessTokenSecret, OAuthClientInformationFull, RefreshTokenSecret, RevocationErrorCode,
@@ -16,7 +16,6 @@ use mcp_auth_types::{
 
 use crate::client_auth::ClientAuthenticator;
 use crate::context::HandlerContext;
-use crate::form::Params;
 use crate::response;
 
 /// Handles `POST /revoke`.
@@ -52,30 +51,17 @@ impl<P: OAuthAuthorizationServerProvider> RevocationHandler<P> {
     /// act on the difference anyway), `400`/`401` for a malformed or unauthenticated request,
     /// `500`/`503` when the provider fails.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
-        if request.body().len() > self.ctx.body_limit {
-            return response::payload_too_large(self.ctx.body_limit);
-        }
-        if request.method() != Method::POST {
-            return response::method_not_allowed("POST");
-        }
-        let params = match Params::parse_form(request.headers(), request.body()) {
-            Ok(params) => params,
-            Err(error) => {
-                return response::oauth_error(
-                    RevocationErrorCode::InvalidRequest,
-                    Some(error.to_string()),
-                );
-            }
-        };
-        let client = match self
+        let (params, client) = match self
             .authenticator
-            .authenticate(request.headers(), &params)
+            .authenticated_form(
+                &request,
+                RevocationErrorCode::InvalidRequest,
+                RevocationErrorCode::InvalidClient,
+            )
             .await
         {
-            Ok(client) => client,
-            Err(error) => {
-                return error.revocation_response(self.ctx.settings.issuer_url.as_str());
-            }
+            Ok(authenticated) => authenticated,
+            Err(response) => return response,
         };
         let Some(token) = params.get("token") else {
             return response::oauth_error(

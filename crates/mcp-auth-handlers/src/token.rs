@@ -17,7 +17,7 @@ mod refresh_token;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use mcp_auth_core::{OAuthAuthorizationServerProvider, ProviderError, TokenError};
 use mcp_auth_types::{
     GrantType, OAuthClientInformationFull, OAuthToken, TokenErrorCode, resource_url_from_server_url,
@@ -59,28 +59,17 @@ impl<P: OAuthAuthorizationServerProvider> TokenHandler<P> {
     /// Answers a token request: `200` with an [`OAuthToken`], `400`/`401` with an RFC 6749 §5.2
     /// error, or `500`/`503` when the provider fails.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
-        if request.body().len() > self.ctx.body_limit {
-            return response::payload_too_large(self.ctx.body_limit);
-        }
-        if request.method() != Method::POST {
-            return response::method_not_allowed("POST");
-        }
-        let params = match Params::parse_form(request.headers(), request.body()) {
-            Ok(params) => params,
-            Err(error) => {
-                return response::oauth_error(
-                    TokenErrorCode::InvalidRequest,
-                    Some(error.to_string()),
-                );
-            }
-        };
-        let client = match self
+        let (params, client) = match self
             .authenticator
-            .authenticate(request.headers(), &params)
+            .authenticated_form(
+                &request,
+                TokenErrorCode::InvalidRequest,
+                TokenErrorCode::InvalidClient,
+            )
             .await
         {
-            Ok(client) => client,
-            Err(error) => return error.token_response(self.ctx.settings.issuer_url.as_str()),
+            Ok(authenticated) => authenticated,
+            Err(response) => return response,
         };
         match self.grant(&client, &params).await {
             Ok(token) => response::json(StatusCode::OK, &token, Caching::NoStorePragma),

@@ -4,6 +4,7 @@ use mcp_auth_core::ProviderErrorKind;
 
 use super::*;
 use crate::test_support::*;
+use http::Method;
 
 const REVOKE_URI: &str = "https://auth.example.com/revoke";
 
