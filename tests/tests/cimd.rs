@@ -5,80 +5,39 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod https_host;
 
 use mcp_auth_server::Config;
 use mcp_auth_tests::server::{ALICE_PASSWORD, SCOPE, TestClient, TestServer};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use https_host::HttpsHost;
 
 /// A loopback https host serving one metadata document at `/client.json`.
 struct MetadataHost {
     client_id: String,
     pem_file: std::path::PathBuf,
-    hits: Arc<AtomicUsize>,
+    host: HttpsHost,
 }
 
 impl MetadataHost {
+    const PATH: &str = "/client.json";
+
     async fn start(document: impl Fn(&str) -> Value) -> Self {
-        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-        let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![certified.cert.der().clone()],
-                tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(
-                    certified.signing_key.serialize_der().into(),
-                ),
-            )
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client_id = format!(
-            "https://127.0.0.1:{}/client.json",
-            listener.local_addr().unwrap().port()
-        );
-        let body = document(&client_id).to_string();
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counter = hits.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (acceptor, counter, body) = (acceptor.clone(), counter.clone(), body.clone());
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    let mut request = Vec::new();
-                    let mut buffer = [0u8; 1024];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tls.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&buffer[..n]),
-                        }
-                    }
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: max-age=300\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = tls.write_all(response.as_bytes()).await;
-                    let _ = tls.shutdown().await;
-                });
-            }
-        });
-        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-        std::fs::create_dir_all(dir).unwrap();
-        let pem_file = dir.join(format!("cimd-{:016x}.pem", rand::random::<u64>()));
-        std::fs::write(&pem_file, certified.cert.pem()).unwrap();
+        let host = HttpsHost::start().await;
+        let client_id = host.url("127.0.0.1", Self::PATH);
+        host.serve(Self::PATH, &document(&client_id));
         Self {
             client_id,
-            pem_file,
-            hits,
+            pem_file: host.pem_file.clone(),
+            host,
         }
+    }
+
+    /// Requests the host answered for the document.
+    fn hits(&self) -> usize {
+        self.host.hits(Self::PATH)
     }
 
     async fn server(&self, extra: &[&str]) -> TestServer {
@@ -167,7 +126,7 @@ async fn a_metadata_document_client_authorizes_signs_in_and_gets_a_token() {
         .mcp_initialize(token["access_token"].as_str().unwrap())
         .await;
     assert!(!session.is_empty());
-    assert!(host.hits.load(Ordering::SeqCst) >= 1);
+    assert!(host.hits() >= 1);
 }
 
 /// The MCP spec's example document declares no `scope`: the client still gets the server's
@@ -245,7 +204,7 @@ async fn invalid_documents_denied_hosts_and_disabled_cimd_are_unknown_clients() 
     let server = host.server(&["--cimd-deny-host", "127.0.0.1"]).await;
     let status = authorize_status(&server, &host.client_id, "http://127.0.0.1:9/callback").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(host.hits.load(Ordering::SeqCst), 0);
+    assert_eq!(host.hits(), 0);
 
     // Switched off: not advertised, not fetched.
     let server = host.server(&["--no-client-metadata-documents"]).await;
@@ -257,7 +216,7 @@ async fn invalid_documents_denied_hosts_and_disabled_cimd_are_unknown_clients() 
     );
     let status = authorize_status(&server, &host.client_id, "http://127.0.0.1:9/callback").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(host.hits.load(Ordering::SeqCst), 0);
+    assert_eq!(host.hits(), 0);
 }
 
 #[tokio::test]
@@ -278,5 +237,5 @@ async fn the_strict_default_refuses_a_loopback_metadata_host() {
     let server = TestServer::start_with(config).await;
     let status = authorize_status(&server, &host.client_id, "http://127.0.0.1:9/callback").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(host.hits.load(Ordering::SeqCst), 0);
+    assert_eq!(host.hits(), 0);
 }

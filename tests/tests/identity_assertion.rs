@@ -7,8 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+mod https_host;
+
+use std::sync::{Arc, LazyLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -31,7 +32,8 @@ use mcp_auth_jwt::{
 };
 use mcp_auth_sqlx::SqliteStore;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use https_host::HttpsHost;
 
 const AS: &str = "https://auth.example.com";
 const RESOURCE: &str = "https://mcp.example.com/mcp";
@@ -506,78 +508,36 @@ async fn client_credentials_with_private_key_jwt_and_with_a_secret() {
     }
 }
 
-/// A loopback https server for one JWKS document, counting the requests it answers.
+/// The identity provider's JWKS document on a loopback https host.
 struct JwksServer {
     url: String,
-    certificate_pem: String,
-    hits: Arc<AtomicUsize>,
-    document: Arc<Mutex<String>>,
+    host: HttpsHost,
 }
 
 impl JwksServer {
-    async fn start(document: Value, max_age: u64) -> Self {
-        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-        let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![certified.cert.der().clone()],
-                tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(
-                    certified.signing_key.serialize_der().into(),
-                ),
-            )
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("https://{}/jwks.json", listener.local_addr().unwrap());
-        let hits = Arc::new(AtomicUsize::new(0));
-        let document = Arc::new(Mutex::new(document.to_string()));
-        let (counter, served) = (hits.clone(), document.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (acceptor, counter, served) =
-                    (acceptor.clone(), counter.clone(), served.clone());
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    let mut request = Vec::new();
-                    let mut buffer = [0u8; 1024];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 16 * 1024
-                    {
-                        match tls.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&buffer[..n]),
-                        }
-                    }
-                    counter.fetch_add(1, Ordering::SeqCst);
-                    let body = served.lock().unwrap().clone();
-                    let response = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncache-control: public, max-age={max_age}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                        body.len()
-                    );
-                    let _ = tls.write_all(response.as_bytes()).await;
-                    let _ = tls.shutdown().await;
-                });
-            }
-        });
+    const PATH: &str = "/jwks.json";
+
+    async fn start(document: Value) -> Self {
+        let host = HttpsHost::start().await;
+        host.serve(Self::PATH, &document);
         Self {
-            url,
-            certificate_pem: certified.cert.pem(),
-            hits,
-            document,
+            url: host.url("127.0.0.1", Self::PATH),
+            host,
         }
     }
 
+    /// Serves `document` from now on (a key rotation at the identity provider).
+    fn replace(&self, document: &Value) {
+        self.host.serve(Self::PATH, document);
+    }
+
     fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
+        self.host.hits(Self::PATH)
     }
 
     fn fetcher(&self, max_body_bytes: usize) -> HttpJwksFetcher {
         HttpJwksFetcher::builder()
-            .root_certificates_pem(self.certificate_pem.as_bytes())
+            .root_certificates_pem(self.host.pem.as_bytes())
             .unwrap()
             .max_body_bytes(max_body_bytes)
             .build()
@@ -587,7 +547,7 @@ impl JwksServer {
 
 #[tokio::test]
 async fn https_keys_are_cached_and_an_unknown_kid_refetches_at_most_once_a_minute() {
-    let jwks = JwksServer::start(TestKey::jwks(&[&IDP_KEY]), 300).await;
+    let jwks = JwksServer::start(TestKey::jwks(&[&IDP_KEY])).await;
     let server = Server::start(
         memory().await,
         JwksSource::Url(jwks.url.clone()),
@@ -610,7 +570,7 @@ async fn https_keys_are_cached_and_an_unknown_kid_refetches_at_most_once_a_minut
 
     // The identity provider rotates in a new key.
     let rotated = TestKey::generate(SigningAlgorithm::ES256, "idp-2");
-    *jwks.document.lock().unwrap() = TestKey::jwks(&[&IDP_KEY, &rotated]).to_string();
+    jwks.replace(&TestKey::jwks(&[&IDP_KEY, &rotated]));
     let with_new_key = |s: &Server| rotated.sign(Some(ID_JAG_TYP), &s.claims(json!({})));
     server.clock.advance(10);
     let (status, body) = server
@@ -665,7 +625,7 @@ async fn https_keys_are_cached_and_an_unknown_kid_refetches_at_most_once_a_minut
 
 #[tokio::test]
 async fn an_oversized_or_unreachable_jwks_is_temporarily_unavailable() {
-    let jwks = JwksServer::start(TestKey::jwks(&[&IDP_KEY]), 300).await;
+    let jwks = JwksServer::start(TestKey::jwks(&[&IDP_KEY])).await;
     let server = Server::start(
         memory().await,
         JwksSource::Url(jwks.url.clone()),
