@@ -16,6 +16,10 @@
 //!   reported as a ratio of throughputs measured under identical conditions, and as CPU time
 //!   per request of the whole process (from `/proc/self/task/*/schedstat`), which other
 //!   processes on a busy machine do not inflate the way they inflate wall time.
+//! - `BEARER_BENCH_STORES` (comma-separated: `memory`, `sqlite`, `sqlite-cached`; default all)
+//!   picks the stores to measure. `BEARER_BENCH_PROFILE=bare` or `=protected` loads only that
+//!   endpoint, [`PROFILE_REQUESTS`] requests after the warm-up, so that two profiler runs can
+//!   be compared per request.
 //! - Bounded: each round sends [`BURSTS`] bursts of [`BURST`] requests to each endpoint, in
 //!   alternation, on [`CONNECTIONS`] persistent HTTP/1.1 connections; a burst stops at
 //!   [`TIME_CAP`] (reported if it happens). The summary quotes the median of [`ROUNDS`] rounds.
@@ -53,7 +57,9 @@ const WARMUP: u64 = 5_000;
 /// A burst stops here even if its requests are not all done.
 const TIME_CAP: Duration = Duration::from_secs(30);
 /// Rounds per backend; the summary quotes the median.
-const ROUNDS: usize = 7;
+const ROUNDS: usize = 15;
+/// Requests to the one endpoint of a `BEARER_BENCH_PROFILE` run.
+const PROFILE_REQUESTS: u64 = 300_000;
 
 const ISSUER: &str = "http://127.0.0.1:8080";
 const RESOURCE: &str = "http://127.0.0.1:8080/hello";
@@ -116,23 +122,29 @@ fn main() {
         cpu_model(),
         TIME_CAP.as_secs()
     );
+    let only = std::env::var("BEARER_BENCH_STORES").ok();
+    let wanted = |store: &str| {
+        only.as_deref()
+            .is_none_or(|list| list.split(',').any(|s| s.trim() == store))
+    };
     let summaries = runtime.block_on(async {
-        let memory = serve(
-            "memory",
-            StoreProvider::builder(MemoryStore::new(), ISSUER)
+        let mut all = Vec::new();
+        if wanted("memory") {
+            let provider = StoreProvider::builder(MemoryStore::new(), ISSUER)
                 .build()
-                .expect("provider"),
-        )
-        .await;
-        let sqlite = serve("sqlite", sqlite_provider("plain", 0).await).await;
-        let cached = serve(
-            "sqlite + token cache",
-            sqlite_provider("cached", SQLITE_CACHE_TTL).await,
-        )
-        .await;
+                .expect("provider");
+            all.push(serve("memory", provider).await);
+        }
+        if wanted("sqlite") {
+            all.push(serve("sqlite", sqlite_provider("plain", 0).await).await);
+        }
+        if wanted("sqlite-cached") {
+            let provider = sqlite_provider("cached", SQLITE_CACHE_TTL).await;
+            all.push(serve("sqlite + token cache", provider).await);
+        }
         let mut summaries = Vec::new();
-        for endpoints in [memory, sqlite, cached] {
-            summaries.push(measure(&endpoints).await);
+        for endpoints in &all {
+            summaries.push(measure(endpoints).await);
         }
         summaries
     });
@@ -239,6 +251,21 @@ async fn listen(app: Router) -> SocketAddr {
 /// Warms up, runs the rounds and returns the backend's summary row.
 async fn measure(endpoints: &Endpoints) -> String {
     let auth = &endpoints.authorization;
+    if let Ok(endpoint) = std::env::var("BEARER_BENCH_PROFILE") {
+        let addr = match endpoint.as_str() {
+            "bare" => endpoints.bare,
+            "protected" => endpoints.protected,
+            other => panic!("BEARER_BENCH_PROFILE is `bare` or `protected`, not `{other}`"),
+        };
+        load(addr, auth, WARMUP).await;
+        let run = load(addr, auth, PROFILE_REQUESTS).await;
+        return format!(
+            "| {} ({endpoint} only) | {:.0} req/s | CPU {} per request |",
+            endpoints.backend,
+            run.per_second(),
+            micros(run.cpu_per_request())
+        );
+    }
     load(endpoints.bare, auth, WARMUP).await;
     load(endpoints.protected, auth, WARMUP).await;
 

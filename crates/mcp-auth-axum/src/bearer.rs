@@ -1,6 +1,8 @@
 //! [`RequireBearerLayer`]: a tower layer that lets through only requests with a valid bearer
 //! token, and the [`Authenticated`] extractor that reads the verified token.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -11,9 +13,10 @@ use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode};
 use mcp_auth_core::TokenVerifier;
-use mcp_auth_handlers::bearer::BearerAuth;
+use mcp_auth_handlers::bearer::{BearerAuth, BearerRejection};
 use mcp_auth_handlers::scope::{McpOperationScopes, ScopeImplication};
 use mcp_auth_types::{AccessToken, PrincipalComponents, principal_components};
+use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
 use crate::operation::McpScopesLayer;
@@ -118,34 +121,124 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Response, S::Error>>;
+    type Future = RequireBearerFuture<S::Future, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: http::Request<ReqBody>) -> Self::Future {
+        if let Some(value) = request.headers_mut().get_mut(AUTHORIZATION) {
+            value.set_sensitive(true);
+        }
+        // The common case: the verifier holds the token in memory (or the header alone decides).
+        // The request is then answered without a future of the layer's own: the inner service,
+        // ready since `poll_ready`, is called at once.
+        match self.auth.authenticate_now(request.headers()) {
+            Some(Ok(token)) => {
+                request.extensions_mut().insert(Authenticated(token));
+                return RequireBearerFuture::inner(self.inner.call(request));
+            }
+            Some(Err(rejection)) => return RequireBearerFuture::rejected(rejection, &request),
+            None => {}
+        }
+        // The verifier must wait (a database, the network): authenticate and call in one future.
         // The clone that was made ready is the one that must be called (tower's contract).
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let auth = Arc::clone(&self.auth);
-        Box::pin(async move {
-            if let Some(value) = request.headers_mut().get_mut(AUTHORIZATION) {
-                value.set_sensitive(true);
-            }
+        RequireBearerFuture::waiting(Box::pin(async move {
             match auth.authenticate(request.headers()).await {
                 Ok(token) => {
                     request.extensions_mut().insert(Authenticated(token));
                     let response = inner.call(request).await?;
                     Ok(response.map(Body::new))
                 }
-                Err(rejection) => Ok(close_unread(
-                    rejection.into_response().map(Body::from),
-                    request.version(),
-                )),
+                Err(rejection) => Ok(reject(rejection, &request)),
             }
-        })
+        }))
     }
+}
+
+pin_project! {
+    /// The response future of [`RequireBearer`].
+    ///
+    /// A named type rather than a boxed future: a request whose token the verifier answers
+    /// without waiting costs no allocation of the layer's own.
+    pub struct RequireBearerFuture<F, E> {
+        #[pin]
+        state: State<F, E>,
+    }
+}
+
+pin_project! {
+    #[project = StateProjection]
+    enum State<F, E> {
+        // Authenticated without waiting: the inner service is answering.
+        Inner { #[pin] future: F },
+        // Refused without waiting; `None` once the response is handed out.
+        Rejected { response: Option<Response> },
+        // The verifier had to wait: authentication and the inner call, boxed.
+        Waiting { future: BoxFuture<Result<Response, E>> },
+    }
+}
+
+impl<F, E> RequireBearerFuture<F, E> {
+    fn inner(future: F) -> Self {
+        Self {
+            state: State::Inner { future },
+        }
+    }
+
+    fn rejected<B>(rejection: BearerRejection, request: &http::Request<B>) -> Self {
+        Self {
+            state: State::Rejected {
+                response: Some(reject(rejection, request)),
+            },
+        }
+    }
+
+    fn waiting(future: BoxFuture<Result<Response, E>>) -> Self {
+        Self {
+            state: State::Waiting { future },
+        }
+    }
+}
+
+impl<F, E> std::fmt::Debug for RequireBearerFuture<F, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequireBearerFuture")
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, E, ResBody> Future for RequireBearerFuture<F, E>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProjection::Inner { future } => future
+                .poll(cx)
+                .map(|result| result.map(|response| response.map(Body::new))),
+            StateProjection::Rejected { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                // Polled after completion: a contract violation by the caller; stay pending
+                // rather than panic on a request path.
+                None => Poll::Pending,
+            },
+            StateProjection::Waiting { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+/// The response refusing `request` for `rejection`.
+fn reject<B>(rejection: BearerRejection, request: &http::Request<B>) -> Response {
+    close_unread(rejection.into_response().map(Body::from), request.version())
 }
 
 /// Marks a response sent before the request body was read `Connection: close` (HTTP/1.x).

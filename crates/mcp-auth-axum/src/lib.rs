@@ -8,7 +8,8 @@ mod session;
 
 pub use auth::{McpAuth, McpAuthBuilder};
 pub use bearer::{
-    Authenticated, DynTokenVerifier, MissingAuthentication, RequireBearer, RequireBearerLayer,
+    Authenticated, DynTokenVerifier, MissingAuthentication, RequireBearer, RequireBearerFuture,
+    RequireBearerLayer,
 };
 pub use operation::{McpScopes, McpScopesLayer};
 pub use session::{MCP_SESSION_ID, SessionBinding, SessionBindingLayer};

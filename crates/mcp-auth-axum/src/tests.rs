@@ -432,6 +432,95 @@ async fn extractor_without_the_layer_rejects_with_a_bearer_challenge() {
     assert_eq!(body_string(response).await, "no");
 }
 
+/// A verifier over one token that counts how it was asked, and answers without waiting unless
+/// `waits`.
+#[derive(Default)]
+struct CountingVerifier {
+    waits: bool,
+    now_calls: std::sync::atomic::AtomicUsize,
+    async_calls: std::sync::atomic::AtomicUsize,
+}
+
+impl CountingVerifier {
+    fn lookup(token: &mcp_auth_types::AccessTokenSecret) -> Option<mcp_auth_types::AccessToken> {
+        (token.expose_secret() == "good").then(|| {
+            let mut token = mcp_auth_types::AccessToken::new(
+                mcp_auth_types::AccessTokenSecret::new("good"),
+                "client-1",
+                vec!["mcp:tools".to_owned()],
+            );
+            token.resource = Some(RESOURCE.to_owned());
+            token.subject = Some("carol".to_owned());
+            token
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl mcp_auth_core::TokenVerifier for CountingVerifier {
+    async fn verify_token(
+        &self,
+        token: &mcp_auth_types::AccessTokenSecret,
+    ) -> Result<Option<mcp_auth_types::AccessToken>, mcp_auth_core::ProviderError> {
+        self.async_calls
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(Self::lookup(token))
+    }
+
+    fn verify_token_now(
+        &self,
+        token: &mcp_auth_types::AccessTokenSecret,
+    ) -> Option<Result<Option<mcp_auth_types::AccessToken>, mcp_auth_core::ProviderError>> {
+        self.now_calls
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        (!self.waits).then(|| Ok(Self::lookup(token)))
+    }
+}
+
+#[tokio::test]
+async fn the_layer_takes_an_immediate_verdict_and_waits_only_when_the_verifier_must() {
+    use std::sync::atomic::Ordering::SeqCst;
+    for waits in [false, true] {
+        let verifier = Arc::new(CountingVerifier {
+            waits,
+            ..CountingVerifier::default()
+        });
+        let dyn_verifier: crate::DynTokenVerifier = verifier.clone();
+        let auth = mcp_auth_handlers::bearer::BearerAuth::new(dyn_verifier, RESOURCE)
+            .required_scopes(["mcp:tools"]);
+        let app = Router::new()
+            .route("/mcp", post(whoami))
+            .route_layer(crate::RequireBearerLayer::new(auth));
+
+        let response = send(&app, post_to("/mcp", Some("good"))).await;
+        assert_eq!(response.status(), StatusCode::OK, "waits: {waits}");
+        assert_eq!(body_string(response).await, "carol");
+        let response = send(&app, post_to("/mcp", Some("bad"))).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "waits: {waits}"
+        );
+        assert_eq!(response.headers()[header::CONNECTION], "close");
+        let response = send(&app, post_to("/mcp", None)).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "waits: {waits}"
+        );
+
+        // Two requests carried a token: each was offered to the immediate path, and only a
+        // verifier that could not answer there was asked asynchronously.
+        assert_eq!(verifier.now_calls.load(SeqCst), 2, "waits: {waits}");
+        let expected_async = if waits { 2 } else { 0 };
+        assert_eq!(
+            verifier.async_calls.load(SeqCst),
+            expected_async,
+            "waits: {waits}"
+        );
+    }
+}
+
 /// A stand-in MCP transport: `initialize` (no session header) creates a session and returns its
 /// id; requests with a session id echo it.
 async fn fake_mcp(request: axum::extract::Request) -> axum::response::Response {

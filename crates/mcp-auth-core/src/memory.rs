@@ -70,6 +70,15 @@ impl MemoryStore {
     fn read_state(&self) -> RwLockReadGuard<'_, State> {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
+
+    /// The live access token with this hash at `now`: the one read both token lookups share.
+    fn access_token_at(&self, token_hash: &SecretHash, now: i64) -> Option<AccessTokenRecord> {
+        self.read_state()
+            .access
+            .get(token_hash.as_bytes())
+            .filter(|t| t.expires_at > now)
+            .cloned()
+    }
 }
 
 impl State {
@@ -297,12 +306,15 @@ impl TokenStore for MemoryStore {
         token_hash: &SecretHash,
         now: i64,
     ) -> Result<Option<AccessTokenRecord>, StorageError> {
-        let state = self.read_state();
-        Ok(state
-            .access
-            .get(token_hash.as_bytes())
-            .filter(|t| t.expires_at > now)
-            .cloned())
+        Ok(self.access_token_at(token_hash, now))
+    }
+
+    fn get_access_token_now(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Option<Result<Option<AccessTokenRecord>, StorageError>> {
+        Some(Ok(self.access_token_at(token_hash, now)))
     }
 
     async fn get_refresh_token(

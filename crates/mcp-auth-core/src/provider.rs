@@ -140,6 +140,19 @@ pub trait OAuthAuthorizationServerProvider: Send + Sync + 'static {
         token: &AccessTokenSecret,
     ) -> Result<Option<Self::AccessToken>, ProviderError>;
 
+    /// What [`load_access_token`](Self::load_access_token) would answer, when the provider can
+    /// say it without waiting (an in-process cache hit, an in-memory store), or `None` (the
+    /// default) when only `load_access_token` can tell. [`ProviderTokenVerifier`] offers it to
+    /// the bearer layer as [`TokenVerifier::verify_token_now`]. When it answers, it must
+    /// answer exactly as `load_access_token` would.
+    fn load_access_token_now(
+        &self,
+        token: &AccessTokenSecret,
+    ) -> Option<Result<Option<Self::AccessToken>, ProviderError>> {
+        let _ = token;
+        None
+    }
+
     /// Revokes a token (RFC 7009 §2.1). Revoking an unknown or already revoked token does
     /// nothing. Implementations SHOULD revoke both the access token and the refresh token of a
     /// pair, whichever of the two is presented.
@@ -238,6 +251,24 @@ pub trait TokenVerifier: Send + Sync + 'static {
         &self,
         token: &AccessTokenSecret,
     ) -> Result<Option<AccessToken>, ProviderError>;
+
+    /// What [`verify_token`](Self::verify_token) would answer, when the verifier can say it
+    /// without waiting — a token found in an in-process cache or an in-memory store — or `None`
+    /// (the default) when only `verify_token` can tell.
+    ///
+    /// Every protected request asks this first. A request answered here is authenticated
+    /// without suspending it and without the heap-allocated future an `async` trait method
+    /// costs, which is a measurable part of a request that does nothing else (see the
+    /// `mcp-auth-axum` README, "Performance"). Implement it only where the answer is really at
+    /// hand: it runs on the request's task and must not block. When it answers, it must answer
+    /// exactly as `verify_token` would.
+    fn verify_token_now(
+        &self,
+        token: &AccessTokenSecret,
+    ) -> Option<Result<Option<AccessToken>, ProviderError>> {
+        let _ = token;
+        None
+    }
 }
 
 /// A [`TokenVerifier`] for a resource server that shares a process (or a database) with its
@@ -274,6 +305,14 @@ impl<P: OAuthAuthorizationServerProvider> TokenVerifier for ProviderTokenVerifie
             .await?
             .map(Into::into))
     }
+
+    fn verify_token_now(
+        &self,
+        token: &AccessTokenSecret,
+    ) -> Option<Result<Option<AccessToken>, ProviderError>> {
+        let loaded = self.provider.load_access_token_now(token)?;
+        Some(loaded.map(|found| found.map(Into::into)))
+    }
 }
 
 #[async_trait]
@@ -283,6 +322,13 @@ impl<T: TokenVerifier + ?Sized> TokenVerifier for Arc<T> {
         token: &AccessTokenSecret,
     ) -> Result<Option<AccessToken>, ProviderError> {
         (**self).verify_token(token).await
+    }
+
+    fn verify_token_now(
+        &self,
+        token: &AccessTokenSecret,
+    ) -> Option<Result<Option<AccessToken>, ProviderError>> {
+        (**self).verify_token_now(token)
     }
 }
 

@@ -270,6 +270,23 @@ pub trait TokenStore: Send + Sync + 'static {
         now: i64,
     ) -> Result<Option<AccessTokenRecord>, StorageError>;
 
+    /// What [`get_access_token`](Self::get_access_token) would answer, when the store can say
+    /// it without waiting: a store held in this process's memory answers here, a store behind
+    /// a socket returns `None` (the default) and is asked asynchronously.
+    ///
+    /// This exists for the bearer layer's sake: a request whose token is answered here is
+    /// authenticated without suspending it or allocating a future for the lookup (see
+    /// [`TokenVerifier::verify_token_now`](crate::TokenVerifier::verify_token_now)). When it
+    /// answers, it must answer exactly as `get_access_token` would.
+    fn get_access_token_now(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Option<Result<Option<AccessTokenRecord>, StorageError>> {
+        let _ = (token_hash, now);
+        None
+    }
+
     /// The refresh token with this hash: active, or already rotated (kept as a marker until its
     /// expiry so reuse can be detected). `None` once expired or revoked.
     async fn get_refresh_token(
@@ -409,6 +426,13 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
         now: i64,
     ) -> Result<Option<AccessTokenRecord>, StorageError> {
         (**self).get_access_token(token_hash, now).await
+    }
+    fn get_access_token_now(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Option<Result<Option<AccessTokenRecord>, StorageError>> {
+        (**self).get_access_token_now(token_hash, now)
     }
     async fn get_refresh_token(
         &self,

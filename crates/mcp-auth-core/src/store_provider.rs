@@ -26,7 +26,9 @@ use self::token_cache::AccessTokenCache;
 use crate::assertion::{ClientAssertionError, ClientAssertionVerifier, IdentityAssertionValidator};
 use crate::client_metadata::{ClientMetadataResolver, is_metadata_document_client_id};
 use crate::clock::{Clock, SystemClock};
-use crate::error::{AuthorizeError, ConfigError, ProviderError, RegistrationError, TokenError};
+use crate::error::{
+    AuthorizeError, ConfigError, ProviderError, RegistrationError, StorageError, TokenError,
+};
 use crate::provider::{OAuthAuthorizationServerProvider, RevocableToken};
 use crate::secrets::{SecretHash, random_secret};
 use crate::settings::ClientRegistrationOptions;
@@ -232,6 +234,28 @@ impl<S: Storage> StoreProvider<S> {
         Ok(())
     }
 
+    /// The live access-token record of `hash`, when the cache or an in-memory store can say
+    /// it without waiting; `None` when only a storage round trip can tell. A record read from
+    /// the store here is cached like one read asynchronously.
+    fn access_token_record_now(
+        &self,
+        hash: &SecretHash,
+        now: i64,
+    ) -> Option<Result<Option<AccessTokenRecord>, StorageError>> {
+        let Some(cache) = &self.access_tokens else {
+            return self.storage.get_access_token_now(hash, now);
+        };
+        if let Some(record) = cache.get(hash, now) {
+            return Some(Ok(Some(record)));
+        }
+        let ticket = cache.ticket(now);
+        let found = self.storage.get_access_token_now(hash, now)?;
+        if let Ok(Some(record)) = &found {
+            cache.put(ticket, record);
+        }
+        Some(found)
+    }
+
     /// Drops the cached access tokens of a grant whose tokens storage has just revoked or
     /// replaced. Every storage call that kills access tokens must be followed by this.
     fn forget_grant_access_tokens(&self, grant_id: &str) {
@@ -314,6 +338,19 @@ struct GrantShape<'a> {
     subject: Option<String>,
     claims: Claims,
     issued_at: i64,
+}
+
+/// The provider's access token for `record`, presented as `token`.
+fn loaded_access_token(token: &AccessTokenSecret, record: AccessTokenRecord) -> StoredAccessToken {
+    let mut loaded = AccessToken::new(token.clone(), record.client_id, record.scopes);
+    loaded.expires_at = Some(record.expires_at);
+    loaded.resource = record.resource;
+    loaded.subject = record.subject;
+    loaded.claims = record.claims;
+    StoredAccessToken {
+        token: loaded,
+        grant_id: record.grant_id,
+    }
 }
 
 fn secs(value: u64) -> i64 {
@@ -523,31 +560,30 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
     ) -> Result<Option<StoredAccessToken>, ProviderError> {
         let hash = SecretHash::of(token.expose_secret());
         let now = self.now();
-        let record = match &self.access_tokens {
-            None => self.storage.get_access_token(&hash, now).await?,
-            Some(cache) => match cache.get(&hash, now) {
-                Some(record) => Some(record),
-                None => {
-                    let ticket = cache.ticket(now);
-                    let record = self.storage.get_access_token(&hash, now).await?;
-                    if let Some(record) = &record {
-                        cache.put(ticket, record);
-                    }
-                    record
-                }
-            },
-        };
-        Ok(record.map(|record| {
-            let mut loaded = AccessToken::new(token.clone(), record.client_id, record.scopes);
-            loaded.expires_at = Some(record.expires_at);
-            loaded.resource = record.resource;
-            loaded.subject = record.subject;
-            loaded.claims = record.claims;
-            StoredAccessToken {
-                token: loaded,
-                grant_id: record.grant_id,
-            }
-        }))
+        if let Some(found) = self.access_token_record_now(&hash, now) {
+            return Ok(found?.map(|record| loaded_access_token(token, record)));
+        }
+        // Neither the cache nor the store could answer at once: one storage round trip. The
+        // ticket is taken before the read (see `token_cache`).
+        let ticket = self.access_tokens.as_ref().map(|cache| cache.ticket(now));
+        let found = self.storage.get_access_token(&hash, now).await?;
+        if let (Some(cache), Some(ticket), Some(record)) = (&self.access_tokens, ticket, &found) {
+            cache.put(ticket, record);
+        }
+        Ok(found.map(|record| loaded_access_token(token, record)))
+    }
+
+    fn load_access_token_now(
+        &self,
+        token: &AccessTokenSecret,
+    ) -> Option<Result<Option<StoredAccessToken>, ProviderError>> {
+        let hash = SecretHash::of(token.expose_secret());
+        let found = self.access_token_record_now(&hash, self.now())?;
+        Some(
+            found
+                .map(|found| found.map(|record| loaded_access_token(token, record)))
+                .map_err(ProviderError::from),
+        )
     }
 
     async fn revoke_token(

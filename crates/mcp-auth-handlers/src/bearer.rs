@@ -196,9 +196,38 @@ impl<V: TokenVerifier> BearerAuth<V> {
         headers: &HeaderMap,
         extra: &[String],
     ) -> Result<AccessToken, BearerRejection> {
+        let token = bearer_token(headers).map_err(|kind| self.reject_for(kind, extra))?;
+        let verdict = self.verifier.verify_token(&token).await;
+        self.admit(verdict, extra)
+    }
+
+    /// [`authenticate`](Self::authenticate) when the verifier can answer without waiting
+    /// ([`TokenVerifier::verify_token_now`]): a token found in memory, or a request refused
+    /// for its header alone. `None` means the caller must `authenticate` asynchronously.
+    ///
+    /// The bearer layer tries this first, so that the common request — a token the verifier
+    /// holds in memory — is authenticated without a suspended future.
+    pub fn authenticate_now(
+        &self,
+        headers: &HeaderMap,
+    ) -> Option<Result<AccessToken, BearerRejection>> {
+        let token = match bearer_token(headers) {
+            Ok(token) => token,
+            Err(kind) => return Some(Err(self.reject(kind))),
+        };
+        let verdict = self.verifier.verify_token_now(&token)?;
+        Some(self.admit(verdict, &[]))
+    }
+
+    /// Judges the verifier's `verdict` on a request's token: found, unexpired, issued for this
+    /// resource, and carrying the configured scopes and `extra`.
+    fn admit(
+        &self,
+        verdict: Result<Option<AccessToken>, ProviderError>,
+        extra: &[String],
+    ) -> Result<AccessToken, BearerRejection> {
         let reject = |kind| self.reject_for(kind, extra);
-        let token = bearer_token(headers).map_err(reject)?;
-        let record = match self.verifier.verify_token(&token).await {
+        let record = match verdict {
             Ok(Some(record)) => record,
             Ok(None) => return Err(reject(BearerRejectionKind::InvalidToken)),
             Err(error) => return Err(reject(BearerRejectionKind::Verifier(error))),

@@ -70,6 +70,13 @@ macro_rules! storage_conformance {
             use super::*;
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn provider_access_token_cache_answers_confirmed_tokens_without_waiting() {
+                let store: std::sync::Arc<dyn mcp_auth_core::Storage> = $factory.await;
+                $crate::conformance::provider::provider_access_token_cache_answers_confirmed_tokens_without_waiting(store)
+                    .await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn provider_access_token_cache_lags_other_instances_by_its_ttl_at_most() {
                 let store: std::sync::Arc<dyn mcp_auth_core::Storage> = $factory.await;
                 $crate::conformance::provider::provider_access_token_cache_lags_other_instances_by_its_ttl_at_most(store)

@@ -152,12 +152,27 @@ async fn exchange(
     provider.exchange_authorization_code(client, loaded).await
 }
 
+/// Whether `token` is live, asked both ways: without waiting (where the provider can answer
+/// at once: its cache, an in-memory store) before and after the asynchronous lookup, which
+/// must agree with it.
 async fn access_ok(provider: &StoreProvider<Arc<dyn Storage>>, token: &AccessTokenSecret) -> bool {
-    provider
-        .load_access_token(token)
-        .await
-        .expect("load")
-        .is_some()
+    let fingerprint = |found: Option<mcp_auth_core::StoredAccessToken>| {
+        found.map(|found| {
+            let grant = found.grant_id().to_owned();
+            (grant, serde_json::to_value(found.as_ref()).expect("json"))
+        })
+    };
+    let before = provider.load_access_token_now(token);
+    let waited = fingerprint(provider.load_access_token(token).await.expect("load"));
+    let after = provider.load_access_token_now(token);
+    for immediate in [before, after].into_iter().flatten() {
+        assert_eq!(
+            fingerprint(immediate.expect("load now")),
+            waited,
+            "load_access_token_now disagrees with load_access_token"
+        );
+    }
+    waited.is_some()
 }
 
 async fn refresh(
@@ -541,6 +556,42 @@ pub async fn provider_denial_redirects_with_access_denied(
             .expect("pending")
             .is_none()
     );
+}
+
+/// With the access-token cache on, a token storage has confirmed is answered without waiting
+/// (`load_access_token_now`, which the bearer layer asks first) on every backend, and a
+/// revocation through the provider ends that at once.
+pub async fn provider_access_token_cache_answers_confirmed_tokens_without_waiting(
+    store: Arc<dyn Storage>,
+) {
+    let (provider, _clock) = contract_provider(store, Caching::On, |b| b);
+    let client = register(&provider, "immediate-client", None).await;
+    let tokens = exchange(
+        &provider,
+        &client,
+        &obtain_code(&provider, &client, "ivy").await,
+    )
+    .await
+    .expect("exchange");
+    assert!(access_ok(&provider, &tokens.access_token).await);
+    let immediate = provider
+        .load_access_token_now(&tokens.access_token)
+        .expect("a confirmed token is answered without waiting")
+        .expect("load now")
+        .expect("live");
+    assert_eq!(immediate.as_ref().subject.as_deref(), Some("ivy"));
+    provider
+        .revoke_token(RevocableToken::Access(immediate))
+        .await
+        .expect("revoke");
+    let after = provider
+        .load_access_token_now(&tokens.access_token)
+        .map(|found| found.expect("load now"));
+    assert!(
+        !matches!(after, Some(Some(_))),
+        "a revoked token is never answered from memory"
+    );
+    assert!(!access_ok(&provider, &tokens.access_token).await);
 }
 
 /// The access-token cache across two instances sharing `store`: the instance that revokes sees

@@ -7,8 +7,8 @@ use mcp_auth_core::types::{
     AuthorizationParams, ClientSecret, OAuthClientInformationFull, OAuthClientMetadata,
 };
 use mcp_auth_core::{
-    AuthorizationRequestRecord, ClientRecord, CodeTake, RefreshLookup, Rotation, Storage,
-    StorageErrorKind,
+    AccessTokenRecord, AuthorizationRequestRecord, ClientRecord, CodeTake, RefreshLookup, Rotation,
+    Storage, StorageErrorKind,
 };
 
 use super::records::{NOW, access, code, refresh};
@@ -41,6 +41,25 @@ fn request(expires_at: i64) -> (String, AuthorizationRequestRecord) {
     }))
     .expect("valid request record");
     (raw, record)
+}
+
+/// The store's live access token with this hash at `now`, asked both ways: asynchronously and,
+/// where the store can answer at once, through `get_access_token_now`, which must agree.
+async fn access_token_at(
+    store: &dyn Storage,
+    hash: &SecretHash,
+    now: i64,
+) -> Option<AccessTokenRecord> {
+    let waited = store.get_access_token(hash, now).await.expect("get");
+    if let Some(immediate) = store.get_access_token_now(hash, now) {
+        let immediate = immediate.expect("get now");
+        assert_eq!(
+            serde_json::to_value(&immediate).expect("json"),
+            serde_json::to_value(&waited).expect("json"),
+            "get_access_token_now disagrees with get_access_token"
+        );
+    }
+    waited
 }
 
 /// Clients round-trip, and a second insert of one id is a conflict.
@@ -252,29 +271,17 @@ pub async fn access_tokens_are_found_until_they_expire(store: Arc<dyn Storage>) 
     let (raw, record) = access(&grant, NOW + 100);
     assert!(store.issue_tokens(&record, None).await.expect("issue"));
     let hash = SecretHash::of(&raw);
-    let loaded = store
-        .get_access_token(&hash, NOW)
-        .await
-        .expect("get")
-        .expect("live");
+    let loaded = access_token_at(&*store, &hash, NOW).await.expect("live");
     assert_eq!(loaded.grant_id, grant);
     assert_eq!(loaded.scopes, record.scopes);
     assert_eq!(loaded.resource, record.resource);
     assert_eq!(loaded.subject, record.subject);
     assert_eq!(loaded.claims, record.claims);
     assert_eq!(loaded.expires_at, NOW + 100);
+    assert!(access_token_at(&*store, &hash, NOW + 100).await.is_none());
     assert!(
-        store
-            .get_access_token(&hash, NOW + 100)
+        access_token_at(&*store, &SecretHash::of("unknown"), NOW)
             .await
-            .expect("get")
-            .is_none()
-    );
-    assert!(
-        store
-            .get_access_token(&SecretHash::of("unknown"), NOW)
-            .await
-            .expect("get")
             .is_none()
     );
 }
@@ -311,18 +318,14 @@ pub async fn rotation_retires_the_old_token_and_earlier_access_tokens(store: Arc
         Some(RefreshLookup::Rotated { grant_id }) if grant_id == grant
     ));
     assert!(
-        store
-            .get_access_token(&SecretHash::of(&access_raw), NOW)
+        access_token_at(&*store, &SecretHash::of(&access_raw), NOW)
             .await
-            .expect("get")
             .is_none(),
         "the access token of the old pair must die with it"
     );
     assert!(
-        store
-            .get_access_token(&SecretHash::of(&new_access_raw), NOW)
+        access_token_at(&*store, &SecretHash::of(&new_access_raw), NOW)
             .await
-            .expect("get")
             .is_some()
     );
     assert!(matches!(
@@ -359,10 +362,8 @@ pub async fn rotation_without_new_refresh_token_retires_the_old_one(store: Arc<d
         Rotation::Reused { .. }
     ));
     assert!(
-        store
-            .get_access_token(&SecretHash::of(&new_access_raw), NOW)
+        access_token_at(&*store, &SecretHash::of(&new_access_raw), NOW)
             .await
-            .expect("get")
             .is_some()
     );
 }
@@ -397,10 +398,8 @@ pub async fn rotated_refresh_token_is_reported_as_reused(store: Arc<dyn Storage>
         other => panic!("expected Reused, got {other:?}"),
     }
     assert!(
-        store
-            .get_access_token(&SecretHash::of(&a2_raw), NOW)
+        access_token_at(&*store, &SecretHash::of(&a2_raw), NOW)
             .await
-            .expect("get")
             .is_none()
     );
     assert!(
@@ -482,10 +481,8 @@ pub async fn revoking_a_grant_kills_every_token_and_refuses_new_ones(store: Arc<
         .await
         .expect("revoke");
     assert!(
-        store
-            .get_access_token(&SecretHash::of(&a_raw), NOW)
+        access_token_at(&*store, &SecretHash::of(&a_raw), NOW)
             .await
-            .expect("get")
             .is_none()
     );
     assert!(
@@ -496,10 +493,8 @@ pub async fn revoking_a_grant_kills_every_token_and_refuses_new_ones(store: Arc<
             .is_none()
     );
     assert!(
-        store
-            .get_access_token(&SecretHash::of(&o_raw), NOW)
+        access_token_at(&*store, &SecretHash::of(&o_raw), NOW)
             .await
-            .expect("get")
             .is_some()
     );
     let (late_raw, late) = access(&grant, NOW + 100);
@@ -508,10 +503,8 @@ pub async fn revoking_a_grant_kills_every_token_and_refuses_new_ones(store: Arc<
         "a revoked grant refuses tokens"
     );
     assert!(
-        store
-            .get_access_token(&SecretHash::of(&late_raw), NOW)
+        access_token_at(&*store, &SecretHash::of(&late_raw), NOW)
             .await
-            .expect("get")
             .is_none()
     );
     let (_, next) = access(&grant, NOW + 100);
@@ -570,10 +563,8 @@ pub async fn revocation_is_linearizable_with_concurrent_rotation(store: Arc<dyn 
         let issued = chain.await.expect("chain task");
         for (a_raw, r_raw) in issued {
             assert!(
-                store
-                    .get_access_token(&SecretHash::of(&a_raw), NOW)
+                access_token_at(&*store, &SecretHash::of(&a_raw), NOW)
                     .await
-                    .expect("get")
                     .is_none(),
                 "an access token survived its grant's revocation"
             );
@@ -734,10 +725,8 @@ pub async fn purge_removes_expired_records_and_keeps_live_ones(store: Arc<dyn St
             .is_some()
     );
     assert!(
-        store
-            .get_access_token(&SecretHash::of(&live_access_raw), later)
+        access_token_at(&*store, &SecretHash::of(&live_access_raw), later)
             .await
-            .expect("get")
             .is_some()
     );
     assert!(

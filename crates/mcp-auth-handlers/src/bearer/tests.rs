@@ -8,11 +8,22 @@ use crate::test_support::{FAILURE_CAUSE, RESOURCE, T0, TestEnv, body_json, heade
 
 const METADATA: &str = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp";
 
-/// A verifier over fixed tokens, or one that always fails.
+/// A verifier over fixed tokens, or one that always fails. It answers without waiting too,
+/// unless `waits` is set.
 #[derive(Debug, Clone, Default)]
 struct StaticVerifier {
     tokens: HashMap<String, AccessToken>,
     failure: Option<ProviderErrorKind>,
+    waits: bool,
+}
+
+impl StaticVerifier {
+    fn lookup(&self, token: &AccessTokenSecret) -> Result<Option<AccessToken>, ProviderError> {
+        if let Some(kind) = self.failure {
+            return Err(ProviderError::new(kind, FAILURE_CAUSE));
+        }
+        Ok(self.tokens.get(token.expose_secret()).cloned())
+    }
 }
 
 #[async_trait]
@@ -21,10 +32,14 @@ impl TokenVerifier for StaticVerifier {
         &self,
         token: &AccessTokenSecret,
     ) -> Result<Option<AccessToken>, ProviderError> {
-        if let Some(kind) = self.failure {
-            return Err(ProviderError::new(kind, FAILURE_CAUSE));
-        }
-        Ok(self.tokens.get(token.expose_secret()).cloned())
+        self.lookup(token)
+    }
+
+    fn verify_token_now(
+        &self,
+        token: &AccessTokenSecret,
+    ) -> Option<Result<Option<AccessToken>, ProviderError>> {
+        (!self.waits).then(|| self.lookup(token))
     }
 }
 
@@ -98,6 +113,7 @@ fn verifier() -> StaticVerifier {
             .map(|t| (t.token.expose_secret().to_owned(), t))
             .collect(),
         failure: None,
+        waits: false,
     }
 }
 
@@ -132,8 +148,20 @@ fn challenge(status: u16, value: &str) -> Expect {
     Expect::Challenge(status, value.to_owned())
 }
 
+/// The outcome of authenticating `values`, which must be the same asynchronously and without
+/// waiting (every data-driven case below checks both paths).
 async fn outcome(auth: &BearerAuth<StaticVerifier>, values: &[&[u8]]) -> Expect {
-    match auth.authenticate(&headers(values)).await {
+    let headers = headers(values);
+    let waited = expectation(auth.authenticate(&headers).await);
+    let now = auth
+        .authenticate_now(&headers)
+        .expect("a verifier that answers at once gives a verdict without waiting");
+    assert_eq!(expectation(now), waited, "authenticate_now vs authenticate");
+    waited
+}
+
+fn expectation(result: Result<AccessToken, BearerRejection>) -> Expect {
+    match result {
         Ok(token) => ok(token.token.expose_secret()),
         Err(rejection) => {
             let response = rejection.into_response();
@@ -595,4 +623,46 @@ async fn an_operations_challenges_name_the_union_of_base_and_operation_scopes() 
     for (value, extra, expect) in cases {
         assert_eq!(outcome_for(&base, value, extra).await, expect, "{extra:?}");
     }
+}
+
+#[tokio::test]
+async fn without_an_immediate_verdict_only_the_header_is_judged_at_once() {
+    let mut waiting = verifier();
+    waiting.waits = true;
+    let auth = BearerAuth::new(waiting, RESOURCE)
+        .required_scopes(["read"])
+        .clock(Arc::new(ManualClock::new(T0)));
+    // A token the verifier must look up: no verdict now, the asynchronous one stands.
+    for value in [&b"Bearer valid"[..], b"Bearer unknown"] {
+        assert!(auth.authenticate_now(&headers(&[value])).is_none());
+    }
+    assert_eq!(
+        expectation(auth.authenticate(&headers(&[b"Bearer valid"])).await),
+        ok("valid")
+    );
+    // A request refused for its header alone is refused at once, as it would be later.
+    for values in [&[][..], &[&b"Bearer a b"[..]], &[&b"Basic x"[..]]] {
+        let headers = headers(values);
+        let now = auth
+            .authenticate_now(&headers)
+            .expect("judged by the header");
+        assert_eq!(
+            expectation(now),
+            expectation(auth.authenticate(&headers).await)
+        );
+    }
+}
+
+#[tokio::test]
+async fn verifier_failures_without_waiting_are_503_too() {
+    let failing = StaticVerifier {
+        failure: Some(ProviderErrorKind::Unavailable),
+        ..StaticVerifier::default()
+    };
+    let auth = BearerAuth::new(failing, RESOURCE);
+    let rejection = auth
+        .authenticate_now(&headers(&[b"Bearer valid"]))
+        .expect("the verifier answered")
+        .unwrap_err();
+    assert_eq!(rejection.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
