@@ -11,17 +11,18 @@
 //!   a cache hit), expiry, audience and scope checks.
 //! - Both endpoints get the same request bytes, `Authorization` header included, so the only
 //!   difference is the layer.
-//! - The load generator runs in this process on the same Tokio runtime as the servers (as many
-//!   workers as cores): the machine's CPU is shared by client and server, so the cost is
-//!   reported as a ratio of throughputs measured under identical conditions, and as CPU time
-//!   per request of the whole process (from `/proc/self/task/*/schedstat`), which other
-//!   processes on a busy machine do not inflate the way they inflate wall time.
+//! - The load generator runs in this process on the same Tokio runtime as the servers, one
+//!   thread by default (`BEARER_BENCH_THREADS=N` for N workers): the CPU is shared by client
+//!   and server, so the cost is reported as a ratio of throughputs measured under identical
+//!   conditions, and as CPU time per request of the whole process (from
+//!   `/proc/self/task/*/schedstat`; SQLite's worker threads included), which other processes
+//!   on a busy machine do not inflate the way they inflate wall time.
 //! - `BEARER_BENCH_STORES` (comma-separated: `memory`, `sqlite`, `sqlite-cached`; default all)
 //!   picks the stores to measure. `BEARER_BENCH_PROFILE=bare` or `=protected` loads only that
 //!   endpoint, [`PROFILE_REQUESTS`] requests after the warm-up, so that two profiler runs can
 //!   be compared per request.
 //! - Bounded: each round sends [`BURSTS`] bursts of [`BURST`] requests to each endpoint, in
-//!   alternation, on [`CONNECTIONS`] persistent HTTP/1.1 connections; a burst stops at
+//!   alternation, on [`CONNECTIONS`] HTTP/1.1 connections per endpoint kept open for the round; a burst stops at
 //!   [`TIME_CAP`] (reported if it happens). The summary quotes the median of [`ROUNDS`] rounds.
 
 #![allow(clippy::expect_used, clippy::unwrap_used, missing_docs)]
@@ -35,6 +36,7 @@ use axum::Router;
 use axum::routing::get;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{AUTHORIZATION, HOST, HeaderValue};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
@@ -47,11 +49,12 @@ use tokio::task::JoinSet;
 
 /// Concurrent connections, each with one request in flight.
 const CONNECTIONS: usize = 32;
-/// Requests per burst. A measurement alternates bursts on the two endpoints, so that a change
-/// in background load over the run hits both alike.
-const BURST: u64 = 5_000;
+/// Requests per burst. A round alternates short bursts on the two endpoints over connections
+/// kept open for the round, so that the machine's changing speed (a shared VM: single rounds of
+/// long bursts moved by ±15%) hits both endpoints alike.
+const BURST: u64 = 1_000;
 /// Bursts per endpoint in one round.
-const BURSTS: usize = 16;
+const BURSTS: usize = 80;
 /// Requests per endpoint before the first round of a backend (connections, caches, pages).
 const WARMUP: u64 = 5_000;
 /// A burst stops here even if its requests are not all done.
@@ -110,15 +113,34 @@ struct Endpoints {
 
 fn main() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let threads = match std::env::var("BEARER_BENCH_THREADS") {
+        Ok(value) => value
+            .parse::<usize>()
+            .ok()
+            .filter(|n| *n > 0)
+            .expect("BEARER_BENCH_THREADS is a positive number"),
+        Err(_) => 1,
+    };
+    // One thread by default: the load generator and both servers share one Tokio thread, so no
+    // request pays for crossing cores and the figures do not depend on which worker each
+    // connection's tasks land on. With two workers on two cores, that placement changes with
+    // every burst's fresh connections and moved single rounds by up to 20%.
+    let runtime = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    };
     println!(
-        "bearer-layer benchmark: {cores} cores ({}), {CONNECTIONS} connections, \
-         {ROUNDS} rounds of {BURSTS} alternating bursts of {BURST} requests per endpoint \
-         (each burst capped at {} s)",
+        "bearer-layer benchmark: {threads} runtime thread(s) on {cores} cores ({}), \
+         {CONNECTIONS} connections, {ROUNDS} rounds of {BURSTS} alternating bursts of {BURST} \
+         requests per endpoint (each burst capped at {} s)",
         cpu_model(),
         TIME_CAP.as_secs()
     );
@@ -257,8 +279,9 @@ async fn measure(endpoints: &Endpoints) -> String {
             "protected" => endpoints.protected,
             other => panic!("BEARER_BENCH_PROFILE is `bare` or `protected`, not `{other}`"),
         };
-        load(addr, auth, WARMUP).await;
-        let run = load(addr, auth, PROFILE_REQUESTS).await;
+        let mut connections = connect(addr).await;
+        load(&mut connections, auth, WARMUP).await;
+        let run = load(&mut connections, auth, PROFILE_REQUESTS).await;
         return format!(
             "| {} ({endpoint} only) | {:.0} req/s | CPU {} per request |",
             endpoints.backend,
@@ -266,8 +289,10 @@ async fn measure(endpoints: &Endpoints) -> String {
             micros(run.cpu_per_request())
         );
     }
-    load(endpoints.bare, auth, WARMUP).await;
-    load(endpoints.protected, auth, WARMUP).await;
+    let mut bare_connections = connect(endpoints.bare).await;
+    let mut protected_connections = connect(endpoints.protected).await;
+    load(&mut bare_connections, auth, WARMUP).await;
+    load(&mut protected_connections, auth, WARMUP).await;
 
     let mut rows = Vec::new();
     for round in 1..=ROUNDS {
@@ -275,11 +300,11 @@ async fn measure(endpoints: &Endpoints) -> String {
         for burst in 0..BURSTS {
             // Alternate which endpoint goes first.
             if burst % 2 == 0 {
-                bare.add(load(endpoints.bare, auth, BURST).await);
-                protected.add(load(endpoints.protected, auth, BURST).await);
+                bare.add(load(&mut bare_connections, auth, BURST).await);
+                protected.add(load(&mut protected_connections, auth, BURST).await);
             } else {
-                protected.add(load(endpoints.protected, auth, BURST).await);
-                bare.add(load(endpoints.bare, auth, BURST).await);
+                protected.add(load(&mut protected_connections, auth, BURST).await);
+                bare.add(load(&mut bare_connections, auth, BURST).await);
             }
         }
         let expected = BURST * BURSTS as u64;
@@ -356,9 +381,8 @@ fn micros(value: Option<Duration>) -> String {
     )
 }
 
-/// Sends up to `requests` GETs on [`CONNECTIONS`] connections, stopping at [`TIME_CAP`].
-async fn load(addr: SocketAddr, authorization: &HeaderValue, requests: u64) -> Run {
-    // Connections are opened before the clock starts.
+/// Opens [`CONNECTIONS`] HTTP/1.1 connections to `addr`.
+async fn connect(addr: SocketAddr) -> Vec<SendRequest<Empty<Bytes>>> {
     let mut senders = Vec::with_capacity(CONNECTIONS);
     for _ in 0..CONNECTIONS {
         let stream = TcpStream::connect(addr).await.expect("connect");
@@ -369,6 +393,17 @@ async fn load(addr: SocketAddr, authorization: &HeaderValue, requests: u64) -> R
         tokio::spawn(connection);
         senders.push(sender);
     }
+    senders
+}
+
+/// Sends up to `requests` GETs on the open `connections`, one in flight on each, stopping at
+/// [`TIME_CAP`].
+async fn load(
+    connections: &mut Vec<SendRequest<Empty<Bytes>>>,
+    authorization: &HeaderValue,
+    requests: u64,
+) -> Run {
+    let senders = std::mem::take(connections);
     let remaining = Arc::new(AtomicU64::new(requests));
     let cpu_before = process_cpu();
     let started = Instant::now();
@@ -389,12 +424,14 @@ async fn load(addr: SocketAddr, authorization: &HeaderValue, requests: u64) -> R
                 response.into_body().collect().await.expect("body");
                 done += 1;
             }
-            done
+            (done, sender)
         });
     }
     let mut done = 0;
-    while let Some(count) = tasks.join_next().await {
-        done += count.expect("load task");
+    while let Some(finished) = tasks.join_next().await {
+        let (count, sender) = finished.expect("load task");
+        done += count;
+        connections.push(sender);
     }
     let elapsed = started.elapsed();
     let cpu = match (cpu_before, process_cpu()) {
