@@ -64,7 +64,7 @@ async fn token(store: &MemoryStore, subject: &str, scopes: &[&str], resource: &s
 }
 
 async fn whoami(Authenticated(token): Authenticated) -> String {
-    token.subject.unwrap_or_default()
+    token.subject.clone().unwrap_or_default()
 }
 
 async fn maybe(auth: Option<Authenticated>) -> &'static str {

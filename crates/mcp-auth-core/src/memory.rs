@@ -10,7 +10,7 @@ use crate::secrets::SecretHash;
 use crate::storage::{
     AccessTokenRecord, AuthorizationRequestRecord, AuthorizationRequestStore, ClientRecord,
     ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup, RefreshTokenRecord, ReplayStore,
-    Rotation, TokenStore,
+    Rotation, SharedAccessTokenRecord, TokenStore,
 };
 
 /// How many inserts pass between opportunistic sweeps of expired records, so that a store that
@@ -34,7 +34,8 @@ struct State {
     clients: HashMap<String, ClientRecord>,
     requests: HashMap<[u8; 32], AuthorizationRequestRecord>,
     codes: HashMap<[u8; 32], CodeEntry>,
-    access: HashMap<[u8; 32], AccessTokenRecord>,
+    /// Access tokens in the shared form the immediate lookup hands out.
+    access: HashMap<[u8; 32], SharedAccessTokenRecord>,
     refresh: HashMap<[u8; 32], RefreshEntry>,
     revoked_grants: HashMap<String, i64>,
     assertion_ids: HashMap<(String, String), i64>,
@@ -72,7 +73,11 @@ impl MemoryStore {
     }
 
     /// The live access token with this hash at `now`: the one read both token lookups share.
-    fn access_token_at(&self, token_hash: &SecretHash, now: i64) -> Option<AccessTokenRecord> {
+    fn access_token_at(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Option<SharedAccessTokenRecord> {
         self.read_state()
             .access
             .get(token_hash.as_bytes())
@@ -285,9 +290,10 @@ impl TokenStore for MemoryStore {
         if state.grant_revoked(&access.grant_id) {
             return Ok(false);
         }
-        state
-            .access
-            .insert(*access.token_hash.as_bytes(), access.clone());
+        state.access.insert(
+            *access.token_hash.as_bytes(),
+            SharedAccessTokenRecord::from(access.clone()),
+        );
         if let Some(refresh) = refresh {
             state.refresh.insert(
                 *refresh.token_hash.as_bytes(),
@@ -306,14 +312,16 @@ impl TokenStore for MemoryStore {
         token_hash: &SecretHash,
         now: i64,
     ) -> Result<Option<AccessTokenRecord>, StorageError> {
-        Ok(self.access_token_at(token_hash, now))
+        Ok(self
+            .access_token_at(token_hash, now)
+            .map(|shared| shared.to_record(*token_hash)))
     }
 
     fn get_access_token_now(
         &self,
         token_hash: &SecretHash,
         now: i64,
-    ) -> Option<Result<Option<AccessTokenRecord>, StorageError>> {
+    ) -> Option<Result<Option<SharedAccessTokenRecord>, StorageError>> {
         Some(Ok(self.access_token_at(token_hash, now)))
     }
 
@@ -364,10 +372,11 @@ impl TokenStore for MemoryStore {
         if let Some(entry) = state.refresh.get_mut(old_hash.as_bytes()) {
             entry.rotated = true;
         }
-        state.access.retain(|_, t| t.grant_id != grant_id);
-        state
-            .access
-            .insert(*access.token_hash.as_bytes(), access.clone());
+        state.access.retain(|_, t| *t.grant_id != *grant_id);
+        state.access.insert(
+            *access.token_hash.as_bytes(),
+            SharedAccessTokenRecord::from(access.clone()),
+        );
         if let Some(refresh) = refresh {
             state.refresh.insert(
                 *refresh.token_hash.as_bytes(),
@@ -383,7 +392,7 @@ impl TokenStore for MemoryStore {
 
     async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
         let mut state = self.state();
-        state.access.retain(|_, t| t.grant_id != grant_id);
+        state.access.retain(|_, t| *t.grant_id != *grant_id);
         state.refresh.retain(|_, t| t.record.grant_id != grant_id);
         let entry = state
             .revoked_grants

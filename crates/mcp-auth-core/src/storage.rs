@@ -15,7 +15,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use mcp_auth_types::{AuthorizationParams, OAuthClientInformationFull};
+use mcp_auth_types::{AccessTokenInfo, AuthorizationParams, OAuthClientInformationFull};
 use serde::{Deserialize, Serialize};
 
 use crate::error::StorageError;
@@ -123,6 +123,54 @@ pub struct AccessTokenRecord {
     pub subject: Option<String>,
     /// Further claims.
     pub claims: Option<Claims>,
+}
+
+/// A live access token as a store or cache holds it in memory, ready to hand out: the
+/// grant it belongs to and the token's information, both shared.
+///
+/// Handing one out costs two reference counts where an [`AccessTokenRecord`] costs a copy of
+/// every string, scope and claim, which on the in-memory hot path of a protected request was
+/// the largest part of the bearer layer's cost. Like the record, it never holds the token.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SharedAccessTokenRecord {
+    /// The grant the token belongs to.
+    pub grant_id: Arc<str>,
+    /// Expiry, seconds since the epoch (also `info.expires_at`).
+    pub expires_at: i64,
+    /// What is known about the token.
+    pub info: Arc<AccessTokenInfo>,
+}
+
+impl From<AccessTokenRecord> for SharedAccessTokenRecord {
+    fn from(record: AccessTokenRecord) -> Self {
+        let mut info = AccessTokenInfo::new(record.client_id, record.scopes);
+        info.expires_at = Some(record.expires_at);
+        info.resource = record.resource;
+        info.subject = record.subject;
+        info.claims = record.claims;
+        Self {
+            grant_id: Arc::from(record.grant_id),
+            expires_at: record.expires_at,
+            info: Arc::new(info),
+        }
+    }
+}
+
+impl SharedAccessTokenRecord {
+    /// The stored form of this token, whose hash is `token_hash`.
+    pub fn to_record(&self, token_hash: SecretHash) -> AccessTokenRecord {
+        AccessTokenRecord {
+            token_hash,
+            grant_id: self.grant_id.to_string(),
+            client_id: self.info.client_id.clone(),
+            scopes: self.info.scopes.clone(),
+            expires_at: self.expires_at,
+            resource: self.info.resource.clone(),
+            subject: self.info.subject.clone(),
+            claims: self.info.claims.clone(),
+        }
+    }
 }
 
 /// A refresh token as stored.
@@ -271,8 +319,9 @@ pub trait TokenStore: Send + Sync + 'static {
     ) -> Result<Option<AccessTokenRecord>, StorageError>;
 
     /// What [`get_access_token`](Self::get_access_token) would answer, when the store can say
-    /// it without waiting: a store held in this process's memory answers here, a store behind
-    /// a socket returns `None` (the default) and is asked asynchronously.
+    /// it without waiting: a store held in this process's memory answers here, in the shared
+    /// form it keeps ([`SharedAccessTokenRecord`]), while a store behind a socket returns
+    /// `None` (the default) and is asked asynchronously.
     ///
     /// This exists for the bearer layer's sake: a request whose token is answered here is
     /// authenticated without suspending it or allocating a future for the lookup (see
@@ -282,7 +331,7 @@ pub trait TokenStore: Send + Sync + 'static {
         &self,
         token_hash: &SecretHash,
         now: i64,
-    ) -> Option<Result<Option<AccessTokenRecord>, StorageError>> {
+    ) -> Option<Result<Option<SharedAccessTokenRecord>, StorageError>> {
         let _ = (token_hash, now);
         None
     }
@@ -431,7 +480,7 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
         &self,
         token_hash: &SecretHash,
         now: i64,
-    ) -> Option<Result<Option<AccessTokenRecord>, StorageError>> {
+    ) -> Option<Result<Option<SharedAccessTokenRecord>, StorageError>> {
         (**self).get_access_token_now(token_hash, now)
     }
     async fn get_refresh_token(

@@ -34,7 +34,7 @@ use crate::secrets::{SecretHash, random_secret};
 use crate::settings::ClientRegistrationOptions;
 use crate::storage::{
     AccessTokenRecord, AuthorizationRequestRecord, Claims, ClientRecord, CodeTake, RefreshLookup,
-    RefreshTokenRecord, Rotation, Storage,
+    RefreshTokenRecord, Rotation, SharedAccessTokenRecord, Storage,
 };
 
 /// Longest authorization-code lifetime allowed: RFC 6749 §4.1.2 recommends at most 10 minutes.
@@ -133,7 +133,7 @@ impl AsRef<RefreshToken> for StoredRefreshToken {
 #[derive(Debug, Clone)]
 pub struct StoredAccessToken {
     token: AccessToken,
-    grant_id: String,
+    grant_id: Arc<str>,
 }
 
 impl StoredAccessToken {
@@ -234,14 +234,14 @@ impl<S: Storage> StoreProvider<S> {
         Ok(())
     }
 
-    /// The live access-token record of `hash`, when the cache or an in-memory store can say
-    /// it without waiting; `None` when only a storage round trip can tell. A record read from
-    /// the store here is cached like one read asynchronously.
+    /// The live access token of `hash`, when the cache or an in-memory store can say it
+    /// without waiting; `None` when only a storage round trip can tell. A token read from the
+    /// store here is cached like one read asynchronously.
     fn access_token_record_now(
         &self,
         hash: &SecretHash,
         now: i64,
-    ) -> Option<Result<Option<AccessTokenRecord>, StorageError>> {
+    ) -> Option<Result<Option<SharedAccessTokenRecord>, StorageError>> {
         let Some(cache) = &self.access_tokens else {
             return self.storage.get_access_token_now(hash, now);
         };
@@ -251,7 +251,7 @@ impl<S: Storage> StoreProvider<S> {
         let ticket = cache.ticket(now);
         let found = self.storage.get_access_token_now(hash, now)?;
         if let Ok(Some(record)) = &found {
-            cache.put(ticket, record);
+            cache.put(ticket, hash, record);
         }
         Some(found)
     }
@@ -340,15 +340,14 @@ struct GrantShape<'a> {
     issued_at: i64,
 }
 
-/// The provider's access token for `record`, presented as `token`.
-fn loaded_access_token(token: &AccessTokenSecret, record: AccessTokenRecord) -> StoredAccessToken {
-    let mut loaded = AccessToken::new(token.clone(), record.client_id, record.scopes);
-    loaded.expires_at = Some(record.expires_at);
-    loaded.resource = record.resource;
-    loaded.subject = record.subject;
-    loaded.claims = record.claims;
+/// The provider's access token for `record`, presented as `token`: the token's information
+/// is shared with the store or cache, not copied.
+fn loaded_access_token(
+    token: &AccessTokenSecret,
+    record: SharedAccessTokenRecord,
+) -> StoredAccessToken {
     StoredAccessToken {
-        token: loaded,
+        token: AccessToken::with_info(token.clone(), record.info),
         grant_id: record.grant_id,
     }
 }
@@ -566,9 +565,13 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
         // Neither the cache nor the store could answer at once: one storage round trip. The
         // ticket is taken before the read (see `token_cache`).
         let ticket = self.access_tokens.as_ref().map(|cache| cache.ticket(now));
-        let found = self.storage.get_access_token(&hash, now).await?;
+        let found = self
+            .storage
+            .get_access_token(&hash, now)
+            .await?
+            .map(SharedAccessTokenRecord::from);
         if let (Some(cache), Some(ticket), Some(record)) = (&self.access_tokens, ticket, &found) {
-            cache.put(ticket, record);
+            cache.put(ticket, &hash, record);
         }
         Ok(found.map(|record| loaded_access_token(token, record)))
     }
@@ -591,8 +594,8 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
         token: RevocableToken<StoredAccessToken, StoredRefreshToken>,
     ) -> Result<(), ProviderError> {
         let grant_id = match &token {
-            RevocableToken::Access(access) => &access.grant_id,
-            RevocableToken::Refresh(refresh) => &refresh.record.grant_id,
+            RevocableToken::Access(access) => access.grant_id(),
+            RevocableToken::Refresh(refresh) => refresh.record.grant_id.as_str(),
         };
         self.revoke_grant(grant_id).await
     }

@@ -22,7 +22,7 @@ pub use error::{
 pub use metadata::{NoAuthorizationServer, OAuthMetadata, ProtectedResourceMetadata};
 pub use pkce::{is_valid_pkce_string, s256_challenge, verify_s256};
 pub use records::{
-    AccessToken, AuthorizationCode, AuthorizationParams, IdentityAssertionParams,
+    AccessToken, AccessTokenInfo, AuthorizationCode, AuthorizationParams, IdentityAssertionParams,
     PrincipalComponents, RefreshToken, principal_components,
 };
 pub use redirect::{

@@ -171,12 +171,32 @@ impl AsRef<RefreshToken> for RefreshToken {
     }
 }
 
-/// A verified access token and what it grants.
+/// A verified access token: the token itself, and what is known about it
+/// ([`AccessTokenInfo`]), shared.
+///
+/// The fields of [`AccessTokenInfo`] read and write as if they were this type's own
+/// (`token.client_id`, `token.expires_at = Some(t)`), through `Deref` and `DerefMut`, so the
+/// shape of the Python SDK's `AccessToken` is kept. They sit behind an `Arc` because every
+/// protected request hands a verified token to its handler. A verifier holding tokens in
+/// memory builds each token's information once and shares it; a request then costs one
+/// reference count instead of a copy of every string, scope and claim. The token itself is
+/// never part of the shared information: it is the one credential, so it lives only as long as
+/// the request that presented it, and nothing built once per token (a cache, a store) ever holds
+/// it. Writing a field through `DerefMut` copies the information first when it is shared.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct AccessToken {
     /// The token itself.
     pub token: AccessTokenSecret,
+    #[serde(flatten)]
+    info: std::sync::Arc<AccessTokenInfo>,
+}
+
+/// What is known about an access token apart from the token itself: its client, scopes,
+/// expiry, audience, subject and further claims (RFC 7662's introspection response, roughly).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct AccessTokenInfo {
     /// The client it was issued to.
     pub client_id: String,
     /// Granted scopes.
@@ -195,21 +215,10 @@ pub struct AccessToken {
     pub claims: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
-impl AsRef<AccessToken> for AccessToken {
-    fn as_ref(&self) -> &AccessToken {
-        self
-    }
-}
-
-impl AccessToken {
-    /// A token for `client_id` with `scopes` and nothing else.
-    pub fn new(
-        token: AccessTokenSecret,
-        client_id: impl Into<String>,
-        scopes: Vec<String>,
-    ) -> Self {
+impl AccessTokenInfo {
+    /// Information for a token of `client_id` with `scopes` and nothing else.
+    pub fn new(client_id: impl Into<String>, scopes: Vec<String>) -> Self {
         Self {
-            token,
             client_id: client_id.into(),
             scopes,
             expires_at: None,
@@ -226,6 +235,51 @@ impl AccessToken {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         })
+    }
+}
+
+impl AsRef<AccessToken> for AccessToken {
+    fn as_ref(&self) -> &AccessToken {
+        self
+    }
+}
+
+impl std::ops::Deref for AccessToken {
+    type Target = AccessTokenInfo;
+
+    fn deref(&self) -> &AccessTokenInfo {
+        &self.info
+    }
+}
+
+impl std::ops::DerefMut for AccessToken {
+    /// Copies the information first if another token shares it.
+    fn deref_mut(&mut self) -> &mut AccessTokenInfo {
+        std::sync::Arc::make_mut(&mut self.info)
+    }
+}
+
+impl AccessToken {
+    /// A token for `client_id` with `scopes` and nothing else.
+    pub fn new(
+        token: AccessTokenSecret,
+        client_id: impl Into<String>,
+        scopes: Vec<String>,
+    ) -> Self {
+        Self::with_info(
+            token,
+            std::sync::Arc::new(AccessTokenInfo::new(client_id, scopes)),
+        )
+    }
+
+    /// `token`, described by `info`, which other tokens' values may share.
+    pub fn with_info(token: AccessTokenSecret, info: std::sync::Arc<AccessTokenInfo>) -> Self {
+        Self { token, info }
+    }
+
+    /// The shared information about the token.
+    pub fn info(&self) -> &std::sync::Arc<AccessTokenInfo> {
+        &self.info
     }
 }
 
@@ -299,6 +353,22 @@ mod tests {
         let refresh = json!({"token": "r", "client_id": "x", "scopes": ["a"]});
         let parsed: RefreshToken = serde_json::from_value(refresh.clone()).unwrap();
         assert_eq!(serde_json::to_value(&parsed).unwrap(), refresh);
+    }
+
+    #[test]
+    fn access_token_information_is_shared_until_written() {
+        let info = std::sync::Arc::new(AccessTokenInfo::new("c", vec!["a".into()]));
+        let first = AccessToken::with_info(AccessTokenSecret::new("t1"), info.clone());
+        let mut second = AccessToken::with_info(AccessTokenSecret::new("t2"), info.clone());
+        assert!(std::sync::Arc::ptr_eq(first.info(), second.info()));
+        assert_eq!(second.client_id, "c");
+        second.subject = Some("bob".into());
+        assert!(!std::sync::Arc::ptr_eq(first.info(), second.info()));
+        assert_eq!(
+            first.subject, None,
+            "a write never shows through another token"
+        );
+        assert_eq!(info.subject, None);
     }
 
     #[test]

@@ -580,6 +580,15 @@ pub async fn provider_access_token_cache_answers_confirmed_tokens_without_waitin
         .expect("load now")
         .expect("live");
     assert_eq!(immediate.as_ref().subject.as_deref(), Some("ivy"));
+    let again = provider
+        .load_access_token_now(&tokens.access_token)
+        .expect("answered without waiting")
+        .expect("load now")
+        .expect("live");
+    assert!(
+        Arc::ptr_eq(immediate.as_ref().info(), again.as_ref().info()),
+        "a cached token's information is shared between requests, not copied"
+    );
     provider
         .revoke_token(RevocableToken::Access(immediate))
         .await

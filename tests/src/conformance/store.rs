@@ -52,7 +52,9 @@ async fn access_token_at(
 ) -> Option<AccessTokenRecord> {
     let waited = store.get_access_token(hash, now).await.expect("get");
     if let Some(immediate) = store.get_access_token_now(hash, now) {
-        let immediate = immediate.expect("get now");
+        let immediate = immediate
+            .expect("get now")
+            .map(|shared| shared.to_record(*hash));
         assert_eq!(
             serde_json::to_value(&immediate).expect("json"),
             serde_json::to_value(&waited).expect("json"),

@@ -32,7 +32,7 @@ use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 use quick_cache::sync::Cache;
 
 use crate::secrets::SecretHash;
-use crate::storage::AccessTokenRecord;
+use crate::storage::SharedAccessTokenRecord;
 
 /// Revocation marks kept at most before the cache gives up on precision and forgets every
 /// entry read so far (which is always safe). Marks older than the TTL are dropped first.
@@ -40,7 +40,7 @@ const MAX_REVOCATION_MARKS: usize = 16_384;
 
 /// A cached lookup.
 struct Entry {
-    record: AccessTokenRecord,
+    record: SharedAccessTokenRecord,
     /// The revocation counter when the storage read began.
     epoch: u64,
     /// When the storage read began, on the provider's clock (seconds).
@@ -85,7 +85,7 @@ impl AccessTokenCache {
     }
 
     /// The live cached record of `hash` at `now`, if any.
-    pub(super) fn get(&self, hash: &SecretHash, now: i64) -> Option<AccessTokenRecord> {
+    pub(super) fn get(&self, hash: &SecretHash, now: i64) -> Option<SharedAccessTokenRecord> {
         let entry = self.entries.get(hash.as_bytes())?;
         let fresh = now - entry.read_at < self.ttl && entry.record.expires_at > now;
         if fresh && !self.revoked_since(&entry) {
@@ -105,8 +105,13 @@ impl AccessTokenCache {
         }
     }
 
-    /// Caches what a storage read begun with `ticket` found.
-    pub(super) fn put(&self, ticket: ReadTicket, record: &AccessTokenRecord) {
+    /// Caches what a storage read begun with `ticket` found for `hash`.
+    pub(super) fn put(
+        &self,
+        ticket: ReadTicket,
+        hash: &SecretHash,
+        record: &SharedAccessTokenRecord,
+    ) {
         let entry = Arc::new(Entry {
             record: record.clone(),
             epoch: ticket.epoch,
@@ -115,7 +120,7 @@ impl AccessTokenCache {
         if self.revoked_since(&entry) {
             return;
         }
-        self.entries.insert(*record.token_hash.as_bytes(), entry);
+        self.entries.insert(*hash.as_bytes(), entry);
     }
 
     /// Records that every access token of `grant_id` issued so far is dead. Call it after the
@@ -146,7 +151,7 @@ impl AccessTokenCache {
         entry.epoch < revocations.floor
             || revocations
                 .marks
-                .get(&entry.record.grant_id)
+                .get(&*entry.record.grant_id)
                 .is_some_and(|(number, _)| *number > entry.epoch)
     }
 
@@ -171,9 +176,9 @@ impl std::fmt::Debug for AccessTokenCache {
 mod tests {
     use super::*;
 
-    fn record(token: &str, grant: &str, expires_at: i64) -> AccessTokenRecord {
-        AccessTokenRecord {
-            token_hash: SecretHash::of(token),
+    fn record(grant: &str, expires_at: i64) -> SharedAccessTokenRecord {
+        SharedAccessTokenRecord::from(crate::storage::AccessTokenRecord {
+            token_hash: SecretHash::of("unused"),
             grant_id: grant.into(),
             client_id: "c".into(),
             scopes: vec!["mcp:tools".into()],
@@ -181,24 +186,34 @@ mod tests {
             resource: None,
             subject: Some("alice".into()),
             claims: None,
-        }
+        })
+    }
+
+    fn put(
+        cache: &AccessTokenCache,
+        ticket: ReadTicket,
+        token: &str,
+        grant: &str,
+        expires_at: i64,
+    ) {
+        cache.put(ticket, &SecretHash::of(token), &record(grant, expires_at));
     }
 
     fn cached(cache: &AccessTokenCache, token: &str, now: i64) -> Option<String> {
         cache
             .get(&SecretHash::of(token), now)
-            .map(|record| record.grant_id)
+            .map(|record| record.grant_id.to_string())
     }
 
     #[test]
     fn serves_a_confirmed_token_until_the_ttl_or_its_expiry() {
         let cache = AccessTokenCache::new(5, 100);
-        cache.put(cache.ticket(100), &record("t", "g", 103));
+        put(&cache, cache.ticket(100), "t", "g", 103);
         assert_eq!(cached(&cache, "t", 100).as_deref(), Some("g"));
         assert_eq!(cached(&cache, "t", 102).as_deref(), Some("g"));
         assert_eq!(cached(&cache, "t", 103), None, "the token's own expiry");
 
-        cache.put(cache.ticket(200), &record("u", "g", 1000));
+        put(&cache, cache.ticket(200), "u", "g", 1000);
         assert_eq!(cached(&cache, "u", 204).as_deref(), Some("g"));
         assert_eq!(cached(&cache, "u", 205), None, "the cache's TTL");
         assert_eq!(cached(&cache, "other", 200), None);
@@ -207,9 +222,9 @@ mod tests {
     #[test]
     fn a_revoked_grant_is_gone_at_once_and_only_that_grant() {
         let cache = AccessTokenCache::new(60, 100);
-        cache.put(cache.ticket(100), &record("t1", "g", 1000));
-        cache.put(cache.ticket(100), &record("t2", "g", 1000));
-        cache.put(cache.ticket(100), &record("x", "h", 1000));
+        put(&cache, cache.ticket(100), "t1", "g", 1000);
+        put(&cache, cache.ticket(100), "t2", "g", 1000);
+        put(&cache, cache.ticket(100), "x", "h", 1000);
         cache.revoke_grant("g", 101);
         assert_eq!(cached(&cache, "t1", 101), None);
         assert_eq!(cached(&cache, "t2", 101), None);
@@ -222,7 +237,7 @@ mod tests {
         // The read began before the revocation committed and returned the old record.
         let ticket = cache.ticket(100);
         cache.revoke_grant("g", 100);
-        cache.put(ticket, &record("t", "g", 1000));
+        put(&cache, ticket, "t", "g", 1000);
         assert_eq!(cached(&cache, "t", 100), None);
     }
 
@@ -231,19 +246,19 @@ mod tests {
         // Rotation marks the grant; the grant's new access token, read afterwards, is live.
         let cache = AccessTokenCache::new(60, 100);
         cache.revoke_grant("g", 100);
-        cache.put(cache.ticket(101), &record("new", "g", 1000));
+        put(&cache, cache.ticket(101), "new", "g", 1000);
         assert_eq!(cached(&cache, "new", 101).as_deref(), Some("g"));
     }
 
     #[test]
     fn overflowing_revocation_marks_forget_everything_read_before() {
         let cache = AccessTokenCache::new(60, 100);
-        cache.put(cache.ticket(100), &record("t", "keep-me", 1000));
+        put(&cache, cache.ticket(100), "t", "keep-me", 1000);
         for grant in 0..=MAX_REVOCATION_MARKS {
             cache.revoke_grant(&format!("g{grant}"), 100);
         }
         assert_eq!(cached(&cache, "t", 100), None, "safe, not precise");
-        cache.put(cache.ticket(100), &record("t", "keep-me", 1000));
+        put(&cache, cache.ticket(100), "t", "keep-me", 1000);
         assert_eq!(cached(&cache, "t", 100).as_deref(), Some("keep-me"));
     }
 
@@ -253,7 +268,7 @@ mod tests {
         for grant in 0..MAX_REVOCATION_MARKS {
             cache.revoke_grant(&format!("g{grant}"), 100);
         }
-        cache.put(cache.ticket(200), &record("t", "h", 1000));
+        put(&cache, cache.ticket(200), "t", "h", 1000);
         // Every earlier mark is older than the TTL, so this one fits without a floor.
         cache.revoke_grant("another", 200);
         assert_eq!(cached(&cache, "t", 200).as_deref(), Some("h"));
@@ -263,7 +278,7 @@ mod tests {
     fn capacity_bounds_the_entries() {
         let cache = AccessTokenCache::new(60, 10);
         for n in 0..100 {
-            cache.put(cache.ticket(100), &record(&format!("t{n}"), "g", 1000));
+            put(&cache, cache.ticket(100), &format!("t{n}"), "g", 1000);
         }
         assert!(cache.entries.len() <= 10, "{}", cache.entries.len());
     }
