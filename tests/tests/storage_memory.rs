@@ -23,7 +23,7 @@ async fn memory_store_answers_access_token_lookups_without_waiting() {
         .get_access_token_now(&hash, NOW)
         .expect("answered at once")
         .expect("no storage fault");
-    assert_eq!(live.map(|r| r.grant_id).as_deref(), Some("grant-1"));
+    assert_eq!(live.as_ref().map(|r| r.grant_id()), Some("grant-1"));
     let expired = store
         .get_access_token_now(&hash, NOW + 10)
         .expect("answered at once");

@@ -81,7 +81,7 @@ impl MemoryStore {
         self.read_state()
             .access
             .get(token_hash.as_bytes())
-            .filter(|t| t.expires_at > now)
+            .filter(|t| t.expires_at() > now)
             .cloned()
     }
 }
@@ -124,7 +124,7 @@ impl State {
 
     fn sweep_tokens(&mut self, now: i64) -> u64 {
         let before = self.access.len() + self.refresh.len() + self.revoked_grants.len();
-        self.access.retain(|_, t| t.expires_at > now);
+        self.access.retain(|_, t| t.expires_at() > now);
         self.refresh.retain(|_, t| t.record.expires_at > now);
         self.revoked_grants
             .retain(|_, keep_until| *keep_until > now);
@@ -372,7 +372,7 @@ impl TokenStore for MemoryStore {
         if let Some(entry) = state.refresh.get_mut(old_hash.as_bytes()) {
             entry.rotated = true;
         }
-        state.access.retain(|_, t| *t.grant_id != *grant_id);
+        state.access.retain(|_, t| t.grant_id() != grant_id);
         state.access.insert(
             *access.token_hash.as_bytes(),
             SharedAccessTokenRecord::from(access.clone()),
@@ -392,7 +392,7 @@ impl TokenStore for MemoryStore {
 
     async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
         let mut state = self.state();
-        state.access.retain(|_, t| *t.grant_id != *grant_id);
+        state.access.retain(|_, t| t.grant_id() != grant_id);
         state.refresh.retain(|_, t| t.record.grant_id != grant_id);
         let entry = state
             .revoked_grants

@@ -131,15 +131,14 @@ pub struct AccessTokenRecord {
 /// Handing one out costs two reference counts where an [`AccessTokenRecord`] costs a copy of
 /// every string, scope and claim, which on the in-memory hot path of a protected request was
 /// the largest part of the bearer layer's cost. Like the record, it never holds the token.
+///
+/// It is made only from an [`AccessTokenRecord`] and is read-only, so its expiry and its
+/// information's always agree.
 #[derive(Debug, Clone)]
-#[non_exhaustive]
 pub struct SharedAccessTokenRecord {
-    /// The grant the token belongs to.
-    pub grant_id: Arc<str>,
-    /// Expiry, seconds since the epoch (also `info.expires_at`).
-    pub expires_at: i64,
-    /// What is known about the token.
-    pub info: Arc<AccessTokenInfo>,
+    grant_id: Arc<str>,
+    expires_at: i64,
+    info: Arc<AccessTokenInfo>,
 }
 
 impl From<AccessTokenRecord> for SharedAccessTokenRecord {
@@ -158,6 +157,26 @@ impl From<AccessTokenRecord> for SharedAccessTokenRecord {
 }
 
 impl SharedAccessTokenRecord {
+    /// The grant the token belongs to.
+    pub fn grant_id(&self) -> &str {
+        &self.grant_id
+    }
+
+    /// Expiry, seconds since the epoch.
+    pub fn expires_at(&self) -> i64 {
+        self.expires_at
+    }
+
+    /// What is known about the token.
+    pub fn info(&self) -> &Arc<AccessTokenInfo> {
+        &self.info
+    }
+
+    /// The shared grant id and information, for building a verified token without copying.
+    pub fn into_shared(self) -> (Arc<str>, Arc<AccessTokenInfo>) {
+        (self.grant_id, self.info)
+    }
+
     /// The stored form of this token, whose hash is `token_hash`.
     pub fn to_record(&self, token_hash: SecretHash) -> AccessTokenRecord {
         AccessTokenRecord {

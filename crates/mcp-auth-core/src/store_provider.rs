@@ -346,9 +346,10 @@ fn loaded_access_token(
     token: &AccessTokenSecret,
     record: SharedAccessTokenRecord,
 ) -> StoredAccessToken {
+    let (grant_id, info) = record.into_shared();
     StoredAccessToken {
-        token: AccessToken::with_info(token.clone(), record.info),
-        grant_id: record.grant_id,
+        token: AccessToken::with_info(token.clone(), info),
+        grant_id,
     }
 }
 

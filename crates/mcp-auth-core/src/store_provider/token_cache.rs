@@ -87,7 +87,7 @@ impl AccessTokenCache {
     /// The live cached record of `hash` at `now`, if any.
     pub(super) fn get(&self, hash: &SecretHash, now: i64) -> Option<SharedAccessTokenRecord> {
         let entry = self.entries.get(hash.as_bytes())?;
-        let fresh = now - entry.read_at < self.ttl && entry.record.expires_at > now;
+        let fresh = now - entry.read_at < self.ttl && entry.record.expires_at() > now;
         if fresh && !self.revoked_since(&entry) {
             return Some(entry.record.clone());
         }
@@ -151,7 +151,7 @@ impl AccessTokenCache {
         entry.epoch < revocations.floor
             || revocations
                 .marks
-                .get(&*entry.record.grant_id)
+                .get(entry.record.grant_id())
                 .is_some_and(|(number, _)| *number > entry.epoch)
     }
 
@@ -202,7 +202,7 @@ mod tests {
     fn cached(cache: &AccessTokenCache, token: &str, now: i64) -> Option<String> {
         cache
             .get(&SecretHash::of(token), now)
-            .map(|record| record.grant_id.to_string())
+            .map(|record| record.grant_id().to_owned())
     }
 
     #[test]
