@@ -41,8 +41,7 @@ use hyper::header::{AUTHORIZATION, HOST, HeaderValue};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use mcp_auth_axum::McpAuth;
-use mcp_auth_core::secrets::{SecretHash, random_id, random_secret};
-use mcp_auth_core::{AccessTokenRecord, MemoryStore, Storage, StoreProvider};
+use mcp_auth_core::{MemoryStore, Storage, StoreProvider};
 use mcp_auth_sqlx::SqliteStore;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -210,18 +209,7 @@ async fn sqlite_provider(name: &str, cache_ttl: u64) -> StoreProvider<SqliteStor
 /// Serves the bare and the protected endpoint for `provider` on two loopback listeners, with a
 /// live access token in its store.
 async fn serve<S: Storage>(backend: &'static str, provider: StoreProvider<S>) -> Endpoints {
-    let raw = random_secret();
-    let record: AccessTokenRecord = serde_json::from_value(serde_json::json!({
-        "token_hash": SecretHash::of(&raw),
-        "grant_id": random_id(),
-        "client_id": "bench-client",
-        "scopes": [SCOPE],
-        "expires_at": i64::MAX / 2,
-        "resource": RESOURCE,
-        "subject": "bench-user",
-        "claims": {"iss": ISSUER},
-    }))
-    .expect("access token record");
+    let (raw, record) = mcp_auth_tests::bench::access_token(ISSUER, RESOURCE, SCOPE);
     assert!(
         provider
             .storage()

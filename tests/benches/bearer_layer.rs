@@ -14,8 +14,7 @@ use axum::body::Body;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response, header::AUTHORIZATION};
 use mcp_auth_axum::McpAuth;
-use mcp_auth_core::secrets::{SecretHash, random_id, random_secret};
-use mcp_auth_core::{AccessTokenRecord, MemoryStore, StoreProvider, TokenStore};
+use mcp_auth_core::{MemoryStore, StoreProvider, TokenStore};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 const ISSUER: &str = "http://127.0.0.1:8080";
@@ -32,18 +31,7 @@ async fn provider(cache_ttl: u64) -> (StoreProvider<MemoryStore>, HeaderValue) {
         .access_token_cache_ttl(cache_ttl)
         .build()
         .expect("provider");
-    let raw = random_secret();
-    let record: AccessTokenRecord = serde_json::from_value(serde_json::json!({
-        "token_hash": SecretHash::of(&raw),
-        "grant_id": random_id(),
-        "client_id": "bench-client",
-        "scopes": [SCOPE],
-        "expires_at": i64::MAX / 2,
-        "resource": RESOURCE,
-        "subject": "bench-user",
-        "claims": {"iss": ISSUER},
-    }))
-    .expect("record");
+    let (raw, record) = mcp_auth_tests::bench::access_token(ISSUER, RESOURCE, SCOPE);
     assert!(
         provider
             .storage()

@@ -5,6 +5,7 @@
 // test with its message.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
+pub mod bench;
 pub mod conformance;
 pub mod server;
 pub mod services;
