@@ -6,6 +6,7 @@ mod clock;
 mod error;
 mod memory;
 mod provider;
+pub mod rate_limit;
 pub mod secrets;
 mod settings;
 pub mod storage;
@@ -27,6 +28,7 @@ pub use memory::MemoryStore;
 pub use provider::{
     OAuthAuthorizationServerProvider, ProviderTokenVerifier, RevocableToken, TokenVerifier,
 };
+pub use rate_limit::{LocalRateLimiter, Quota, RateDecision, RateLimitStore};
 pub use settings::{
     AuthSettings, AuthSettingsBuilder, ClientRegistrationOptions, RevocationOptions,
 };
