@@ -2,7 +2,8 @@
 //! (draft-ietf-oauth-client-id-metadata-document §4).
 
 use mcp_auth_types::{
-    OAuthClientInformationFull, TokenEndpointAuthMethod, check_registrable_redirect_uri,
+    GrantType, OAuthClientInformationFull, ResponseType, TokenEndpointAuthMethod,
+    check_registrable_redirect_uri,
 };
 
 /// Why a document was refused.
@@ -44,7 +45,24 @@ pub enum DocumentError {
     /// An authentication method this server does not know.
     #[error("token_endpoint_auth_method {0:?} is not supported")]
     UnsupportedMethod(String),
+    /// `grant_types` lists a grant other than `authorization_code` and `refresh_token`.
+    ///
+    /// Anyone who can publish a JSON file can be a metadata-document client, so such a client
+    /// may only obtain tokens through a user's consent. `client_credentials` would give a
+    /// stranger user-less tokens, and the jwt-bearer grant is for clients an operator knows.
+    #[error(
+        "grant_types: {0:?} is not allowed for a metadata document client \
+         (only authorization_code and refresh_token)"
+    )]
+    UnsupportedGrantType(String),
+    /// `response_types` lists a response type other than `code`.
+    #[error("response_types: {0:?} is not allowed for a metadata document client (only code)")]
+    UnsupportedResponseType(String),
 }
+
+/// The grant types a metadata-document client may list: those that pass through a user's
+/// consent at the authorization endpoint.
+const ALLOWED_GRANT_TYPES: [GrantType; 2] = [GrantType::AuthorizationCode, GrantType::RefreshToken];
 
 /// Validates `body`, fetched from `client_id`, and returns the client it describes.
 ///
@@ -66,6 +84,26 @@ pub(crate) fn validate_document(
     }
     let mut client: OAuthClientInformationFull =
         serde_json::from_value(value).map_err(|e| DocumentError::Malformed(e.to_string()))?;
+    if let Some(grant) = client
+        .metadata
+        .grant_types
+        .iter()
+        .find(|grant| !ALLOWED_GRANT_TYPES.contains(grant))
+    {
+        return Err(DocumentError::UnsupportedGrantType(
+            grant.as_str().to_owned(),
+        ));
+    }
+    if let Some(response_type) = client
+        .metadata
+        .response_types
+        .iter()
+        .find(|response_type| **response_type != ResponseType::Code)
+    {
+        return Err(DocumentError::UnsupportedResponseType(
+            response_type.as_str().to_owned(),
+        ));
+    }
     let uris = client
         .metadata
         .redirect_uris
@@ -252,6 +290,62 @@ mod tests {
             Err(UnsupportedMethod("tls_client_auth".into())),
         );
         check(r#"[1]"#, false, Err(NotAnObject));
+    }
+
+    #[test]
+    fn a_document_may_list_only_grants_that_pass_through_a_user() {
+        use DocumentError::*;
+        let document = |extra: &str| {
+            format!(r#"{{"client_id":"{ID}","redirect_uris":["https://app.example/cb"]{extra}}}"#)
+        };
+        let cases: &[(&str, Result<(), DocumentError>)] = &[
+            ("", Ok(())),
+            (r#","grant_types":["authorization_code"]"#, Ok(())),
+            (
+                r#","grant_types":["authorization_code","refresh_token"],"response_types":["code"]"#,
+                Ok(()),
+            ),
+            (
+                r#","grant_types":["authorization_code","client_credentials"]"#,
+                Err(UnsupportedGrantType("client_credentials".into())),
+            ),
+            (
+                r#","grant_types":["client_credentials"]"#,
+                Err(UnsupportedGrantType("client_credentials".into())),
+            ),
+            (
+                r#","grant_types":["urn:ietf:params:oauth:grant-type:jwt-bearer"]"#,
+                Err(UnsupportedGrantType(
+                    "urn:ietf:params:oauth:grant-type:jwt-bearer".into(),
+                )),
+            ),
+            (
+                r#","grant_types":["authorization_code","password"]"#,
+                Err(UnsupportedGrantType("password".into())),
+            ),
+            (
+                r#","grant_types":["implicit"]"#,
+                Err(UnsupportedGrantType("implicit".into())),
+            ),
+            (
+                r#","response_types":["code","token"]"#,
+                Err(UnsupportedResponseType("token".into())),
+            ),
+        ];
+        for (extra, expected) in cases {
+            check(&document(extra), true, expected.clone());
+        }
+    }
+
+    #[test]
+    fn a_refused_grant_is_named_in_the_reason() {
+        let error = validate_document(
+            ID,
+            br#"{"client_id":"https://app.example/client.json","redirect_uris":["https://app.example/cb"],"grant_types":["client_credentials"]}"#,
+            false,
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("client_credentials"), "{error}");
     }
 
     #[test]
