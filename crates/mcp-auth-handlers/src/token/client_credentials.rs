@@ -1,9 +1,9 @@
 //! The client credentials grant (RFC 6749 §4.4), for machine-to-machine MCP clients (MCP
 //! client-credentials extension). Served only when `client_credentials_enabled` is set; the
 //! token handler checks that, and that the client registered for the grant, before calling
-//! here.
+//! here. Never for a Client ID Metadata Document client, whatever its document lists.
 
-use mcp_auth_core::{OAuthAuthorizationServerProvider, TokenError};
+use mcp_auth_core::{OAuthAuthorizationServerProvider, TokenError, is_metadata_document_client_id};
 use mcp_auth_types::{OAuthClientInformationFull, OAuthToken, TokenErrorCode};
 
 use super::reject;
@@ -18,6 +18,15 @@ pub(super) async fn exchange<P: OAuthAuthorizationServerProvider>(
     client: &OAuthClientInformationFull,
     params: &Params,
 ) -> Result<OAuthToken, TokenError> {
+    // Anyone who can publish a JSON file is a metadata-document client: a token without a
+    // user for such a client would be a token for a stranger. The resolver refuses documents
+    // listing this grant; this check holds even if a resolver (or a cache) lets one through.
+    if is_metadata_document_client_id(&client.client_id) {
+        return Err(reject(
+            TokenErrorCode::UnauthorizedClient,
+            "the client_credentials grant is not available to a metadata document (URL) client",
+        ));
+    }
     // RFC 6749 §4.4: "The client credentials grant type MUST only be used by confidential
     // clients." The client did authenticate, so this is `unauthorized_client`.
     if !client.is_confidential() {
@@ -53,6 +62,9 @@ mod tests {
 
     use crate::test_support::*;
     use crate::token::tests::check_token;
+
+    /// A client id in the metadata-document namespace (an https URL).
+    const URL_CLIENT_ID: &str = "https://app.example/client.json";
 
     /// A form body.
     type Form<'a> = Vec<(&'a str, &'a str)>;
@@ -138,6 +150,34 @@ mod tests {
             Some("unauthorized_client"),
         )
         .await;
+    }
+
+    #[tokio::test]
+    async fn a_url_client_is_refused_whatever_its_grant_list_says() {
+        let env = env(true);
+        for client_id in [URL_CLIENT_ID, "HTTPS://app.example/client.json"] {
+            // A confidential URL client registered for the grant: no resolver would produce
+            // it, which is the point — the endpoint does not rely on the resolver.
+            let mut url_client = post_client();
+            url_client.client_id = client_id.to_owned();
+            url_client.metadata.grant_types = vec![GrantType::ClientCredentials];
+            env.provider.add_client(url_client);
+            let form = [
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", POST_CLIENT_SECRET),
+            ];
+            let body = check_token(&env, &form, None, 400, Some("unauthorized_client")).await;
+            assert!(
+                body["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("metadata document"),
+                "{body}"
+            );
+        }
+        // The same client under a non-URL id gets its token.
+        check_token(&env, &credentials_form(&[]), None, 200, None).await;
     }
 
     #[tokio::test]

@@ -1,8 +1,9 @@
 //! The RFC 7523 jwt-bearer grant carrying a SEP-990 Identity Assertion JWT Authorization Grant
 //! (ID-JAG). Served only when `identity_assertion_enabled` is set; the token handler checks that
-//! before calling here.
+//! before calling here. Never for a Client ID Metadata Document client, whatever its document
+//! lists.
 
-use mcp_auth_core::{OAuthAuthorizationServerProvider, TokenError};
+use mcp_auth_core::{OAuthAuthorizationServerProvider, TokenError, is_metadata_document_client_id};
 use mcp_auth_types::{
     Assertion, IdentityAssertionParams, OAuthClientInformationFull, OAuthToken, TokenErrorCode,
     split_scopes,
@@ -21,6 +22,15 @@ pub(super) async fn exchange<P: OAuthAuthorizationServerProvider>(
     client: &OAuthClientInformationFull,
     params: &Params,
 ) -> Result<OAuthToken, TokenError> {
+    // SEP-990 has the identity provider issue ID-JAGs to clients it knows; a metadata-document
+    // client is anyone who can publish a JSON file. The resolver refuses documents listing
+    // this grant; this check holds even if a resolver (or a cache) lets one through.
+    if is_metadata_document_client_id(&client.client_id) {
+        return Err(reject(
+            TokenErrorCode::UnauthorizedClient,
+            "the jwt-bearer grant is not available to a metadata document (URL) client",
+        ));
+    }
     // SEP-990 §5.1: only confidential clients may present an ID-JAG. The client did
     // authenticate, so this is `unauthorized_client`, not `invalid_client` (RFC 6749 §5.2).
     if !client.is_confidential() {
@@ -187,6 +197,29 @@ mod tests {
         )
         .await;
         assert!(env.provider.last_assertion.lock().unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_url_client_is_refused_before_the_provider_whatever_its_grant_list_says() {
+        let env = env(true);
+        for client_id in ["https://app.example/client.json", "Https://app.example/c"] {
+            // A confidential URL client registered for the grant: no resolver would produce
+            // it, which is the point — the endpoint does not rely on the resolver.
+            let mut client = post_client();
+            client.client_id = client_id.to_owned();
+            client.metadata.grant_types = vec![GrantType::JwtBearer];
+            env.provider.add_client(client);
+            let form = assertion_form(&[("client_id", client_id)]);
+            let body = check_token(&env, &form, None, 400, Some("unauthorized_client")).await;
+            assert!(
+                body["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("metadata document"),
+                "{body}"
+            );
+            assert!(env.provider.last_assertion.lock().unwrap().is_none());
+        }
     }
 
     #[tokio::test]
