@@ -102,10 +102,14 @@ pub fn identity_assertion_subject(issuer: &str, tenant: Option<&str>, subject: &
 ///
 /// An implementation checks everything that needs only the assertion, its issuer's keys and the
 /// authenticated client: signature by a trusted issuer, `typ`, algorithm allow-list, `aud` = this
-/// authorization server, `exp`/`iat`/`nbf`, the required claims, `client_id` = `client`, and
-/// that `resource` names a resource this server serves. It does **not** track `jti`: the caller
-/// records it in its [`ReplayStore`](crate::ReplayStore) once every other check has passed, so
-/// that a request refused for another reason does not burn the assertion.
+/// authorization server, `exp`/`iat`/`nbf` (`iat` required, `exp` − `iat` bounded), the required
+/// claims, `client_id` = `client`, and that `resource` names a resource this server serves. It
+/// does **not** track `jti`: the caller records its SHA-256 in its
+/// [`ReplayStore`](crate::ReplayStore) once every other check has passed, so that a request
+/// refused for another reason does not burn the assertion. The caller refuses a grant whose
+/// `jti` is longer than [`MAX_JTI_LENGTH`](crate::limits::MAX_JTI_LENGTH) characters or whose
+/// `replay_until` lies more than [`MAX_REPLAY_WINDOW`](crate::limits::MAX_REPLAY_WINDOW) after
+/// `now`.
 #[async_trait]
 pub trait IdentityAssertionValidator: Send + Sync + 'static {
     /// Validates `assertion` presented by the authenticated `client` at `now` (seconds since
@@ -181,7 +185,7 @@ impl From<crate::StorageError> for ClientAssertionError {
 /// An implementation checks the signature against a key of the client's registered `jwks` or
 /// `jwks_uri`, `iss` = `sub` = the client's id, `aud` among `audiences`, `exp` (required) and
 /// `nbf`/`iat`, and that `jti` is present. Like [`IdentityAssertionValidator`] it does not track
-/// `jti`; the caller does.
+/// `jti`; the caller does, with the same bounds on `jti` and `replay_until`.
 #[async_trait]
 pub trait ClientAssertionVerifier: Send + Sync + 'static {
     /// Verifies `assertion` for `client` at `now`. `audiences` are the values the assertion's

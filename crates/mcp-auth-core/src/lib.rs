@@ -4,6 +4,7 @@ mod assertion;
 mod client_metadata;
 mod clock;
 mod error;
+pub mod limits;
 mod memory;
 mod provider;
 pub mod rate_limit;

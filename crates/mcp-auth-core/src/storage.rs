@@ -386,12 +386,18 @@ pub trait TokenStore: Send + Sync + 'static {
 }
 
 /// Replay protection for signed assertions (ID-JAGs, client assertions): remembers each
-/// `(issuer, jti)` until the assertion expires.
+/// `(issuer, jti)` until the assertion expires. The provider passes the SHA-256 (hex) of the
+/// assertion's `jti`, never the `jti` itself, and an `expires_at` after `now` by at most
+/// [`MAX_REPLAY_WINDOW`](crate::limits::MAX_REPLAY_WINDOW).
 #[async_trait]
 pub trait ReplayStore: Send + Sync + 'static {
     /// Records `(issuer, jti)` until `expires_at` if it is not already recorded — insert if
-    /// absent, atomically. Returns `true` for the first use, `false` for a replay. An entry
-    /// whose expiry has passed (at `now`) counts as absent.
+    /// absent, atomically. Returns `true` for the first use, `false` for a replay. An entry is
+    /// kept at least until `expires_at` by the clock that expires it; once that has passed it
+    /// counts as absent — at `now` for a store that keeps time by the caller's clock, by its own
+    /// clock for a store that expires entries itself (Redis) — and at the latest once
+    /// [`purge_expired_assertion_ids`](Self::purge_expired_assertion_ids) has run at a later
+    /// `now`. A store may clamp `expires_at` into `now + 1 ..= now + MAX_REPLAY_WINDOW`.
     async fn record_assertion_id(
         &self,
         issuer: &str,

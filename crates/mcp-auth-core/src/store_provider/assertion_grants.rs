@@ -17,7 +17,8 @@ use crate::assertion::{
 };
 use crate::client_metadata::ClientMetadataResolver;
 use crate::error::TokenError;
-use crate::secrets::random_id;
+use crate::limits::{MAX_JTI_LENGTH, MAX_REPLAY_WINDOW};
+use crate::secrets::{SecretHash, random_id};
 use crate::storage::{Claims, Storage};
 
 /// The optional collaborators of a [`StoreProvider`].
@@ -47,6 +48,28 @@ fn id_jag_replay_issuer(issuer: &str) -> String {
 /// The replay-store issuer under which a client's assertion ids are recorded.
 fn client_assertion_replay_issuer(client_id: &str) -> String {
     format!("client:{client_id}")
+}
+
+/// What the replay store is asked to remember for an assertion, checked before anything else
+/// happens: the SHA-256 of its `jti` (hex) and how long to keep it.
+///
+/// The hash gives every entry one size and keeps assertion ids out of storage. The collaborator
+/// contracts bound `jti` and the entry's lifetime; they are checked again here so that a
+/// faulty validator cannot make the store keep unbounded entries, nor get an assertion
+/// accepted that would outlive its replay entry (a store may clamp entries to
+/// [`MAX_REPLAY_WINDOW`]). An entry is kept at least one second, so that one already due
+/// still blocks an immediate replay.
+fn replay_entry(jti: &str, replay_until: i64, now: i64) -> Result<(String, i64), &'static str> {
+    if jti.is_empty() || jti.chars().count() > MAX_JTI_LENGTH {
+        return Err("jti: the assertion id must be 1 to 256 characters");
+    }
+    if replay_until > now.saturating_add(MAX_REPLAY_WINDOW) {
+        return Err("exp: the assertion lives longer than this server can remember its id");
+    }
+    Ok((
+        SecretHash::of(jti).to_hex(),
+        replay_until.max(now.saturating_add(1)),
+    ))
 }
 
 fn reject(code: TokenErrorCode, description: &str) -> TokenError {
@@ -95,7 +118,7 @@ impl<S: Storage> StoreProvider<S> {
     }
 
     /// The jwt-bearer grant: validate the ID-JAG, choose its audience and scopes, burn its
-    /// `jti`, and mint an access token without a refresh token.
+    /// `jti` (hashed) once every other check has passed, and mint an access token without a refresh token.
     pub(super) async fn identity_assertion_exchange(
         &self,
         client: &OAuthClientInformationFull,
@@ -111,6 +134,8 @@ impl<S: Storage> StoreProvider<S> {
         let grant = validator
             .validate_identity_assertion(client, &params.assertion, now)
             .await?;
+        let (replay_jti, replay_until) = replay_entry(&grant.jti, grant.replay_until, now)
+            .map_err(|rule| reject(TokenErrorCode::InvalidGrant, rule))?;
         // The validator checks the binding; checking again here keeps a faulty validator from
         // handing one client's grant to another (SEP-990 §5.1).
         if grant.client_id != client.client_id {
@@ -151,8 +176,8 @@ impl<S: Storage> StoreProvider<S> {
             .storage
             .record_assertion_id(
                 &id_jag_replay_issuer(&grant.issuer),
-                &grant.jti,
-                grant.replay_until,
+                &replay_jti,
+                replay_until,
                 now,
             )
             .await?
@@ -238,7 +263,7 @@ impl<S: Storage> StoreProvider<S> {
         }
     }
 
-    /// `private_key_jwt`: verify the assertion, then burn its `jti`.
+    /// `private_key_jwt`: verify the assertion, then burn its `jti` (hashed).
     pub(super) async fn client_assertion_authentication(
         &self,
         client: &OAuthClientInformationFull,
@@ -254,12 +279,14 @@ impl<S: Storage> StoreProvider<S> {
         let verified = verifier
             .verify_client_assertion(client, assertion, audiences, now)
             .await?;
+        let (replay_jti, replay_until) = replay_entry(&verified.jti, verified.replay_until, now)
+            .map_err(ClientAssertionError::rejected)?;
         if self
             .storage
             .record_assertion_id(
                 &client_assertion_replay_issuer(&client.client_id),
-                &verified.jti,
-                verified.replay_until,
+                &replay_jti,
+                replay_until,
                 now,
             )
             .await?

@@ -9,6 +9,7 @@ use mcp_auth_types::{
 use super::*;
 use crate::assertion::{IdentityAssertionGrant, VerifiedClientAssertion};
 use crate::provider::OAuthAuthorizationServerProvider;
+use crate::storage::ReplayStore;
 use crate::{ManualClock, MemoryStore};
 
 const ISSUER: &str = "https://as.example";
@@ -330,4 +331,144 @@ async fn client_assertion_ids_are_single_use_per_client() {
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn replay_entries_hold_the_hash_of_the_jti_never_the_jti() {
+    let provider = provider_with(Ok(grant()), None);
+    provider
+        .exchange_identity_assertion(&client("c1", Some("read")), params(None, None))
+        .await
+        .expect("first use");
+    let issuer = id_jag_replay_issuer(IDP);
+    let hashed = SecretHash::of("jti-1").to_hex();
+    let store = &provider.storage;
+    assert!(
+        !store
+            .record_assertion_id(&issuer, &hashed, T0 + 600, T0)
+            .await
+            .unwrap(),
+        "the hash is recorded"
+    );
+    assert!(
+        store
+            .record_assertion_id(&issuer, "jti-1", T0 + 600, T0)
+            .await
+            .unwrap(),
+        "the raw jti is not"
+    );
+    provider
+        .authenticate_client_assertion(
+            &client("c1", None),
+            &Assertion::new("x.y.z"),
+            &[ISSUER.to_owned()],
+        )
+        .await
+        .expect("first use");
+    assert!(
+        !store
+            .record_assertion_id(
+                &client_assertion_replay_issuer("c1"),
+                &SecretHash::of("client-jti").to_hex(),
+                T0 + 600,
+                T0
+            )
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn an_over_long_jti_or_replay_window_is_refused_and_burns_nothing() {
+    let long_jti = "j".repeat(crate::limits::MAX_JTI_LENGTH + 1);
+    let longest_jti = "j".repeat(crate::limits::MAX_JTI_LENGTH);
+    let window = crate::limits::MAX_REPLAY_WINDOW;
+    // (jti, replay_until, accepted)
+    let cases: [(&str, i64, bool); 5] = [
+        ("jti-1", T0 + 360, true),
+        (&longest_jti, T0 + 360, true),
+        (&long_jti, T0 + 360, false),
+        ("", T0 + 360, false),
+        ("jti-1", T0 + window + 1, false),
+    ];
+    for (jti, replay_until, accepted) in cases {
+        let mut grant = grant();
+        grant.jti = jti.to_owned();
+        grant.replay_until = replay_until;
+        let provider = provider_with(Ok(grant), None);
+        let result = provider
+            .exchange_identity_assertion(&client("c1", Some("read")), params(None, None))
+            .await;
+        assert_eq!(
+            result.is_ok(),
+            accepted,
+            "{jti:.8} {replay_until}: {result:?}"
+        );
+        if !accepted {
+            assert_eq!(code_of(result), TokenErrorCode::InvalidGrant);
+            // Nothing was recorded: the same id is still fresh for the store.
+            assert!(
+                provider
+                    .storage
+                    .record_assertion_id(
+                        &id_jag_replay_issuer(IDP),
+                        &SecretHash::of(jti).to_hex(),
+                        T0 + 60,
+                        T0
+                    )
+                    .await
+                    .unwrap()
+            );
+        }
+    }
+}
+
+/// A verifier that accepts every assertion but reports a `jti` and replay window chosen by the
+/// test, standing in for a faulty implementation.
+struct LaxVerifier(String, i64);
+
+#[async_trait]
+impl ClientAssertionVerifier for LaxVerifier {
+    async fn verify_client_assertion(
+        &self,
+        _: &OAuthClientInformationFull,
+        _: &Assertion,
+        _: &[String],
+        now: i64,
+    ) -> Result<VerifiedClientAssertion, ClientAssertionError> {
+        let mut verified = VerifiedClientAssertion::new(self.0.clone(), now + 60);
+        verified.replay_until = self.1;
+        Ok(verified)
+    }
+}
+
+#[tokio::test]
+async fn a_client_assertion_with_an_over_long_jti_or_window_does_not_authenticate() {
+    let window = crate::limits::MAX_REPLAY_WINDOW;
+    let cases = [
+        (
+            "j".repeat(crate::limits::MAX_JTI_LENGTH + 1),
+            T0 + 60,
+            "jti",
+        ),
+        ("ok".to_owned(), T0 + window + 1, "exp"),
+    ];
+    for (jti, replay_until, rule) in cases {
+        let provider = StoreProvider::builder(MemoryStore::new(), ISSUER)
+            .clock(Arc::new(ManualClock::new(T0)))
+            .client_assertion_verifier(Arc::new(LaxVerifier(jti, replay_until)))
+            .build()
+            .unwrap();
+        let result = provider
+            .authenticate_client_assertion(
+                &client("c1", None),
+                &Assertion::new("x.y.z"),
+                &[ISSUER.to_owned()],
+            )
+            .await;
+        assert!(
+            matches!(&result, Err(ClientAssertionError::Rejected { description }) if description.starts_with(rule)),
+            "{rule}: {result:?}"
+        );
+    }
 }

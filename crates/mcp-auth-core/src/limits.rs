@@ -1,0 +1,24 @@
+//! The bounds core enforces, gathered where an operator can find them. Each says why it has
+//! its value.
+
+/// Longest `jti` accepted in a signed assertion (an ID-JAG or a client assertion), in
+/// characters. Real ids are UUIDs or short random strings; 256 leaves room for any sane
+/// format while keeping a request from making the server hash and compare megabytes. The id
+/// reaches storage only as its SHA-256 hash, so stored entries have one size whatever was sent.
+pub const MAX_JTI_LENGTH: usize = 256;
+
+/// Longest assertion lifetime (`exp` − `iat`, in seconds) a validator may be configured to
+/// accept: one day. The default is much shorter (an hour in `mcp-auth-jwt`); this ceiling
+/// exists so that replay entries, which must outlive the assertion, stay bounded too.
+pub const MAX_ASSERTION_LIFETIME: u64 = 24 * 3600;
+
+/// Largest clock leeway, in seconds, a validator may be configured with: five minutes, more
+/// than any reasonably synchronised pair of clocks differs.
+pub const MAX_ASSERTION_LEEWAY: u64 = 300;
+
+/// The longest time a replay entry may have to be kept, in seconds after the moment it is
+/// recorded: an assertion issued up to one leeway in the future, living
+/// [`MAX_ASSERTION_LIFETIME`], and still accepted one leeway after its `exp`. The provider
+/// refuses an assertion whose replay entry would have to live longer (it could be replayed
+/// once the entry is gone), and a store may clamp entry lifetimes to this value.
+pub const MAX_REPLAY_WINDOW: i64 = (MAX_ASSERTION_LIFETIME + 2 * MAX_ASSERTION_LEEWAY) as i64;
