@@ -1,5 +1,6 @@
 //! The hardened https fetcher: vetted addresses only, pinned for the connection; no redirects;
-//! timeouts; a streamed body cap; JSON only; 200 only.
+//! timeouts; a streamed body cap; JSON only; 200 only. In front of the fetch itself: a negative
+//! cache per URL and per host, single-flight per URL and a concurrency limit.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -8,7 +9,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use url::{Host, Url};
 
-use crate::address::{AddressPolicy, IpRange, IpRangeError};
+use crate::address::{AddressPolicy, IpRangeError};
+use crate::builder::VettedFetcherBuilder;
+use crate::failures::FailureMemory;
+use crate::single_flight::SingleFlight;
 
 /// Turns a host name into addresses. The default is the system resolver; tests plug in a map
 /// to check that names resolving to special-use addresses are refused.
@@ -33,7 +37,10 @@ impl NameResolver for SystemResolver {
 }
 
 /// Why a URL could not be fetched.
-#[derive(Debug, thiserror::Error)]
+///
+/// Cloneable (causes are shared) because one failure answers every caller of a single-flight
+/// fetch, and is returned again, as it was, while the negative cache remembers it.
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum FetchError {
     /// The URL is not an absolute `https` URL with a host.
@@ -55,7 +62,7 @@ pub enum FetchError {
         host: String,
         /// The resolver's error, if any.
         #[source]
-        source: Option<std::io::Error>,
+        source: Option<Arc<std::io::Error>>,
     },
     /// Only 200 is accepted; redirects are never followed.
     #[error("the host answered {0}, not 200")]
@@ -68,7 +75,20 @@ pub enum FetchError {
     TooLarge(usize),
     /// Connection, TLS, timeout or protocol failure.
     #[error("the fetch failed")]
-    Http(#[source] reqwest::Error),
+    Http(#[source] Arc<reqwest::Error>),
+    /// Too many fetches are in flight: no permit came free within the permit wait, or too many
+    /// distinct URLs are pending. Nothing was sent; the condition is the server's, not the
+    /// URL's, so it is never remembered. Callers answer `temporarily_unavailable`.
+    #[error("too many outbound fetches are in flight")]
+    Busy,
+    /// The host (name and port) failed repeatedly within the failure TTL and is not contacted
+    /// until the TTL has passed. Nothing was sent. Callers answer as for a failing host
+    /// (`temporarily_unavailable` for a key set).
+    #[error("{host} failed repeatedly and is not contacted for now")]
+    HostUnavailable {
+        /// The host and port of the URL.
+        host: String,
+    },
 }
 
 impl FetchError {
@@ -76,6 +96,31 @@ impl FetchError {
     /// failure of the host or the network: the fault of whoever chose the URL.
     pub fn is_refusal(&self) -> bool {
         matches!(self, Self::InvalidUrl | Self::AddressRefused { .. })
+    }
+
+    /// Whether the fetch was not attempted because the fetcher is saturated
+    /// ([`FetchError::Busy`]): `temporarily_unavailable`, never the client's fault.
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Self::Busy)
+    }
+
+    /// Whether the negative cache remembers this failure for its URL: every failure of the
+    /// fetch itself, but not a URL refused before any I/O, a saturated fetcher, or an answer
+    /// that came from the negative cache already.
+    pub(crate) fn is_remembered(&self) -> bool {
+        !matches!(
+            self,
+            Self::InvalidUrl | Self::Busy | Self::HostUnavailable { .. }
+        )
+    }
+
+    /// Whether the failure says something about the host rather than one path on it: counted
+    /// towards refusing the host.
+    pub(crate) fn is_host_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::AddressRefused { .. } | Self::Resolve { .. } | Self::Http(_)
+        )
     }
 }
 
@@ -89,6 +134,9 @@ pub enum FetchConfigError {
     /// A root certificate does not parse, or the HTTP client cannot be built.
     #[error("the https client cannot be built")]
     Http(#[source] reqwest::Error),
+    /// `max_concurrent_fetches` is 0, which would refuse every fetch.
+    #[error("max_concurrent_fetches must be at least 1")]
+    NoConcurrency,
 }
 
 /// A fetched JSON body and the lifetime the host asked for.
@@ -105,9 +153,9 @@ pub struct Fetched {
 /// The reqwest resolver that asks the [`NameResolver`] and hands reqwest only vetted addresses.
 /// reqwest connects to exactly what this returns, so the address checked is the address used:
 /// a DNS answer that changes between check and connect (rebinding) cannot slip through.
-struct VettingResolver {
-    names: Arc<dyn NameResolver>,
-    policy: Arc<AddressPolicy>,
+pub(crate) struct VettingResolver {
+    pub(crate) names: Arc<dyn NameResolver>,
+    pub(crate) policy: Arc<AddressPolicy>,
 }
 
 /// Carried through reqwest's error chain to recover the typed refusal.
@@ -163,119 +211,25 @@ enum ResolveFailure {
     Refused(Refused),
 }
 
-/// Builder for [`VettedFetcher`].
-#[must_use]
-pub struct VettedFetcherBuilder {
-    connect_timeout: Duration,
-    read_timeout: Duration,
-    total_timeout: Duration,
-    max_body_bytes: usize,
-    root_certificates: Vec<reqwest::Certificate>,
-    allowed: Vec<IpRange>,
-    names: Arc<dyn NameResolver>,
-}
-
-impl std::fmt::Debug for VettedFetcherBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VettedFetcherBuilder")
-            .field("connect_timeout", &self.connect_timeout)
-            .field("read_timeout", &self.read_timeout)
-            .field("total_timeout", &self.total_timeout)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("allowed", &self.allowed)
-            .finish_non_exhaustive()
-    }
-}
-
-impl VettedFetcherBuilder {
-    /// Connect timeout (default 5 s).
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// Timeout between reads of the response (default 5 s).
-    pub fn read_timeout(mut self, timeout: Duration) -> Self {
-        self.read_timeout = timeout;
-        self
-    }
-
-    /// Timeout of the whole fetch (default 10 s).
-    pub fn total_timeout(mut self, timeout: Duration) -> Self {
-        self.total_timeout = timeout;
-        self
-    }
-
-    /// Largest body accepted, in bytes (default 64 KiB), enforced while streaming.
-    pub fn max_body_bytes(mut self, bytes: usize) -> Self {
-        self.max_body_bytes = bytes;
-        self
-    }
-
-    /// Trusts the PEM certificates in `pem` as roots, besides the platform's (a private CA, or a
-    /// test host's self-signed certificate).
-    pub fn root_certificates_pem(mut self, pem: &[u8]) -> Result<Self, FetchConfigError> {
-        let certificates =
-            reqwest::Certificate::from_pem_bundle(pem).map_err(FetchConfigError::Http)?;
-        self.root_certificates.extend(certificates);
-        Ok(self)
-    }
-
-    /// Admits a special-use address range (`127.0.0.1/32`, `10.0.0.0/8`, `fd00::/8`) that the
-    /// fetcher otherwise refuses. For tests and private deployments only: every range allowed
-    /// here is reachable by any URL a client chooses.
-    pub fn allow_address_range(mut self, range: &str) -> Result<Self, FetchConfigError> {
-        self.allowed.push(range.parse()?);
-        Ok(self)
-    }
-
-    /// [`allow_address_range`](Self::allow_address_range) for an already parsed range.
-    pub fn allow_addresses(mut self, range: IpRange) -> Self {
-        self.allowed.push(range);
-        self
-    }
-
-    /// The name resolver (default: the system's). Every address it returns is vetted.
-    pub fn name_resolver(mut self, resolver: Arc<dyn NameResolver>) -> Self {
-        self.names = resolver;
-        self
-    }
-
-    /// Builds the fetcher.
-    pub fn build(self) -> Result<VettedFetcher, FetchConfigError> {
-        let policy = Arc::new(AddressPolicy {
-            allowed: self.allowed,
-        });
-        let client = reqwest::Client::builder()
-            .connect_timeout(self.connect_timeout)
-            .read_timeout(self.read_timeout)
-            .timeout(self.total_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .https_only(true)
-            // A proxy would connect on our behalf to an address we never vetted.
-            .no_proxy()
-            .tls_certs_merge(self.root_certificates)
-            .dns_resolver(Arc::new(VettingResolver {
-                names: self.names,
-                policy: Arc::clone(&policy),
-            }))
-            .build()
-            .map_err(FetchConfigError::Http)?;
-        Ok(VettedFetcher {
-            client,
-            policy,
-            max_body_bytes: self.max_body_bytes,
-        })
-    }
-}
-
 /// Fetches JSON documents from URLs a client chose, refusing every address an attacker could
 /// use to reach the deployment's own network (see the crate documentation).
+///
+/// Clones share everything: the connection pool, the concurrency permits, the flights under way
+/// and the negative cache.
 #[derive(Clone)]
 pub struct VettedFetcher {
     client: reqwest::Client,
     policy: Arc<AddressPolicy>,
     max_body_bytes: usize,
+    guard: Arc<Guard>,
+}
+
+/// What bounds the fetches a caller can cause (see [`crate::limits`]).
+pub(crate) struct Guard {
+    pub(crate) permits: tokio::sync::Semaphore,
+    pub(crate) permit_wait: Duration,
+    pub(crate) failures: FailureMemory,
+    pub(crate) flights: SingleFlight<Result<Fetched, FetchError>>,
 }
 
 impl std::fmt::Debug for VettedFetcher {
@@ -283,25 +237,34 @@ impl std::fmt::Debug for VettedFetcher {
         f.debug_struct("VettedFetcher")
             .field("allowed", &self.policy.allowed)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("permit_wait", &self.guard.permit_wait)
+            .field("failure_ttl", &self.guard.failures.ttl())
             .finish_non_exhaustive()
     }
 }
 
 impl VettedFetcher {
-    /// Default cap on a body: 64 KiB.
-    pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+    /// Default cap on a body: 64 KiB ([`limits::DEFAULT_MAX_BODY_BYTES`](crate::limits)).
+    pub const DEFAULT_MAX_BODY_BYTES: usize = crate::limits::DEFAULT_MAX_BODY_BYTES;
 
     /// Starts a builder with the strict defaults: public addresses only, the system resolver,
-    /// platform roots, 64 KiB, 5 s connect and read timeouts, 10 s in all.
+    /// platform roots, 64 KiB, 5 s connect and read timeouts, 10 s in all, 16 fetches at once,
+    /// failures remembered for 30 s (see [`crate::limits`]).
     pub fn builder() -> VettedFetcherBuilder {
-        VettedFetcherBuilder {
-            connect_timeout: Duration::from_secs(5),
-            read_timeout: Duration::from_secs(5),
-            total_timeout: Duration::from_secs(10),
-            max_body_bytes: Self::DEFAULT_MAX_BODY_BYTES,
-            root_certificates: Vec::new(),
-            allowed: Vec::new(),
-            names: Arc::new(SystemResolver),
+        VettedFetcherBuilder::new()
+    }
+
+    pub(crate) fn from_parts(
+        client: reqwest::Client,
+        policy: Arc<AddressPolicy>,
+        max_body_bytes: usize,
+        guard: Guard,
+    ) -> Self {
+        Self {
+            client,
+            policy,
+            max_body_bytes,
+            guard: Arc::new(guard),
         }
     }
 
@@ -310,9 +273,37 @@ impl VettedFetcher {
         self.max_body_bytes
     }
 
+    /// How long a failure is remembered (zero: not at all). Callers that reject a fetched
+    /// document themselves (an invalid metadata document) use it to remember that rejection
+    /// for as long.
+    pub fn failure_ttl(&self) -> Duration {
+        self.guard.failures.ttl()
+    }
+
     /// Fetches the JSON document at `url`: https, vetted addresses, no redirect, status 200, a
     /// JSON content type (`application/json` or `application/*+json`), at most the size cap.
+    ///
+    /// Bounded in what callers can make it send:
+    /// - a URL that failed within the failure TTL, or whose host failed repeatedly, fails again
+    ///   at once without any I/O ([`FetchError::HostUnavailable`] for the host);
+    /// - concurrent calls for one URL share one request and its result;
+    /// - at most `max_concurrent_fetches` requests are in flight; a call that gets no permit
+    ///   within the permit wait fails with [`FetchError::Busy`].
     pub async fn fetch_json(&self, url: &str) -> Result<Fetched, FetchError> {
+        let url = self.vet_url(url)?;
+        let host = host_key(&url);
+        if let Some(error) = self.guard.failures.check(url.as_str(), &host) {
+            return Err(error);
+        }
+        self.guard
+            .flights
+            .run(url.as_str(), || self.fetch_guarded(&url, &host))
+            .await
+            .unwrap_or(Err(FetchError::Busy))
+    }
+
+    /// The URL, if it is https with a host that is not a refused IP literal.
+    fn vet_url(&self, url: &str) -> Result<Url, FetchError> {
         let url = Url::parse(url).map_err(|_| FetchError::InvalidUrl)?;
         if url.scheme() != "https" {
             return Err(FetchError::InvalidUrl);
@@ -331,6 +322,30 @@ impl VettedFetcher {
                 addr,
             });
         }
+        Ok(url)
+    }
+
+    /// One flight: a permit, the fetch, and its outcome remembered.
+    async fn fetch_guarded(&self, url: &Url, host: &str) -> Result<Fetched, FetchError> {
+        // A flight that ended between our check and our joining may have just remembered a
+        // failure: look again rather than send a second request.
+        if let Some(error) = self.guard.failures.check(url.as_str(), host) {
+            return Err(error);
+        }
+        let permit =
+            tokio::time::timeout(self.guard.permit_wait, self.guard.permits.acquire()).await;
+        let Ok(Ok(_permit)) = permit else {
+            return Err(FetchError::Busy);
+        };
+        let result = self.fetch_unguarded(url.clone()).await;
+        match &result {
+            Ok(_) => self.guard.failures.succeeded(host),
+            Err(error) => self.guard.failures.failed(url.as_str(), host, error),
+        }
+        result
+    }
+
+    async fn fetch_unguarded(&self, url: Url) -> Result<Fetched, FetchError> {
         let mut response = self
             .client
             .get(url)
@@ -372,6 +387,21 @@ impl VettedFetcher {
         }
         Ok(Fetched { body, max_age })
     }
+
+    #[cfg(test)]
+    pub(crate) fn guard(&self) -> &Guard {
+        &self.guard
+    }
+}
+
+/// The key of a host in the negative cache: name (or literal) and port, since a closed or
+/// tarpitting port says nothing about the others.
+fn host_key(url: &Url) -> String {
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or(443)
+    )
 }
 
 /// Recovers a refusal of the vetting resolver from reqwest's error chain.
@@ -392,7 +422,7 @@ fn classify(error: reqwest::Error) -> FetchError {
         }
         source = current.source();
     }
-    FetchError::Http(error)
+    FetchError::Http(Arc::new(error))
 }
 
 fn is_json(content_type: &str) -> bool {
