@@ -7,5 +7,6 @@
 
 pub mod bench;
 pub mod conformance;
+pub mod rate_limit;
 pub mod server;
 pub mod services;

@@ -38,6 +38,21 @@ pub async fn fresh_sqlite_url(tmp: &str) -> String {
     format!("sqlite://{}", dir.join("mcp-auth.db").display())
 }
 
+/// `config` with request budgets no test of the flows reaches: every test server on one
+/// machine counts from 127.0.0.1, and on Redis they share one budget. The limiter still runs
+/// on every request; the tests of the limits themselves set their own.
+pub fn without_request_budgets(mut config: Config) -> Config {
+    let limits = &mut config.limits;
+    limits.register_per_minute = 1_000_000;
+    limits.token_per_minute = 1_000_000;
+    limits.authorize_per_minute = 1_000_000;
+    limits.revoke_per_minute = 1_000_000;
+    limits.sign_in_per_minute = 1_000_000;
+    limits.sign_in_attempts_per_user = 1_000_000;
+    limits.sign_in_attempts_per_ip = 1_000_000;
+    config
+}
+
 /// A server running in this process until dropped.
 #[derive(Debug)]
 pub struct TestServer {
@@ -64,7 +79,7 @@ impl TestServer {
             &bob,
         ])
         .expect("test configuration");
-        Self::start_with(config).await
+        Self::start_with(without_request_budgets(config)).await
     }
 
     /// Starts a server with `config` (its `bind` is ignored: the server listens on

@@ -67,3 +67,10 @@ async fn verifications_of_one_token_share_its_information() {
             .is_none()
     );
 }
+
+mod local_rate_limiter {
+    mcp_auth_tests::rate_limit_conformance!(async {
+        std::sync::Arc::new(mcp_auth_core::LocalRateLimiter::new())
+            as std::sync::Arc<dyn mcp_auth_core::RateLimitStore>
+    });
+}

@@ -19,3 +19,18 @@ async fn redis_store() -> Arc<dyn Storage> {
 }
 
 mcp_auth_tests::storage_conformance!(redis_store());
+
+mod rate_limits {
+    use super::*;
+
+    async fn redis_limiter() -> Arc<dyn mcp_auth_core::RateLimitStore> {
+        let store = RedisStore::builder(services::redis_url())
+            .key_prefix(services::unique_redis_prefix())
+            .connect()
+            .await
+            .expect("connect to Redis");
+        Arc::new(store)
+    }
+
+    mcp_auth_tests::rate_limit_conformance!(redis_limiter());
+}

@@ -12,7 +12,9 @@ pub use bearer::{
     RequireBearerLayer,
 };
 pub use operation::{McpScopes, McpScopesLayer};
-pub use session::{MCP_SESSION_ID, SessionBinding, SessionBindingLayer};
+pub use session::{
+    DEFAULT_SESSIONS_PER_PRINCIPAL, MCP_SESSION_ID, SessionBinding, SessionBindingLayer,
+};
 
 /// Re-exports of the layers below, so that one dependency is enough.
 pub use mcp_auth_core as core;

@@ -29,16 +29,45 @@ pub const MCP_SESSION_ID: &str = "mcp-session-id";
 /// session, so a probe learns nothing. Bindings are dropped when the session is deleted or has
 /// been idle for `idle_timeout` (default 24 hours); a dropped binding makes the session
 /// unusable through this layer, never usable by someone else.
+///
+/// Each principal holds at most `max_per_principal` sessions (default
+/// [`DEFAULT_SESSIONS_PER_PRINCIPAL`]): opening one more closes that principal's oldest, by
+/// sending the MCP service a `DELETE` for it, so one token cannot pin unbounded server state.
 #[derive(Clone, Debug)]
 pub struct SessionBindingLayer {
     sessions: Arc<Sessions>,
 }
 
+/// Sessions one principal may hold by default: enough for an IDE with several windows and a
+/// few agents, far below what would let one token exhaust the server.
+pub const DEFAULT_SESSIONS_PER_PRINCIPAL: usize = 16;
+
 #[derive(Debug)]
 struct Sessions {
-    owners: Mutex<HashMap<String, (PrincipalComponents, Instant)>>,
+    state: Mutex<Bindings>,
     idle_timeout: Duration,
     max_sessions: usize,
+    max_per_principal: usize,
+}
+
+#[derive(Debug, Default)]
+struct Bindings {
+    owners: HashMap<String, (PrincipalComponents, Instant)>,
+    /// Each principal's sessions, oldest first.
+    by_principal: HashMap<PrincipalComponents, std::collections::VecDeque<String>>,
+}
+
+impl Bindings {
+    fn remove(&mut self, session: &str) {
+        if let Some((principal, _)) = self.owners.remove(session)
+            && let Some(list) = self.by_principal.get_mut(&principal)
+        {
+            list.retain(|id| id != session);
+            if list.is_empty() {
+                self.by_principal.remove(&principal);
+            }
+        }
+    }
 }
 
 impl Default for SessionBindingLayer {
@@ -53,9 +82,22 @@ impl SessionBindingLayer {
     pub fn new(idle_timeout: Duration, max_sessions: usize) -> Self {
         Self {
             sessions: Arc::new(Sessions {
-                owners: Mutex::new(HashMap::new()),
+                state: Mutex::new(Bindings::default()),
                 idle_timeout,
                 max_sessions: max_sessions.max(1),
+                max_per_principal: DEFAULT_SESSIONS_PER_PRINCIPAL,
+            }),
+        }
+    }
+
+    /// At most `max` sessions per principal; opening one more closes its oldest.
+    pub fn max_per_principal(self, max: usize) -> Self {
+        Self {
+            sessions: Arc::new(Sessions {
+                state: Mutex::new(Bindings::default()),
+                idle_timeout: self.sessions.idle_timeout,
+                max_sessions: self.sessions.max_sessions,
+                max_per_principal: max.max(1),
             }),
         }
     }
@@ -64,9 +106,9 @@ impl SessionBindingLayer {
 impl Sessions {
     /// Whether `principal` may use `session`, refreshing its idle timer when it may.
     fn admit(&self, session: &str, principal: &PrincipalComponents) -> bool {
-        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
-        match owners.get_mut(session) {
+        match state.owners.get_mut(session) {
             Some((owner, last_used))
                 if owner == principal && now.duration_since(*last_used) < self.idle_timeout =>
             {
@@ -77,26 +119,50 @@ impl Sessions {
         }
     }
 
-    fn bind(&self, session: String, principal: PrincipalComponents) {
-        let mut owners = self.owners.lock().unwrap_or_else(PoisonError::into_inner);
+    /// Binds `session` to `principal`; returns the sessions that had to go to make room (the
+    /// principal's oldest beyond its share), which the caller closes.
+    fn bind(&self, session: String, principal: PrincipalComponents) -> Vec<String> {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
-        if owners.len() >= self.max_sessions {
-            owners.retain(|_, (_, last_used)| now.duration_since(*last_used) < self.idle_timeout);
+        if state.owners.len() >= self.max_sessions {
+            let idle: Vec<String> = state
+                .owners
+                .iter()
+                .filter(|(_, (_, last_used))| now.duration_since(*last_used) >= self.idle_timeout)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in idle {
+                state.remove(&id);
+            }
         }
-        if owners.len() >= self.max_sessions {
-            let oldest = owners
+        if state.owners.len() >= self.max_sessions {
+            let oldest = state
+                .owners
                 .iter()
                 .min_by_key(|(_, (_, last_used))| *last_used)
                 .map(|(id, _)| id.clone());
             if let Some(oldest) = oldest {
-                owners.remove(&oldest);
+                state.remove(&oldest);
             }
         }
-        owners.insert(session, (principal, now));
+        let mut evicted = Vec::new();
+        let list = state.by_principal.entry(principal.clone()).or_default();
+        while list.len() >= self.max_per_principal {
+            match list.pop_front() {
+                Some(oldest) => evicted.push(oldest),
+                None => break,
+            }
+        }
+        list.push_back(session.clone());
+        for id in &evicted {
+            state.owners.remove(id);
+        }
+        state.owners.insert(session, (principal, now));
+        evicted
     }
 
     fn forget(&self, session: &str) {
-        self.owners
+        self.state
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(session);
@@ -123,6 +189,42 @@ pub struct SessionBinding<S> {
 
 type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
+/// Asks the MCP service to end `session` (a `DELETE` carrying its id), as its client would.
+async fn close_session<S, ReqBody, ResBody>(
+    inner: &mut S,
+    uri: &http::Uri,
+    host: Option<&http::HeaderValue>,
+    session: &str,
+) where
+    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    ReqBody: Default,
+{
+    let mut request = http::Request::new(ReqBody::default());
+    *request.method_mut() = Method::DELETE;
+    *request.uri_mut() = uri.clone();
+    if let Some(host) = host {
+        request
+            .headers_mut()
+            .insert(http::header::HOST, host.clone());
+    }
+    let Ok(id) = http::HeaderValue::from_str(session) else {
+        return;
+    };
+    request.headers_mut().insert(MCP_SESSION_ID, id);
+    if std::future::poll_fn(|cx| inner.poll_ready(cx))
+        .await
+        .is_ok()
+    {
+        match inner.call(request).await {
+            Ok(response) => tracing::debug!(
+                status = %response.status(),
+                "closed a principal's oldest MCP session"
+            ),
+            Err(_) => tracing::warn!("could not close a principal's oldest MCP session"),
+        }
+    }
+}
+
 fn session_not_found() -> Response {
     (StatusCode::NOT_FOUND, "Session not found").into_response()
 }
@@ -131,7 +233,7 @@ impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for SessionBinding<S>
 where
     S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    ReqBody: Send + 'static,
+    ReqBody: Default + Send + 'static,
     ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     ResBody::Error: Into<axum::BoxError>,
 {
@@ -170,6 +272,10 @@ where
                 return Ok(close_unread(session_not_found(), request.version()));
             }
             let deleting = request.method() == Method::DELETE;
+            // Kept to address a DELETE of an evicted session as this request was addressed
+            // (the MCP transport checks `Host` against DNS rebinding).
+            let host = request.headers().get(http::header::HOST).cloned();
+            let uri = request.uri().clone();
             let response = inner.call(request).await?;
             match &session {
                 None => {
@@ -178,7 +284,9 @@ where
                         .get(MCP_SESSION_ID)
                         .and_then(|v| v.to_str().ok())
                     {
-                        sessions.bind(created.to_owned(), principal);
+                        for evicted in sessions.bind(created.to_owned(), principal) {
+                            close_session(&mut inner, &uri, host.as_ref(), &evicted).await;
+                        }
                     }
                 }
                 Some(session) if deleting && response.status().is_success() => {

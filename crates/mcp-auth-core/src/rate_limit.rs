@@ -213,7 +213,10 @@ mod tests {
         assert!(retry_after > Duration::from_secs(15) && retry_after <= Duration::from_secs(20));
         // Another key and another quota have budgets of their own.
         assert_eq!(limiter.acquire_now("b", q), RateDecision::Allowed);
-        assert_eq!(limiter.acquire_now("a", quota(5, 60)), RateDecision::Allowed);
+        assert_eq!(
+            limiter.acquire_now("a", quota(5, 60)),
+            RateDecision::Allowed
+        );
     }
 
     #[test]
@@ -226,7 +229,10 @@ mod tests {
         let limiter = LocalRateLimiter::new();
         let q = quota(1, 3600);
         for i in 0..MAX_TRACKED_KEYS {
-            assert_eq!(limiter.acquire_now(&i.to_string(), q), RateDecision::Allowed);
+            assert_eq!(
+                limiter.acquire_now(&i.to_string(), q),
+                RateDecision::Allowed
+            );
         }
         // Every tracked key has spent its unit, so a sweep frees nothing: new keys share one.
         assert_eq!(limiter.acquire_now("new-1", q), RateDecision::Allowed);

@@ -190,9 +190,44 @@ pub fn method_not_allowed(allow: &'static str) -> Response<Bytes> {
     response
 }
 
+/// `429 Too Many Requests` for a spent rate-limit budget: `Retry-After` in whole seconds
+/// (rounded up, at least 1) and an OAuth body with `temporarily_unavailable`, the one code every
+/// endpoint may answer with for a transient refusal.
+///
+/// Never a 401: MCP clients answer a 401 by starting a new authorization, which would turn a
+/// throttled client into a flood of sign-ins.
+pub fn too_many_requests(retry_after: std::time::Duration) -> Response<Bytes> {
+    let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    let mut response = json(
+        StatusCode::TOO_MANY_REQUESTS,
+        &ErrorBody::new(
+            ServerErrorCode::TemporarilyUnavailable,
+            Some(format!("too many requests; retry after {seconds} s")),
+        ),
+        Caching::NoStorePragma,
+    );
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rate_limited_answers_429_with_whole_seconds_to_wait() {
+        for (wait, header) in [(0, "1"), (1, "1"), (1500, "2"), (60_000, "60")] {
+            let response = too_many_requests(std::time::Duration::from_millis(wait));
+            assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+            assert_eq!(response.headers()[http::header::RETRY_AFTER], header);
+            assert_eq!(response.headers()[CACHE_CONTROL], "no-store");
+            let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+            assert_eq!(body["error"], "temporarily_unavailable");
+        }
+    }
 
     #[test]
     fn token_errors_carry_no_store_and_pragma() {

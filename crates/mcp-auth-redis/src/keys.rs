@@ -101,6 +101,13 @@ impl Keys {
         };
         self.key("expiry", name)
     }
+
+    /// A rate-limit budget (the GCRA's theoretical arrival time, expiring when the budget is
+    /// full again). The caller's key names the budget's purpose and its subject, e.g.
+    /// `token:203.0.113.9`.
+    pub(crate) fn rate_limit(&self, key: &str) -> String {
+        self.key("rate", key)
+    }
 }
 
 #[cfg(test)]

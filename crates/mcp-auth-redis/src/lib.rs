@@ -2,6 +2,7 @@
 
 mod error;
 mod keys;
+mod rate_limit;
 mod records;
 mod store;
 mod tokens;

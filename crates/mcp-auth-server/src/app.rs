@@ -16,6 +16,7 @@ use mcp_auth_axum::core::{ClientRegistrationOptions, ConfigError as AuthConfigEr
 use mcp_auth_axum::core::{RevocationOptions, StoreProvider};
 use mcp_auth_axum::handlers::McpOperationScopes;
 use mcp_auth_axum::{McpAuth, SessionBindingLayer};
+use mcp_auth_core::{LocalRateLimiter, RateLimitStore};
 use mcp_auth_jwt::{IdJagValidator, JwksSource, SUPPORTED_ALGORITHMS, SigningAlgorithm};
 use mcp_auth_types::{GrantType, IssuerUrl, IssuerUrlError, validate_issuer_url};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -24,6 +25,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::ServiceBuilderExt;
 use tower_http::request_id::MakeRequestUuid;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -31,6 +33,7 @@ use crate::config::Config;
 use crate::mcp::Tools;
 use crate::sign_in::{Provider, SignIn};
 use crate::store::{self, DynStorage, StoreError};
+use crate::throttle::{Throttle, TrustedProxies};
 use crate::users::{Users, UsersError};
 
 /// How often expired codes, tokens and pending requests are deleted.
@@ -104,23 +107,22 @@ pub async fn serve(
 ) -> Result<(), ServerError> {
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
     let cancel = CancellationToken::new();
+    let connection_limits = config.limits.connections();
     let (app, storage_task) = build(config, addr, cancel.clone()).await?;
     tracing::info!(%addr, "listening");
     let stop = cancel.clone();
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            // Ends rmcp's sessions (and their open SSE streams) and the purge task, so that
-            // graceful shutdown does not wait for streams that never end.
-            stop.cancel();
-        })
-        .await
-        .map_err(ServerError::Serve);
+    crate::listener::serve_connections(listener, app, &connection_limits, async move {
+        shutdown.await;
+        tracing::info!("shutting down");
+        // Ends rmcp's sessions (and their open SSE streams) and the purge task, so that
+        // graceful shutdown does not wait for streams that never end.
+        stop.cancel();
+    })
+    .await;
     cancel.cancel();
     // The purge task only sleeps and purges; it ends at once once cancelled.
     let _ = storage_task.await;
-    result
+    Ok(())
 }
 
 /// Builds the application for a server bound to `addr`, and starts the purge task (stopped by
@@ -211,7 +213,11 @@ async fn build(
     }
 
     let credentials = config.users;
-    let users = tokio::task::spawn_blocking(move || Users::hash(credentials))
+    let (concurrency, wait) = (
+        config.limits.password_hashing_concurrency,
+        Duration::from_millis(config.limits.password_hashing_wait_ms),
+    );
+    let users = tokio::task::spawn_blocking(move || Users::hash(credentials, concurrency, wait))
         .await
         .map_err(|err| ServerError::Serve(std::io::Error::other(err)))??;
     if users.is_empty() {
@@ -258,27 +264,71 @@ async fn build(
     let mcp = tower::ServiceBuilder::new()
         .layer(bearer)
         .layer(operation_scopes)
-        .layer(SessionBindingLayer::default())
+        .layer(
+            SessionBindingLayer::default()
+                .max_per_principal(config.limits.mcp_sessions_per_principal),
+        )
         .service(mcp);
 
     let sign_in_path = format!("{}/sign-in", issuer.path());
     let secure_cookie = issuer.as_str().starts_with("https://");
+    let (limiter, local_limiter) = rate_limiter(&config.store).await?;
+    let throttle = Throttle::new(
+        limiter,
+        TrustedProxies::new(config.trusted_proxies.clone()),
+        issuer.path(),
+        &sign_in_path,
+        config.limits.endpoint_quotas(),
+    );
     let sign_in = SignIn::new(
         Arc::clone(&provider),
         Arc::new(users),
         sign_in_path,
         secure_cookie,
+        throttle.clone(),
+        config.limits.clone(),
     )?;
 
     let app = Router::new()
         .route_service("/mcp", mcp)
         .route("/healthz", get(healthz).with_state(Arc::clone(&storage)))
         .merge(sign_in.router())
-        .merge(auth.router());
+        .merge(auth.router())
+        .layer(axum::middleware::from_fn_with_state(
+            throttle,
+            crate::throttle::limit_requests,
+        ))
+        // Time to the response's headers, body reading included; an SSE stream's body
+        // outlives it (see `Limits::request_timeout`).
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(config.limits.request_timeout),
+        ));
     let app = with_observability(app);
 
-    let purge = tokio::spawn(purge_periodically(provider, cancel));
+    let purge = tokio::spawn(purge_periodically(provider, local_limiter, cancel));
     Ok((app, purge))
+}
+
+/// Where request budgets live: in Redis when the store is Redis, so that every instance spends
+/// one budget; in this process otherwise (the local limiter is also returned, for sweeping).
+async fn rate_limiter(
+    store: &crate::config::StoreUrl,
+) -> Result<(Arc<dyn RateLimitStore>, Option<Arc<LocalRateLimiter>>), ServerError> {
+    if let crate::config::StoreUrl::Redis(url) = store {
+        let redis = mcp_auth_redis::RedisStore::connect(url)
+            .await
+            .map_err(|source| {
+                ServerError::Store(StoreError::Connect {
+                    backend: "redis",
+                    url: store.redacted(),
+                    source,
+                })
+            })?;
+        return Ok((Arc::new(redis), None));
+    }
+    let local = Arc::new(LocalRateLimiter::new());
+    Ok((Arc::clone(&local) as Arc<dyn RateLimitStore>, Some(local)))
 }
 
 /// Hosts rmcp accepts in `Host`, so that DNS-rebinding protection stays on: the issuer's
@@ -334,8 +384,13 @@ async fn healthz(State(storage): State<DynStorage>) -> Response {
     }
 }
 
-/// Deletes expired records every [`PURGE_INTERVAL`] until `cancel`.
-async fn purge_periodically(provider: Arc<Provider>, cancel: CancellationToken) {
+/// Deletes expired records every [`PURGE_INTERVAL`] until `cancel`, and forgets idle
+/// rate-limit budgets.
+async fn purge_periodically(
+    provider: Arc<Provider>,
+    local_limiter: Option<Arc<LocalRateLimiter>>,
+    cancel: CancellationToken,
+) {
     let mut interval = tokio::time::interval(PURGE_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -345,7 +400,12 @@ async fn purge_periodically(provider: Arc<Provider>, cancel: CancellationToken) 
         }
         match provider.purge_expired().await {
             Ok(report) => tracing::debug!(?report, "purged expired records"),
-            Err(err) => tracing::warn!(error = %err, "purging expired records failed"),
+            Err(err) => {
+                tracing::warn!(error = %crate::report::chain(&err), "purging expired records failed")
+            }
+        }
+        if let Some(limiter) = &local_limiter {
+            limiter.sweep();
         }
     }
 }

@@ -113,11 +113,22 @@ struct Args {
         value_name = "HOST"
     )]
     cimd_deny_hosts: Vec<String>,
+    /// Open connections at most [default: 4096]
+    #[arg(long, env = "MCP_AUTH_MAX_CONNECTIONS", value_name = "N")]
+    max_connections: Option<usize>,
+    /// A reverse proxy whose X-Forwarded-For / Forwarded headers name the client address
+    /// that rate limits count (repeatable)
+    #[arg(
+        long = "trusted-proxy",
+        env = "MCP_AUTH_TRUSTED_PROXIES",
+        value_name = "CIDR"
+    )]
+    trusted_proxies: Vec<String>,
     /// TOML file with the same settings (keys: bind, issuer, store, scopes, default_scopes,
     /// users, clients, trusted_idps, access_token_ttl, access_token_cache_ttl,
     /// no_client_metadata_documents,
-    /// cimd_allow_addresses, cimd_root_certs, cimd_allow_hosts, cimd_deny_hosts; table
-    /// tool_scopes)
+    /// cimd_allow_addresses, cimd_root_certs, cimd_allow_hosts, cimd_deny_hosts,
+    /// max_connections, trusted_proxies; tables tool_scopes and limits)
     #[arg(long, env = "MCP_AUTH_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
     /// Validate the settings, print them (secrets redacted) and exit
@@ -149,6 +160,9 @@ struct FileSettings {
     cimd_root_certs: Option<Vec<PathBuf>>,
     cimd_allow_hosts: Option<Vec<String>>,
     cimd_deny_hosts: Option<Vec<String>>,
+    max_connections: Option<usize>,
+    trusted_proxies: Option<Vec<String>>,
+    limits: Option<crate::limits::Limits>,
 }
 
 /// The demo's step-up: `admin_echo` needs `mcp:admin`.
@@ -293,12 +307,39 @@ impl StoreUrl {
                         // Only fails for URLs that cannot have a password.
                         let _ = parsed.set_password(Some("***"));
                     }
+                    // libpq and the Redis client also take credentials as query parameters
+                    // (`?password=…`, `?sslpassword=…`): redact every parameter whose name
+                    // says it holds a secret.
+                    if parsed.query().is_some() {
+                        let pairs: Vec<(String, String)> = parsed
+                            .query_pairs()
+                            .map(|(name, value)| {
+                                let secret = is_secret_parameter(&name);
+                                let value = if secret {
+                                    "***".to_owned()
+                                } else {
+                                    value.into_owned()
+                                };
+                                (name.into_owned(), value)
+                            })
+                            .collect();
+                        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+                    }
                     parsed.into()
                 }
                 Err(_) => "(unparsable URL)".to_owned(),
             },
         }
     }
+}
+
+/// Whether a store-URL query parameter carries a secret (`password`, `sslpassword`,
+/// `auth_token`, `secret`, …).
+fn is_secret_parameter(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["pass", "secret", "token", "key", "auth"]
+        .iter()
+        .any(|word| name.contains(word))
 }
 
 /// Redacted: a database URL may carry a password.
@@ -433,6 +474,10 @@ pub struct Config {
     pub access_token_cache_ttl: u64,
     /// Client ID Metadata Documents (on by default).
     pub client_metadata: crate::cimd::ClientMetadataConfig,
+    /// Connection, timeout, rate and attempt bounds (`[limits]`; `--max-connections`).
+    pub limits: crate::limits::Limits,
+    /// Proxies whose forwarding headers name the client address (`--trusted-proxy`).
+    pub trusted_proxies: Vec<mcp_auth_cimd::IpRange>,
     /// Only validate and print the settings (`--check-config`), do not serve.
     pub check_config: bool,
 }
@@ -465,6 +510,9 @@ impl Config {
         }
         if from_env("trusted_idps") {
             args.trusted_idps = split_list(&args.trusted_idps);
+        }
+        if from_env("trusted_proxies") {
+            args.trusted_proxies = split_list(&args.trusted_proxies);
         }
         for (id, list) in [
             ("cimd_allow_addresses", &mut args.cimd_allow_addresses),
@@ -587,7 +635,24 @@ impl Config {
                 ),
             ));
         }
+        let mut limits = file.limits.unwrap_or_default();
+        if let Some(max) = args.max_connections.or(file.max_connections) {
+            limits.max_connections = max;
+        }
+        limits
+            .validate()
+            .map_err(|reason| invalid("[limits]", reason))?;
+        let trusted_proxies = pick(args.trusted_proxies, file.trusted_proxies)
+            .iter()
+            .map(|range| {
+                range
+                    .parse::<mcp_auth_cimd::IpRange>()
+                    .map_err(|err| invalid("--trusted-proxy", err.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
+            limits,
+            trusted_proxies,
             client_metadata,
             check_config: args.check_config,
             bind,

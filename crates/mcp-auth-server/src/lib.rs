@@ -3,15 +3,20 @@
 mod app;
 mod cimd;
 pub mod config;
+pub mod limits;
+mod listener;
 mod mcp;
+mod report;
 mod sign_in;
 mod store;
+mod throttle;
 mod users;
 
 pub use app::{PURGE_INTERVAL, ServerError, serve};
 pub use cimd::ClientMetadataConfig;
 pub use config::{Config, ConfigError, StoreUrl, TrustedIdp, UserCredentials};
 pub use mcp::{EchoArgs, Tools};
-pub use sign_in::CSRF_COOKIE;
+pub use report::chain as error_chain;
+pub use sign_in::{CSRF_COOKIE, SECURE_CSRF_COOKIE};
 pub use store::StoreError;
 pub use users::UsersError;

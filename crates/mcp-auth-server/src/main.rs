@@ -49,20 +49,8 @@ async fn main() -> ExitCode {
     }
 }
 
-/// An error and its causes, `: `-separated; a cause already quoted in the message above it is
-/// not repeated.
 fn report(err: &dyn Error) -> String {
-    let mut text = err.to_string();
-    let mut cause = err.source();
-    while let Some(source) = cause {
-        let line = source.to_string();
-        if !text.ends_with(&line) {
-            text.push_str(": ");
-            text.push_str(&line);
-        }
-        cause = source.source();
-    }
-    text
+    mcp_auth_server::error_chain(err)
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

@@ -6,17 +6,28 @@
 //! with a 302 to the client's redirect URI, carrying `state` and `iss` (RFC 9207).
 //!
 //! - HTML is rendered by minijinja with auto-escaping (`.html` templates), no JavaScript.
-//! - CSRF: double submit. GET sets a random token in an `HttpOnly`, `SameSite=Strict` cookie
-//!   scoped to this path and puts the same token in a hidden input; POST compares the two in
-//!   constant time and answers 403 on a mismatch.
+//! - CSRF: double submit, bound to the pending request. GET sets a token in an `HttpOnly`,
+//!   `SameSite=Strict` cookie (named `__Host-…` on https, so no sibling host can plant it) and
+//!   puts the same token in a hidden input; the token is a random value and a hash of it with
+//!   the request id, so a token issued for one sign-in is refused for another. POST compares
+//!   cookie and input in constant time and answers 403 on a mismatch.
+//! - Guessing: each pending sign-in accepts [`Limits::sign_in_attempts_per_request`] password
+//!   attempts, after which it is burned (`access_denied` to the client); attempts are also
+//!   budgeted per user name and per client address (429 with `Retry-After`, no password
+//!   check), and password checks run a bounded number at a time (503 with `Retry-After` when
+//!   none frees up).
+//!
+//! [`Limits::sign_in_attempts_per_request`]: crate::limits::Limits::sign_in_attempts_per_request
 //! - `Content-Security-Policy` forbids framing (`frame-ancestors 'none'`, plus
 //!   `X-Frame-Options: DENY` for old browsers), scripts and every other fetch; `form-action`
 //!   allows this origin and the client's redirect origin, because browsers apply it to the
 //!   redirect that follows the form submission too.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -24,7 +35,7 @@ use axum::routing::get;
 use axum::{Form, body::Body};
 use http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, COOKIE, LOCATION, REFERRER_POLICY,
-    SET_COOKIE, X_FRAME_OPTIONS,
+    RETRY_AFTER, SET_COOKIE, X_FRAME_OPTIONS,
 };
 use http::{HeaderMap, HeaderValue, StatusCode};
 use mcp_auth_core::secrets::{constant_time_eq, random_secret};
@@ -33,14 +44,26 @@ use minijinja::{Environment, context};
 use serde::Deserialize;
 use url::{Host, Url};
 
+use crate::limits::Limits;
 use crate::store::DynStorage;
-use crate::users::Users;
+use crate::throttle::{Throttle, client_key};
+use crate::users::{Busy, Users};
+use mcp_auth_core::secrets::SecretHash;
 
 /// The provider the server runs.
 pub(crate) type Provider = StoreProvider<DynStorage>;
 
-/// The CSRF cookie's name.
+/// The CSRF cookie's name on http (local development).
 pub const CSRF_COOKIE: &str = "mcp_auth_csrf";
+
+/// The CSRF cookie's name on https: the `__Host-` prefix makes browsers accept it only with
+/// `Secure`, `Path=/` and no `Domain`, so a sibling subdomain cannot set or overwrite it.
+pub const SECURE_CSRF_COOKIE: &str = "__Host-mcp_auth_csrf";
+
+/// Longest user name and password a sign-in form may carry: argon2 hashes whatever it is
+/// given, and budgets are keyed by user name.
+const MAX_USERNAME_BYTES: usize = 256;
+const MAX_PASSWORD_BYTES: usize = 1024;
 
 const SIGN_IN_TEMPLATE: &str = "sign_in.html";
 const MESSAGE_TEMPLATE: &str = "message.html";
@@ -56,6 +79,8 @@ pub(crate) struct SignIn {
     templates: Environment<'static>,
     path: String,
     secure_cookie: bool,
+    throttle: Throttle,
+    limits: Limits,
 }
 
 impl SignIn {
@@ -66,6 +91,8 @@ impl SignIn {
         users: Arc<Users>,
         path: String,
         secure_cookie: bool,
+        throttle: Throttle,
+        limits: Limits,
     ) -> Result<Self, minijinja::Error> {
         let mut templates = Environment::new();
         templates.add_template(SIGN_IN_TEMPLATE, include_str!("../templates/sign_in.html"))?;
@@ -76,6 +103,8 @@ impl SignIn {
             templates,
             path,
             secure_cookie,
+            throttle,
+            limits,
         })
     }
 
@@ -87,20 +116,50 @@ impl SignIn {
             .with_state(Arc::new(self))
     }
 
+    /// The cookie's name, path and `Secure` attribute: `__Host-` on https (which requires
+    /// `Path=/`), else the sign-in path.
+    fn cookie_scope(&self) -> (&'static str, &str, &'static str) {
+        if self.secure_cookie {
+            (SECURE_CSRF_COOKIE, "/", "; Secure")
+        } else {
+            (CSRF_COOKIE, &self.path, "")
+        }
+    }
+
     fn csrf_cookie(&self, token: &str) -> String {
-        let secure = if self.secure_cookie { "; Secure" } else { "" };
-        format!(
-            "{CSRF_COOKIE}={token}; Path={}; HttpOnly; SameSite=Strict{secure}",
-            self.path
-        )
+        let (name, path, secure) = self.cookie_scope();
+        format!("{name}={token}; Path={path}; HttpOnly; SameSite=Strict{secure}")
     }
 
     fn expired_csrf_cookie(&self) -> String {
-        let secure = if self.secure_cookie { "; Secure" } else { "" };
-        format!(
-            "{CSRF_COOKIE}=; Path={}; Max-Age=0; HttpOnly; SameSite=Strict{secure}",
-            self.path
-        )
+        let (name, path, secure) = self.cookie_scope();
+        format!("{name}=; Path={path}; Max-Age=0; HttpOnly; SameSite=Strict{secure}")
+    }
+
+    fn too_many_attempts(&self, retry_after: Option<std::time::Duration>) -> Response {
+        let mut response = self.message(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts",
+            "Too many sign-in attempts were made for this account or from this network. \
+             Wait a few minutes, then go back to the application and sign in again.",
+        );
+        let seconds = retry_after.map_or(60, |wait| wait.as_secs().max(1));
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        response
+    }
+
+    fn busy(&self) -> Response {
+        let mut response = self.message(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Sign-in is busy",
+            "The server is checking many sign-ins right now. Go back and try again in a moment.",
+        );
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("2"));
+        response
     }
 
     /// The form for `pending`, with an optional error and the user name to keep.
@@ -261,16 +320,44 @@ fn redirect(sign_in: &SignIn, location: &str) -> Response {
     with_cookie(response, &sign_in.expired_csrf_cookie())
 }
 
-/// The CSRF token from the request's cookies.
-fn csrf_cookie_value(headers: &HeaderMap) -> Option<&str> {
+/// The CSRF cookie `name` from the request's cookies.
+fn csrf_cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == CSRF_COOKIE)
+        .find(|(cookie, _)| *cookie == name)
         .map(|(_, value)| value)
+}
+
+/// A CSRF token bound to `request_id`: a random value, `.`, and the hash of both. The cookie
+/// cannot be planted by another site, so the binding needs no key: it only has to make a
+/// token issued for one pending sign-in fail for every other.
+fn bound_csrf_token(request_id: &str) -> String {
+    let nonce = random_secret();
+    let binding = csrf_binding(&nonce, request_id);
+    format!("{nonce}.{binding}")
+}
+
+fn csrf_binding(nonce: &str, request_id: &str) -> String {
+    SecretHash::of(&format!("{nonce}\n{request_id}")).to_hex()
+}
+
+/// Whether the form's token matches the cookie (constant time) and was issued for
+/// `request_id`.
+fn csrf_token_is_valid(cookie: &str, form_token: &str, request_id: &str) -> bool {
+    if cookie.is_empty() || !constant_time_eq(cookie.as_bytes(), form_token.as_bytes()) {
+        return false;
+    }
+    let Some((nonce, binding)) = cookie.split_once('.') else {
+        return false;
+    };
+    constant_time_eq(
+        binding.as_bytes(),
+        csrf_binding(nonce, request_id).as_bytes(),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -287,7 +374,7 @@ async fn show(
     };
     match sign_in.provider.pending_authorization(&request_id).await {
         Ok(Some(pending)) => {
-            let token = random_secret();
+            let token = bound_csrf_token(&request_id);
             let response = sign_in.form(&pending, &request_id, &token, None, "");
             with_cookie(response, &sign_in.csrf_cookie(&token))
         }
@@ -313,6 +400,7 @@ struct SubmitForm {
 
 async fn submit(
     State(sign_in): State<Arc<SignIn>>,
+    connect_info: Option<axum::Extension<ConnectInfo<SocketAddr>>>,
     headers: HeaderMap,
     form: Result<Form<SubmitForm>, FormRejection>,
 ) -> Response {
@@ -323,9 +411,9 @@ async fn submit(
             "The form was incomplete. Go back to the application and start signing in again.",
         );
     };
-    let csrf_ok = csrf_cookie_value(&headers).is_some_and(|cookie| {
-        !cookie.is_empty() && constant_time_eq(cookie.as_bytes(), form.csrf_token.as_bytes())
-    });
+    let (cookie_name, _, _) = sign_in.cookie_scope();
+    let csrf_ok = csrf_cookie_value(&headers, cookie_name)
+        .is_some_and(|cookie| csrf_token_is_valid(cookie, &form.csrf_token, &form.request_id));
     if !csrf_ok {
         tracing::warn!("sign-in form refused: CSRF token missing or mismatched");
         return sign_in.message(
@@ -343,7 +431,11 @@ async fn submit(
             }
             Err(err) => finish_error(&sign_in, &err),
         },
-        "approve" => approve(&sign_in, form).await,
+        "approve" => {
+            let peer = connect_info.map(|axum::Extension(ConnectInfo(peer))| peer);
+            let client = sign_in.throttle.client_ip(&headers, peer);
+            approve(&sign_in, form, &client_key(client)).await
+        }
         _ => sign_in.message(
             StatusCode::BAD_REQUEST,
             "Invalid sign-in form",
@@ -352,7 +444,7 @@ async fn submit(
     }
 }
 
-async fn approve(sign_in: &SignIn, form: SubmitForm) -> Response {
+async fn approve(sign_in: &SignIn, form: SubmitForm, client: &str) -> Response {
     // Load the request first: an unknown one gets the restart page, whatever the password.
     let pending = match sign_in
         .provider
@@ -373,7 +465,23 @@ async fn approve(sign_in: &SignIn, form: SubmitForm) -> Response {
         password,
         ..
     } = form;
-    if !sign_in.users.verify(username.clone(), password).await {
+    if username.len() > MAX_USERNAME_BYTES || password.len() > MAX_PASSWORD_BYTES {
+        return sign_in.form(
+            &pending,
+            &request_id,
+            &csrf_token,
+            Some("Wrong user name or password."),
+            "",
+        );
+    }
+    if let Some(refusal) = spend_attempt(sign_in, &request_id, &username, client).await {
+        return refusal;
+    }
+    let verified = match sign_in.users.verify(username.clone(), password).await {
+        Ok(verified) => verified,
+        Err(Busy) => return sign_in.busy(),
+    };
+    if !verified {
         tracing::info!(client_id = %pending.client.client_id, "sign-in failed: wrong user name or password");
         return sign_in.form(
             &pending,
@@ -398,6 +506,71 @@ async fn approve(sign_in: &SignIn, form: SubmitForm) -> Response {
         }
         Err(err) => finish_error(sign_in, &err),
     }
+}
+
+/// Spends one attempt of the pending request's, the user name's and the client address's
+/// budgets, before any password is checked. A pending request out of attempts is burned: the
+/// client gets `access_denied` and the user must start again; the other budgets answer 429.
+async fn spend_attempt(
+    sign_in: &SignIn,
+    request_id: &str,
+    username: &str,
+    client: &str,
+) -> Option<Response> {
+    use mcp_auth_core::RateDecision;
+    // Keys hold hashes: the request id is a capability, and user names are attacker-chosen.
+    let request_key = format!("sign-in-request:{}", SecretHash::of(request_id).to_hex());
+    let request_quota = sign_in.limits.sign_in_request_quota();
+    match sign_in
+        .throttle
+        .limiter
+        .acquire(&request_key, request_quota)
+        .await
+    {
+        Ok(RateDecision::Allowed) => {}
+        Ok(RateDecision::Limited { .. }) => {
+            tracing::warn!("sign-in burned after too many wrong passwords");
+            return Some(
+                match sign_in.provider.deny_authorization(request_id).await {
+                    Ok(location) => redirect(sign_in, &location),
+                    Err(err) => finish_error(sign_in, &err),
+                },
+            );
+        }
+        Err(err) => {
+            // Without the count, guesses would be unbounded: fail closed.
+            tracing::error!(error = %crate::report::chain(&err), "cannot count sign-in attempts");
+            return Some(sign_in.unavailable());
+        }
+    }
+    let budgets = [
+        (
+            format!("sign-in-user:{}", SecretHash::of(username).to_hex()),
+            sign_in.limits.sign_in_user_quota(),
+        ),
+        (
+            format!("sign-in-ip:{client}"),
+            sign_in.limits.sign_in_ip_quota(),
+        ),
+    ];
+    for (key, quota) in budgets {
+        let Some(quota) = quota else { continue };
+        match sign_in.throttle.limiter.acquire(&key, quota).await {
+            Ok(RateDecision::Allowed) => {}
+            Ok(RateDecision::Limited { retry_after }) => {
+                tracing::warn!(
+                    budget = key.split(':').next().unwrap_or(""),
+                    "sign-in throttled"
+                );
+                return Some(sign_in.too_many_attempts(Some(retry_after)));
+            }
+            Err(err) => {
+                tracing::error!(error = %crate::report::chain(&err), "cannot count sign-in attempts");
+                return Some(sign_in.unavailable());
+            }
+        }
+    }
+    None
 }
 
 /// `complete_authorization` and `deny_authorization` fail only for a request that is gone
@@ -458,7 +631,19 @@ mod tests {
             COOKIE,
             HeaderValue::from_static("a=1; mcp_auth_csrf=tok; b=2"),
         );
-        assert_eq!(csrf_cookie_value(&headers), Some("tok"));
-        assert_eq!(csrf_cookie_value(&HeaderMap::new()), None);
+        assert_eq!(csrf_cookie_value(&headers, CSRF_COOKIE), Some("tok"));
+        assert_eq!(csrf_cookie_value(&headers, SECURE_CSRF_COOKIE), None);
+        assert_eq!(csrf_cookie_value(&HeaderMap::new(), CSRF_COOKIE), None);
+    }
+
+    #[test]
+    fn a_csrf_token_is_valid_only_for_its_own_pending_request() {
+        let token = bound_csrf_token("request-a");
+        assert!(csrf_token_is_valid(&token, &token, "request-a"));
+        assert!(!csrf_token_is_valid(&token, &token, "request-b"));
+        assert!(!csrf_token_is_valid(&token, "other", "request-a"));
+        assert!(!csrf_token_is_valid("", "", "request-a"));
+        // A bare random value (no binding) is refused.
+        assert!(!csrf_token_is_valid("abc", "abc", "request-a"));
     }
 }

@@ -130,6 +130,57 @@ fn secrets_stay_out_of_debug_output() {
 }
 
 #[test]
+fn store_passwords_in_the_query_are_redacted_too() {
+    for url in [
+        "postgres://db.example/mcp?user=app&password=s3cret&sslmode=require",
+        "postgresql://app@db.example/mcp?sslpassword=s3cret",
+        "redis://cache.example/0?password=s3cret",
+        "rediss://:s3cret@cache.example/?auth_token=s3cret",
+    ] {
+        let redacted = StoreUrl::parse(url).unwrap().redacted();
+        assert!(!redacted.contains("s3cret"), "{redacted}");
+        assert!(redacted.contains("example"), "{redacted}");
+    }
+    let redacted = StoreUrl::parse("postgres://db.example/mcp?sslmode=require&user=app")
+        .unwrap()
+        .redacted();
+    assert!(redacted.contains("sslmode=require") && redacted.contains("user=app"));
+}
+
+#[test]
+fn limits_come_from_the_table_and_max_connections_from_the_flag() {
+    let dir = temp_dir("limits");
+    let file = dir.join("server.toml");
+    std::fs::write(
+        &file,
+        "max_connections = 10\ntrusted_proxies = [\"10.0.0.0/8\"]\n\
+         [limits]\ntoken_per_minute = 5\nsign_in_attempts_per_request = 3\n",
+    )
+    .unwrap();
+    let config = parse(&["--config", file.to_str().unwrap()]).unwrap();
+    assert_eq!(config.limits.max_connections, 10);
+    assert_eq!(config.limits.token_per_minute, 5);
+    assert_eq!(config.limits.sign_in_attempts_per_request, 3);
+    assert_eq!(
+        config.limits.register_per_minute, 30,
+        "unset keys keep their default"
+    );
+    assert_eq!(config.trusted_proxies.len(), 1);
+    let config = parse(&["--config", file.to_str().unwrap(), "--max-connections", "7"]).unwrap();
+    assert_eq!(config.limits.max_connections, 7);
+    // Unknown keys and values that would make the server unusable are refused.
+    std::fs::write(&file, "[limits]\ntokens_per_minute = 5\n").unwrap();
+    assert!(parse(&["--config", file.to_str().unwrap()]).is_err());
+    std::fs::write(&file, "[limits]\nrequest_timeout = 0\n").unwrap();
+    assert!(parse(&["--config", file.to_str().unwrap()]).is_err());
+    assert!(parse(&["--trusted-proxy", "not-a-range"]).is_err());
+    let defaults = parse(&[]).unwrap();
+    assert_eq!(defaults.limits, crate::limits::Limits::default());
+    assert!(defaults.trusted_proxies.is_empty());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
 fn trusted_idp_splits_at_the_first_equals_sign() {
     let idp = TrustedIdp::parse("https://idp.example=https://idp.example/jwks?v=2").unwrap();
     assert_eq!(idp.issuer, "https://idp.example");
