@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+mod cache;
 mod client_id;
 mod document;
+pub mod limits;
 mod resolver;
 
 pub use client_id::parse_client_id_url;

@@ -1,8 +1,7 @@
 //! [`CimdResolver`]: the [`ClientMetadataResolver`] of `mcp-auth-core`, with a trust policy and a
 //! cache in front of the fetcher.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -10,11 +9,13 @@ use mcp_auth_core::{ClientMetadataError, ClientMetadataResolver, Clock, SystemCl
 use mcp_auth_types::OAuthClientInformationFull;
 
 use mcp_auth_fetch::{
-    FetchConfigError, IpRangeError, NameResolver, VettedFetcher, VettedFetcherBuilder,
+    FetchClock, FetchConfigError, IpRangeError, NameResolver, VettedFetcher, VettedFetcherBuilder,
 };
 
+use crate::cache::{DocumentCache, Outcome};
 use crate::client_id::parse_client_id_url;
 use crate::document::validate_document;
+use crate::limits;
 
 /// A configuration the builder refuses.
 #[derive(Debug, thiserror::Error)]
@@ -95,12 +96,14 @@ fn host_matches(pattern: &str, host: &str) -> bool {
 pub struct CimdResolverBuilder {
     fetcher: VettedFetcherBuilder,
     trust: TrustPolicy,
-    clock: Arc<dyn Clock>,
+    /// Set by [`CimdResolverBuilder::clock`]: then it also drives the fetcher's negative cache.
+    clock: Option<Arc<dyn Clock>>,
     private_key_jwt: bool,
     cache_min: u64,
     cache_default: u64,
     cache_max: u64,
     cache_entries: usize,
+    cache_bytes: usize,
 }
 
 impl std::fmt::Debug for CimdResolverBuilder {
@@ -131,7 +134,7 @@ impl CimdResolverBuilder {
         self
     }
 
-    /// Largest document accepted, in bytes (default 5 KB, enforced while streaming).
+    /// Largest document accepted, in bytes (default 5 KiB, enforced while streaming).
     pub fn max_body_bytes(mut self, bytes: usize) -> Self {
         self.fetcher = self.fetcher.max_body_bytes(bytes);
         self
@@ -158,15 +161,55 @@ impl CimdResolverBuilder {
         self
     }
 
+    /// Most fetches in flight at once (default 16); see `mcp_auth_fetch::limits`.
+    pub fn max_concurrent_fetches(mut self, fetches: usize) -> Self {
+        self.fetcher = self.fetcher.max_concurrent_fetches(fetches);
+        self
+    }
+
+    /// Longest wait for a fetch permit before failing busy (default 1 s).
+    pub fn permit_wait(mut self, wait: Duration) -> Self {
+        self.fetcher = self.fetcher.permit_wait(wait);
+        self
+    }
+
+    /// How long a failed fetch, or an invalid document, is remembered before its client id is
+    /// fetched again (default 30 s; zero: not remembered). Also the window in which a host's
+    /// transport failures are counted.
+    pub fn failure_ttl(mut self, ttl: Duration) -> Self {
+        self.fetcher = self.fetcher.failure_ttl(ttl);
+        self
+    }
+
+    /// Transport failures of one host within the failure TTL after which it is not contacted
+    /// for the TTL (default 5; zero: never).
+    pub fn host_failure_threshold(mut self, failures: u32) -> Self {
+        self.fetcher = self.fetcher.host_failure_threshold(failures);
+        self
+    }
+
+    /// Most failed URLs the fetcher remembers (default 4096).
+    pub fn max_failed_urls(mut self, urls: usize) -> Self {
+        self.fetcher = self.fetcher.max_failed_urls(urls);
+        self
+    }
+
+    /// Most hosts whose failures the fetcher counts at once (default 1024).
+    pub fn max_failing_hosts(mut self, hosts: usize) -> Self {
+        self.fetcher = self.fetcher.max_failing_hosts(hosts);
+        self
+    }
+
     /// The trust policy for client_id hosts (default: every host).
     pub fn trust_policy(mut self, policy: TrustPolicy) -> Self {
         self.trust = policy;
         self
     }
 
-    /// The time source of the cache.
+    /// The time source of the document cache and of the fetcher's negative cache (default: the
+    /// system clock for the first, a monotonic clock for the second).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
+        self.clock = Some(clock);
         self
     }
 
@@ -186,10 +229,17 @@ impl CimdResolverBuilder {
         self
     }
 
-    /// Most documents cached at once (default 10 000); beyond it expired entries, then
-    /// arbitrary ones, are evicted.
+    /// Most outcomes cached at once, valid documents and refusals of invalid ones (default
+    /// 10 000); past it, entries are evicted. Zero caches nothing.
     pub fn cache_entries(mut self, entries: usize) -> Self {
         self.cache_entries = entries;
+        self
+    }
+
+    /// Memory budget of the cache in bytes (default 16 MiB); each entry is charged its
+    /// estimated size and at least `cache_bytes / cache_entries`. Zero caches nothing.
+    pub fn cache_bytes(mut self, bytes: usize) -> Self {
+        self.cache_bytes = bytes;
         self
     }
 
@@ -198,16 +248,28 @@ impl CimdResolverBuilder {
         if !(self.cache_min <= self.cache_default && self.cache_default <= self.cache_max) {
             return Err(CimdConfigError::CacheBounds);
         }
-        let fetcher = self.fetcher.build()?;
+        let mut fetcher = self.fetcher;
+        if let Some(clock) = &self.clock {
+            fetcher = fetcher.clock(Arc::new(SecondsClock(Arc::clone(clock))));
+        }
         Ok(CimdResolver {
-            fetcher,
+            fetcher: fetcher.build()?,
             trust: self.trust,
-            clock: self.clock,
+            clock: self.clock.unwrap_or_else(|| Arc::new(SystemClock)),
             private_key_jwt: self.private_key_jwt,
             lifetimes: (self.cache_min, self.cache_default, self.cache_max),
-            cache_entries: self.cache_entries,
-            cache: Mutex::new(HashMap::new()),
+            cache: DocumentCache::new(self.cache_entries, self.cache_bytes),
         })
+    }
+}
+
+/// The resolver's clock as the fetcher's, so that one clock moves both caches (tests move it
+/// instead of sleeping).
+struct SecondsClock(Arc<dyn Clock>);
+
+impl FetchClock for SecondsClock {
+    fn now(&self) -> Duration {
+        Duration::from_secs(u64::try_from(self.0.now()).unwrap_or(0))
     }
 }
 
@@ -217,8 +279,14 @@ impl CimdResolverBuilder {
 ///
 /// Order of checks: the client_id URL rules, the trust policy, the cache, then the fetch
 /// (vetted addresses, https, no redirects, timeouts, size cap, JSON, 200) and the document
-/// rules. Only a valid document is cached; a failure is never cached, so the next request
-/// fetches again.
+/// rules.
+///
+/// A valid document is cached for its `max-age` within the configured bounds. A failure is
+/// remembered for the failure TTL (30 s by default) so that a loop of requests naming a failing
+/// client id costs one fetch per TTL: a failed fetch by the fetcher's negative cache (which
+/// also refuses a host that keeps failing), an invalid document by this resolver's cache.
+/// Concurrent resolutions of one client id share one fetch, and the fetcher bounds how many
+/// run at once (a saturated fetcher fails with `FetchError::Busy`).
 #[doc(alias = "CIMD")]
 pub struct CimdResolver {
     fetcher: VettedFetcher,
@@ -226,8 +294,7 @@ pub struct CimdResolver {
     clock: Arc<dyn Clock>,
     private_key_jwt: bool,
     lifetimes: (u64, u64, u64),
-    cache_entries: usize,
-    cache: Mutex<HashMap<String, (OAuthClientInformationFull, i64)>>,
+    cache: DocumentCache,
 }
 
 impl std::fmt::Debug for CimdResolver {
@@ -240,46 +307,44 @@ impl std::fmt::Debug for CimdResolver {
 }
 
 impl CimdResolver {
-    /// Starts a builder with the strict defaults: public addresses only, platform roots, 5 KB,
-    /// 5 s connect and read timeouts, every host trusted, `private_key_jwt` refused.
+    /// Starts a builder with the strict defaults: public addresses only, platform roots, 5 KiB,
+    /// 5 s connect and read timeouts, every host trusted, `private_key_jwt` refused (see
+    /// [`crate::limits`] and `mcp_auth_fetch::limits`).
     pub fn builder() -> CimdResolverBuilder {
         CimdResolverBuilder {
-            fetcher: VettedFetcher::builder().max_body_bytes(5 * 1024),
+            fetcher: VettedFetcher::builder().max_body_bytes(limits::DEFAULT_MAX_DOCUMENT_BYTES),
             trust: TrustPolicy::default(),
-            clock: Arc::new(SystemClock),
+            clock: None,
             private_key_jwt: false,
-            cache_min: 60,
-            cache_default: 300,
-            cache_max: 24 * 3600,
-            cache_entries: 10_000,
+            cache_min: limits::DEFAULT_CACHE_MIN_SECONDS,
+            cache_default: limits::DEFAULT_CACHE_SECONDS,
+            cache_max: limits::DEFAULT_CACHE_MAX_SECONDS,
+            cache_entries: limits::DEFAULT_CACHE_ENTRIES,
+            cache_bytes: limits::DEFAULT_CACHE_BYTES,
         }
     }
 
-    fn cached(&self, client_id: &str, now: i64) -> Option<OAuthClientInformationFull> {
-        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache
-            .get(client_id)
-            .filter(|(_, expires)| now < *expires)
-            .map(|(client, _)| client.clone())
-    }
-
-    fn store(&self, client: &OAuthClientInformationFull, max_age: Option<u64>, now: i64) {
+    /// Caches a valid document's client for its `max-age`, clamped to the configured bounds.
+    fn store_valid(
+        &self,
+        client: &OAuthClientInformationFull,
+        max_age: Option<u64>,
+        bytes: usize,
+        now: i64,
+    ) {
         let (min, default, max) = self.lifetimes;
         let lifetime = max_age.unwrap_or(default).clamp(min, max);
-        if lifetime == 0 || self.cache_entries == 0 {
-            return;
-        }
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.len() >= self.cache_entries {
-            cache.retain(|_, (_, expires)| now < *expires);
-            if cache.len() >= self.cache_entries
-                && let Some(key) = cache.keys().next().cloned()
-            {
-                cache.remove(&key);
-            }
-        }
-        let expires = now.saturating_add(i64::try_from(lifetime).unwrap_or(i64::MAX));
-        cache.insert(client.client_id.clone(), (client.clone(), expires));
+        let outcome = Outcome::Valid(Arc::new(client.clone()));
+        self.cache
+            .insert(&client.client_id, outcome, bytes, now, lifetime);
+    }
+
+    /// Remembers an invalid document for as long as the fetcher remembers a failed fetch.
+    fn store_invalid(&self, client_id: &str, reason: &str, bytes: usize, now: i64) {
+        let ttl = self.fetcher.failure_ttl();
+        let lifetime = ttl.as_secs() + u64::from(ttl.subsec_nanos() > 0);
+        let outcome = Outcome::Invalid(Arc::from(reason));
+        self.cache.insert(client_id, outcome, bytes, now, lifetime);
     }
 }
 
@@ -295,18 +360,29 @@ impl ClientMetadataResolver for CimdResolver {
             return Err(ClientMetadataError::Untrusted(host.to_owned()));
         }
         let now = self.clock.now();
-        if let Some(client) = self.cached(client_id, now) {
-            return Ok(client);
+        match self.cache.get(client_id, now) {
+            Some(Outcome::Valid(client)) => return Ok(OAuthClientInformationFull::clone(&client)),
+            Some(Outcome::Invalid(reason)) => {
+                return Err(ClientMetadataError::InvalidDocument(reason.to_string()));
+            }
+            None => {}
         }
         let fetched = self
             .fetcher
             .fetch_json(url.as_str())
             .await
             .map_err(|e| ClientMetadataError::Fetch(Box::new(e)))?;
-        let client = validate_document(client_id, &fetched.body, self.private_key_jwt)
-            .map_err(|e| ClientMetadataError::InvalidDocument(e.to_string()))?;
-        self.store(&client, fetched.max_age, now);
-        Ok(client)
+        match validate_document(client_id, &fetched.body, self.private_key_jwt) {
+            Ok(client) => {
+                self.store_valid(&client, fetched.max_age, fetched.body.len(), now);
+                Ok(client)
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                self.store_invalid(client_id, &reason, fetched.body.len(), now);
+                Err(ClientMetadataError::InvalidDocument(reason))
+            }
+        }
     }
 }
 

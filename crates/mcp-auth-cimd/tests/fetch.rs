@@ -4,223 +4,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+mod host;
+
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use mcp_auth_cimd::{CimdResolver, CimdResolverBuilder, FetchError, NameResolver, TrustPolicy};
-use mcp_auth_core::{ClientMetadataError, ClientMetadataResolver, Clock, ManualClock};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// One canned answer of the host.
-#[derive(Clone)]
-struct Answer {
-    status: &'static str,
-    headers: Vec<String>,
-    body: String,
-    /// Leave out Content-Length (the body ends when the connection closes).
-    no_length: bool,
-    delay: Duration,
-}
-
-fn json(body: impl Into<String>, cache_control: Option<&str>) -> Answer {
-    let mut headers = vec!["content-type: application/json".to_owned()];
-    if let Some(value) = cache_control {
-        headers.push(format!("cache-control: {value}"));
-    }
-    Answer {
-        status: "200 OK",
-        headers,
-        body: body.into(),
-        no_length: false,
-        delay: Duration::ZERO,
-    }
-}
-
-/// A loopback https host answering per path, counting requests per path.
-struct Host {
-    port: u16,
-    pem: String,
-    answers: Arc<Mutex<HashMap<String, Answer>>>,
-    hits: Arc<Mutex<HashMap<String, usize>>>,
-}
-
-impl Host {
-    async fn start() -> Self {
-        let certified = rcgen::generate_simple_self_signed(vec![
-            "cimd.test".to_owned(),
-            "localhost".to_owned(),
-            "127.0.0.1".to_owned(),
-        ])
-        .unwrap();
-        let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![certified.cert.der().clone()],
-                tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(
-                    certified.signing_key.serialize_der().into(),
-                ),
-            )
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let answers: Arc<Mutex<HashMap<String, Answer>>> = Arc::default();
-        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let (served, counted) = (answers.clone(), hits.clone());
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (acceptor, served, counted) =
-                    (acceptor.clone(), served.clone(), counted.clone());
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(stream).await else {
-                        return;
-                    };
-                    let mut request = Vec::new();
-                    let mut buffer = [0u8; 1024];
-                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tls.read(&mut buffer).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => request.extend_from_slice(&buffer[..n]),
-                        }
-                    }
-                    let line = String::from_utf8_lossy(&request).to_string();
-                    let path = line.split(' ').nth(1).unwrap_or("/").to_owned();
-                    *counted.lock().unwrap().entry(path.clone()).or_default() += 1;
-                    let answer = served
-                        .lock()
-                        .unwrap()
-                        .get(&path)
-                        .cloned()
-                        .unwrap_or(Answer {
-                            status: "404 Not Found",
-                            headers: vec!["content-type: application/json".into()],
-                            body: "{}".into(),
-                            no_length: false,
-                            delay: Duration::ZERO,
-                        });
-                    tokio::time::sleep(answer.delay).await;
-                    let mut head = format!("HTTP/1.1 {}\r\nconnection: close\r\n", answer.status);
-                    for header in &answer.headers {
-                        head.push_str(header);
-                        head.push_str("\r\n");
-                    }
-                    if !answer.no_length {
-                        head.push_str(&format!("content-length: {}\r\n", answer.body.len()));
-                    }
-                    head.push_str("\r\n");
-                    let _ = tls.write_all(head.as_bytes()).await;
-                    let _ = tls.write_all(answer.body.as_bytes()).await;
-                    let _ = tls.shutdown().await;
-                });
-            }
-        });
-        Self {
-            port,
-            pem: certified.cert.pem(),
-            answers,
-            hits,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("https://cimd.test:{}{path}", self.port)
-    }
-
-    fn serve(&self, path: &str, answer: Answer) {
-        self.answers.lock().unwrap().insert(path.to_owned(), answer);
-    }
-
-    /// A valid document for `path` with the given Cache-Control.
-    fn serve_client(&self, path: &str, cache_control: Option<&str>) -> String {
-        let url = self.url(path);
-        self.serve(
-            path,
-            json(
-                format!(r#"{{"client_id":"{url}","redirect_uris":["http://127.0.0.1/cb"]}}"#),
-                cache_control,
-            ),
-        );
-        url
-    }
-
-    fn hits(&self, path: &str) -> usize {
-        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
-    }
-
-    /// The resolver under test: trusts the host's certificate, admits 127.0.0.1 only, and
-    /// resolves names through `names`.
-    fn resolver(&self, clock: Arc<ManualClock>) -> CimdResolverBuilder {
-        CimdResolver::builder()
-            .root_certificates_pem(self.pem.as_bytes())
-            .unwrap()
-            .allow_address_range("127.0.0.1/32")
-            .unwrap()
-            .name_resolver(Arc::new(names()))
-            .clock(clock)
-            .cache_lifetimes(60, 300, 3600)
-    }
-}
-
-/// Names the tests control: `cimd.test` is the loopback host; the others each resolve into one
-/// special-use range.
-struct Names(HashMap<&'static str, Vec<IpAddr>>);
-
-fn names() -> Names {
-    let table: &[(&str, &[&str])] = &[
-        ("cimd.test", &["127.0.0.1"]),
-        ("loopback2.test", &["127.0.0.2"]),
-        ("loopback6.test", &["::1"]),
-        ("private10.test", &["10.1.2.3"]),
-        ("private172.test", &["172.16.5.4"]),
-        ("private192.test", &["192.168.0.10"]),
-        ("linklocal.test", &["169.254.169.254"]),
-        ("cgnat.test", &["100.64.0.1"]),
-        ("multicast.test", &["224.0.0.251"]),
-        ("doc.test", &["192.0.2.10"]),
-        ("unspecified.test", &["0.0.0.0"]),
-        ("broadcast.test", &["255.255.255.255"]),
-        ("mapped.test", &["::ffff:127.0.0.1"]),
-        ("compat.test", &["::7f00:1"]),
-        ("ula.test", &["fd00::1"]),
-        ("linklocal6.test", &["fe80::1"]),
-        ("doc6.test", &["2001:db8::1"]),
-        ("nat64.test", &["64:ff9b::a00:1"]),
-        ("mixed.test", &["127.0.0.1", "10.0.0.1"]),
-    ];
-    Names(
-        table
-            .iter()
-            .map(|(name, addrs)| (*name, addrs.iter().map(|a| a.parse().unwrap()).collect()))
-            .collect(),
-    )
-}
-
-#[async_trait]
-impl NameResolver for Names {
-    async fn lookup(&self, host: &str) -> std::io::Result<Vec<IpAddr>> {
-        self.0
-            .get(host)
-            .cloned()
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, host.to_owned()))
-    }
-}
-
-fn fetch_error(error: &ClientMetadataError) -> &FetchError {
-    match error {
-        ClientMetadataError::Fetch(source) => source.downcast_ref::<FetchError>().unwrap(),
-        other => panic!("expected a fetch error, got {other:?}"),
-    }
-}
-
-fn clock() -> Arc<ManualClock> {
-    Arc::new(ManualClock::new(1_000_000))
-}
+use host::{Answer, Host, clock, fetch_error, json, names};
+use mcp_auth_cimd::{CimdResolver, FetchError, TrustPolicy};
+use mcp_auth_core::{ClientMetadataError, ClientMetadataResolver, Clock};
 
 #[tokio::test]
 async fn a_valid_document_resolves_to_its_client() {
@@ -270,16 +61,33 @@ async fn max_age_is_honoured_within_the_bounds() {
 }
 
 #[tokio::test]
-async fn failures_and_invalid_documents_are_never_cached() {
+async fn failures_and_invalid_documents_are_remembered_for_the_failure_ttl() {
     let host = Host::start().await;
-    let resolver = host.resolver(clock()).build().unwrap();
+    let clock = clock();
+    let resolver = host
+        .resolver(clock.clone())
+        .failure_ttl(Duration::from_secs(30))
+        .build()
+        .unwrap();
     let url = host.url("/client.json");
-    // Not there yet: each attempt fetches again (no negative caching).
-    for attempt in 1..=2 {
-        assert!(resolver.resolve(&url).await.is_err());
-        assert_eq!(host.hits("/client.json"), attempt);
+    // Not there yet (404): fetched once, then remembered for the TTL.
+    for _ in 0..5 {
+        let error = resolver.resolve(&url).await.unwrap_err();
+        assert!(matches!(fetch_error(&error), FetchError::Status(404)));
     }
-    // Invalid (another client_id): refused, and not cached either.
+    assert_eq!(
+        host.hits("/client.json"),
+        1,
+        "a failing client id is fetched once"
+    );
+    clock.advance(29);
+    assert!(resolver.resolve(&url).await.is_err());
+    assert_eq!(
+        host.hits("/client.json"),
+        1,
+        "still remembered just before the TTL"
+    );
+    // Invalid (another client_id): refused once the TTL has passed, then remembered too.
     host.serve(
         "/client.json",
         json(
@@ -287,18 +95,25 @@ async fn failures_and_invalid_documents_are_never_cached() {
             Some("max-age=3600"),
         ),
     );
-    for attempt in 3..=4 {
+    clock.advance(1);
+    for _ in 0..5 {
         let error = resolver.resolve(&url).await.unwrap_err();
         assert!(
             matches!(error, ClientMetadataError::InvalidDocument(ref d) if d.contains("does not equal")),
             "{error:?}"
         );
-        assert_eq!(host.hits("/client.json"), attempt);
     }
-    // Fixed: accepted at once.
+    assert_eq!(
+        host.hits("/client.json"),
+        2,
+        "an invalid document is fetched once"
+    );
+    // Fixed: picked up once the TTL has passed, and then cached as valid.
     host.serve_client("/client.json", Some("max-age=3600"));
+    clock.advance(30);
     resolver.resolve(&url).await.unwrap();
-    assert_eq!(host.hits("/client.json"), 5);
+    resolver.resolve(&url).await.unwrap();
+    assert_eq!(host.hits("/client.json"), 3);
 }
 
 #[tokio::test]
