@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod codec;
+mod detach;
 mod error;
 mod grant;
 mod postgres;

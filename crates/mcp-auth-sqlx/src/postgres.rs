@@ -14,6 +14,7 @@ use sqlx::Connection as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::codec::{decode, encode, encode_client};
+use crate::detach::{detached, fit_for_reuse};
 use crate::error::storage_error;
 use crate::grant::{check_same_grant, grant_keep_until};
 
@@ -26,6 +27,9 @@ use crate::grant::{check_same_grant, grant_keep_until};
 /// statements that depend on the locked state run after the lock is taken, in READ COMMITTED,
 /// and so see every write that committed before it. Taking a code and recording an assertion id
 /// are single atomic statements.
+///
+/// The transactions (rotating, revoking) run on a task of their own, so a caller that stops
+/// waiting cannot leave one open with its row locks held: see the crate's `detach` module.
 ///
 /// Clones share the pool.
 #[derive(Debug, Clone)]
@@ -59,6 +63,11 @@ impl PostgresStore {
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {
+                    // A connection left inside a transaction would keep its row locks: closing
+                    // it rolls the transaction back (see `detach`).
+                    if !fit_for_reuse(conn) {
+                        return Ok(false);
+                    }
                     if meta.idle_for >= Self::PING_IDLE_AFTER {
                         conn.ping().await?;
                     }
@@ -374,97 +383,110 @@ impl TokenStore for PostgresStore {
         now: i64,
     ) -> Result<Rotation, StorageError> {
         let keep_until = grant_keep_until(access, refresh)?;
-        let mut tx = self.pool.begin().await.map_err(storage_error)?;
-        // Lock the grant first, as every writer of a grant's tokens does, so that concurrent
-        // rotations and a revocation queue here; a revoked grant has no tokens left to find.
-        let locked: Option<(String, bool)> = sqlx::query_as(
-            "SELECT grant_id, revoked FROM grants WHERE grant_id = \
-               (SELECT grant_id FROM refresh_tokens WHERE token_hash = $1 AND expires_at > $2) \
-             FOR UPDATE",
-        )
-        .bind(key(old_hash))
-        .bind(now)
-        .fetch_optional(&mut *tx)
+        let (pool, old_hash) = (self.pool.clone(), *old_hash);
+        let (access, refresh) = (access.clone(), refresh.cloned());
+        // Runs on its own task (see `detach`): the transaction commits or rolls back even if
+        // the caller stops waiting.
+        detached(async move {
+            let refresh = refresh.as_ref();
+            let mut tx = pool.begin().await.map_err(storage_error)?;
+            // Lock the grant first, as every writer of a grant's tokens does, so that concurrent
+            // rotations and a revocation queue here; a revoked grant has no tokens left to find.
+            let locked: Option<(String, bool)> = sqlx::query_as(
+                "SELECT grant_id, revoked FROM grants WHERE grant_id = \
+                   (SELECT grant_id FROM refresh_tokens WHERE token_hash = $1 AND expires_at > $2) \
+                 FOR UPDATE",
+            )
+            .bind(key(&old_hash))
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(storage_error)?;
+            let grant_id = match locked {
+                Some((grant_id, false)) => grant_id,
+                // Dropping the transaction rolls it back.
+                _ => return Ok(Rotation::Missing),
+            };
+            check_same_grant(&grant_id, &access, refresh)?;
+            // This statement starts after the lock was granted, so its snapshot holds every
+            // committed write to this grant: the `NOT rotated` test sees a rotation that won the
+            // race, and the access-token delete sees every token issued before. All parts are
+            // conditional on the old token being marked here.
+            let rotated: i64 = sqlx::query_scalar(
+                "WITH old AS ( \
+                     UPDATE refresh_tokens SET rotated = TRUE \
+                     WHERE token_hash = $1 AND expires_at > $2 AND NOT rotated \
+                     RETURNING grant_id \
+                 ), deleted AS ( \
+                     DELETE FROM access_tokens WHERE grant_id = $3 AND EXISTS (SELECT 1 FROM old) \
+                 ), access AS ( \
+                     INSERT INTO access_tokens (token_hash, grant_id, expires_at, record) \
+                     SELECT $4, $3, $5, $6 FROM old \
+                 ), refresh AS ( \
+                     INSERT INTO refresh_tokens (token_hash, grant_id, expires_at, record) \
+                     SELECT $7, $3, $8, $9 FROM old WHERE $7::bytea IS NOT NULL \
+                 ), grant_row AS ( \
+                     UPDATE grants SET keep_until = GREATEST(keep_until, $10) \
+                     WHERE grant_id = $3 AND EXISTS (SELECT 1 FROM old) \
+                 ) \
+                 SELECT count(*) FROM old",
+            )
+            .bind(key(&old_hash))
+            .bind(now)
+            .bind(&grant_id)
+            .bind(key(&access.token_hash))
+            .bind(access.expires_at)
+            .bind(encode(&access)?)
+            .bind(refresh.map(|r| key(&r.token_hash)))
+            .bind(refresh.map(|r| r.expires_at))
+            .bind(refresh.map(encode).transpose()?)
+            .bind(keep_until)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(storage_error)?;
+            if rotated == 0 {
+                // The token was live under the lock but already rotated: a replay.
+                return Ok(Rotation::Reused { grant_id });
+            }
+            tx.commit().await.map_err(storage_error)?;
+            Ok(Rotation::Rotated)
+        })
         .await
-        .map_err(storage_error)?;
-        let grant_id = match locked {
-            Some((grant_id, false)) => grant_id,
-            // Dropping the transaction rolls it back.
-            _ => return Ok(Rotation::Missing),
-        };
-        check_same_grant(&grant_id, access, refresh)?;
-        // This statement starts after the lock was granted, so its snapshot holds every
-        // committed write to this grant: the `NOT rotated` test sees a rotation that won the
-        // race, and the access-token delete sees every token issued before. All parts are
-        // conditional on the old token being marked here.
-        let rotated: i64 = sqlx::query_scalar(
-            "WITH old AS ( \
-                 UPDATE refresh_tokens SET rotated = TRUE \
-                 WHERE token_hash = $1 AND expires_at > $2 AND NOT rotated \
-                 RETURNING grant_id \
-             ), deleted AS ( \
-                 DELETE FROM access_tokens WHERE grant_id = $3 AND EXISTS (SELECT 1 FROM old) \
-             ), access AS ( \
-                 INSERT INTO access_tokens (token_hash, grant_id, expires_at, record) \
-                 SELECT $4, $3, $5, $6 FROM old \
-             ), refresh AS ( \
-                 INSERT INTO refresh_tokens (token_hash, grant_id, expires_at, record) \
-                 SELECT $7, $3, $8, $9 FROM old WHERE $7::bytea IS NOT NULL \
-             ), grant_row AS ( \
-                 UPDATE grants SET keep_until = GREATEST(keep_until, $10) \
-                 WHERE grant_id = $3 AND EXISTS (SELECT 1 FROM old) \
-             ) \
-             SELECT count(*) FROM old",
-        )
-        .bind(key(old_hash))
-        .bind(now)
-        .bind(&grant_id)
-        .bind(key(&access.token_hash))
-        .bind(access.expires_at)
-        .bind(encode(access)?)
-        .bind(refresh.map(|r| key(&r.token_hash)))
-        .bind(refresh.map(|r| r.expires_at))
-        .bind(refresh.map(encode).transpose()?)
-        .bind(keep_until)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(storage_error)?;
-        if rotated == 0 {
-            // The token was live under the lock but already rotated: a replay.
-            return Ok(Rotation::Reused { grant_id });
-        }
-        tx.commit().await.map_err(storage_error)?;
-        Ok(Rotation::Rotated)
     }
 
     async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
-        let mut tx = self.pool.begin().await.map_err(storage_error)?;
-        // Marking the grant takes its row lock, so a rotation or issuance in flight either
-        // committed before (and its tokens are deleted below, by a statement whose snapshot
-        // starts after the lock) or waits and then finds the grant revoked. A live grant's
-        // `keep_until` tracked its tokens, which go now; a second revocation can only extend.
-        sqlx::query(
-            "INSERT INTO grants (grant_id, revoked, keep_until) VALUES ($1, TRUE, $2) \
-             ON CONFLICT (grant_id) DO UPDATE SET \
-               keep_until = CASE WHEN grants.revoked \
-                                 THEN GREATEST(grants.keep_until, EXCLUDED.keep_until) \
-                                 ELSE EXCLUDED.keep_until END, \
-               revoked = TRUE",
-        )
-        .bind(grant_id)
-        .bind(keep_until)
-        .execute(&mut *tx)
+        let (pool, grant_id) = (self.pool.clone(), grant_id.to_owned());
+        // On its own task, as rotation is.
+        detached(async move {
+            let mut tx = pool.begin().await.map_err(storage_error)?;
+            // Marking the grant takes its row lock, so a rotation or issuance in flight either
+            // committed before (and its tokens are deleted below, by a statement whose snapshot
+            // starts after the lock) or waits and then finds the grant revoked. A live grant's
+            // `keep_until` tracked its tokens, which go now; a second revocation can only extend.
+            sqlx::query(
+                "INSERT INTO grants (grant_id, revoked, keep_until) VALUES ($1, TRUE, $2) \
+                 ON CONFLICT (grant_id) DO UPDATE SET \
+                   keep_until = CASE WHEN grants.revoked \
+                                     THEN GREATEST(grants.keep_until, EXCLUDED.keep_until) \
+                                     ELSE EXCLUDED.keep_until END, \
+                   revoked = TRUE",
+            )
+            .bind(&grant_id)
+            .bind(keep_until)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage_error)?;
+            sqlx::query(
+                "WITH access AS (DELETE FROM access_tokens WHERE grant_id = $1) \
+                 DELETE FROM refresh_tokens WHERE grant_id = $1",
+            )
+            .bind(&grant_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(storage_error)?;
+            tx.commit().await.map_err(storage_error)
+        })
         .await
-        .map_err(storage_error)?;
-        sqlx::query(
-            "WITH access AS (DELETE FROM access_tokens WHERE grant_id = $1) \
-             DELETE FROM refresh_tokens WHERE grant_id = $1",
-        )
-        .bind(grant_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(storage_error)?;
-        tx.commit().await.map_err(storage_error)
     }
 
     async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StorageError> {

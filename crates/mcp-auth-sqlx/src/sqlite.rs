@@ -17,16 +17,23 @@ use sqlx::sqlite::{
 use sqlx::{Sqlite, Transaction};
 
 use crate::codec::{decode, encode, encode_client};
+use crate::detach::{detached, fit_for_reuse};
 use crate::error::storage_error;
-use crate::grant::{check_same_grant, grant_keep_until};
+use crate::grant::grant_keep_until;
+
+mod writes;
 
 /// Storage in SQLite: one file shared by the threads of one process (or by several processes
 /// on one machine), or an in-memory database for tests and development.
 ///
-/// SQLite serialises writers. Every multi-statement operation (issuing, rotating, revoking)
-/// runs in a `BEGIN IMMEDIATE` transaction, which takes the write lock before its first read,
-/// so no two of them interleave and none fails half-way on a lock upgrade; single-statement
-/// operations (taking a code, recording an assertion id) are atomic on their own.
+/// SQLite serialises writers. Every multi-statement operation (issuing, rotating, revoking,
+/// purging tokens) runs in a `BEGIN IMMEDIATE` transaction, which takes the write lock before
+/// its first read, so no two of them interleave and none fails half-way on a lock upgrade;
+/// single-statement operations (taking a code, recording an assertion id) are atomic on their
+/// own.
+///
+/// Those transactions run on a task of their own, so a caller that stops waiting (a client
+/// hanging up) cannot leave one open and the write lock held: see the crate's `detach` module.
 ///
 /// Clones share the pool.
 #[derive(Debug, Clone)]
@@ -70,7 +77,12 @@ impl SqliteStore {
                 .max_lifetime(None);
             (options, pool)
         } else {
-            let pool = SqlitePoolOptions::new().max_connections(Self::MAX_CONNECTIONS);
+            // A connection left inside a transaction would hold the write lock for good;
+            // closing it rolls the transaction back. (Not for an in-memory database, which
+            // closing would erase; its transactions are kept safe by `detach` alone.)
+            let pool = SqlitePoolOptions::new()
+                .max_connections(Self::MAX_CONNECTIONS)
+                .before_acquire(|conn, _meta| Box::pin(async move { Ok(fit_for_reuse(conn)) }));
             (options.journal_mode(SqliteJournalMode::Wal), pool)
         };
         // A local database never hangs up, so a ping before each use would only add latency.
@@ -102,7 +114,8 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// A transaction holding SQLite's write lock from its first statement.
+    /// A transaction holding SQLite's write lock from its first statement. Only ever opened
+    /// inside [`detached`] work: a caller dropped while `begin_with` waits would leave it open.
     async fn write(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
         self.pool
             .begin_with("BEGIN IMMEDIATE")
@@ -301,65 +314,6 @@ impl CodeStore for SqliteStore {
     }
 }
 
-/// Stores one access token inside a write transaction.
-async fn insert_access(
-    tx: &mut Transaction<'static, Sqlite>,
-    access: &AccessTokenRecord,
-) -> Result<(), StorageError> {
-    sqlx::query(
-        "INSERT INTO access_tokens (token_hash, grant_id, expires_at, record) \
-         VALUES (?1, ?2, ?3, ?4)",
-    )
-    .bind(key(&access.token_hash))
-    .bind(&access.grant_id)
-    .bind(access.expires_at)
-    .bind(encode(access)?)
-    .execute(&mut **tx)
-    .await
-    .map_err(storage_error)?;
-    Ok(())
-}
-
-/// Stores one refresh token inside a write transaction.
-async fn insert_refresh(
-    tx: &mut Transaction<'static, Sqlite>,
-    refresh: &RefreshTokenRecord,
-) -> Result<(), StorageError> {
-    sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, grant_id, expires_at, record) \
-         VALUES (?1, ?2, ?3, ?4)",
-    )
-    .bind(key(&refresh.token_hash))
-    .bind(&refresh.grant_id)
-    .bind(refresh.expires_at)
-    .bind(encode(refresh)?)
-    .execute(&mut **tx)
-    .await
-    .map_err(storage_error)?;
-    Ok(())
-}
-
-/// Creates the grant's row, or extends its `keep_until`, unless the grant is revoked; `false`
-/// when it is. The `WHERE` on the update makes a revoked row return nothing.
-async fn claim_grant(
-    tx: &mut Transaction<'static, Sqlite>,
-    grant_id: &str,
-    keep_until: i64,
-) -> Result<bool, StorageError> {
-    let live: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO grants (grant_id, revoked, keep_until) VALUES (?1, 0, ?2) \
-         ON CONFLICT (grant_id) DO UPDATE SET keep_until = max(keep_until, excluded.keep_until) \
-         WHERE NOT revoked \
-         RETURNING 1",
-    )
-    .bind(grant_id)
-    .bind(keep_until)
-    .fetch_optional(&mut **tx)
-    .await
-    .map_err(storage_error)?;
-    Ok(live.is_some())
-}
-
 #[async_trait]
 impl TokenStore for SqliteStore {
     async fn issue_tokens(
@@ -368,17 +322,11 @@ impl TokenStore for SqliteStore {
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<bool, StorageError> {
         let keep_until = grant_keep_until(access, refresh)?;
-        let mut tx = self.write().await?;
-        if !claim_grant(&mut tx, &access.grant_id, keep_until).await? {
-            // Dropping the transaction rolls it back; nothing was written.
-            return Ok(false);
-        }
-        insert_access(&mut tx, access).await?;
-        if let Some(refresh) = refresh {
-            insert_refresh(&mut tx, refresh).await?;
-        }
-        tx.commit().await.map_err(storage_error)?;
-        Ok(true)
+        let (store, access, refresh) = (self.clone(), access.clone(), refresh.cloned());
+        detached(async move {
+            writes::issue(store.write().await?, &access, refresh.as_ref(), keep_until).await
+        })
+        .await
     }
 
     async fn get_access_token(
@@ -431,101 +379,31 @@ impl TokenStore for SqliteStore {
         now: i64,
     ) -> Result<Rotation, StorageError> {
         let keep_until = grant_keep_until(access, refresh)?;
-        // The write lock is held from here to commit, so the state read below cannot change
-        // before the writes that depend on it.
-        let mut tx = self.write().await?;
-        let old: Option<(String, bool)> = sqlx::query_as(
-            "SELECT grant_id, rotated FROM refresh_tokens WHERE token_hash = ?1 AND expires_at > ?2",
-        )
-        .bind(key(old_hash))
-        .bind(now)
-        .fetch_optional(&mut *tx)
+        let (store, old_hash) = (self.clone(), *old_hash);
+        let (access, refresh) = (access.clone(), refresh.cloned());
+        detached(async move {
+            writes::rotate(
+                store.write().await?,
+                &old_hash,
+                &access,
+                refresh.as_ref(),
+                keep_until,
+                now,
+            )
+            .await
+        })
         .await
-        .map_err(storage_error)?;
-        let grant_id = match old {
-            None => return Ok(Rotation::Missing),
-            Some((grant_id, true)) => return Ok(Rotation::Reused { grant_id }),
-            Some((grant_id, false)) => grant_id,
-        };
-        check_same_grant(&grant_id, access, refresh)?;
-        if !claim_grant(&mut tx, &grant_id, keep_until).await? {
-            return Ok(Rotation::Missing);
-        }
-        sqlx::query("UPDATE refresh_tokens SET rotated = 1 WHERE token_hash = ?1")
-            .bind(key(old_hash))
-            .execute(&mut *tx)
-            .await
-            .map_err(storage_error)?;
-        sqlx::query("DELETE FROM access_tokens WHERE grant_id = ?1")
-            .bind(&grant_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(storage_error)?;
-        insert_access(&mut tx, access).await?;
-        if let Some(refresh) = refresh {
-            insert_refresh(&mut tx, refresh).await?;
-        }
-        tx.commit().await.map_err(storage_error)?;
-        Ok(Rotation::Rotated)
     }
 
     async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
-        let mut tx = self.write().await?;
-        // A live grant's `keep_until` tracked its tokens, which are deleted below, so the
-        // revocation's own `keep_until` replaces it; a second revocation can only extend it.
-        sqlx::query(
-            "INSERT INTO grants (grant_id, revoked, keep_until) VALUES (?1, 1, ?2) \
-             ON CONFLICT (grant_id) DO UPDATE SET \
-               keep_until = CASE WHEN revoked THEN max(keep_until, excluded.keep_until) \
-                                 ELSE excluded.keep_until END, \
-               revoked = 1",
-        )
-        .bind(grant_id)
-        .bind(keep_until)
-        .execute(&mut *tx)
-        .await
-        .map_err(storage_error)?;
-        for statement in [
-            "DELETE FROM access_tokens WHERE grant_id = ?1",
-            "DELETE FROM refresh_tokens WHERE grant_id = ?1",
-        ] {
-            sqlx::query(statement)
-                .bind(grant_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(storage_error)?;
-        }
-        tx.commit().await.map_err(storage_error)
+        let (store, grant_id) = (self.clone(), grant_id.to_owned());
+        detached(async move { writes::revoke(store.write().await?, &grant_id, keep_until).await })
+            .await
     }
 
     async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StorageError> {
-        let mut tx = self.write().await?;
-        let mut purged = 0;
-        // A live grant's row is bookkeeping, not a record of the contract, so it is deleted
-        // (all its tokens have expired by its `keep_until`) but not counted.
-        for (statement, counted) in [
-            ("DELETE FROM access_tokens WHERE expires_at <= ?1", true),
-            ("DELETE FROM refresh_tokens WHERE expires_at <= ?1", true),
-            (
-                "DELETE FROM grants WHERE keep_until <= ?1 AND revoked",
-                true,
-            ),
-            (
-                "DELETE FROM grants WHERE keep_until <= ?1 AND NOT revoked",
-                false,
-            ),
-        ] {
-            let done = sqlx::query(statement)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(storage_error)?;
-            if counted {
-                purged += done.rows_affected();
-            }
-        }
-        tx.commit().await.map_err(storage_error)?;
-        Ok(purged)
+        let store = self.clone();
+        detached(async move { writes::purge_tokens(store.write().await?, now).await }).await
     }
 }
 

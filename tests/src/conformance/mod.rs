@@ -5,6 +5,7 @@
 //! expression that yields a fresh, empty, migrated `Arc<dyn Storage>`; it expands to one test
 //! per contract. The same functions run against `MemoryStore`, SQLite, PostgreSQL and Redis.
 
+pub mod abandon;
 pub mod provider;
 pub mod records;
 pub mod store;
@@ -32,6 +33,9 @@ macro_rules! storage_conformance {
             one_of_concurrent_assertion_uses_wins,
             purge_removes_expired_records_and_keeps_live_ones,
         );
+        $crate::storage_conformance!(@module abandon $factory;
+            abandoned_operations_leave_the_store_usable,
+        );
         $crate::storage_conformance!(@provider $factory;
             provider_runs_the_whole_authorization_code_flow,
             provider_revokes_tokens_of_a_replayed_code,
@@ -49,6 +53,15 @@ macro_rules! storage_conformance {
             async fn $name() {
                 let store: std::sync::Arc<dyn mcp_auth_core::Storage> = $factory.await;
                 $crate::conformance::store::$name(store).await;
+            }
+        )*
+    };
+    (@module $module:ident $factory:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $name() {
+                let store: std::sync::Arc<dyn mcp_auth_core::Storage> = $factory.await;
+                $crate::conformance::$module::$name(store).await;
             }
         )*
     };
