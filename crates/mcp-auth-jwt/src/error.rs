@@ -76,6 +76,22 @@ pub enum Rejection {
     /// The client registered no key (`jwks` or `jwks_uri`) to verify its assertions with.
     #[error("the client has registered no jwks or jwks_uri")]
     NoClientKeys,
+    /// The header names no `kid`, and the client has several keys (RFC 7515 §4.1.4: the `kid`
+    /// says which key signed).
+    #[error("kid: the header must name one of the client's keys")]
+    KeyIdRequired,
+    /// `exp` − `iat` exceeds the longest lifetime this server accepts.
+    #[error("exp: the assertion may live at most {max} seconds after its iat")]
+    LifetimeTooLong {
+        /// The longest lifetime accepted, in seconds.
+        max: u64,
+    },
+    /// `jti` is longer than [`MAX_JTI_LENGTH`](crate::limits::MAX_JTI_LENGTH) characters.
+    #[error("jti: the assertion id may be at most 256 characters long")]
+    JtiTooLong,
+    /// The client's key set breaks a limit of [`crate::limits`].
+    #[error("the client's key set is refused: {0}")]
+    ClientKeySet(KeySetLimit),
     /// The client's registered `jwks` is not a key set with a usable key, or its `jwks_uri`
     /// is not an https URL or leads to an address this server refuses to reach (RFC 6890
     /// special-use, see `mcp-auth-fetch`). Which address is never said to the client.
@@ -97,6 +113,46 @@ impl Rejection {
     /// The client-authentication failure for a client assertion that breaks this rule.
     pub fn into_client_assertion_error(self) -> ClientAssertionError {
         ClientAssertionError::rejected(self.to_string())
+    }
+}
+
+/// A rule a client key set breaks (inline `jwks`, or the document at its `jwks_uri`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeySetLimit {
+    /// Not a JSON object with a `keys` array.
+    #[error("it is not a JSON Web Key Set")]
+    NotAKeySet,
+    /// More than [`MAX_KEYS_PER_SET`](crate::limits::MAX_KEYS_PER_SET) entries in `keys`.
+    #[error("it holds more than 10 keys")]
+    TooManyKeys,
+    /// More than [`MAX_KEY_SET_BYTES`](crate::limits::MAX_KEY_SET_BYTES) bytes.
+    #[error("it is larger than 16 KiB")]
+    TooLarge,
+    /// Several keys, and one of them without a `kid` or with another key's `kid`.
+    #[error("with more than one key, every key needs a kid of its own")]
+    KeyIdsRequired,
+}
+
+/// Signature verification could not run: every slot stayed busy (the process verifies at most
+/// one signature per core at a time), or the verification task failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerificationUnavailable {
+    /// No verification slot freed up within the wait: answered `temporarily_unavailable`.
+    #[error("every signature verification slot stayed busy for {0:?}")]
+    Saturated(std::time::Duration),
+    /// The verification task panicked or was cancelled: answered `server_error`.
+    #[error("the signature verification task failed")]
+    Failed(#[source] tokio::task::JoinError),
+}
+
+impl From<VerificationUnavailable> for ProviderError {
+    fn from(error: VerificationUnavailable) -> Self {
+        match error {
+            VerificationUnavailable::Saturated(_) => ProviderError::unavailable(error),
+            VerificationUnavailable::Failed(_) => ProviderError::internal(error),
+        }
     }
 }
 
@@ -124,6 +180,9 @@ pub enum KeyFetchError {
     /// [`KeyFetchError::is_refusal`] for the failures that are the client's fault.
     #[error("fetching the client's JWKS failed")]
     Fetch(#[source] mcp_auth_fetch::FetchError),
+    /// A client's fetched key set breaks a limit: the client's fault, like a refused URL.
+    #[error("the client's JWKS is refused: {0}")]
+    KeySet(KeySetLimit),
     /// No keys are cached and the last fetch, less than a minute ago, failed.
     #[error("no keys are cached and the last fetch failed less than a minute ago")]
     RecentFailure,
@@ -134,7 +193,7 @@ impl KeyFetchError {
     /// reach) rather than the key host failing: for a client's `jwks_uri`, the client's fault,
     /// answered with `invalid_client` instead of `temporarily_unavailable`.
     pub fn is_refusal(&self) -> bool {
-        matches!(self, Self::Fetch(error) if error.is_refusal())
+        matches!(self, Self::Fetch(error) if error.is_refusal()) || matches!(self, Self::KeySet(_))
     }
 }
 
@@ -149,6 +208,13 @@ impl From<KeyFetchError> for ProviderError {
 pub(crate) enum Failure {
     Rejected(Rejection),
     Keys(KeyFetchError),
+    Verification(VerificationUnavailable),
+}
+
+impl From<VerificationUnavailable> for Failure {
+    fn from(error: VerificationUnavailable) -> Self {
+        Self::Verification(error)
+    }
 }
 
 impl From<Rejection> for Failure {
@@ -171,18 +237,29 @@ impl Failure {
                 tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "identity provider keys unavailable");
                 TokenError::Provider(error.into())
             }
+            Self::Verification(error) => {
+                tracing::warn!(error = %error, "ID-JAG signature not verified");
+                TokenError::Provider(error.into())
+            }
         }
     }
 
     pub(crate) fn into_client_assertion_error(self) -> ClientAssertionError {
         match self {
             Self::Rejected(rejection) => rejection.into_client_assertion_error(),
+            Self::Keys(KeyFetchError::KeySet(limit)) => {
+                Rejection::ClientKeySet(limit).into_client_assertion_error()
+            }
             Self::Keys(error) if error.is_refusal() => {
                 tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "client jwks_uri refused");
                 Rejection::UnusableClientKeys.into_client_assertion_error()
             }
             Self::Keys(error) => {
                 tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "client keys unavailable");
+                ClientAssertionError::Provider(error.into())
+            }
+            Self::Verification(error) => {
+                tracing::warn!(error = %error, "client assertion signature not verified");
                 ClientAssertionError::Provider(error.into())
             }
         }

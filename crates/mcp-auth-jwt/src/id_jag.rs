@@ -14,6 +14,8 @@ use serde_json::Value;
 use crate::error::{Failure, JwtConfigError, Rejection};
 use crate::jwks::{HttpJwksFetcher, JwksFetcher, JwksSource, KeyCache};
 use crate::jws::{self, UnverifiedJws};
+use crate::limits::{DEFAULT_MAX_ASSERTION_LIFETIME, MAX_ASSERTION_LEEWAY, MAX_ASSERTION_LIFETIME};
+use crate::verify_pool::VerificationPool;
 
 /// The `typ` header of an ID-JAG (draft-ietf-oauth-identity-assertion-authz-grant §3).
 pub const ID_JAG_TYP: &str = "oauth-id-jag+jwt";
@@ -24,20 +26,25 @@ pub const DEFAULT_LEEWAY: u64 = 60;
 /// Validates ID-JAGs for [`StoreProvider`](mcp_auth_core::StoreProvider)'s jwt-bearer grant.
 ///
 /// The rules, in the order they are checked (each failure names its rule in
-/// `error_description`, and is `invalid_grant` unless said otherwise):
+/// `error_description`, and is `invalid_grant` unless said otherwise). Every claim is checked
+/// before any key is looked at, so a forged assertion costs no key fetch and no signature
+/// verification:
 ///
 /// 1. a compact JWS whose header has `typ` = `oauth-id-jag+jwt`, an `alg` among RS256, PS256,
 ///    ES256, ES384 and EdDSA (`none` and HMAC never), and no `crit`;
 /// 2. `iss` names a trusted issuer;
-/// 3. the signature verifies with one of that issuer's keys — the one named by `kid`, the key
-///    set being refetched (at most once a minute) when the `kid` is unknown;
-/// 4. `aud` is this authorization server's issuer identifier, as a string or a one-element
+/// 3. `aud` is this authorization server's issuer identifier, as a string or a one-element
 ///    array;
-/// 5. `exp` present and not passed, `iat` present and not in the future, `nbf` (if present)
-///    passed — each with the configured leeway;
-/// 6. `sub`, `client_id` and `jti` present; `client_id` equal to the authenticated client;
-/// 7. `resource` (a string or an array) names at least one resource this server serves —
-///    otherwise `invalid_target`. Only the served ones are kept.
+/// 4. `exp` present and not passed, `iat` present and not in the future, `nbf` (if present)
+///    passed — each with the configured leeway — and `exp` − `iat` at most the maximum
+///    lifetime (default one hour);
+/// 5. `sub`, `client_id` and `jti` present (`jti` at most 256 characters); `client_id` equal
+///    to the authenticated client;
+/// 6. `resource` (a string or an array) names at least one resource this server serves —
+///    otherwise `invalid_target`. Only the served ones are kept;
+/// 7. the signature verifies with one of that issuer's keys — the one named by `kid`, the key
+///    set being refetched (at most once a minute) when the `kid` is unknown — on the blocking
+///    pool, at most one verification per core in the process.
 ///
 /// `jti` replay is left to the provider (see
 /// [`IdentityAssertionValidator`]).
@@ -46,6 +53,7 @@ pub struct IdJagValidator {
     resources: Vec<String>,
     issuers: HashMap<String, KeyCache>,
     leeway: i64,
+    max_lifetime: u64,
 }
 
 impl std::fmt::Debug for IdJagValidator {
@@ -55,6 +63,7 @@ impl std::fmt::Debug for IdJagValidator {
             .field("resources", &self.resources)
             .field("issuers", &self.issuers.keys().collect::<Vec<_>>())
             .field("leeway", &self.leeway)
+            .field("max_lifetime", &self.max_lifetime)
             .finish()
     }
 }
@@ -66,6 +75,7 @@ pub struct IdJagValidatorBuilder {
     resources: Vec<String>,
     issuers: Vec<(String, JwksSource)>,
     leeway: u64,
+    max_lifetime: u64,
     fetcher: Option<Arc<dyn JwksFetcher>>,
 }
 
@@ -76,6 +86,7 @@ impl std::fmt::Debug for IdJagValidatorBuilder {
             .field("resources", &self.resources)
             .field("issuers", &self.issuers)
             .field("leeway", &self.leeway)
+            .field("max_lifetime", &self.max_lifetime)
             .finish_non_exhaustive()
     }
 }
@@ -89,6 +100,7 @@ impl IdJagValidator {
             resources: Vec::new(),
             issuers: Vec::new(),
             leeway: DEFAULT_LEEWAY,
+            max_lifetime: DEFAULT_MAX_ASSERTION_LIFETIME,
             fetcher: None,
         }
     }
@@ -120,6 +132,14 @@ impl IdJagValidatorBuilder {
         self
     }
 
+    /// Longest accepted lifetime (`exp` − `iat`) in seconds: default one hour
+    /// ([`DEFAULT_MAX_ASSERTION_LIFETIME`]), at least 1 and at most [`MAX_ASSERTION_LIFETIME`]
+    /// (one day).
+    pub fn max_lifetime(mut self, seconds: u64) -> Self {
+        self.max_lifetime = seconds;
+        self
+    }
+
     /// The fetcher for https key sets (default: [`HttpJwksFetcher::new`]).
     pub fn fetcher(mut self, fetcher: Arc<dyn JwksFetcher>) -> Self {
         self.fetcher = Some(fetcher);
@@ -138,10 +158,16 @@ impl IdJagValidatorBuilder {
         if self.resources.is_empty() {
             return Err(JwtConfigError::NoResources);
         }
-        if self.leeway > 300 {
+        if self.leeway > MAX_ASSERTION_LEEWAY {
             return Err(JwtConfigError::Url {
                 setting: "leeway",
                 reason: "must be at most 300 seconds".to_owned(),
+            });
+        }
+        if !(1..=MAX_ASSERTION_LIFETIME).contains(&self.max_lifetime) {
+            return Err(JwtConfigError::Url {
+                setting: "max_lifetime",
+                reason: "must be between 1 second and one day".to_owned(),
             });
         }
         let fetcher = match self.fetcher {
@@ -165,6 +191,7 @@ impl IdJagValidatorBuilder {
                 .collect(),
             issuers,
             leeway: i64::try_from(self.leeway).unwrap_or(300),
+            max_lifetime: self.max_lifetime,
         })
     }
 }
@@ -192,10 +219,13 @@ impl IdJagValidator {
         let Some(keys) = self.issuers.get(issuer) else {
             return Err(Rejection::UntrustedIssuer.into());
         };
+        let grant = self.check_claims(client, &jws, now)?;
+        // Only now, with every claim in order, are keys looked at (and perhaps fetched).
         let keys = keys.keys(jws.kid.as_deref(), now).await?;
-        jws.verify(&keys)?;
-        self.check_claims(client, &jws, now)
-            .map_err(Failure::Rejected)
+        let candidates = jws.issuer_candidates(&keys)?;
+        jws.verify(keys, candidates, VerificationPool::global())
+            .await?;
+        Ok(grant)
     }
 
     fn check_claims(
@@ -209,10 +239,10 @@ impl IdJagValidator {
                 detail: ", as a string or a one-element array",
             });
         }
-        let expires_at = jws.check_times(now, self.leeway, true)?;
+        let expires_at = jws.check_times(now, self.leeway, self.max_lifetime)?;
         let subject = jws.string("sub")?;
         let client_id = jws.string("client_id")?;
-        let jti = jws.string("jti")?;
+        let jti = jws.jti()?;
         if client_id != client.client_id {
             return Err(Rejection::ClientMismatch);
         }

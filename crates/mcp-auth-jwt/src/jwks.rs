@@ -15,6 +15,8 @@ use serde_json::Value;
 use crate::error::{JwtConfigError, KeyFetchError};
 use crate::jws::SigningAlgorithm;
 
+mod client;
+
 /// The smallest interval between two fetches of one key set caused by unknown `kid`s, and the
 /// shortest time a fetched set is kept, whatever its `max-age` says: a flood of assertions with
 /// made-up key ids must not become a flood of requests to the identity provider.
@@ -404,6 +406,8 @@ struct CacheState {
 ///   `kid`s cannot make the server hammer the identity provider.
 pub(crate) struct KeyCache {
     source: Source,
+    /// Whether the set is a client's, fetched under the limits of [`crate::limits`].
+    client: bool,
     state: Mutex<CacheState>,
     /// Held while fetching, so concurrent misses cause one fetch.
     fetching: tokio::sync::Mutex<()>,
@@ -462,6 +466,7 @@ impl KeyCache {
         });
         Ok(Self {
             source,
+            client: false,
             state: Mutex::new(CacheState {
                 cached,
                 last_attempt: None,
@@ -519,8 +524,13 @@ impl KeyCache {
             Decision::Unavailable => return stale.ok_or_else(|| self.recent_failure()),
             Decision::Fetch(current) => current.or(stale),
         };
-        self.state().last_attempt = Some(now);
+        let previous_attempt = self.state().last_attempt.replace(now);
         let result = self.fetch().await;
+        if matches!(&result, Err(KeyFetchError::Fetch(error)) if error.is_busy()) {
+            // The fetcher's own saturation says nothing about the key host, and nothing was
+            // sent: the next request may try again at once rather than a minute later.
+            self.state().last_attempt = previous_attempt;
+        }
         self.state().last_refusal = match &result {
             Err(KeyFetchError::Fetch(FetchError::AddressRefused { host, addr })) => {
                 Some((host.clone(), *addr))
@@ -566,7 +576,11 @@ impl KeyCache {
             }
             Source::Url(url, fetcher) => {
                 let fetched = fetcher.fetch(url).await?;
-                let keys = KeySet::parse_bytes(&fetched.body).map_err(KeyFetchError::Invalid)?;
+                let keys = if self.client {
+                    KeySet::parse_client_bytes(&fetched.body)?
+                } else {
+                    KeySet::parse_bytes(&fetched.body).map_err(KeyFetchError::Invalid)?
+                };
                 let max_age = fetched.max_age.map_or(DEFAULT_MAX_AGE, |age| {
                     i64::try_from(age).unwrap_or(i64::MAX)
                 });

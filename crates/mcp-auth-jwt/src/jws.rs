@@ -11,8 +11,12 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use serde_json::{Map, Value};
 
-use crate::error::Rejection;
+use std::sync::Arc;
+
+use crate::error::{Failure, Rejection};
 use crate::jwks::{KeySet, PublicKey};
+use crate::limits::MAX_JTI_LENGTH;
+use crate::verify_pool::VerificationPool;
 
 /// A signing algorithm on the allow-list: asymmetric only. `none` and every HMAC algorithm are
 /// refused: with HMAC, a verifier holding only public keys could be made to accept a token
@@ -127,6 +131,38 @@ pub(crate) fn parse(token: &str) -> Result<UnverifiedJws<'_>, Rejection> {
     })
 }
 
+/// What a signature check needs, owned, so that it can run on the blocking pool.
+struct SignatureCheck {
+    signing_input: String,
+    signature: String,
+    alg: SigningAlgorithm,
+    keys: Arc<KeySet>,
+    candidates: Vec<usize>,
+}
+
+impl SignatureCheck {
+    fn run(self) -> Result<(), Rejection> {
+        let verified = self
+            .candidates
+            .iter()
+            .filter_map(|index| self.keys.key(*index))
+            .any(|key| {
+                jsonwebtoken::crypto::verify(
+                    &self.signature,
+                    self.signing_input.as_bytes(),
+                    key.decoding_key(),
+                    self.alg.jsonwebtoken(),
+                )
+                .unwrap_or(false)
+            });
+        if verified {
+            Ok(())
+        } else {
+            Err(Rejection::Signature)
+        }
+    }
+}
+
 /// RFC 7515 §4.1.9: `typ` is a media type whose `application/` prefix may be omitted, and media
 /// types compare case-insensitively.
 pub(crate) fn typ_is(typ: Option<&str>, expected: &str) -> bool {
@@ -141,45 +177,68 @@ pub(crate) fn typ_is(typ: Option<&str>, expected: &str) -> bool {
 }
 
 impl UnverifiedJws<'_> {
-    /// Verifies the signature with a key of `keys`: the one with the header's `kid`, or, when the
-    /// header has none, each key usable with the algorithm in turn.
-    pub(crate) fn verify(&self, keys: &KeySet) -> Result<(), Rejection> {
-        let candidates: Vec<&PublicKey> = match &self.kid {
-            Some(kid) => {
-                let mut with_kid: Vec<&PublicKey> = keys.with_kid(kid).collect();
-                if with_kid.is_empty() {
-                    // RFC 7517 §4.5 leaves `kid` optional in a JWK: a key published without
-                    // one may still be the signer (the signature decides).
-                    with_kid = keys.iter().filter(|key| key.kid().is_none()).collect();
-                }
-                if with_kid.is_empty() {
-                    return Err(Rejection::UnknownKey);
-                }
-                with_kid
-            }
-            None => keys.iter().collect(),
+    /// The keys of an operator-configured (trusted issuer's) set that may have signed: the one
+    /// with the header's `kid`, or, when the header has none, each key usable with the
+    /// algorithm. Indices into `keys`.
+    pub(crate) fn issuer_candidates(&self, keys: &KeySet) -> Result<Vec<usize>, Rejection> {
+        let mut candidates: Vec<(usize, &PublicKey)> = match &self.kid {
+            Some(kid) => keys
+                .iter()
+                .enumerate()
+                .filter(|(_, key)| key.kid() == Some(kid.as_str()))
+                .collect(),
+            None => keys.iter().enumerate().collect(),
         };
-        let usable: Vec<&PublicKey> = candidates
+        if candidates.is_empty() {
+            // RFC 7517 §4.5 leaves `kid` optional in a JWK: a key published without one may
+            // still be the signer (the signature decides).
+            candidates = keys
+                .iter()
+                .enumerate()
+                .filter(|(_, key)| key.kid().is_none())
+                .collect();
+        }
+        if candidates.is_empty() {
+            return Err(Rejection::UnknownKey);
+        }
+        let usable: Vec<usize> = candidates
             .into_iter()
-            .filter(|key| key.usable_with(self.alg))
+            .filter(|(_, key)| key.usable_with(self.alg))
+            .map(|(index, _)| index)
             .collect();
         if usable.is_empty() {
             return Err(Rejection::NoUsableKey);
         }
-        let verified = usable.iter().any(|key| {
-            jsonwebtoken::crypto::verify(
-                self.signature,
-                self.signing_input.as_bytes(),
-                key.decoding_key(),
-                self.alg.jsonwebtoken(),
-            )
-            .unwrap_or(false)
-        });
-        if verified {
-            Ok(())
-        } else {
-            Err(Rejection::Signature)
+        Ok(usable)
+    }
+
+    /// The one key of a client's set that may have signed (see [`KeySet::client_key`]).
+    pub(crate) fn client_candidate(&self, keys: &KeySet) -> Result<usize, Rejection> {
+        let index = keys.client_key(self.kid.as_deref())?;
+        match keys.key(index) {
+            Some(key) if key.usable_with(self.alg) => Ok(index),
+            _ => Err(Rejection::NoUsableKey),
         }
+    }
+
+    /// Verifies the signature with the `candidates` of `keys` on `pool`: off the async workers
+    /// and bounded in concurrency (see [`VerificationPool`]).
+    pub(crate) async fn verify(
+        &self,
+        keys: Arc<KeySet>,
+        candidates: Vec<usize>,
+        pool: &VerificationPool,
+    ) -> Result<(), Failure> {
+        let check = SignatureCheck {
+            signing_input: self.signing_input.to_owned(),
+            signature: self.signature.to_owned(),
+            alg: self.alg,
+            keys,
+            candidates,
+        };
+        pool.run(move || check.run())
+            .await?
+            .map_err(Failure::Rejected)
     }
 
     /// A required, non-empty string claim.
@@ -224,13 +283,14 @@ impl UnverifiedJws<'_> {
         }
     }
 
-    /// Checks `exp` (required), `nbf` (honoured) and `iat` (required when `iat_required`, never
-    /// in the future) against `now`, each with `leeway` seconds of tolerance. Returns `exp`.
+    /// Checks `exp` and `iat` (both required), `nbf` (honoured) against `now`, each with
+    /// `leeway` seconds of tolerance, and that `exp` − `iat` is at most `max_lifetime`
+    /// seconds. Returns `exp`.
     pub(crate) fn check_times(
         &self,
         now: i64,
         leeway: i64,
-        iat_required: bool,
+        max_lifetime: u64,
     ) -> Result<i64, Rejection> {
         let exp = self
             .date("exp")?
@@ -238,12 +298,14 @@ impl UnverifiedJws<'_> {
         if exp.saturating_add(leeway) <= now {
             return Err(Rejection::Expired);
         }
-        match self.date("iat")? {
-            Some(iat) if iat > now.saturating_add(leeway) => {
-                return Err(Rejection::IssuedInFuture);
-            }
-            None if iat_required => return Err(Rejection::Missing { claim: "iat" }),
-            _ => {}
+        let iat = self
+            .date("iat")?
+            .ok_or(Rejection::Missing { claim: "iat" })?;
+        if iat > now.saturating_add(leeway) {
+            return Err(Rejection::IssuedInFuture);
+        }
+        if exp.saturating_sub(iat) > i64::try_from(max_lifetime).unwrap_or(i64::MAX) {
+            return Err(Rejection::LifetimeTooLong { max: max_lifetime });
         }
         if self
             .date("nbf")?
@@ -252,6 +314,15 @@ impl UnverifiedJws<'_> {
             return Err(Rejection::NotYetValid);
         }
         Ok(exp)
+    }
+
+    /// `jti`: required, at most [`MAX_JTI_LENGTH`] characters.
+    pub(crate) fn jti(&self) -> Result<&str, Rejection> {
+        let jti = self.string("jti")?;
+        if jti.chars().count() > MAX_JTI_LENGTH {
+            return Err(Rejection::JtiTooLong);
+        }
+        Ok(jti)
     }
 }
 

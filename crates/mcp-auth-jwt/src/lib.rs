@@ -5,11 +5,13 @@ mod error;
 mod id_jag;
 mod jwks;
 mod jws;
+pub mod limits;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
+mod verify_pool;
 
 pub use client_assertion::PrivateKeyJwtVerifier;
-pub use error::{JwtConfigError, KeyFetchError, Rejection};
+pub use error::{JwtConfigError, KeyFetchError, KeySetLimit, Rejection, VerificationUnavailable};
 pub use id_jag::{DEFAULT_LEEWAY, ID_JAG_TYP, IdJagValidator, IdJagValidatorBuilder};
 pub use jwks::{
     DEFAULT_MAX_AGE, FetchedJwks, HttpJwksFetcher, HttpJwksFetcherBuilder, JwksFetcher, JwksSource,

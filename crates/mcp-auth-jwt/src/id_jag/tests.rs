@@ -287,3 +287,99 @@ async fn through_the_store_provider_replays_fail_and_scopes_intersect() {
         other => panic!("replay accepted: {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn lifetime_and_jti_length_are_bounded() {
+    // (claims, rule) — `None`: accepted.
+    let year_3000 = 32_503_680_000_i64;
+    #[rustfmt::skip]
+    let cases: [(Value, Option<&str>); 6] = [
+        (with(json!({"exp": NOW + 3600})), None),
+        (with(json!({"jti": "j".repeat(256)})), None),
+        (with(json!({"exp": year_3000})), Some("exp")),
+        (with(json!({"exp": NOW + 3601})), Some("exp")),
+        (with(json!({"iat": NOW - 7200, "exp": NOW + 60})), Some("exp")),
+        (with(json!({"jti": "j".repeat(257)})), Some("jti")),
+    ];
+    for (claims, rule) in cases {
+        match rule {
+            None => assert!(validate(&jag(&claims)).await.is_ok(), "{claims}"),
+            Some(rule) => check_rejected(&jag(&claims), TokenErrorCode::InvalidGrant, rule).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_maximum_lifetime_is_configurable_within_a_day() {
+    let build = |seconds| {
+        IdJagValidator::builder(AS)
+            .resource(RESOURCE)
+            .trusted_issuer(IDP, JwksSource::Inline(TestKey::jwks(&[&KEY])))
+            .max_lifetime(seconds)
+            .build()
+    };
+    for seconds in [0, 24 * 3600 + 1] {
+        assert!(
+            matches!(build(seconds), Err(JwtConfigError::Url { .. })),
+            "{seconds}"
+        );
+    }
+    let validator = build(7200).unwrap();
+    let long = jag(&with(json!({"exp": NOW + 7200})));
+    validator
+        .validate_identity_assertion(&client(CLIENT), &Assertion::new(long), NOW)
+        .await
+        .unwrap();
+    let longer = jag(&with(json!({"exp": NOW + 7201})));
+    assert!(
+        validator
+            .validate_identity_assertion(&client(CLIENT), &Assertion::new(longer), NOW)
+            .await
+            .is_err()
+    );
+}
+
+/// Serves the issuer's keys and counts fetches.
+struct CountingFetcher(std::sync::atomic::AtomicUsize);
+
+#[async_trait]
+impl JwksFetcher for CountingFetcher {
+    async fn fetch(&self, _: &str) -> Result<crate::FetchedJwks, crate::KeyFetchError> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(crate::FetchedJwks::new(
+            TestKey::jwks(&[&KEY]).to_string().into_bytes(),
+            None,
+        ))
+    }
+}
+
+#[tokio::test]
+async fn claims_are_checked_before_the_issuer_keys_are_fetched() {
+    let fetcher = Arc::new(CountingFetcher(std::sync::atomic::AtomicUsize::new(0)));
+    let validator = IdJagValidator::builder(AS)
+        .resource(RESOURCE)
+        .trusted_issuer(IDP, JwksSource::Url("https://idp.example.com/keys".into()))
+        .fetcher(fetcher.clone())
+        .build()
+        .unwrap();
+    for claims in [
+        with(json!({"aud": "https://other-as.example.com"})),
+        with(json!({"exp": NOW - 120})),
+        with(json!({"client_id": "another-client"})),
+        with(json!({"resource": "https://elsewhere.example.com/mcp"})),
+    ] {
+        let forged = IMPOSTOR.sign(Some(ID_JAG_TYP), &claims);
+        assert!(
+            validator
+                .validate_identity_assertion(&client(CLIENT), &Assertion::new(forged), NOW)
+                .await
+                .is_err()
+        );
+    }
+    assert_eq!(fetcher.0.load(std::sync::atomic::Ordering::SeqCst), 0);
+    validator
+        .validate_identity_assertion(&client(CLIENT), &Assertion::new(jag(&claims())), NOW)
+        .await
+        .unwrap();
+    assert_eq!(fetcher.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+}

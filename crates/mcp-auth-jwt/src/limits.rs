@@ -1,0 +1,49 @@
+//! Every bound of this crate, with why it has its value. The bounds shared with the provider
+//! (`jti` length, the lifetime ceiling, the leeway ceiling) are core's and re-exported here.
+
+use std::time::Duration;
+
+pub use mcp_auth_core::limits::{MAX_ASSERTION_LEEWAY, MAX_ASSERTION_LIFETIME, MAX_JTI_LENGTH};
+
+/// Most keys a client key set (inline `jwks`, or the document at its `jwks_uri`) may hold,
+/// counting every entry of `keys`. A client needs one key, two while it rotates; ten leaves
+/// room for several algorithms. Without a bound, one registration with thousands of keys made
+/// every token request try each of them.
+pub const MAX_KEYS_PER_SET: usize = 10;
+
+/// Largest client key set, in bytes of compact JSON (an inline `jwks`) or of the fetched
+/// `jwks_uri` body: ten 4096-bit RSA keys with their parameters fit in well under 16 KiB.
+pub const MAX_KEY_SET_BYTES: usize = 16 * 1024;
+
+/// Default longest lifetime (`exp` − `iat`) of an assertion, in seconds: one hour. ID-JAGs and
+/// client assertions are meant to be used at once (identity providers issue them for minutes);
+/// a long-lived one is a bearer credential waiting to be stolen, and its replay entry must be
+/// kept as long. Configurable on [`IdJagValidatorBuilder::max_lifetime`] and
+/// [`PrivateKeyJwtVerifier::max_lifetime`], up to [`MAX_ASSERTION_LIFETIME`].
+///
+/// [`IdJagValidatorBuilder::max_lifetime`]: crate::IdJagValidatorBuilder::max_lifetime
+/// [`PrivateKeyJwtVerifier::max_lifetime`]: crate::PrivateKeyJwtVerifier::max_lifetime
+pub const DEFAULT_MAX_ASSERTION_LIFETIME: u64 = 3600;
+
+/// Most parsed inline client key sets kept in memory. Each holds at most
+/// [`MAX_KEYS_PER_SET`] keys, so the cache stays within a few megabytes; past the bound an
+/// arbitrary entry is evicted (a miss costs one parse, never a wrong answer: entries are keyed
+/// by the SHA-256 of the set's bytes).
+pub const MAX_CACHED_KEY_SETS: usize = 1024;
+
+/// Most clients' `jwks_uri` key-set caches kept at once; past that the map starts over (each
+/// entry may also hold a fetched set, so the bound is on memory and on pinned URLs alike).
+pub const MAX_CACHED_JWKS_URIS: usize = 1024;
+
+/// How long a verification waits for a free signature-verification slot before the request
+/// is answered `temporarily_unavailable`: long enough to ride out a burst, short enough that a
+/// flood of assertions is shed instead of queueing without end.
+pub const VERIFICATION_WAIT: Duration = Duration::from_secs(2);
+
+/// Signature verifications that may run at once, in the whole process: one per core. They run
+/// on tokio's blocking pool, never on the async workers, so a flood of expensive signatures
+/// cannot stall other endpoints; the bound keeps them from taking every core (or every thread
+/// of the blocking pool) either.
+pub fn max_concurrent_verifications() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}

@@ -1,0 +1,124 @@
+//! Signature verification off the async workers, bounded: every verification runs on tokio's
+//! blocking pool while holding one of a fixed number of permits (one per core, shared by the
+//! whole process), and waits at most [`VERIFICATION_WAIT`] for a permit.
+//!
+//! An RSA or ECDSA verification costs tens of microseconds; run on an async worker, a flood of
+//! them (or a key set that made each request try many keys) would stall every other request on
+//! that worker. A verification that starts keeps its permit until it ends, even if the request
+//! that asked for it is dropped, so the bound holds under cancellation too.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::error::VerificationUnavailable;
+use crate::limits::{VERIFICATION_WAIT, max_concurrent_verifications};
+
+/// A bounded pool of verification slots.
+pub(crate) struct VerificationPool {
+    permits: Arc<Semaphore>,
+    wait: Duration,
+}
+
+static GLOBAL: LazyLock<VerificationPool> =
+    LazyLock::new(|| VerificationPool::new(max_concurrent_verifications(), VERIFICATION_WAIT));
+
+impl VerificationPool {
+    pub(crate) fn new(permits: usize, wait: Duration) -> Self {
+        Self {
+            permits: Arc::new(Semaphore::new(permits)),
+            wait,
+        }
+    }
+
+    /// The process-wide pool every validator and verifier of this crate shares.
+    pub(crate) fn global() -> &'static Self {
+        &GLOBAL
+    }
+
+    /// Runs `work` on the blocking pool once a permit is free; fails if none frees up within
+    /// the wait, or if `work` panics.
+    pub(crate) async fn run<T, F>(&self, work: F) -> Result<T, VerificationUnavailable>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        let permit = tokio::time::timeout(self.wait, Arc::clone(&self.permits).acquire_owned())
+            .await
+            .map_err(|_| VerificationUnavailable::Saturated(self.wait))?
+            .map_err(|_| VerificationUnavailable::Saturated(self.wait))?;
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+        .map_err(VerificationUnavailable::Failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn work_runs_off_the_calling_thread() {
+        let pool = VerificationPool::new(1, Duration::from_secs(60));
+        let caller = std::thread::current().id();
+        let worker = pool.run(|| std::thread::current().id()).await.unwrap();
+        assert_ne!(worker, caller);
+    }
+
+    #[tokio::test]
+    async fn a_saturated_pool_fails_as_temporarily_unavailable_instead_of_queueing() {
+        let pool = VerificationPool::new(1, Duration::from_millis(10));
+        let held = Arc::clone(&pool.permits).acquire_owned().await.unwrap();
+        let result = pool.run(|| ()).await;
+        assert!(
+            matches!(result, Err(VerificationUnavailable::Saturated(_))),
+            "{result:?}"
+        );
+        drop(held);
+        pool.run(|| ()).await.unwrap();
+    }
+
+    #[test]
+    fn saturation_is_temporarily_unavailable_and_a_failed_task_a_server_error() {
+        use mcp_auth_core::{ProviderError, ProviderErrorKind};
+        let saturated = ProviderError::from(VerificationUnavailable::Saturated(VERIFICATION_WAIT));
+        assert_eq!(saturated.kind(), ProviderErrorKind::Unavailable);
+    }
+
+    #[tokio::test]
+    async fn a_started_verification_keeps_its_permit_when_its_request_is_dropped() {
+        let pool = Arc::new(VerificationPool::new(1, Duration::from_millis(10)));
+        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let running = {
+            let pool = Arc::clone(&pool);
+            tokio::spawn(async move {
+                pool.run(move || {
+                    started_tx.send(()).unwrap();
+                    release_rx.recv().unwrap();
+                })
+                .await
+            })
+        };
+        tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+            .await
+            .unwrap();
+        running.abort();
+        assert!(matches!(
+            pool.run(|| ()).await,
+            Err(VerificationUnavailable::Saturated(_))
+        ));
+        release_tx.send(()).unwrap();
+        // Once the verification ends its permit returns.
+        let pool_again = Arc::clone(&pool);
+        let mut result = pool_again.run(|| ()).await;
+        while result.is_err() {
+            tokio::task::yield_now().await;
+            result = pool_again.run(|| ()).await;
+        }
+    }
+}
