@@ -2,6 +2,7 @@
 
 mod client;
 mod error;
+pub mod limits;
 mod metadata;
 mod pkce;
 mod records;
@@ -19,6 +20,7 @@ pub use error::{
     AuthorizeErrorCode, BearerErrorCode, ErrorBody, RegistrationErrorCode, RevocationErrorCode,
     ServerErrorCode, TokenErrorCode,
 };
+pub use limits::{MetadataLimitError, contains_control_character};
 pub use metadata::{NoAuthorizationServer, OAuthMetadata, ProtectedResourceMetadata};
 pub use pkce::{is_valid_pkce_string, s256_challenge, verify_s256};
 pub use records::{
@@ -31,8 +33,8 @@ pub use redirect::{
 };
 pub use resource::{
     IssuerUrl, IssuerUrlError, build_authorization_server_metadata_url,
-    build_resource_metadata_url, check_resource_allowed, resource_url_from_server_url,
-    validate_issuer_url,
+    build_resource_metadata_url, check_resource_allowed, resource_matches,
+    resource_url_from_server_url, validate_issuer_url,
 };
 pub use secret::{
     AccessTokenSecret, Assertion, AuthorizationCodeSecret, ClientSecret, CodeVerifier,

@@ -2,6 +2,8 @@
 
 use url::Url;
 
+use crate::limits::contains_control_character;
+
 /// Hosts RFC 8252 §7.3 treats as loopback for native apps.
 const LOOPBACK_HOSTS: [&str; 3] = ["127.0.0.1", "[::1]", "localhost"];
 
@@ -71,6 +73,11 @@ pub enum RedirectUriRejection {
     /// Plain `http` to a host other than loopback.
     #[error("redirect URI must use https, or http on a loopback host")]
     InsecureScheme,
+    /// Holds a control character ([`contains_control_character`]). A URL parser would strip
+    /// some (tab, newline) and percent-encode others (NUL), so the URI as registered would not
+    /// be the URI used.
+    #[error("redirect URI must not contain control characters")]
+    ControlCharacter,
 }
 
 /// Checks a redirect URI offered at registration: absolute, no fragment (RFC 6749 §3.1.2), and
@@ -78,6 +85,9 @@ pub enum RedirectUriRejection {
 /// schemes of native apps (RFC 8252 §7.1, e.g. `com.example.app:/cb`) are accepted since they
 /// never travel over a network.
 pub fn check_registrable_redirect_uri(uri: &str) -> Result<(), RedirectUriRejection> {
+    if contains_control_character(uri) {
+        return Err(RedirectUriRejection::ControlCharacter);
+    }
     let parsed = Url::parse(uri).map_err(|_| RedirectUriRejection::NotAbsolute)?;
     if uri.contains('#') {
         return Err(RedirectUriRejection::Fragment);
@@ -172,7 +182,7 @@ mod tests {
 
     #[test]
     fn registrable_redirect_uris() {
-        let cases: [(&str, Result<(), RedirectUriRejection>); 9] = [
+        let cases: [(&str, Result<(), RedirectUriRejection>); 12] = [
             ("https://a.example/cb", Ok(())),
             ("http://localhost:3000/cb", Ok(())),
             ("http://127.0.0.1/cb", Ok(())),
@@ -191,6 +201,18 @@ mod tests {
                 Err(RedirectUriRejection::InsecureScheme),
             ),
             ("/relative", Err(RedirectUriRejection::NotAbsolute)),
+            (
+                "https://a.example/cb\u{0}",
+                Err(RedirectUriRejection::ControlCharacter),
+            ),
+            (
+                "http://127.0.0.1/c\tb",
+                Err(RedirectUriRejection::ControlCharacter),
+            ),
+            (
+                "com.example.app:/cb\u{7f}",
+                Err(RedirectUriRejection::ControlCharacter),
+            ),
         ];
         for (uri, expected) in cases {
             assert_eq!(check_registrable_redirect_uri(uri), expected, "{uri}");

@@ -153,6 +153,32 @@ pub fn check_resource_allowed(requested: &str, configured: &str) -> bool {
     with_slash(requested.path()).starts_with(&with_slash(configured.path()))
 }
 
+/// Whether a token bound to `resource` is for exactly the resource `audience` (RFC 8707 §2,
+/// MCP specification "Token Handling"): both are compared as URLs after the normalisation every
+/// URL parser applies — scheme and host case, the default port, an empty path read as `/` — and
+/// without their fragments; everything else, the path included, must be identical.
+///
+/// A path beneath the audience is a different resource: a token for
+/// `https://mcp.example.com/mcp/sub` is not one for `https://mcp.example.com/mcp`, nor the
+/// reverse. Resource indicators name one protected resource each, and another server under a
+/// sub-path of the same origin must not be able to replay its tokens here. Strings that do not
+/// parse as absolute URLs match only when byte-identical.
+pub fn resource_matches(resource: &str, audience: &str) -> bool {
+    if resource == audience {
+        return true;
+    }
+    let normalise = |value: &str| {
+        Url::parse(value).ok().map(|mut url| {
+            url.set_fragment(None);
+            url
+        })
+    };
+    match (normalise(resource), normalise(audience)) {
+        (Some(resource), Some(audience)) => resource == audience,
+        _ => false,
+    }
+}
+
 /// The RFC 9728 §3.1 metadata URL of a protected resource: `/.well-known/oauth-protected-resource`
 /// inserted between the host and the resource's path (a lone `/` path counts as empty).
 pub fn build_resource_metadata_url(resource_url: &str) -> String {
@@ -218,6 +244,35 @@ mod tests {
         for (url, err) in bad {
             assert_eq!(validate_issuer_url(url), Err(err), "{url}");
         }
+    }
+
+    #[test]
+    fn resources_match_exactly_after_url_normalisation() {
+        let audience = "https://mcp.example.com/mcp";
+        let cases = [
+            ("https://mcp.example.com/mcp", true),
+            ("HTTPS://MCP.Example.COM/mcp", true),
+            ("https://mcp.example.com:443/mcp", true),
+            ("https://mcp.example.com/mcp#f", true),
+            ("https://mcp.example.com/mcp/sub", false),
+            ("https://mcp.example.com/mcp/", false),
+            ("https://mcp.example.com/MCP", false),
+            ("https://mcp.example.com/mcp2", false),
+            ("https://mcp.example.com", false),
+            ("https://mcp.example.com:8443/mcp", false),
+            ("http://mcp.example.com/mcp", false),
+            ("https://mcp.example.com/mcp?x=1", false),
+            ("not a url", false),
+        ];
+        for (resource, expect) in cases {
+            assert_eq!(resource_matches(resource, audience), expect, "{resource}");
+        }
+        assert!(!resource_matches(
+            audience,
+            "https://mcp.example.com/mcp/sub"
+        ));
+        assert!(resource_matches("https://a.example", "https://a.example/"));
+        assert!(resource_matches("not a url", "not a url"));
     }
 
     #[test]
