@@ -225,3 +225,43 @@ fn specs_tell_urls_from_files() {
         JwksSource::Url(_)
     ));
 }
+
+/// Fails busy (the fetcher's own saturation, nothing sent) the first time, then serves the set.
+struct BusyOnce {
+    fetches: AtomicUsize,
+    document: Value,
+}
+
+#[async_trait]
+impl JwksFetcher for BusyOnce {
+    async fn fetch(&self, _: &str) -> Result<FetchedJwks, KeyFetchError> {
+        if self.fetches.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(KeyFetchError::Fetch(FetchError::Busy));
+        }
+        Ok(FetchedJwks::new(
+            self.document.to_string().into_bytes(),
+            None,
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_busy_fetcher_does_not_hold_back_the_next_attempt() {
+    let fetcher = Arc::new(BusyOnce {
+        fetches: AtomicUsize::new(0),
+        document: TestKey::jwks(&[&key("a")]),
+    });
+    let shared: Arc<dyn JwksFetcher> = fetcher.clone();
+    let cache = KeyCache::new("client", JwksSource::Url(URL.into()), &shared).unwrap();
+    let error = cache.keys(Some("a"), T0).await.unwrap_err();
+    assert!(
+        matches!(error, KeyFetchError::Fetch(ref e) if e.is_busy()),
+        "{error:?}"
+    );
+    assert_eq!(
+        kids(&cache, Some("a"), T0).await,
+        ["a"],
+        "tried again at once, not a minute later"
+    );
+    assert_eq!(fetcher.fetches.load(Ordering::SeqCst), 2);
+}
