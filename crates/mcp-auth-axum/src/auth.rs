@@ -12,7 +12,7 @@ use mcp_auth_core::{
 };
 use mcp_auth_handlers::authorize::AuthorizationHandler;
 use mcp_auth_handlers::bearer::BearerAuth;
-use mcp_auth_handlers::context::{DEFAULT_BODY_LIMIT, HandlerContext};
+use mcp_auth_handlers::context::HandlerContext;
 use mcp_auth_handlers::metadata::{
     MetadataHandler, ProtectedResourceMetadataHandler, authorization_server_metadata_paths,
     build_metadata, build_protected_resource_metadata, protected_resource_metadata_paths,
@@ -65,7 +65,7 @@ pub struct McpAuthBuilder<P> {
     provider: Arc<P>,
     issuer_url: Option<String>,
     configure: Vec<Box<dyn FnOnce(AuthSettingsBuilder) -> AuthSettingsBuilder + Send>>,
-    body_limit: usize,
+    body_limit: Option<usize>,
     clock: Option<Arc<dyn Clock>>,
     resource_name: Option<String>,
 }
@@ -85,7 +85,7 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
             provider,
             issuer_url: None,
             configure: Vec::new(),
-            body_limit: DEFAULT_BODY_LIMIT,
+            body_limit: None,
             clock: None,
             resource_name: None,
         }
@@ -168,9 +168,11 @@ impl<P: OAuthAuthorizationServerProvider> McpAuthBuilder<P> {
         self
     }
 
-    /// Largest accepted request body on the OAuth endpoints (default 1 MiB).
+    /// One largest accepted request body for every OAuth endpoint, replacing the per-endpoint
+    /// defaults (64 KiB for the form endpoints and for `/register`: see
+    /// [`mcp_auth_handlers::limits`]).
     pub fn body_limit(mut self, bytes: usize) -> Self {
-        self.body_limit = bytes;
+        self.body_limit = Some(bytes);
         self
     }
 
@@ -189,7 +191,10 @@ impl<P: OAuthAuthorizationServerProvider> McpAuthBuilder<P> {
         for configure in self.configure {
             settings = configure(settings);
         }
-        let mut ctx = HandlerContext::new(settings.build()?).with_body_limit(self.body_limit);
+        let mut ctx = HandlerContext::new(settings.build()?);
+        if let Some(bytes) = self.body_limit {
+            ctx = ctx.with_body_limit(bytes);
+        }
         if let Some(clock) = self.clock {
             ctx = ctx.with_clock(clock);
         }
@@ -237,10 +242,12 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
     ///
     /// Every endpoint but `/authorize` answers CORS requests from any origin (browser-based MCP
     /// clients call them directly; `/authorize` is navigated to, never fetched). Bodies over the
-    /// limit get 413; CORS is the outermost layer, so even a 413 carries CORS headers.
+    /// endpoint's limit (`BodyLimits`: 64 KiB by default) get 413; CORS is the outermost layer,
+    /// so even a 413 carries CORS headers.
     pub fn router<S: Clone + Send + Sync + 'static>(&self) -> Router<S> {
         let settings = &self.ctx.settings;
-        let limit = self.ctx.body_limit;
+        // Metadata requests carry no body to speak of; they get the form limit.
+        let metadata_limit = self.ctx.body_limits.form;
         let base = settings.issuer_url.path().to_owned();
         let cors = CorsLayer::new()
             .allow_origin(Any)
@@ -255,20 +262,20 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
         let metadata = Arc::new(MetadataHandler::new(&build_metadata(settings)));
         for path in authorization_server_metadata_paths(&settings.issuer_url) {
             let handler = Arc::clone(&metadata);
-            router =
-                router.route(
-                    &path,
-                    any(move |req: Request| async move {
-                        call(req, limit, |r| handler.handle(r)).await
-                    })
-                    .layer(cors.clone()),
-                );
+            router = router.route(
+                &path,
+                any(move |req: Request| async move {
+                    call(req, metadata_limit, |r| handler.handle(r)).await
+                })
+                .layer(cors.clone()),
+            );
         }
 
         let authorize = Arc::new(AuthorizationHandler::new(
             Arc::clone(&self.provider),
             self.ctx.clone(),
         ));
+        let limit = authorize.body_limit();
         router = router.route(
             &format!("{base}/authorize"),
             any(move |req: Request| async move { call(req, limit, |r| authorize.handle(r)).await }),
@@ -278,6 +285,7 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
             Arc::clone(&self.provider),
             self.ctx.clone(),
         ));
+        let limit = token.body_limit();
         router = router.route(
             &format!("{base}/token"),
             any(move |req: Request| async move { call(req, limit, |r| token.handle(r)).await })
@@ -289,6 +297,7 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
                 Arc::clone(&self.provider),
                 self.ctx.clone(),
             ));
+            let limit = register.body_limit();
             router =
                 router.route(
                     &format!("{base}/register"),
@@ -304,6 +313,7 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
                 Arc::clone(&self.provider),
                 self.ctx.clone(),
             ));
+            let limit = revoke.body_limit();
             router = router.route(
                 &format!("{base}/revoke"),
                 any(
@@ -322,7 +332,7 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
                 router = router.route(
                     &path,
                     any(move |req: Request| async move {
-                        call(req, limit, |r| handler.handle(r)).await
+                        call(req, metadata_limit, |r| handler.handle(r)).await
                     })
                     .layer(cors.clone()),
                 );

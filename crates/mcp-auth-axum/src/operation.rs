@@ -24,8 +24,10 @@ use crate::bearer::{Authenticated, BoxFuture, DynTokenVerifier, RequireBearerLay
 /// the `Mcp-Method`/`Mcp-Name` headers and from the JSON-RPC body, of which at most
 /// [`body_limit`](Self::body_limit) bytes are read before the request goes on, with the body
 /// re-attached in full; see [`McpOperationScopes`] for how headers, bodies, batches and
-/// over-limit bodies are judged. A token that lacks a scope gets `403 insufficient_scope`
-/// with `scope` naming the base scopes and the operation's, all of them.
+/// over-limit bodies are judged. The layer fails closed: a body it cannot judge — over the
+/// limit, not JSON, not JSON-RPC, or repeating a member name — needs every scope configured
+/// for any operation. A token that lacks a scope gets `403 insufficient_scope` with `scope`
+/// naming the base scopes and the operation's, all of them.
 #[derive(Clone)]
 pub struct McpScopesLayer {
     auth: Arc<BearerAuth<DynTokenVerifier>>,

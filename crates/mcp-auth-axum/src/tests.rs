@@ -204,6 +204,29 @@ async fn preflight_is_answered_on_token_but_authorize_has_no_cors() {
 }
 
 #[tokio::test]
+async fn every_oauth_endpoint_refuses_bodies_over_64_kib_by_default() {
+    let fixture = fixture(|b| b);
+    let app = app(&fixture);
+    for path in ["/token", "/register", "/revoke", "/authorize"] {
+        for (bytes, too_large) in [(64 * 1024, false), (64 * 1024 + 1, true)] {
+            let response = send(
+                &app,
+                Request::post(path)
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(vec![b'a'; bytes]))
+                    .expect("request"),
+            )
+            .await;
+            assert_eq!(
+                response.status() == StatusCode::PAYLOAD_TOO_LARGE,
+                too_large,
+                "{path} {bytes}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
 async fn oversized_bodies_get_413_with_cors_headers() {
     let fixture = fixture(|b| b.body_limit(64));
     let app = app(&fixture);

@@ -6,6 +6,13 @@
 //! unverified URI would make the server an open redirector (RFC 6749 §4.1.2.1). After that,
 //! errors go back to the client's redirect URI with `error`, `error_description`, `state` and
 //! the RFC 9207 `iss` parameter. Every response carries `Cache-Control: no-store`.
+//!
+//! Parameters are bounded ([`crate::limits`]): at most 64 of them and none with a control
+//! character (a direct `400 invalid_request`, whatever the client: such a request cannot be
+//! trusted to name its redirect URI), `state` at most 4 KiB, `scope` at most 64 scope-tokens of
+//! at most 128 bytes, `resource` at most 2 KiB, `code_challenge` 43 to 128 characters (RFC 7636
+//! §4.2). Past the first check those follow RFC 6749 §4.1.2.1 like every other error: redirected
+//! once the client and redirect URI are known to be valid, direct before.
 
 use std::sync::Arc;
 
@@ -16,11 +23,12 @@ use mcp_auth_core::{AuthSettings, AuthorizeError, OAuthAuthorizationServerProvid
 use mcp_auth_types::{
     AuthorizationParams, AuthorizeErrorCode, GrantType, OAuthClientInformationFull, ResponseType,
     ServerErrorCode, check_resource_allowed, construct_redirect_uri, is_valid_pkce_string,
-    resource_url_from_server_url,
+    limits::check_scope, resource_url_from_server_url,
 };
 
 use crate::context::HandlerContext;
 use crate::form::{FormError, Params};
+use crate::limits::{MAX_RESOURCE_BYTES, MAX_STATE_BYTES};
 use crate::response;
 
 /// Why an RFC 8707 `resource` parameter was refused; answered with `invalid_target`.
@@ -36,11 +44,18 @@ pub enum InvalidResource {
     /// Not among the resources this server issues tokens for.
     #[error("resource is not served by this authorization server")]
     NotServed,
+    /// Longer than [`MAX_RESOURCE_BYTES`].
+    #[error("resource is longer than {} bytes", MAX_RESOURCE_BYTES)]
+    TooLong,
 }
 
 /// Validates an RFC 8707 resource indicator and returns its canonical form: absolute, without a
-/// fragment, and — when the settings list resources — under one of them.
+/// fragment, at most [`MAX_RESOURCE_BYTES`] long, and — when the settings list resources —
+/// under one of them.
 pub fn validate_resource(raw: &str, settings: &AuthSettings) -> Result<String, InvalidResource> {
+    if raw.len() > MAX_RESOURCE_BYTES {
+        return Err(InvalidResource::TooLong);
+    }
     if raw.contains('#') {
         return Err(InvalidResource::Fragment);
     }
@@ -90,11 +105,17 @@ impl<P: OAuthAuthorizationServerProvider> AuthorizationHandler<P> {
         Self { provider, ctx }
     }
 
+    /// The largest body this endpoint accepts ([`BodyLimits::form`](crate::context::BodyLimits)).
+    pub fn body_limit(&self) -> usize {
+        self.ctx.body_limits.form
+    }
+
     /// Answers an authorization request: `302` to the provider's sign-in URL, `302` to the
     /// client with an error, or `400` when the client or redirect URI cannot be trusted.
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
-        if request.body().len() > self.ctx.body_limit {
-            return response::payload_too_large(self.ctx.body_limit);
+        let limit = self.body_limit();
+        if request.body().len() > limit {
+            return response::payload_too_large(limit);
         }
         let (raw, parsed) = match *request.method() {
             Method::GET => {
@@ -115,17 +136,23 @@ impl<P: OAuthAuthorizationServerProvider> AuthorizationHandler<P> {
     }
 
     async fn authorize(&self, params: &Params) -> Response<Bytes> {
+        let (state, state_too_long) = bounded_state(params.get("state"));
         let (client, target) = match self
-            .resolve(
-                params.get("client_id"),
-                params.get("redirect_uri"),
-                params.get("state"),
-            )
+            .resolve(params.get("client_id"), params.get("redirect_uri"), state)
             .await
         {
             Ok(resolved) => resolved,
             Err(response) => return response,
         };
+        // RFC 6749 §4.1.2.1: with the client and redirect URI valid, the error is redirected —
+        // without the oversized `state`, which is neither stored nor echoed.
+        if state_too_long {
+            return self.redirect_error(
+                &target,
+                AuthorizeErrorCode::InvalidRequest,
+                &format!("state is longer than {MAX_STATE_BYTES} bytes"),
+            );
+        }
         let authorization = match self.validate(&client, &target, params) {
             Ok(authorization) => authorization,
             Err((code, description)) => return self.redirect_error(&target, code, &description),
@@ -266,6 +293,11 @@ impl<P: OAuthAuthorizationServerProvider> AuthorizationHandler<P> {
             }
             Some(_) => return refuse(InvalidRequest, "code_challenge_method must be S256"),
         }
+        if let Some(scope) = params.get("scope")
+            && let Err(error) = check_scope("scope", scope)
+        {
+            return refuse(InvalidScope, &error.to_string());
+        }
         let scopes = match client.validate_scope(params.get("scope")) {
             Ok(Some(scopes)) => Some(scopes),
             // RFC 6749 §3.3: without `scope`, a pre-defined default — the client's registered
@@ -319,8 +351,9 @@ impl<P: OAuthAuthorizationServerProvider> AuthorizationHandler<P> {
         if count("client_id") > 1 || count("redirect_uri") > 1 {
             return direct(AuthorizeErrorCode::InvalidRequest, error.to_string());
         }
+        let (state, _) = bounded_state(unique("state"));
         match self
-            .resolve(unique("client_id"), unique("redirect_uri"), unique("state"))
+            .resolve(unique("client_id"), unique("redirect_uri"), state)
             .await
         {
             Ok((_, target)) => self.redirect_error(
@@ -350,6 +383,14 @@ impl<P: OAuthAuthorizationServerProvider> AuthorizationHandler<P> {
             ],
         );
         found(&location).unwrap_or_else(|| direct(code, description.to_owned()))
+    }
+}
+
+/// `state` when it is at most [`MAX_STATE_BYTES`] long, and whether it was longer.
+fn bounded_state(state: Option<&str>) -> (Option<&str>, bool) {
+    match state {
+        Some(state) if state.len() > MAX_STATE_BYTES => (None, true),
+        state => (state, false),
     }
 }
 

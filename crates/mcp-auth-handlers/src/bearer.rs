@@ -8,7 +8,8 @@
 //! - a malformed `Authorization` header is `400 invalid_request` (RFC 6750 §3.1); Python treats it
 //!   as a missing or unknown token;
 //! - the token's audience is checked (MCP specification, "Token Handling": servers MUST validate
-//!   that tokens were issued for them); Python accepts a token for any resource;
+//!   that tokens were issued for them), by exact match of the normalised resource URL; Python
+//!   accepts a token for any resource;
 //! - every challenge carries `scope` with all the required scopes (MCP specification, "Scope
 //!   Selection Strategy"); Python never sends `scope`, and its 403 names one missing scope;
 //! - attribute values are quoted-strings with `"` and `\` escaped (RFC 9110 §5.6.4);
@@ -23,7 +24,7 @@ use http::{HeaderMap, Response, StatusCode};
 use mcp_auth_core::{Clock, ConfigError, ProviderError, SystemClock, TokenVerifier};
 use mcp_auth_types::{
     AccessToken, AccessTokenSecret, BearerErrorCode, ErrorBody, ServerErrorCode,
-    build_resource_metadata_url, check_resource_allowed, resource_url_from_server_url,
+    build_resource_metadata_url, resource_matches, resource_url_from_server_url,
 };
 
 use crate::context::HandlerContext;
@@ -38,10 +39,11 @@ use crate::scope::{ScopeImplication, union};
 /// its audience is this resource, and it carries every required scope — a granted scope counts
 /// for every scope it implies by the [`ScopeImplication`] (default: `mcp` implies `mcp:tools`).
 ///
-/// The audience check: a token is accepted when its `resource` is this server's resource URL or
-/// a path beneath it ([`check_resource_allowed`]), since it then names something this server
-/// serves. A token for a broader resource, such as the bare origin, is refused: another server on
-/// the same origin may be the one it was issued for. A token without a `resource` is refused by
+/// The audience check: a token is accepted only when its `resource` is exactly this server's
+/// resource URL, compared as URLs after normalisation ([`resource_matches`]: scheme and host
+/// case, default port). A token for a path beneath it (`/mcp/sub` at `/mcp`) or above it (the
+/// bare origin) is refused: another server on the same origin may be the one it was issued
+/// for, and RFC 8707 resource indicators name one resource each. A token without a `resource` is refused by
 /// default, because nothing shows that it was issued for this server (MCP specification, "Token
 /// Handling"); [`accept_tokens_without_resource`](Self::accept_tokens_without_resource) admits
 /// such tokens for authorization servers that do not bind tokens to resources.
@@ -239,10 +241,11 @@ impl<V: TokenVerifier> BearerAuth<V> {
             return Err(reject(BearerRejectionKind::Expired));
         }
         let audience_ok = match record.resource.as_deref() {
-            // The usual case, a token bound to exactly this resource, needs no URL parsing:
-            // `audience` is canonical and providers store canonical resources.
+            // The usual case, a token bound to exactly this resource as stored, compares equal
+            // byte for byte and needs no URL parsing or allocation: `audience` is canonical and
+            // providers store canonical resources. Only another spelling is parsed.
             Some(resource) => {
-                resource == self.audience || check_resource_allowed(resource, &self.audience)
+                resource == self.audience || resource_matches(resource, &self.audience)
             }
             None => self.accept_unbound,
         };

@@ -32,7 +32,7 @@ use http::{HeaderMap, Method, Request, Response};
 use mcp_auth_core::{ClientAssertionError, OAuthAuthorizationServerProvider, ProviderError};
 use mcp_auth_types::{
     Assertion, CLIENT_ASSERTION_TYPE_JWT_BEARER, ClientSecret, OAuthClientInformationFull,
-    RevocationErrorCode, TokenEndpointAuthMethod, TokenErrorCode,
+    RevocationErrorCode, TokenEndpointAuthMethod, TokenErrorCode, contains_control_character,
 };
 use serde::Serialize;
 
@@ -113,6 +113,12 @@ pub enum ClientAuthError {
     /// `400 invalid_request`.
     #[error("the request uses more than one client authentication method")]
     MultipleMethods,
+    /// The HTTP Basic credentials, or the `sub` of a client assertion used to find the client,
+    /// hold a control character ([`contains_control_character`]): a malformed request,
+    /// `400 invalid_request`, refused before any lookup. (Form parameters never get here: they
+    /// are refused when parsed.)
+    #[error("the client credentials contain a control character")]
+    ControlCharacter,
     /// The provider failed; the client gets a generic server error.
     #[error(transparent)]
     Provider(#[from] ProviderError),
@@ -167,7 +173,9 @@ impl ClientAuthError {
                 }
                 response
             }
-            Self::MultipleMethods => response::oauth_error(invalid_request, Some(self.to_string())),
+            Self::MultipleMethods | Self::ControlCharacter => {
+                response::oauth_error(invalid_request, Some(self.to_string()))
+            }
             Self::Provider(error) => response::provider_failure(error),
         }
     }
@@ -272,8 +280,9 @@ impl<P: OAuthAuthorizationServerProvider> ClientAuthenticator<P> {
         invalid_request: C,
         invalid_client: C,
     ) -> Result<(Params, OAuthClientInformationFull), Response<Bytes>> {
-        if request.body().len() > self.ctx.body_limit {
-            return Err(response::payload_too_large(self.ctx.body_limit));
+        let limit = self.ctx.body_limits.form;
+        if request.body().len() > limit {
+            return Err(response::payload_too_large(limit));
         }
         if request.method() != Method::POST {
             return Err(response::method_not_allowed("POST"));
@@ -309,6 +318,12 @@ impl<P: OAuthAuthorizationServerProvider> ClientAuthenticator<P> {
         let basic_attempted = basic.is_some();
         let fail = |reason| ClientAuthError::invalid(reason, basic_attempted);
         let basic = match basic {
+            Some(Ok(credentials))
+                if contains_control_character(&credentials.client_id)
+                    || contains_control_character(credentials.secret.expose_secret()) =>
+            {
+                return Err(ClientAuthError::ControlCharacter);
+            }
             Some(Ok(credentials)) => Some(credentials),
             Some(Err(())) => return Err(fail(InvalidClientReason::MalformedBasic)),
             None => None,
@@ -328,6 +343,9 @@ impl<P: OAuthAuthorizationServerProvider> ClientAuthenticator<P> {
             (Some(basic), _) => basic.client_id.as_str(),
             (None, Some(body_id)) => body_id,
             (None, None) => match assertion_subject.as_deref() {
+                Some(subject) if contains_control_character(subject) => {
+                    return Err(ClientAuthError::ControlCharacter);
+                }
                 Some(subject) => subject,
                 None => return Err(fail(InvalidClientReason::MissingClientId)),
             },

@@ -4,8 +4,52 @@ use std::sync::Arc;
 
 use mcp_auth_core::{AuthSettings, Clock, SystemClock};
 
-/// Default cap on a request body: 1 MiB, as the Python SDK.
-pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+use crate::limits::{MAX_FORM_BODY_BYTES, MAX_REGISTRATION_BODY_BYTES};
+
+/// The largest request body each kind of endpoint accepts; a larger one gets `413` with an
+/// `invalid_request` body before anything is parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BodyLimits {
+    /// Form endpoints: `/token`, `/revoke`, `POST /authorize` (and the body of any request to
+    /// a metadata endpoint, which reads none). Default [`MAX_FORM_BODY_BYTES`].
+    pub form: usize,
+    /// `/register`. Default [`MAX_REGISTRATION_BODY_BYTES`].
+    pub registration: usize,
+}
+
+impl Default for BodyLimits {
+    fn default() -> Self {
+        Self {
+            form: MAX_FORM_BODY_BYTES,
+            registration: MAX_REGISTRATION_BODY_BYTES,
+        }
+    }
+}
+
+impl BodyLimits {
+    /// The same limit for every endpoint.
+    pub fn uniform(bytes: usize) -> Self {
+        Self {
+            form: bytes,
+            registration: bytes,
+        }
+    }
+
+    /// Replaces the form endpoints' limit.
+    #[must_use]
+    pub fn form(mut self, bytes: usize) -> Self {
+        self.form = bytes;
+        self
+    }
+
+    /// Replaces the registration endpoint's limit.
+    #[must_use]
+    pub fn registration(mut self, bytes: usize) -> Self {
+        self.registration = bytes;
+        self
+    }
+}
 
 /// Shared configuration of the handlers.
 #[derive(Debug, Clone)]
@@ -14,17 +58,17 @@ pub struct HandlerContext {
     pub settings: Arc<AuthSettings>,
     /// The time source for every expiry check.
     pub clock: Arc<dyn Clock>,
-    /// Largest accepted request body in bytes; larger bodies get 413.
-    pub body_limit: usize,
+    /// Largest accepted request body per kind of endpoint; larger bodies get 413.
+    pub body_limits: BodyLimits,
 }
 
 impl HandlerContext {
-    /// A context with the system clock and the default body limit.
+    /// A context with the system clock and the default body limits ([`BodyLimits::default`]).
     pub fn new(settings: AuthSettings) -> Self {
         Self {
             settings: Arc::new(settings),
             clock: Arc::new(SystemClock),
-            body_limit: DEFAULT_BODY_LIMIT,
+            body_limits: BodyLimits::default(),
         }
     }
 
@@ -34,9 +78,15 @@ impl HandlerContext {
         self
     }
 
-    /// Replaces the body limit.
+    /// One body limit for every endpoint ([`BodyLimits::uniform`]).
     pub fn with_body_limit(mut self, limit: usize) -> Self {
-        self.body_limit = limit;
+        self.body_limits = BodyLimits::uniform(limit);
+        self
+    }
+
+    /// Replaces the body limits.
+    pub fn with_body_limits(mut self, limits: BodyLimits) -> Self {
+        self.body_limits = limits;
         self
     }
 

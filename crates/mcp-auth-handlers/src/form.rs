@@ -1,8 +1,16 @@
 //! Parsing `application/x-www-form-urlencoded` parameters the way RFC 6749 §3.1 and §3.2 ask.
+//!
+//! Parsing is linear in the input and bounded: it stops at the
+//! [`MAX_FORM_PARAMETERS`]` + 1`th parameter, and repeated names are found by sorting the
+//! (at most 64) names once rather than by comparing every pair. Every decoded name and value is
+//! checked for control characters here, once, so no handler, provider or store ever sees one.
 
 use http::HeaderMap;
+use mcp_auth_types::contains_control_character;
 
-/// Why a parameter set was refused.
+use crate::limits::MAX_FORM_PARAMETERS;
+
+/// Why a parameter set was refused. Every variant is `invalid_request` at every endpoint.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum FormError {
@@ -13,9 +21,29 @@ pub enum FormError {
     /// The body is not `application/x-www-form-urlencoded` (RFC 6749 §3.2).
     #[error("the request body must be application/x-www-form-urlencoded")]
     ContentType,
+    /// More than [`MAX_FORM_PARAMETERS`] parameters.
+    #[error("the request has more than {} parameters", MAX_FORM_PARAMETERS)]
+    TooManyParameters,
+    /// A decoded name or value holds a control character (NUL, C0, DEL or C1), which no OAuth
+    /// parameter may contain. Carries the parameter's name when the name itself is clean.
+    #[error("{} contains a control character", ControlIn(.0.as_deref()))]
+    ControlCharacter(Option<String>),
 }
 
-/// Decoded parameters of a query string or form body, each name at most once.
+/// The subject of a [`FormError::ControlCharacter`] message.
+struct ControlIn<'a>(Option<&'a str>);
+
+impl std::fmt::Display for ControlIn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(name) => write!(f, "parameter {name:?}"),
+            None => f.write_str("a parameter name"),
+        }
+    }
+}
+
+/// Decoded parameters of a query string or form body, each name at most once, at most
+/// [`MAX_FORM_PARAMETERS`] of them, none holding a control character.
 ///
 /// Parameters sent with an empty value read as absent (RFC 6749 §3.1: "Parameters sent without
 /// a value MUST be treated as if they were omitted from the request").
@@ -25,14 +53,25 @@ pub struct Params {
 }
 
 impl Params {
-    /// Parses `input`; names repeated (even with empty values) are refused.
+    /// Parses `input`. Refused, in this order of detection: more than [`MAX_FORM_PARAMETERS`]
+    /// parameters, a control character in a name or value (both checked as parameters are
+    /// read), a name repeated (even with empty values).
     pub fn parse(input: &[u8]) -> Result<Self, FormError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for (name, value) in form_urlencoded::parse(input) {
-            if pairs.iter().any(|(existing, _)| *existing == name) {
-                return Err(FormError::Duplicate(name.into_owned()));
+            if pairs.len() == MAX_FORM_PARAMETERS {
+                return Err(FormError::TooManyParameters);
+            }
+            if contains_control_character(&name) {
+                return Err(FormError::ControlCharacter(None));
+            }
+            if contains_control_character(&value) {
+                return Err(FormError::ControlCharacter(Some(name.into_owned())));
             }
             pairs.push((name.into_owned(), value.into_owned()));
+        }
+        if let Some(repeated) = repeated_name(&pairs) {
+            return Err(FormError::Duplicate(repeated.to_owned()));
         }
         Ok(Self { pairs })
     }
@@ -68,6 +107,17 @@ impl Params {
     pub fn contains(&self, name: &str) -> bool {
         self.get(name).is_some()
     }
+}
+
+/// The first (in sort order) name that occurs twice: one sort of at most
+/// [`MAX_FORM_PARAMETERS`] borrowed names, instead of comparing every pair.
+fn repeated_name(pairs: &[(String, String)]) -> Option<&str> {
+    let mut names: Vec<&str> = pairs.iter().map(|(name, _)| name.as_str()).collect();
+    names.sort_unstable();
+    names
+        .windows(2)
+        .find(|pair| pair[0] == pair[1])
+        .map(|pair| pair[0])
 }
 
 #[cfg(test)]
@@ -111,6 +161,105 @@ mod tests {
         assert_eq!(
             Params::parse_form(&headers, b"{}").unwrap_err(),
             FormError::ContentType
+        );
+    }
+
+    #[test]
+    fn at_most_max_form_parameters_are_accepted() {
+        let body = |count: usize| {
+            (0..count)
+                .map(|i| format!("p{i}=v"))
+                .collect::<Vec<_>>()
+                .join("&")
+        };
+        let params = Params::parse(body(MAX_FORM_PARAMETERS).as_bytes()).unwrap();
+        assert_eq!(params.get("p63"), Some("v"));
+        for count in [MAX_FORM_PARAMETERS + 1, 5000] {
+            assert_eq!(
+                Params::parse(body(count).as_bytes()).unwrap_err(),
+                FormError::TooManyParameters,
+                "{count}"
+            );
+        }
+        // Empty segments are no parameters; parameters with empty values are.
+        let padded = format!("{}&&&&", body(MAX_FORM_PARAMETERS));
+        assert!(Params::parse(padded.as_bytes()).is_ok());
+        let blanks = format!("{}&x=", body(MAX_FORM_PARAMETERS));
+        assert_eq!(
+            Params::parse(blanks.as_bytes()).unwrap_err(),
+            FormError::TooManyParameters
+        );
+    }
+
+    #[test]
+    fn a_body_of_5000_distinct_names_is_refused_as_too_many_parameters() {
+        // The quadratic duplicate check made such a body (512 KiB) cost 14 s of CPU; the
+        // refusal now comes after reading 65 parameters.
+        let body: String = (0..5000).map(|i| format!("name{i:06}=&")).collect();
+        assert_eq!(
+            Params::parse(body.as_bytes()).unwrap_err(),
+            FormError::TooManyParameters
+        );
+    }
+
+    #[test]
+    fn repeated_names_are_found_anywhere_among_the_parameters() {
+        let mut names: Vec<String> = (0..MAX_FORM_PARAMETERS - 1)
+            .map(|i| format!("p{i}"))
+            .collect();
+        names.push("p0".to_owned());
+        let body = names.join("=x&");
+        assert_eq!(
+            Params::parse(body.as_bytes()).unwrap_err(),
+            FormError::Duplicate("p0".into())
+        );
+        assert!(Params::parse(b"b=1&a=2&c=3").is_ok());
+    }
+
+    #[test]
+    fn control_characters_in_names_or_values_are_refused() {
+        let cases: [(&[u8], FormError); 8] = [
+            (
+                b"client_id=a%00b",
+                FormError::ControlCharacter(Some("client_id".into())),
+            ),
+            (
+                b"redirect_uri=https://a.example/%00",
+                FormError::ControlCharacter(Some("redirect_uri".into())),
+            ),
+            (
+                b"state=x%0Ay",
+                FormError::ControlCharacter(Some("state".into())),
+            ),
+            (
+                b"scope=read%09write",
+                FormError::ControlCharacter(Some("scope".into())),
+            ),
+            (
+                b"code=%7F",
+                FormError::ControlCharacter(Some("code".into())),
+            ),
+            (
+                b"token=%C2%85",
+                FormError::ControlCharacter(Some("token".into())),
+            ),
+            (b"a%00=1", FormError::ControlCharacter(None)),
+            (
+                b"ok=1&x=\x01",
+                FormError::ControlCharacter(Some("x".into())),
+            ),
+        ];
+        for (body, expect) in cases {
+            assert_eq!(Params::parse(body).unwrap_err(), expect, "{body:?}");
+        }
+        assert_eq!(
+            FormError::ControlCharacter(Some("state".into())).to_string(),
+            "parameter \"state\" contains a control character"
+        );
+        // `+` and `%20` are spaces, not control characters.
+        assert_eq!(
+            Params::parse(b"scope=a+b%20c").unwrap().get("scope"),
+            Some("a b c")
         );
     }
 

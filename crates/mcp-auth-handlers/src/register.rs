@@ -17,7 +17,11 @@
 //! - scopes must be RFC 6749 §3.3 scope-tokens, and a blank `scope` counts as absent;
 //! - the configured `step_up_scopes` are added to every registered `scope` (RFC 7591 §3.2.1
 //!   lets the server replace requested values), so that an MCP client can step up later;
-//! - the request body is limited (`413`), and other methods than `POST` get `405`.
+//! - every member is bounded and no string may hold a control character
+//!   ([`OAuthClientMetadata::check_limits`], the bounds of [`mcp_auth_types::limits`]); members
+//!   the server does not know are dropped, never stored;
+//! - the request body is limited ([`MAX_REGISTRATION_BODY_BYTES`](crate::limits::MAX_REGISTRATION_BODY_BYTES),
+//!   `413`), and other methods than `POST` get `405`.
 
 use std::sync::Arc;
 
@@ -65,6 +69,12 @@ impl<P: OAuthAuthorizationServerProvider> RegistrationHandler<P> {
         Self { provider, ctx }
     }
 
+    /// The largest body this endpoint accepts
+    /// ([`BodyLimits::registration`](crate::context::BodyLimits)).
+    pub fn body_limit(&self) -> usize {
+        self.ctx.body_limits.registration
+    }
+
     /// Answers a registration request: `201 Created` with the client information, including
     /// the client secret this one time, and `Cache-Control: no-store` (RFC 7591 §3.2.1).
     pub async fn handle(&self, request: Request<Bytes>) -> Response<Bytes> {
@@ -72,8 +82,9 @@ impl<P: OAuthAuthorizationServerProvider> RegistrationHandler<P> {
             return response::method_not_allowed("POST");
         }
         let body = request.into_body();
-        if body.len() > self.ctx.body_limit {
-            return response::payload_too_large(self.ctx.body_limit);
+        let limit = self.body_limit();
+        if body.len() > limit {
+            return response::payload_too_large(limit);
         }
         let metadata = match parse(&body) {
             Ok(metadata) => metadata,
@@ -145,6 +156,11 @@ fn validate(
     settings: &AuthSettings,
 ) -> Result<OAuthClientMetadata, Refusal> {
     let options = &settings.client_registration_options;
+    // Bounds and control characters first: nothing unbounded is looked at further, and nothing
+    // with a control character reaches the store (PostgreSQL refuses NUL in text).
+    metadata
+        .check_limits()
+        .map_err(|error| (error.code(), error.to_string()))?;
     // A client that uses only the client credentials grant never sees a redirect.
     let credentials_only = !metadata.grant_types.is_empty()
         && metadata

@@ -46,6 +46,11 @@ impl<P: OAuthAuthorizationServerProvider> RevocationHandler<P> {
         }
     }
 
+    /// The largest body this endpoint accepts ([`BodyLimits::form`](crate::context::BodyLimits)).
+    pub fn body_limit(&self) -> usize {
+        self.ctx.body_limits.form
+    }
+
     /// Answers a revocation request (RFC 7009 §2.1): `200` with an empty body whether or not
     /// the token was known (RFC 7009 §2.2: an invalid token is no error, and the client cannot
     /// act on the difference anyway), `400`/`401` for a malformed or unauthenticated request,

@@ -99,9 +99,7 @@ pub const MCP_METHOD: &str = "mcp-method";
 /// method acts on.
 pub const MCP_NAME: &str = "mcp-name";
 
-/// The default number of body bytes a layer reads to find the operation of an older client's
-/// request (64 KiB).
-pub const DEFAULT_OPERATION_BODY_LIMIT: usize = 64 * 1024;
+pub use crate::limits::DEFAULT_OPERATION_BODY_LIMIT;
 
 /// Scopes required per MCP operation, on top of the endpoint's base requirement: per JSON-RPC
 /// method (`tools/list`) and per tool name (for `tools/call`).
@@ -109,11 +107,17 @@ pub const DEFAULT_OPERATION_BODY_LIMIT: usize = 64 * 1024;
 /// The requirement of a request is the union of what its `Mcp-Method`/`Mcp-Name` headers name
 /// and what its JSON-RPC body names. The body is authoritative and the headers can only add:
 /// a client cannot lower the requirement by sending headers that disagree with its body (the
-/// MCP server behind is the one that rejects such a mismatch). A body the layer could not read
-/// in full (over its limit) cannot be judged, so it needs every scope configured here — the
-/// strictest answer, never a bypass. A body that is not JSON-RPC adds nothing: the MCP server
-/// answers it with a parse error and runs no operation. A batch needs the union of its
+/// MCP server behind is the one that rejects such a mismatch). A batch needs the union of its
 /// members.
+///
+/// Fail closed: a body that cannot be judged needs every scope configured here — the
+/// strictest answer, never a bypass. That is a body the layer could not read in full (over its
+/// limit), a body that is not JSON, JSON that is not a JSON-RPC message or batch of messages
+/// (a `method` that is not a string, `params` that are not structured, a `tools/call` `name`
+/// that is not a string, an object that is neither request nor response), and JSON with a
+/// member name repeated in any object. RFC 8259 §4 leaves the meaning of repeated names to
+/// each parser — serde keeps the last, others the first — so the MCP server behind might run
+/// another operation than the one judged here.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct McpOperationScopes {
     methods: Vec<(String, Vec<String>)>,
@@ -184,35 +188,56 @@ impl McpOperationScopes {
         let mut out = Scopes::default();
         match body {
             OperationBody::Empty => {}
-            OperationBody::TooLarge => {
-                for (_, scopes) in self.methods.iter().chain(&self.tools) {
-                    out.extend(scopes);
-                }
-            }
+            OperationBody::TooLarge => self.add_everything(&mut out),
             OperationBody::Complete(bytes) => {
-                match serde_json::from_slice::<serde_json::Value>(bytes) {
-                    Ok(serde_json::Value::Array(batch)) => {
-                        for message in &batch {
-                            self.add_message(&mut out, message);
-                        }
-                    }
-                    Ok(message) => self.add_message(&mut out, &message),
-                    Err(_) => {}
+                if self.add_messages(&mut out, bytes).is_none() {
+                    self.add_everything(&mut out);
                 }
             }
         }
         out.0
     }
 
-    fn add_message(&self, out: &mut Scopes, message: &serde_json::Value) {
-        let Some(method) = message.get("method").and_then(serde_json::Value::as_str) else {
-            return;
+    /// Every scope configured here, for a body that cannot be judged.
+    fn add_everything(&self, out: &mut Scopes) {
+        for (_, scopes) in self.methods.iter().chain(&self.tools) {
+            out.extend(scopes);
+        }
+    }
+
+    /// Adds what the JSON-RPC message or batch in `bytes` calls for; `None` when `bytes` are
+    /// not one that can be judged (see the type's documentation).
+    fn add_messages(&self, out: &mut Scopes, bytes: &[u8]) -> Option<()> {
+        let StrictJson(value) = serde_json::from_slice(bytes).ok()?;
+        match &value {
+            serde_json::Value::Array(batch) => {
+                for message in batch {
+                    self.add_message(out, message)?;
+                }
+                Some(())
+            }
+            message => self.add_message(out, message),
+        }
+    }
+
+    fn add_message(&self, out: &mut Scopes, message: &serde_json::Value) -> Option<()> {
+        let message = message.as_object()?;
+        let Some(method) = message.get("method") else {
+            // A response to a request of the server: runs no operation.
+            return (message.contains_key("result") || message.contains_key("error")).then_some(());
         };
-        let name = message
-            .get("params")
-            .and_then(|p| p.get("name"))
-            .and_then(serde_json::Value::as_str);
+        let method = method.as_str()?;
+        let name = match message.get("params") {
+            None => None,
+            Some(serde_json::Value::Array(_)) => None,
+            Some(serde_json::Value::Object(params)) => match params.get("name") {
+                None => None,
+                Some(name) => Some(name.as_str()?),
+            },
+            Some(_) => return None,
+        };
         self.add_operation(out, method, name);
+        Some(())
     }
 
     fn add_operation(&self, out: &mut Scopes, method: &str, name: Option<&str>) {
@@ -230,6 +255,79 @@ impl McpOperationScopes {
                 }
             }
         }
+    }
+}
+
+/// A JSON value parsed like `serde_json::Value`, except that an object repeating a member name,
+/// at any depth, is an error instead of keeping the last. Nesting is bounded by serde_json's
+/// recursion limit (128), as for `Value`.
+struct StrictJson(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for StrictJson {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(StrictVisitor).map(StrictJson)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> serde::de::Visitor<'de> for StrictVisitor {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value without repeated member names")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(serde_json::Value::Null, Into::into))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(StrictJson(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(serde_json::Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = serde_json::Map::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if members.contains_key(&name) {
+                return Err(serde::de::Error::custom("a member name is repeated"));
+            }
+            let StrictJson(value) = map.next_value()?;
+            members.insert(name, value);
+        }
+        Ok(serde_json::Value::Object(members))
     }
 }
 

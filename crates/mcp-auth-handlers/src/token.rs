@@ -20,12 +20,15 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use mcp_auth_core::{OAuthAuthorizationServerProvider, ProviderError, TokenError};
 use mcp_auth_types::{
-    GrantType, OAuthClientInformationFull, OAuthToken, TokenErrorCode, resource_url_from_server_url,
+    GrantType, OAuthClientInformationFull, OAuthToken, TokenErrorCode, limits::check_scope,
+    resource_url_from_server_url,
 };
 
+use crate::authorize::InvalidResource;
 use crate::client_auth::ClientAuthenticator;
 use crate::context::HandlerContext;
 use crate::form::Params;
+use crate::limits::MAX_RESOURCE_BYTES;
 use crate::response::{self, Caching};
 
 /// Handles `POST /token`.
@@ -54,6 +57,11 @@ impl<P: OAuthAuthorizationServerProvider> TokenHandler<P> {
             ctx,
             authenticator,
         }
+    }
+
+    /// The largest body this endpoint accepts ([`BodyLimits::form`](crate::context::BodyLimits)).
+    pub fn body_limit(&self) -> usize {
+        self.ctx.body_limits.form
     }
 
     /// Answers a token request: `200` with an [`OAuthToken`], `400`/`401` with an RFC 6749 §5.2
@@ -115,6 +123,21 @@ impl<P: OAuthAuthorizationServerProvider> TokenHandler<P> {
             return Err(TokenError::new(
                 TokenErrorCode::UnauthorizedClient,
                 format!("the client is not registered for grant_type {raw:?}"),
+            ));
+        }
+        // Bounds shared by every grant, before any of them looks at the values.
+        if let Some(scope) = params.get("scope")
+            && let Err(error) = check_scope("scope", scope)
+        {
+            return Err(reject(TokenErrorCode::InvalidScope, error.to_string()));
+        }
+        if params
+            .get("resource")
+            .is_some_and(|resource| resource.len() > MAX_RESOURCE_BYTES)
+        {
+            return Err(reject(
+                TokenErrorCode::InvalidTarget,
+                InvalidResource::TooLong.to_string(),
             ));
         }
         let provider = self.provider.as_ref();

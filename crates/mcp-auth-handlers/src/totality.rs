@@ -6,6 +6,11 @@
 //! random values), which reach the deeper paths. Each run also asserts that the near-valid
 //! inputs did reach success at least once, so the strategy cannot silently degrade into
 //! testing only the first check.
+//!
+//! Values now and then carry a control character (NUL, C0, DEL, C1), and the test provider
+//! fails like PostgreSQL on any it is handed (a 500 here), so these tests also hold that no
+//! control character ever reaches the provider; [`control`] holds that each is refused with
+//! the endpoint's own 400.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -16,6 +21,7 @@ use http::{HeaderName, HeaderValue, Method, Request, Response, Uri};
 use mcp_auth_core::{
     AuthSettings, ClientRegistrationOptions, ProviderTokenVerifier, RevocationOptions,
 };
+use mcp_auth_types::CLIENT_ASSERTION_TYPE_JWT_BEARER;
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::{Config, TestRunner};
@@ -32,9 +38,12 @@ use crate::revoke::RevocationHandler;
 use crate::test_support::{
     BASIC_CLIENT_ID, BASIC_CLIENT_SECRET, ISSUER, JWT_CLIENT_ID, LOOPBACK_CLIENT_ID,
     LOOPBACK_REDIRECT_URI, PKCE_CHALLENGE, PKCE_VERIFIER, POST_CLIENT_ID, POST_CLIENT_SECRET,
-    PUBLIC_CLIENT_ID, REDIRECT_URI, RESOURCE, TestEnv, VALID_ASSERTION, basic_auth, form,
+    PUBLIC_CLIENT_ID, REDIRECT_URI, RESOURCE, TestEnv, VALID_ASSERTION, VALID_CLIENT_ASSERTION,
+    basic_auth, form,
 };
 use crate::token::TokenHandler;
+
+mod control;
 
 /// A request as generated: plain data, so proptest can print and shrink it.
 #[derive(Debug, Clone)]
@@ -125,6 +134,8 @@ fn body() -> BoxedStrategy<Vec<u8>> {
         proptest::collection::vec(any::<u8>(), 0..256),
         "\\PC{0,120}".prop_map(String::into_bytes),
         "([a-z_]{1,12}=[ -~]{0,20}&?){0,8}".prop_map(String::into_bytes),
+        "([a-z_]{1,12}=[a-z]{0,8}(%00|%0[1-9A-F]|%1[0-9A-F]|%7F|%C2%8[0-9A-F])?&?){0,8}"
+            .prop_map(String::into_bytes),
         "\\{(\"[a-z_]{1,14}\": ?(\"[ -~]{0,20}\"|\\[\\]|null|[0-9]{1,4}|true)(, )?){0,6}\\}"
             .prop_map(String::into_bytes),
     ]
@@ -149,9 +160,40 @@ fn pick(pool: Vec<String>) -> BoxedStrategy<String> {
     prop_oneof![2 => Just(good), 1 => select(pool)].boxed()
 }
 
-/// A value from `pool` (see [`pick`]), or now and then any text.
+/// A value from `pool` (see [`pick`]), or now and then any text, or one of `pool` with a
+/// control character in it.
 fn value(pool: Vec<String>) -> BoxedStrategy<String> {
-    prop_oneof![9 => pick(pool), 1 => "\\PC{0,24}"].boxed()
+    prop_oneof![
+        18 => pick(pool.clone()),
+        2 => "\\PC{0,24}",
+        1 => (pick(pool), any::<proptest::sample::Index>(), control_character())
+            .prop_map(|(value, at, control)| insert_control(&value, at, control)),
+    ]
+    .boxed()
+}
+
+/// Any control character: C0 (NUL most often), DEL or C1.
+fn control_character() -> BoxedStrategy<char> {
+    prop_oneof![
+        2 => Just('\u{0}'),
+        2 => (1u32..0x20).prop_map(|c| char::from_u32(c).unwrap_or('\u{0}')),
+        1 => Just('\u{7f}'),
+        1 => (0x80u32..0xa0).prop_map(|c| char::from_u32(c).unwrap_or('\u{0}')),
+    ]
+    .boxed()
+}
+
+/// `value` with `control` inserted at a character boundary chosen by `at`.
+fn insert_control(value: &str, at: proptest::sample::Index, control: char) -> String {
+    let boundaries: Vec<usize> = value
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([value.len()])
+        .collect();
+    let position = boundaries[at.index(boundaries.len())];
+    let mut out = value.to_owned();
+    out.insert(position, control);
+    out
 }
 
 /// One parameter of a near-valid request: its name, how often it is present, and its values.
@@ -240,6 +282,8 @@ fn authorizations() -> Vec<String> {
         "Basic bm9jb2xvbg==".to_owned(),
         "Basic !!!".to_owned(),
         "Bearer token".to_owned(),
+        basic_auth(&format!("{BASIC_CLIENT_ID}\u{0}"), BASIC_CLIENT_SECRET),
+        basic_auth(BASIC_CLIENT_ID, &format!("{BASIC_CLIENT_SECRET}\u{7f}")),
     ]
 }
 
@@ -279,7 +323,12 @@ fn resources() -> Vec<String> {
 
 /// Near-valid authorization requests, by `GET` query or `POST` form.
 fn authorize_requests() -> BoxedStrategy<RawRequest> {
-    let spec = vec![
+    authorize_request(params(authorize_spec()))
+}
+
+/// The parameters of a near-valid authorization request.
+fn authorize_spec() -> Vec<Param> {
+    vec![
         param("response_type", owned(&["code", "token", "code token", ""])),
         param("client_id", client_ids()),
         param(
@@ -300,8 +349,12 @@ fn authorize_requests() -> BoxedStrategy<RawRequest> {
         param("state", owned(&["xyz", "a b&c=d", ""])),
         param("scope", scopes()),
         param("resource", resources()),
-    ];
-    (params(spec), any::<bool>())
+    ]
+}
+
+/// Authorization requests carrying `params`, by `GET` query or `POST` form.
+fn authorize_request(params: BoxedStrategy<Vec<(String, String)>>) -> BoxedStrategy<RawRequest> {
+    (params, any::<bool>())
         .prop_map(|(pairs, by_get)| {
             let encoded = encode(&pairs);
             if by_get {
@@ -413,7 +466,16 @@ fn register_requests() -> BoxedStrategy<RawRequest> {
 
 /// Near-valid token requests for each grant, with single-use `codes` and `refresh` tokens.
 fn token_requests(codes: Vec<String>, refresh: Vec<String>) -> BoxedStrategy<RawRequest> {
-    let spec = vec![
+    form_post(
+        "/token",
+        params(token_spec(codes, refresh)),
+        authorizations(),
+    )
+}
+
+/// The parameters of a near-valid token request.
+fn token_spec(codes: Vec<String>, refresh: Vec<String>) -> Vec<Param> {
+    vec![
         param(
             "grant_type",
             owned(&[
@@ -451,13 +513,44 @@ fn token_requests(codes: Vec<String>, refresh: Vec<String>) -> BoxedStrategy<Raw
             0.3,
             value(owned(&[VALID_ASSERTION, "not-a-jwt"])),
         ),
-    ];
-    form_post("/token", params(spec), authorizations())
+        (
+            "client_assertion",
+            0.1,
+            value(vec![
+                VALID_CLIENT_ASSERTION.to_owned(),
+                assertion_for_subject("jwt-client\u{0}"),
+                assertion_for_subject("jwt-client"),
+            ]),
+        ),
+        (
+            "client_assertion_type",
+            0.1,
+            value(owned(&[CLIENT_ASSERTION_TYPE_JWT_BEARER, "x"])),
+        ),
+    ]
+}
+
+/// A client assertion shaped like a JWT whose payload's `sub` is `subject`.
+fn assertion_for_subject(subject: &str) -> String {
+    use base64::Engine as _;
+    let encode = |value: &serde_json::Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+    };
+    format!(
+        "{}.{}.c2ln",
+        encode(&serde_json::json!({"alg": "ES256"})),
+        encode(&serde_json::json!({ "sub": subject }))
+    )
 }
 
 /// Near-valid revocation requests for issued, unknown and junk tokens.
 fn revoke_requests(tokens: Vec<String>) -> BoxedStrategy<RawRequest> {
-    let spec = vec![
+    form_post("/revoke", params(revoke_spec(tokens)), authorizations())
+}
+
+/// The parameters of a near-valid revocation request.
+fn revoke_spec(tokens: Vec<String>) -> Vec<Param> {
+    vec![
         credential("token", 0.9, tokens),
         (
             "token_type_hint",
@@ -470,8 +563,7 @@ fn revoke_requests(tokens: Vec<String>) -> BoxedStrategy<RawRequest> {
             0.2,
             value(owned(&[POST_CLIENT_SECRET, "wrong"])),
         ),
-    ];
-    form_post("/revoke", params(spec), authorizations())
+    ]
 }
 
 /// Near-valid protected-resource requests: `Authorization` values around the valid tokens.

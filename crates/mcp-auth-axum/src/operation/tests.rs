@@ -146,8 +146,32 @@ async fn operations_need_their_scopes_and_challenges_name_the_union() {
         (&parent, &[], &admin_call, Expect::Echo),
         (&tools, &[], list, refused(403, "mcp:tools mcp:resources")),
         (&tools, &[], &batch, refused(403, "mcp:tools mcp:admin")),
-        (&tools, &[], "not json", Expect::Echo),
         (&tools, &[], "", Expect::Echo),
+        // Fail closed: a body that cannot be judged needs every configured scope.
+        (
+            &tools,
+            &[],
+            "not json",
+            refused(403, "mcp:tools mcp:resources mcp:admin"),
+        ),
+        (
+            &tools,
+            &[],
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_echo","name":"echo"}}"#,
+            refused(403, "mcp:tools mcp:resources mcp:admin"),
+        ),
+        (
+            &tools,
+            &echo_headers,
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"admin_echo"}}"#,
+            refused(403, "mcp:tools mcp:resources mcp:admin"),
+        ),
+        (
+            &admin,
+            &[],
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"ping","params":{"name":"admin_echo"}}"#,
+            refused(403, "mcp:tools mcp:resources mcp:admin"),
+        ),
         // Headers (2026-07-28 clients): they can add, never remove.
         (
             &tools,
@@ -187,6 +211,8 @@ async fn operations_need_their_scopes_and_challenges_name_the_union() {
     }
     let all = token(&store, &["mcp:tools", "mcp:admin", "mcp:resources"]).await;
     check(&app, &all, &[], &big_echo, Expect::Echo).await;
+    // A token with every configured scope passes even a body that cannot be judged.
+    check(&app, &all, &[], "not json", Expect::Echo).await;
     check(
         &app,
         &all,

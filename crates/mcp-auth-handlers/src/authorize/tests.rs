@@ -489,3 +489,85 @@ fn resource_validation() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_state_over_4_kib_is_refused_redirected_when_the_client_is_valid_and_never_echoed() {
+    use crate::limits::MAX_STATE_BYTES;
+    let env = TestEnv::new();
+    let at_limit = "s".repeat(MAX_STATE_BYTES);
+    let response = get(&env, &query(&[("state", Some(&at_limit))])).await;
+    assert_eq!(location_params(&response).get("state"), Some(&at_limit));
+    assert!(location_params(&response).contains_key("code"));
+
+    // RFC 6749 §4.1.2.1: client and redirect URI valid, so the error is redirected, without
+    // the state, and the provider never sees the request.
+    let env = TestEnv::new();
+    let over = "s".repeat(MAX_STATE_BYTES + 1);
+    check_redirected(
+        &env,
+        &query(&[("state", Some(&over))]),
+        REDIRECT_URI,
+        "invalid_request",
+        None,
+    )
+    .await;
+    assert!(env.provider.last_authorize.lock().unwrap().is_none());
+    // An unknown client: a direct 400.
+    check_direct(
+        &env,
+        &query(&[("state", Some(&over)), ("client_id", Some("unknown"))]),
+        "client_id",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn scope_and_resource_over_their_bounds_are_redirected_errors() {
+    use mcp_auth_types::limits::{MAX_SCOPE_TOKEN_BYTES, MAX_SCOPE_TOKENS};
+    let many = vec!["read"; MAX_SCOPE_TOKENS + 1].join(" ");
+    let long_token = "r".repeat(MAX_SCOPE_TOKEN_BYTES + 1);
+    let long_resource = format!("https://mcp.example.com/mcp/{}", "x".repeat(2048));
+    #[rustfmt::skip]
+    let cases: Vec<(Vec<Change<'_>>, &str)> = vec![
+        (vec![("scope", Some(&many))], "invalid_scope"),
+        (vec![("scope", Some(&long_token))], "invalid_scope"),
+        (vec![("resource", Some(&long_resource))], "invalid_target"),
+    ];
+    for (changes, code) in cases {
+        check_error(&changes, code).await;
+    }
+}
+
+#[tokio::test]
+async fn control_characters_in_any_parameter_are_a_direct_invalid_request() {
+    let env = TestEnv::new();
+    // Even with a valid client and redirect URI: the request cannot be trusted.
+    for name in [
+        "client_id",
+        "redirect_uri",
+        "state",
+        "scope",
+        "resource",
+        "code_challenge",
+        "response_type",
+    ] {
+        let value = format!(
+            "{}\u{0}",
+            VALID
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or("read", |(_, v)| v)
+        );
+        check_direct(&env, &query(&[(name, Some(&value))]), name).await;
+    }
+    check_direct(&env, &query(&[("state", Some("a\u{7f}b"))]), "state").await;
+    check_direct(&env, "client_id=public-client&x%00y=1", "control character").await;
+    assert!(env.provider.last_authorize.lock().unwrap().is_none());
+}
+
+#[tokio::test]
+async fn more_than_64_parameters_are_a_direct_invalid_request() {
+    let env = TestEnv::new();
+    let extra: String = (0..5000).map(|i| format!("&x{i}=1")).collect();
+    check_direct(&env, &format!("{}{extra}", query(&[])), "parameters").await;
+}

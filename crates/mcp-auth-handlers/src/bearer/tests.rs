@@ -104,6 +104,12 @@ fn verifier() -> StaticVerifier {
             future,
             Some("https://mcp.example.com:443/mcp"),
         ),
+        token(
+            "trailing-aud",
+            &["read"],
+            future,
+            Some("https://mcp.example.com/mcp/x/"),
+        ),
         token("unbound", &["read"], future, None),
         token("abc+/~._-==", &["read"], future, Some(RESOURCE)),
     ];
@@ -310,7 +316,37 @@ async fn tokens_for_other_resources_are_invalid_token() {
     .await;
     check(&["read"], &[b"Bearer origin-aud"], challenge(401, AUDIENCE)).await;
     check(&["read"], &[b"Bearer unbound"], challenge(401, AUDIENCE)).await;
-    check(&["read"], &[b"Bearer sub-aud"], ok("sub-aud")).await;
+    check(&["read"], &[b"Bearer sub-aud"], challenge(401, AUDIENCE)).await;
+    check(&["read"], &[b"Bearer case-aud"], ok("case-aud")).await;
+    check(&["read"], &[b"Bearer port-aud"], ok("port-aud")).await;
+}
+
+#[tokio::test]
+async fn the_audience_is_matched_exactly_neither_a_sub_path_nor_a_parent_path_passes() {
+    // A token for https://mcp.example.com/mcp/sub is refused at https://mcp.example.com/mcp ...
+    check(&["read"], &[b"Bearer sub-aud"], challenge(401, AUDIENCE)).await;
+    // ... and a token for https://mcp.example.com/mcp at https://mcp.example.com/mcp/sub.
+    let sub = BearerAuth::new(verifier(), "https://mcp.example.com/mcp/x")
+        .required_scopes(["read"])
+        .clock(Arc::new(ManualClock::new(T0)));
+    assert_eq!(outcome(&sub, &[b"Bearer sub-aud"]).await, ok("sub-aud"));
+    let rejection = sub
+        .authenticate(&headers(&[b"Bearer valid"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        rejection.kind(),
+        BearerRejectionKind::WrongAudience
+    ));
+    let rejection = sub
+        .authenticate(&headers(&[b"Bearer trailing-aud"]))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        rejection.kind(),
+        BearerRejectionKind::WrongAudience
+    ));
+    // Spellings of the same URL still match.
     check(&["read"], &[b"Bearer case-aud"], ok("case-aud")).await;
     check(&["read"], &[b"Bearer port-aud"], ok("port-aud")).await;
 }

@@ -487,3 +487,5 @@ fn scope_tokens() {
         assert_eq!(is_scope_token(scope), expected, "{scope:?}");
     }
 }
+
+mod limits;

@@ -136,12 +136,70 @@ fn the_body_names_the_operation_and_cannot_be_judged_when_too_large() {
         (OperationBody::Complete(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#), &["list"]),
         (OperationBody::Complete(br#"{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"admin_echo"}}"#), &[]),
         (OperationBody::Complete(batch.as_bytes()), &["mcp:admin", "other", "list"]),
-        (OperationBody::Complete(b"{not json"), &[]),
-        (OperationBody::Complete(br#"{"method":7}"#), &[]),
+        (OperationBody::Complete(br#"{"jsonrpc":"2.0","id":1,"result":{}}"#), &[]),
+        (OperationBody::Complete(br#"[]"#), &[]),
     ];
     for (body, expect) in cases {
         assert_eq!(ops.for_body(body), strings(expect), "{body:?}");
     }
+}
+
+/// Every scope [`operations`] configures: what a body that cannot be judged needs.
+const EVERYTHING: &[&str] = &["list", "mcp:admin", "other"];
+
+#[test]
+fn bodies_that_are_not_json_rpc_need_every_configured_scope() {
+    let ops = operations();
+    let cases: [&[u8]; 14] = [
+        b"{not json",
+        b"not json",
+        b"   ",
+        b"\xff\xfe",
+        br#""tools/call""#,
+        b"7",
+        br#"{"method":7}"#,
+        br#"{"jsonrpc":"2.0","id":1}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":"admin_echo"}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":["admin_echo"]}}"#,
+        br#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"}, 7]"#,
+        br#"[{"jsonrpc":"2.0","id":1,"method":"tools/list"}, {"method":null}]"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}} trailing"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}"#,
+    ];
+    for body in cases {
+        assert_eq!(
+            ops.for_body(OperationBody::Complete(body)),
+            strings(EVERYTHING),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
+
+#[test]
+fn repeated_member_names_need_every_configured_scope() {
+    // serde_json keeps the last of repeated names, other parsers the first: whichever the MCP
+    // server uses, the layer must not have judged a cheaper operation.
+    let ops = operations();
+    let cases: [&[u8]; 6] = [
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_echo","name":"echo"}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"admin_echo"}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","method":"ping","params":{"name":"admin_echo"}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"admin_echo"},"params":{"name":"echo"}}"#,
+        br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"a":1,"a":2}}}"#,
+        br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"id":2,"id":3,"method":"ping"}]"#,
+    ];
+    for body in cases {
+        assert_eq!(
+            ops.for_body(OperationBody::Complete(body)),
+            strings(EVERYTHING),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+    // The same names in different objects are not repeated.
+    let nested = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"name":"admin_echo","method":"x"}}}"#;
+    assert_eq!(ops.for_body(OperationBody::Complete(nested)), strings(&[]));
 }
 
 #[test]

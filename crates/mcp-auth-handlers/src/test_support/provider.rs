@@ -137,6 +137,33 @@ impl TestProvider {
         }
     }
 
+    /// Stores like PostgreSQL, which refuses NUL in `text`, only stricter: any control
+    /// character in a value handed to the provider is an internal failure. The handlers must
+    /// refuse such values first, so a 500 here fails the test (the totality test included).
+    fn like_postgres<'a>(values: impl IntoIterator<Item = &'a str>) -> Result<(), ProviderError> {
+        for value in values {
+            if mcp_auth_types::contains_control_character(value) {
+                return Err(ProviderError::internal(
+                    "invalid byte sequence for encoding \"UTF8\": 0x00",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`like_postgres`](Self::like_postgres) over every string of a JSON document.
+    fn json_like_postgres(value: &serde_json::Value) -> Result<(), ProviderError> {
+        match value {
+            serde_json::Value::String(s) => Self::like_postgres([s.as_str()]),
+            serde_json::Value::Array(items) => items.iter().try_for_each(Self::json_like_postgres),
+            serde_json::Value::Object(members) => members.iter().try_for_each(|(name, value)| {
+                Self::like_postgres([name.as_str()])?;
+                Self::json_like_postgres(value)
+            }),
+            _ => Ok(()),
+        }
+    }
+
     fn check_exchange(&self, method: &'static str) -> Result<(), TokenError> {
         self.check_method(method)?;
         match *lock(&self.exchange_rejection) {
@@ -297,6 +324,7 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         client_id: &str,
     ) -> Result<Option<OAuthClientInformationFull>, ProviderError> {
         self.check_method("get_client")?;
+        Self::like_postgres([client_id])?;
         Ok(lock(&self.clients).get(client_id).cloned())
     }
 
@@ -305,6 +333,8 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         client_info: OAuthClientInformationFull,
     ) -> Result<(), RegistrationError> {
         self.check_failure()?;
+        let record = serde_json::to_value(&client_info).map_err(ProviderError::internal)?;
+        Self::json_like_postgres(&record)?;
         self.add_client(client_info);
         Ok(())
     }
@@ -333,6 +363,14 @@ impl OAuthAuthorizationServerProvider for TestProvider {
     ) -> Result<String, AuthorizeError> {
         *lock(&self.last_authorize) = Some(params.clone());
         self.check_method("authorize")?;
+        let stored = [
+            Some(params.code_challenge.as_str()),
+            Some(params.redirect_uri.as_str()),
+            params.state.as_deref(),
+            params.resource.as_deref(),
+        ];
+        Self::like_postgres(stored.into_iter().flatten())?;
+        Self::like_postgres(params.scopes.iter().flatten().map(String::as_str))?;
         if let Some(code) = *lock(&self.authorize_rejection) {
             return Err(AuthorizeError::new(code, "the test provider refused"));
         }
@@ -368,6 +406,7 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         code: &AuthorizationCodeSecret,
     ) -> Result<Option<AuthorizationCode>, ProviderError> {
         self.check_method("load_authorization_code")?;
+        Self::like_postgres([code.expose_secret()])?;
         Ok(lock(&self.codes).get(code.expose_secret()).cloned())
     }
 
@@ -402,6 +441,7 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         token: &RefreshTokenSecret,
     ) -> Result<Option<RefreshToken>, ProviderError> {
         self.check_method("load_refresh_token")?;
+        Self::like_postgres([token.expose_secret()])?;
         Ok(lock(&self.refresh_tokens)
             .get(token.expose_secret())
             .cloned())
@@ -415,6 +455,7 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         scopes: Vec<String>,
     ) -> Result<OAuthToken, TokenError> {
         self.check_exchange("exchange_refresh_token")?;
+        Self::like_postgres(scopes.iter().map(String::as_str))?;
         *lock(&self.last_refresh_scopes) = Some(scopes.clone());
         let taken = lock(&self.refresh_tokens).remove(token.token.expose_secret());
         let Some(old) = taken else {
@@ -440,6 +481,7 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         token: &AccessTokenSecret,
     ) -> Result<Option<AccessToken>, ProviderError> {
         self.check_method("load_access_token")?;
+        Self::like_postgres([token.expose_secret()])?;
         Ok(lock(&self.access_tokens)
             .get(token.expose_secret())
             .cloned())
@@ -487,6 +529,7 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         resource: Option<String>,
     ) -> Result<OAuthToken, TokenError> {
         self.check_exchange("exchange_client_credentials")?;
+        Self::like_postgres(scopes.iter().flatten().chain(&resource).map(String::as_str))?;
         let scopes = scopes.unwrap_or_else(|| client.registered_scopes());
         Ok(self.mint(
             &client.client_id,
@@ -524,6 +567,14 @@ impl OAuthAuthorizationServerProvider for TestProvider {
         params: IdentityAssertionParams,
     ) -> Result<OAuthToken, TokenError> {
         self.check_exchange("exchange_identity_assertion")?;
+        Self::like_postgres(
+            params
+                .scopes
+                .iter()
+                .flatten()
+                .chain(&params.resource)
+                .map(String::as_str),
+        )?;
         *lock(&self.last_assertion) = Some(params.clone());
         if params.assertion.expose_secret() != VALID_ASSERTION {
             return Err(TokenError::new(

@@ -356,3 +356,82 @@ async fn arbitrary_bytes_never_panic() {
         assert!(response.status().is_client_error(), "{body:?}");
     }
 }
+
+/// A form, an optional `Authorization` value, the expected status and error code.
+type RefusalCase<'a> = (Vec<(&'a str, &'a str)>, Option<String>, u16, &'a str);
+
+#[tokio::test]
+async fn control_characters_and_oversized_values_are_refused_before_the_provider() {
+    let env = TestEnv::new();
+    env.provider.fail_with(Some(ProviderErrorKind::Internal));
+    let nul_id = format!("{PUBLIC_CLIENT_ID}\u{0}");
+    let long_scope = vec!["read"; 65].join(" ");
+    let long_resource = format!("{RESOURCE}/{}", "x".repeat(2048));
+    let assertion_sub = |sub: &str| {
+        use base64::Engine as _;
+        let encode = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.c2ln",
+            encode(serde_json::json!({"alg": "ES256"})),
+            encode(serde_json::json!({ "sub": sub }))
+        )
+    };
+    let nul_assertion = assertion_sub("jwt-client\u{0}");
+    let code = |extra: (&'static str, &'static str)| {
+        let mut form = code_form("code");
+        form.push(extra);
+        form
+    };
+    #[rustfmt::skip]
+    let cases: Vec<RefusalCase<'_>> = vec![
+        (vec![("grant_type", "authorization_code"), ("client_id", &nul_id)], None, 400, "invalid_request"),
+        (code(("state", "x\u{1}")), None, 400, "invalid_request"),
+        (vec![("grant_type", "refresh_token"), ("refresh_token", "r\u{7f}")], None, 400, "invalid_request"),
+        (vec![("grant_type", "client_credentials")], Some(basic_auth(&format!("{BASIC_CLIENT_ID}\u{0}"), BASIC_CLIENT_SECRET)), 400, "invalid_request"),
+        (vec![("grant_type", "client_credentials")], Some(basic_auth(BASIC_CLIENT_ID, "secret\u{0}")), 400, "invalid_request"),
+        (vec![("grant_type", "client_credentials"), ("client_assertion_type", mcp_auth_types::CLIENT_ASSERTION_TYPE_JWT_BEARER), ("client_assertion", &nul_assertion)], None, 400, "invalid_request"),
+    ];
+    for (form_pairs, auth, status, error) in cases {
+        check_token(&env, &form_pairs, auth.as_deref(), status, Some(error)).await;
+    }
+    // Over the bounds, with a working provider: refused by the endpoint, not by the grant.
+    let env = TestEnv::new();
+    let code = env
+        .provider
+        .insert_code(PUBLIC_CLIENT_ID, REDIRECT_URI, true, Some(RESOURCE));
+    let mut form = code_form(&code);
+    form.push(("scope", &long_scope));
+    check_token(&env, &form, None, 400, Some("invalid_scope")).await;
+    let mut form = code_form(&code);
+    form.push(("resource", &long_resource));
+    check_token(&env, &form, None, 400, Some("invalid_target")).await;
+    assert!(
+        env.provider.has_code(&code),
+        "a refused request consumed the code"
+    );
+}
+
+#[tokio::test]
+async fn a_body_of_5000_distinct_names_is_invalid_request_and_bodies_over_64_kib_are_413() {
+    let env = TestEnv::new();
+    let handler = TokenHandler::new(Arc::clone(&env.provider), env.ctx.clone());
+    assert_eq!(handler.body_limit(), crate::limits::MAX_FORM_BODY_BYTES);
+    let many: String = (0..5000).map(|i| format!("n{i:05}=&")).collect();
+    let response = handler.handle(post_form(TOKEN_URI, &many, &[])).await;
+    assert_eq!(response.status().as_u16(), 400);
+    assert_eq!(error_code(&response).as_deref(), Some("invalid_request"));
+    assert!(
+        body_json(&response)["error_description"]
+            .as_str()
+            .is_some_and(|d| d.contains("more than 64 parameters"))
+    );
+    let big = format!(
+        "grant_type=client_credentials&pad={}",
+        "p".repeat(64 * 1024)
+    );
+    let response = handler.handle(post_form(TOKEN_URI, &big, &[])).await;
+    assert_eq!(response.status().as_u16(), 413);
+    assert_eq!(error_code(&response).as_deref(), Some("invalid_request"));
+}
