@@ -172,6 +172,52 @@ impl From<StorageError> for ProviderError {
     }
 }
 
+/// An error and every cause in its [`source()`](StdError::source) chain, for logs: the
+/// messages joined by `": "`, a cause whose message already ends the text before it (the
+/// `"{context}: {source}"` pattern) not repeated, at most
+/// [`MAX_ERROR_CHAIN_DEPTH`](crate::limits::MAX_ERROR_CHAIN_DEPTH) causes.
+///
+/// ```
+/// # use mcp_auth_core::{ErrorChain, StorageError};
+/// let err = StorageError::unavailable(std::io::Error::other("database is locked"));
+/// assert_eq!(ErrorChain(&err).to_string(), "storage unavailable: database is locked");
+/// // tracing::error!(error = %ErrorChain(&err), "cannot issue tokens");
+/// ```
+///
+/// The errors of this workspace carry no secrets (credentials reach storage only as hashes,
+/// store URLs are redacted before they reach an error), so the chain is safe to log.
+#[derive(Clone, Copy)]
+pub struct ErrorChain<'a>(pub &'a (dyn StdError + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut previous = self.0.to_string();
+        f.write_str(&previous)?;
+        let mut cause = self.0.source();
+        for _ in 0..crate::limits::MAX_ERROR_CHAIN_DEPTH {
+            let Some(source) = cause else {
+                return Ok(());
+            };
+            let message = source.to_string();
+            if !previous.ends_with(&message) {
+                write!(f, ": {message}")?;
+            }
+            previous = message;
+            cause = source.source();
+        }
+        if cause.is_some() {
+            f.write_str(": …")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
 /// Invalid configuration, found when settings are built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -222,6 +268,51 @@ mod tests {
         assert_eq!(err.kind(), ProviderErrorKind::Internal);
         let token: TokenError = StorageError::other("x").into();
         assert!(matches!(token, TokenError::Provider(_)));
+    }
+
+    #[test]
+    fn error_chain_prints_every_cause_once() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot open the store: {0}")]
+        struct Quoting(#[source] std::io::Error);
+
+        let io = || std::io::Error::other("database is locked");
+        let cases: [(&(dyn StdError + 'static), &str); 3] = [
+            (&io(), "database is locked"),
+            (
+                &StorageError::unavailable(io()),
+                "storage unavailable: database is locked",
+            ),
+            (&Quoting(io()), "cannot open the store: database is locked"),
+        ];
+        for (err, expected) in cases {
+            assert_eq!(ErrorChain(err).to_string(), expected);
+        }
+        let provider: ProviderError = StorageError::other(io()).into();
+        let token = TokenError::from(provider);
+        assert_eq!(
+            ErrorChain(&token).to_string(),
+            "internal provider failure: storage failure: database is locked"
+        );
+    }
+
+    #[test]
+    fn error_chain_stops_after_its_depth_limit() {
+        #[derive(Debug)]
+        struct Endless;
+        impl std::fmt::Display for Endless {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("again")
+            }
+        }
+        impl StdError for Endless {
+            fn source(&self) -> Option<&(dyn StdError + 'static)> {
+                Some(&Endless)
+            }
+        }
+        let text = ErrorChain(&Endless).to_string();
+        assert!(text.ends_with(": …"), "{text}");
+        assert!(text.len() < 16 * crate::limits::MAX_ERROR_CHAIN_DEPTH);
     }
 
     #[test]

@@ -22,8 +22,8 @@ pub use client_metadata::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{
-    AuthorizeError, ConfigError, ProviderError, ProviderErrorKind, RegistrationError, StorageError,
-    StorageErrorKind, TokenError,
+    AuthorizeError, ConfigError, ErrorChain, ProviderError, ProviderErrorKind, RegistrationError,
+    StorageError, StorageErrorKind, TokenError,
 };
 pub use memory::MemoryStore;
 pub use provider::{

@@ -22,3 +22,8 @@ pub const MAX_ASSERTION_LEEWAY: u64 = 300;
 /// refuses an assertion whose replay entry would have to live longer (it could be replayed
 /// once the entry is gone), and a store may clamp entry lifetimes to this value.
 pub const MAX_REPLAY_WINDOW: i64 = (MAX_ASSERTION_LIFETIME + 2 * MAX_ASSERTION_LEEWAY) as i64;
+
+/// Causes [`ErrorChain`](crate::ErrorChain) prints at most after the error itself. Real chains
+/// are three to six deep (handler, provider, storage, driver, I/O); the bound only keeps a
+/// cyclic or pathological `source()` implementation from producing an endless log line.
+pub const MAX_ERROR_CHAIN_DEPTH: usize = 16;

@@ -27,7 +27,8 @@ use crate::assertion::{ClientAssertionError, ClientAssertionVerifier, IdentityAs
 use crate::client_metadata::{ClientMetadataResolver, is_metadata_document_client_id};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{
-    AuthorizeError, ConfigError, ProviderError, RegistrationError, StorageError, TokenError,
+    AuthorizeError, ConfigError, ErrorChain, ProviderError, RegistrationError, StorageError,
+    TokenError,
 };
 use crate::provider::{OAuthAuthorizationServerProvider, RevocableToken};
 use crate::secrets::{SecretHash, random_secret};
@@ -654,7 +655,7 @@ impl<S: Storage> StoreProvider<S> {
                 None
             }
             Err(error) => {
-                tracing::warn!(client_id, error = %error, cause = ?std::error::Error::source(&error), "client metadata document refused");
+                tracing::warn!(client_id, error = %ErrorChain(&error), "client metadata document refused");
                 None
             }
         }

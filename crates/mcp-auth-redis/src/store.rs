@@ -198,3 +198,27 @@ impl RedisStoreBuilder {
         Ok(RedisStore::from_manager(manager, self.key_prefix))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mcp_auth_core::ErrorChain;
+
+    use super::*;
+
+    /// A connection failure is logged with its whole cause chain; the URL's password must not
+    /// be part of it.
+    #[tokio::test]
+    async fn connection_errors_never_show_the_password() {
+        for url in [
+            // Nothing listens on port 1: the connection is refused.
+            "redis://:hunter2-secret@127.0.0.1:1",
+            "redis://alice:hunter2-secret@127.0.0.1:1/0",
+            "redis://alice:hunter2-secret@127.0.0.1:not-a-port",
+            "redis://alice:hunter2-secret@127.0.0.1:1/not-a-db",
+        ] {
+            let err = RedisStore::connect(url).await.expect_err(url);
+            let logged = format!("{} {err:?}", ErrorChain(&err));
+            assert!(!logged.contains("hunter2"), "{url}: {logged}");
+        }
+    }
+}

@@ -549,3 +549,27 @@ impl ReplayStore for PostgresStore {
         Ok(done.rows_affected())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use mcp_auth_core::ErrorChain;
+
+    use super::*;
+
+    /// A connection failure is logged with its whole cause chain; the URL's password must not
+    /// be part of it, whether the URL is refused by the parser or by the network.
+    #[tokio::test]
+    async fn connection_errors_never_show_the_password() {
+        for url in [
+            // Nothing listens on port 1: the connection is refused.
+            "postgres://alice:hunter2-secret@127.0.0.1:1/db",
+            "postgres://alice:hunter2-secret@127.0.0.1:not-a-port/db",
+            "postgres://alice@127.0.0.1:1/db?password=hunter2-secret",
+            "postgres://alice:hunter2-secret@127.0.0.1:1/db?sslmode=no-such-mode",
+        ] {
+            let err = PostgresStore::connect(url).await.expect_err(url);
+            let logged = format!("{} {err:?}", ErrorChain(&err));
+            assert!(!logged.contains("hunter2"), "{url}: {logged}");
+        }
+    }
+}
