@@ -76,6 +76,18 @@ pub(crate) const VALID_ASSERTION: &str = "valid-id-jag";
 pub(crate) const VALID_CLIENT_ASSERTION: &str =
     "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJqd3QtY2xpZW50In0.c2ln";
 
+/// A client assertion shaped like a JWT whose payload's `sub` is `subject`, with a junk
+/// signature (the test provider accepts only [`VALID_CLIENT_ASSERTION`]).
+pub(crate) fn client_assertion_for(subject: &str) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let encode = |value: serde_json::Value| URL_SAFE_NO_PAD.encode(value.to_string());
+    format!(
+        "{}.{}.c2ln",
+        encode(serde_json::json!({"alg": "ES256"})),
+        encode(serde_json::json!({ "sub": subject }))
+    )
+}
+
 /// A PKCE verifier and its S256 challenge.
 pub(crate) fn pkce() -> (CodeVerifier, String) {
     (CodeVerifier::new(PKCE_VERIFIER), PKCE_CHALLENGE.to_owned())
@@ -280,6 +292,11 @@ mod tests {
     use mcp_auth_types::AuthorizationCodeSecret;
 
     use super::*;
+
+    #[test]
+    fn the_valid_client_assertion_names_the_jwt_client() {
+        assert_eq!(client_assertion_for(JWT_CLIENT_ID), VALID_CLIENT_ASSERTION);
+    }
 
     #[test]
     fn pkce_pair_matches() {

@@ -39,7 +39,7 @@ use crate::test_support::{
     BASIC_CLIENT_ID, BASIC_CLIENT_SECRET, ISSUER, JWT_CLIENT_ID, LOOPBACK_CLIENT_ID,
     LOOPBACK_REDIRECT_URI, PKCE_CHALLENGE, PKCE_VERIFIER, POST_CLIENT_ID, POST_CLIENT_SECRET,
     PUBLIC_CLIENT_ID, REDIRECT_URI, RESOURCE, TestEnv, VALID_ASSERTION, VALID_CLIENT_ASSERTION,
-    basic_auth, form,
+    basic_auth, client_assertion_for, form,
 };
 use crate::token::TokenHandler;
 
@@ -518,8 +518,8 @@ fn token_spec(codes: Vec<String>, refresh: Vec<String>) -> Vec<Param> {
             0.1,
             value(vec![
                 VALID_CLIENT_ASSERTION.to_owned(),
-                assertion_for_subject("jwt-client\u{0}"),
-                assertion_for_subject("jwt-client"),
+                client_assertion_for("jwt-client\u{0}"),
+                client_assertion_for("jwt-client"),
             ]),
         ),
         (
@@ -528,19 +528,6 @@ fn token_spec(codes: Vec<String>, refresh: Vec<String>) -> Vec<Param> {
             value(owned(&[CLIENT_ASSERTION_TYPE_JWT_BEARER, "x"])),
         ),
     ]
-}
-
-/// A client assertion shaped like a JWT whose payload's `sub` is `subject`.
-fn assertion_for_subject(subject: &str) -> String {
-    use base64::Engine as _;
-    let encode = |value: &serde_json::Value| {
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
-    };
-    format!(
-        "{}.{}.c2ln",
-        encode(&serde_json::json!({"alg": "ES256"})),
-        encode(&serde_json::json!({ "sub": subject }))
-    )
 }
 
 /// Near-valid revocation requests for issued, unknown and junk tokens.
@@ -607,6 +594,23 @@ fn env() -> TestEnv {
     )
 }
 
+/// Runs `test` on `cases` requests from `strategy`; panics with the shrunk failing input.
+fn run_cases(
+    cases: u32,
+    strategy: BoxedStrategy<RawRequest>,
+    test: impl Fn(RawRequest) -> Result<(), proptest::test_runner::TestCaseError>,
+) {
+    let mut runner = TestRunner::new(Config {
+        cases,
+        // Failures are reported with the shrunk input; no regression files in the source tree.
+        failure_persistence: None,
+        ..Config::default()
+    });
+    if let Err(failure) = runner.run(&strategy, test) {
+        panic!("{failure}");
+    }
+}
+
 /// Runs `cases` requests from `strategy` through `handle`, asserting each answer is a 2xx, 3xx
 /// or 4xx; returns how many answers `deep` recognises as having passed every check.
 fn check_total<F>(
@@ -619,13 +623,7 @@ where
     F: Fn(Request<Bytes>) -> Response<Bytes>,
 {
     let successes = RefCell::new(0);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        // Failures are reported with the shrunk input; no regression files in the source tree.
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let result = runner.run(&strategy, |raw| {
+    run_cases(cases, strategy, |raw| {
         let response = handle(raw.build());
         let status = response.status();
         prop_assert!(
@@ -638,9 +636,6 @@ where
         }
         Ok(())
     });
-    if let Err(failure) = result {
-        panic!("{failure}");
-    }
     successes.into_inner()
 }
 

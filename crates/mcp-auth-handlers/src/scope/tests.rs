@@ -147,6 +147,17 @@ fn the_body_names_the_operation_and_cannot_be_judged_when_too_large() {
 /// Every scope [`operations`] configures: what a body that cannot be judged needs.
 const EVERYTHING: &[&str] = &["list", "mcp:admin", "other"];
 
+fn needs_everything(ops: &McpOperationScopes, bodies: &[&[u8]]) {
+    for body in bodies {
+        assert_eq!(
+            ops.for_body(OperationBody::Complete(body)),
+            strings(EVERYTHING),
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}
+
 #[test]
 fn bodies_that_are_not_json_rpc_need_every_configured_scope() {
     let ops = operations();
@@ -166,14 +177,7 @@ fn bodies_that_are_not_json_rpc_need_every_configured_scope() {
         br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}} trailing"#,
         br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"}"#,
     ];
-    for body in cases {
-        assert_eq!(
-            ops.for_body(OperationBody::Complete(body)),
-            strings(EVERYTHING),
-            "{}",
-            String::from_utf8_lossy(body)
-        );
-    }
+    needs_everything(&ops, &cases);
 }
 
 #[test]
@@ -189,14 +193,7 @@ fn repeated_member_names_need_every_configured_scope() {
         br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"a":1,"a":2}}}"#,
         br#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"id":2,"id":3,"method":"ping"}]"#,
     ];
-    for body in cases {
-        assert_eq!(
-            ops.for_body(OperationBody::Complete(body)),
-            strings(EVERYTHING),
-            "{}",
-            String::from_utf8_lossy(body)
-        );
-    }
+    needs_everything(&ops, &cases);
     // The same names in different objects are not repeated.
     let nested = br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"name":"admin_echo","method":"x"}}}"#;
     assert_eq!(ops.for_body(OperationBody::Complete(nested)), strings(&[]));

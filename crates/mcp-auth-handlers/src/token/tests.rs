@@ -367,18 +367,7 @@ async fn control_characters_and_oversized_values_are_refused_before_the_provider
     let nul_id = format!("{PUBLIC_CLIENT_ID}\u{0}");
     let long_scope = vec!["read"; 65].join(" ");
     let long_resource = format!("{RESOURCE}/{}", "x".repeat(2048));
-    let assertion_sub = |sub: &str| {
-        use base64::Engine as _;
-        let encode = |v: serde_json::Value| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
-        };
-        format!(
-            "{}.{}.c2ln",
-            encode(serde_json::json!({"alg": "ES256"})),
-            encode(serde_json::json!({ "sub": sub }))
-        )
-    };
-    let nul_assertion = assertion_sub("jwt-client\u{0}");
+    let nul_assertion = client_assertion_for("jwt-client\u{0}");
     let code = |extra: (&'static str, &'static str)| {
         let mut form = code_form("code");
         form.push(extra);
