@@ -84,8 +84,10 @@ impl Keys {
         self.key("revoked", grant_id)
     }
 
-    /// A used assertion id. The issuer's length goes first so that no `(issuer, jti)` pair can
-    /// spell another's key, whatever colons either contains.
+    /// A used assertion id (the provider passes the SHA-256 hex of the `jti`, so the key has
+    /// a bounded length). The issuer's length goes first so that no `(issuer, jti)` pair can
+    /// spell another's key, whatever colons either contains. The value is `1`; the key's
+    /// expiry is the entry's.
     pub(crate) fn assertion(&self, issuer: &str, jti: &str) -> String {
         format!("{}jti:{}:{issuer}:{jti}", self.prefix, issuer.len())
     }

@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use mcp_auth_core::StorageError;
+use mcp_auth_core::limits::MAX_REPLAY_WINDOW;
 use mcp_auth_core::secrets::SecretHash;
 use mcp_auth_core::storage::{
     AuthorizationRequestRecord, AuthorizationRequestStore, ClientRecord, ClientStore, CodeRecord,
@@ -197,6 +198,14 @@ impl CodeStore for RedisStore {
     }
 }
 
+/// When a replay entry expires (`EXAT`): never at or before `now`, since a key set to expire
+/// at once would let an immediate replay through; never beyond [`MAX_REPLAY_WINDOW`], the
+/// longest any assertion the provider accepts needs remembering, so that a caller's mistake
+/// cannot pin keys for years (or overflow Redis' expiry).
+fn replay_expiry(expires_at: i64, now: i64) -> i64 {
+    expires_at.clamp(now.saturating_add(1), now.saturating_add(MAX_REPLAY_WINDOW))
+}
+
 #[async_trait]
 impl ReplayStore for RedisStore {
     async fn record_assertion_id(
@@ -211,8 +220,7 @@ impl ReplayStore for RedisStore {
                 RECORD_ASSERTION_ID
                     .key(self.keys.assertion(issuer, jti))
                     .key(self.keys.index(Index::Assertions))
-                    .arg(expires_at)
-                    .arg(now),
+                    .arg(replay_expiry(expires_at, now)),
             )
             .await?;
         Ok(first == 1)
@@ -220,5 +228,29 @@ impl ReplayStore for RedisStore {
 
     async fn purge_expired_assertion_ids(&self, now: i64) -> Result<u64, StorageError> {
         self.purge(Index::Assertions, now).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_expiries_are_clamped_between_now_and_the_replay_window() {
+        const NOW: i64 = 1_900_000_000;
+        let cases = [
+            (NOW + 60, NOW + 60),
+            (NOW + 1, NOW + 1),
+            (NOW, NOW + 1),
+            (NOW - 3600, NOW + 1),
+            (i64::MIN, NOW + 1),
+            (NOW + MAX_REPLAY_WINDOW, NOW + MAX_REPLAY_WINDOW),
+            (NOW + MAX_REPLAY_WINDOW + 1, NOW + MAX_REPLAY_WINDOW),
+            (32_503_680_000, NOW + MAX_REPLAY_WINDOW),
+            (i64::MAX, NOW + MAX_REPLAY_WINDOW),
+        ];
+        for (expires_at, stored) in cases {
+            assert_eq!(replay_expiry(expires_at, NOW), stored, "{expires_at}");
+        }
     }
 }

@@ -31,6 +31,7 @@ macro_rules! storage_conformance {
             revocation_is_linearizable_with_concurrent_rotation,
             assertion_ids_are_insert_if_absent_with_expiry,
             one_of_concurrent_assertion_uses_wins,
+            replay_entries_with_absurd_expiries_still_refuse_replays,
             purge_removes_expired_records_and_keeps_live_ones,
         );
         $crate::storage_conformance!(@module abandon $factory;

@@ -582,7 +582,8 @@ pub async fn revocation_is_linearizable_with_concurrent_rotation(store: Arc<dyn 
     }
 }
 
-/// The replay cache is insert-if-absent, keyed by issuer and jti, forgetting expired entries.
+/// The replay cache is insert-if-absent, keyed by issuer and jti, forgetting expired entries
+/// (by the caller's clock at the latest once purged: Redis expires entries by its own clock).
 pub async fn assertion_ids_are_insert_if_absent_with_expiry(store: Arc<dyn Storage>) {
     let jti = random_id();
     assert!(
@@ -609,6 +610,10 @@ pub async fn assertion_ids_are_insert_if_absent_with_expiry(store: Arc<dyn Stora
             .await
             .expect("record")
     );
+    store
+        .purge_expired_assertion_ids(NOW + 60)
+        .await
+        .expect("purge");
     assert!(
         store
             .record_assertion_id("https://idp.a", &jti, NOW + 200, NOW + 60)
@@ -622,6 +627,28 @@ pub async fn assertion_ids_are_insert_if_absent_with_expiry(store: Arc<dyn Stora
             .await
             .expect("record")
     );
+}
+
+/// An expiry far beyond anything the provider sends (a store may clamp it to
+/// `MAX_REPLAY_WINDOW`) is accepted, and the entry still refuses a replay.
+pub async fn replay_entries_with_absurd_expiries_still_refuse_replays(store: Arc<dyn Storage>) {
+    for expires_at in [NOW + 100 * 365 * 24 * 3600, i64::MAX] {
+        let jti = random_id();
+        assert!(
+            store
+                .record_assertion_id("https://idp.a", &jti, expires_at, NOW)
+                .await
+                .expect("record"),
+            "{expires_at}"
+        );
+        assert!(
+            !store
+                .record_assertion_id("https://idp.a", &jti, expires_at, NOW + 60)
+                .await
+                .expect("record"),
+            "{expires_at}"
+        );
+    }
 }
 
 /// Of 32 concurrent uses of one assertion id exactly one is first.
