@@ -15,6 +15,12 @@ use serde::Deserialize;
 /// usefully, far below the file-descriptor limits of a default service unit.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 
+/// How long `/healthz` waits for the store's read and write probe before reporting it
+/// unavailable: far longer than a healthy round trip (milliseconds, a synced SQLite commit
+/// included), shorter than SQLite's busy timeout (5 s), so that a write lock held elsewhere is
+/// reported rather than waited out, and an orchestrator's probe gets an answer.
+pub const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The server's bounds, from the `[limits]` TOML table (every key optional).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
