@@ -202,17 +202,47 @@ async fn unauthenticated_mcp_request_gets_401_with_resource_metadata() {
 }
 
 #[tokio::test]
-async fn rejected_mcp_request_tells_the_client_not_to_reuse_the_connection() {
-    // The rejection comes before the body is read, so hyper closes the connection; without
-    // `Connection: close` a keep-alive client would send its next request into it.
+async fn a_rejected_mcp_request_keeps_its_connection_unless_its_body_is_large() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The rejection comes before the body is read. A small declared body is read and the
+    // connection kept, so a client's first 401 costs no reconnection; a large body is not
+    // read, and `Connection: close` tells a keep-alive client to open a new connection.
     let server = TestServer::start("memory").await;
+    let authority = server.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&authority)
+        .await
+        .expect("connect");
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}).to_string();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut answers = String::new();
+    for _ in 0..2 {
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut buf = vec![0u8; 8192];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("an answer")
+            .expect("read");
+        answers.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert_eq!(answers.matches("HTTP/1.1 401").count(), 2, "{answers}");
+    assert!(
+        !answers.to_ascii_lowercase().contains("connection: close"),
+        "{answers}"
+    );
+
+    let large = "x".repeat(64 * 1024);
     let response = server
-        .mcp_post(
-            None,
-            None,
-            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}),
-        )
-        .await;
+        .http
+        .post(server.resource())
+        .header("content-type", "application/json")
+        .body(large)
+        .send()
+        .await
+        .expect("request");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(response.headers()["connection"], "close");
 }

@@ -13,12 +13,14 @@ use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::request::Parts;
 use http::{HeaderValue, StatusCode};
 use mcp_auth_core::TokenVerifier;
-use mcp_auth_handlers::bearer::{BearerAuth, BearerRejection};
+use mcp_auth_handlers::bearer::BearerAuth;
 use mcp_auth_handlers::scope::{McpOperationScopes, ScopeImplication};
 use mcp_auth_types::{AccessToken, PrincipalComponents, principal_components};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
+pub(crate) use crate::drain::close_unread;
+use crate::drain::{UnreadBody, answer_unread, unread_body};
 use crate::operation::McpScopesLayer;
 
 /// The token verifier type the layer uses, so that any verifier fits one layer type.
@@ -115,7 +117,7 @@ impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for RequireBearer<S>
 where
     S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
-    ReqBody: Send + 'static,
+    ReqBody: http_body::Body + Send + 'static,
     ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     ResBody::Error: Into<axum::BoxError>,
 {
@@ -139,7 +141,20 @@ where
                 request.extensions_mut().insert(Authenticated(token));
                 return RequireBearerFuture::inner(self.inner.call(request));
             }
-            Some(Err(rejection)) => return RequireBearerFuture::rejected(rejection, &request),
+            Some(Err(rejection)) => {
+                let response = rejection.into_response().map(Body::from);
+                return match unread_body(request.headers(), request.version()) {
+                    UnreadBody::None => RequireBearerFuture::rejected(response),
+                    UnreadBody::Close => {
+                        RequireBearerFuture::rejected(close_unread(response, request.version()))
+                    }
+                    // A small body is read before answering, to keep the connection: a future
+                    // of its own, on the rejection path only.
+                    UnreadBody::Drain => RequireBearerFuture::waiting(Box::pin(async move {
+                        Ok(answer_unread(response, request).await)
+                    })),
+                };
+            }
             None => {}
         }
         // The verifier must wait (a database, the network): authenticate and call in one future.
@@ -154,7 +169,10 @@ where
                     let response = inner.call(request).await?;
                     Ok(response.map(Body::new))
                 }
-                Err(rejection) => Ok(reject(rejection, &request)),
+                Err(rejection) => {
+                    let response = rejection.into_response().map(Body::from);
+                    Ok(answer_unread(response, request).await)
+                }
             }
         }))
     }
@@ -190,10 +208,10 @@ impl<F, E> RequireBearerFuture<F, E> {
         }
     }
 
-    fn rejected<B>(rejection: BearerRejection, request: &http::Request<B>) -> Self {
+    fn rejected(response: Response) -> Self {
         Self {
             state: State::Rejected {
-                response: Some(reject(rejection, request)),
+                response: Some(response),
             },
         }
     }
@@ -234,27 +252,6 @@ where
             StateProjection::Waiting { future } => future.as_mut().poll(cx),
         }
     }
-}
-
-/// The response refusing `request` for `rejection`.
-fn reject<B>(rejection: BearerRejection, request: &http::Request<B>) -> Response {
-    close_unread(rejection.into_response().map(Body::from), request.version())
-}
-
-/// Marks a response sent before the request body was read `Connection: close` (HTTP/1.x).
-///
-/// hyper cannot find the next request behind an unread body, so it closes the connection after
-/// such a response — without saying so. A keep-alive client then sends its next request (the
-/// discovery that follows a 401, typically) into a dead socket and fails with "server
-/// disconnected". Saying `close` makes it open a new connection. Draining the body instead
-/// would let unauthenticated callers make the server read arbitrary uploads.
-pub(crate) fn close_unread(mut response: Response, version: http::Version) -> Response {
-    if version <= http::Version::HTTP_11 {
-        response
-            .headers_mut()
-            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
 }
 
 /// The verified token of the request, put there by [`RequireBearerLayer`].

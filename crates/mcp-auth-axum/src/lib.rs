@@ -3,6 +3,7 @@
 mod adapter;
 mod auth;
 mod bearer;
+mod drain;
 mod operation;
 mod session;
 
@@ -12,6 +13,7 @@ pub use bearer::{
     RequireBearerLayer,
 };
 pub use operation::{McpScopes, McpScopesLayer};
+pub use drain::{DRAIN_TIMEOUT, MAX_DRAINED_BODY};
 pub use session::{
     DEFAULT_SESSIONS_PER_PRINCIPAL, MCP_SESSION_ID, SessionBinding, SessionBindingLayer,
 };
