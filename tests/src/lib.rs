@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod conformance;
+pub mod hostile;
 pub mod rate_limit;
 pub mod server;
 pub mod services;

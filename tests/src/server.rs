@@ -587,6 +587,14 @@ macro_rules! server_flow_tests {
     ($store:expr) => {
         use $crate::server::{ALICE_PASSWORD, SCOPE, TestServer, location, redirect_params};
 
+        /// Control characters, oversized and repeated parameters in every parameter of
+        /// every OAuth endpoint: the endpoint's own 4xx on this store, never a 5xx.
+        #[tokio::test]
+        async fn hostile_inputs_are_refused_on_every_endpoint() {
+            let server = TestServer::start(&$store.await).await;
+            $crate::hostile::hostile_inputs_are_refused_on_every_endpoint(&server).await;
+        }
+
         /// Discovery, registration, sign-in, code exchange with PKCE, `whoami` over MCP,
         /// refresh, revocation.
         #[tokio::test]
