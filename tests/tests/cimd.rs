@@ -7,6 +7,8 @@
 
 mod https_host;
 
+use mcp_auth_jwt::SigningAlgorithm;
+use mcp_auth_jwt::test_util::TestKey;
 use mcp_auth_server::Config;
 use mcp_auth_tests::server::{ALICE_PASSWORD, SCOPE, TestClient, TestServer};
 use reqwest::StatusCode;
@@ -238,4 +240,98 @@ async fn the_strict_default_refuses_a_loopback_metadata_host() {
     let status = authorize_status(&server, &host.client_id, "http://127.0.0.1:9/callback").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(host.hits(), 0);
+}
+
+/// A `private_key_jwt` document with one inline key, listing `grant_types`.
+fn key_document(client_id: &str, key: &TestKey, grant_types: &[&str]) -> Value {
+    json!({
+        "client_id": client_id,
+        "client_name": "CIMD Machine",
+        "redirect_uris": ["http://127.0.0.1/callback"],
+        "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": TestKey::jwks(&[key]),
+        "grant_types": grant_types,
+        "scope": SCOPE,
+    })
+}
+
+/// A `--client` file for a pre-registered machine client: with it the server serves the
+/// `client_credentials` grant at all.
+fn machine_client_file() -> String {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("cimd-cc-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("machine.json");
+    let client = json!({
+        "client_id": "nightly-job", "client_secret": "nightly-job-secret-0123456789abcdef",
+        "token_endpoint_auth_method": "client_secret_basic",
+        "grant_types": ["client_credentials"], "scope": SCOPE,
+    });
+    std::fs::write(&file, client.to_string()).unwrap();
+    file.display().to_string()
+}
+
+/// Anyone who can publish a JSON file is a metadata-document client, so such a client must
+/// never get user-less tokens: a document listing `client_credentials` is refused at
+/// /authorize and unknown at /token, on a server that serves the grant to its own machine
+/// client, even when the client authenticates with a key its document publishes.
+#[tokio::test]
+async fn a_document_listing_client_credentials_is_refused_at_authorize_and_token() {
+    let key = TestKey::generate(SigningAlgorithm::ES256, "k1");
+    let host = MetadataHost::start(|id| {
+        key_document(id, &key, &["authorization_code", "client_credentials"])
+    })
+    .await;
+    let client_file = machine_client_file();
+    let server = host.server(&["--client", &client_file]).await;
+    let metadata = server.discover().await;
+    let grants = metadata["grant_types_supported"].as_array().unwrap();
+    assert!(grants.contains(&json!("client_credentials")), "{metadata}");
+
+    let status = authorize_status(&server, &host.client_id, "http://127.0.0.1:9/callback").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let assertion = key.sign(
+        None,
+        &json!({
+            "iss": host.client_id, "sub": host.client_id, "aud": server.url("/token"),
+            "iat": now, "exp": now + 60, "jti": format!("{:016x}", rand::random::<u64>()),
+        }),
+    );
+    let resource = server.resource();
+    let response = server
+        .http
+        .post(server.url("/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &host.client_id),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+            ("scope", SCOPE),
+            ("resource", &resource),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"], "invalid_client", "{body}");
+    assert!(body.get("access_token").is_none(), "{body}");
+    assert!(host.hits() >= 1, "the document was fetched and refused");
+
+    // The same client without the grant is a client like any other.
+    let allowed =
+        MetadataHost::start(|id| key_document(id, &key, &["authorization_code", "refresh_token"]))
+            .await;
+    let server = allowed.server(&["--client", &client_file]).await;
+    let status = authorize_status(&server, &allowed.client_id, "http://127.0.0.1:9/callback").await;
+    assert!(status.is_redirection(), "{status}");
 }

@@ -183,7 +183,7 @@ async fn an_allow_listed_jwks_host_is_reached_by_name_and_as_a_literal() {
     let forger = TestKey::generate(SigningAlgorithm::ES256, "k1");
     let forged = Assertion::new(forger.sign(
         None,
-        &json!({"iss": CLIENT, "sub": CLIENT, "aud": AS, "exp": NOW + 60, "jti": "forged"}),
+        &json!({"iss": CLIENT, "sub": CLIENT, "aud": AS, "exp": NOW + 60, "iat": NOW, "jti": "forged"}),
     ));
     let result = allowed
         .verify_client_assertion(

@@ -447,7 +447,7 @@ async fn client_credentials_with_private_key_jwt_and_with_a_secret() {
             (server.client_assertion(json!({"aud": format!("{AS}/token")})), "admin", "invalid_scope"),
             (server.client_assertion(json!({"iss": ENTERPRISE})), "read", "iss"),
             (server.client_assertion(json!({"exp": server.now() - 120})), "read", "exp"),
-            (TestKey::generate(SigningAlgorithm::ES256, "m2m-1").sign(None, &json!({"iss": M2M, "sub": M2M, "aud": AS, "exp": server.now() + 60, "jti": "x"})), "read", "signature"),
+            (TestKey::generate(SigningAlgorithm::ES256, "m2m-1").sign(None, &json!({"iss": M2M, "sub": M2M, "aud": AS, "exp": server.now() + 60, "iat": server.now(), "jti": "x"})), "read", "signature"),
         ];
         for (assertion, scope, rule) in refusals {
             let form = [
