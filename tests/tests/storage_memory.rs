@@ -6,6 +6,18 @@ mcp_auth_tests::storage_conformance!(async {
     Arc::new(mcp_auth_core::MemoryStore::new()) as Arc<dyn mcp_auth_core::Storage>
 });
 
+mcp_auth_tests::purge_conformance!(async {
+    let store = Arc::new(mcp_auth_core::MemoryStore::new());
+    let inspected = Arc::clone(&store);
+    mcp_auth_tests::conformance::purge::Inspected {
+        store,
+        count: Arc::new(move || {
+            let records = inspected.stored_records() as u64;
+            Box::pin(async move { records })
+        }),
+    }
+});
+
 /// The in-memory store answers access-token lookups without waiting, so a bearer layer over it
 /// never suspends a request for its token (the conformance suite checks the answers agree with
 /// the asynchronous lookup; this checks they are given at all).

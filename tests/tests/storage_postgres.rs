@@ -15,15 +15,47 @@ async fn postgres_store() -> Arc<dyn Storage> {
 
 /// A migrated store on a fresh database, and the database's URL.
 async fn postgres_store_and_url() -> (Arc<dyn Storage>, String) {
+    let (store, url) = postgres().await;
+    (Arc::new(store), url)
+}
+
+/// A migrated `PostgresStore` on a fresh database, and the database's URL.
+async fn postgres() -> (PostgresStore, String) {
     let url = services::fresh_postgres_database().await;
     let store = PostgresStore::connect(&url)
         .await
         .expect("connect to PostgreSQL");
     store.migrate().await.expect("migrate");
-    (Arc::new(store), url)
+    (store, url)
+}
+
+/// Rows of every table but `clients` (and the migrations' own).
+const COUNT_ROWS: &str = "SELECT (SELECT count(*) FROM authorization_requests) \
+     + (SELECT count(*) FROM codes) + (SELECT count(*) FROM grants) \
+     + (SELECT count(*) FROM access_tokens) + (SELECT count(*) FROM refresh_tokens) \
+     + (SELECT count(*) FROM assertion_ids)";
+
+/// A fresh store, with a counter reading its tables through its pool.
+async fn inspected() -> mcp_auth_tests::conformance::purge::Inspected {
+    let (store, _) = postgres().await;
+    let pool = store.pool().clone();
+    mcp_auth_tests::conformance::purge::Inspected {
+        store: Arc::new(store),
+        count: Arc::new(move || {
+            let pool = pool.clone();
+            Box::pin(async move {
+                let rows: i64 = mcp_auth_sqlx::sqlx::query_scalar(COUNT_ROWS)
+                    .fetch_one(&pool)
+                    .await
+                    .expect("count rows");
+                u64::try_from(rows).expect("a count")
+            })
+        }),
+    }
 }
 
 mcp_auth_tests::storage_conformance!(postgres_store());
+mcp_auth_tests::purge_conformance!(inspected());
 
 /// After store operations were abandoned at random points, another session can lock every
 /// table exclusively: no abandoned transaction still holds a lock (PostgreSQL's counterpart of

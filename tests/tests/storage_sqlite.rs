@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use mcp_auth_core::Storage;
 use mcp_auth_sqlx::SqliteStore;
+use mcp_auth_tests::conformance::purge::Inspected;
 
 /// A migrated store on a fresh file under cargo's temporary directory for integration tests
 /// (inside the target directory, so `cargo clean` removes it).
@@ -17,29 +18,66 @@ async fn file_store() -> Arc<dyn Storage> {
 
 /// A migrated store on a fresh file, and the file's URL.
 async fn file_store_and_url() -> (Arc<dyn Storage>, String) {
+    let (store, url) = sqlite_file().await;
+    (Arc::new(store), url)
+}
+
+/// A migrated `SqliteStore` on a fresh file, and the file's URL.
+async fn sqlite_file() -> (SqliteStore, String) {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("sqlite-store-{:016x}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).expect("temporary directory");
     let url = format!("sqlite://{}", dir.join("store.db").display());
     let store = SqliteStore::connect(&url).await.expect("open SQLite file");
     store.migrate().await.expect("migrate");
-    (Arc::new(store), url)
+    (store, url)
+}
+
+/// Rows of every table but `clients` (and the migrations' own).
+const COUNT_ROWS: &str = "SELECT (SELECT count(*) FROM authorization_requests) \
+     + (SELECT count(*) FROM codes) + (SELECT count(*) FROM grants) \
+     + (SELECT count(*) FROM access_tokens) + (SELECT count(*) FROM refresh_tokens) \
+     + (SELECT count(*) FROM assertion_ids)";
+
+/// `store`, with a counter reading its tables through its own pool (so that an in-memory
+/// database, which lives in its one connection, is counted too).
+fn inspected(store: SqliteStore) -> Inspected {
+    let pool = store.pool().clone();
+    Inspected {
+        store: Arc::new(store),
+        count: Arc::new(move || {
+            let pool = pool.clone();
+            Box::pin(async move {
+                let rows: i64 = mcp_auth_sqlx::sqlx::query_scalar(COUNT_ROWS)
+                    .fetch_one(&pool)
+                    .await
+                    .expect("count rows");
+                u64::try_from(rows).expect("a count")
+            })
+        }),
+    }
 }
 
 mcp_auth_tests::storage_conformance!(file_store());
+mcp_auth_tests::purge_conformance!(async { inspected(sqlite_file().await.0) });
 
 mod in_memory {
     use super::*;
 
-    async fn memory_store() -> Arc<dyn Storage> {
+    async fn sqlite_in_memory() -> SqliteStore {
         let store = SqliteStore::connect("sqlite::memory:")
             .await
             .expect("open in-memory SQLite");
         store.migrate().await.expect("migrate");
-        Arc::new(store)
+        store
+    }
+
+    async fn memory_store() -> Arc<dyn Storage> {
+        Arc::new(sqlite_in_memory().await)
     }
 
     mcp_auth_tests::storage_conformance!(memory_store());
+    mcp_auth_tests::purge_conformance!(async { inspected(sqlite_in_memory().await) });
 }
 
 /// After store operations were abandoned at random points, another connection to the file (as

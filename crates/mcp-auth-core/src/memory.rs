@@ -72,6 +72,20 @@ impl MemoryStore {
         self.state.read().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// How many records the store holds besides clients: pending authorization requests,
+    /// codes and redemption markers, access and refresh tokens (rotated ones included),
+    /// revocation markers and assertion ids. For metrics and tests: with purges running it
+    /// follows the live traffic, not the time the process has been up.
+    pub fn stored_records(&self) -> usize {
+        let state = self.read_state();
+        state.requests.len()
+            + state.codes.len()
+            + state.access.len()
+            + state.refresh.len()
+            + state.revoked_grants.len()
+            + state.assertion_ids.len()
+    }
+
     /// The live access token with this hash at `now`: the one read both token lookups share.
     fn access_token_at(
         &self,

@@ -4,9 +4,14 @@
 //! Instantiate it with [`storage_conformance!`](crate::storage_conformance), giving an async
 //! expression that yields a fresh, empty, migrated `Arc<dyn Storage>`; it expands to one test
 //! per contract. The same functions run against `MemoryStore`, SQLite, PostgreSQL and Redis.
+//!
+//! What the traits cannot show (that a purge left nothing behind) is checked by
+//! [`purge_conformance!`](crate::purge_conformance), which also takes a way to look into the
+//! backend: every backend instantiates both.
 
 pub mod abandon;
 pub mod provider;
+pub mod purge;
 pub mod records;
 pub mod store;
 

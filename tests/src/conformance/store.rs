@@ -23,7 +23,8 @@ fn client(id: &str, secret: Option<&str>) -> OAuthClientInformationFull {
     info
 }
 
-fn request(expires_at: i64) -> (String, AuthorizationRequestRecord) {
+/// A pending authorization request expiring at `expires_at`, with its raw id.
+pub(crate) fn request(expires_at: i64) -> (String, AuthorizationRequestRecord) {
     let raw = mcp_auth_core::secrets::random_secret();
     let mut params = AuthorizationParams::new(
         Some(vec!["mcp:tools".to_owned()]),
