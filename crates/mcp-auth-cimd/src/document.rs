@@ -2,8 +2,8 @@
 //! (draft-ietf-oauth-client-id-metadata-document §4).
 
 use mcp_auth_types::{
-    GrantType, OAuthClientInformationFull, ResponseType, TokenEndpointAuthMethod,
-    check_registrable_redirect_uri,
+    GrantType, MetadataLimitError, OAuthClientInformationFull, ResponseType,
+    TokenEndpointAuthMethod, check_registrable_redirect_uri,
 };
 
 /// Why a document was refused.
@@ -45,6 +45,10 @@ pub enum DocumentError {
     /// An authentication method this server does not know.
     #[error("token_endpoint_auth_method {0:?} is not supported")]
     UnsupportedMethod(String),
+    /// A member breaks a bound of `mcp_auth_types::limits`, as a registration would (too many
+    /// redirect URIs, an over-long name, an inline `jwks` of more than 10 keys or 16 KiB, …).
+    #[error("{0}")]
+    Limit(#[source] MetadataLimitError),
     /// `grant_types` lists a grant other than `authorization_code` and `refresh_token`.
     ///
     /// Anyone who can publish a JSON file can be a metadata-document client, so such a client
@@ -84,6 +88,12 @@ pub(crate) fn validate_document(
     }
     let mut client: OAuthClientInformationFull =
         serde_json::from_value(value).map_err(|e| DocumentError::Malformed(e.to_string()))?;
+    // The bounds of registration apply: a metadata document is client-supplied metadata too,
+    // and the resolver caches what passes.
+    client
+        .metadata
+        .check_limits()
+        .map_err(DocumentError::Limit)?;
     if let Some(grant) = client
         .metadata
         .grant_types
@@ -335,6 +345,44 @@ mod tests {
         for (extra, expected) in cases {
             check(&document(extra), true, expected.clone());
         }
+    }
+
+    #[test]
+    fn the_bounds_of_registration_apply_to_a_document() {
+        let key = |kid: usize| {
+            format!(r#"{{"kty":"EC","crv":"P-256","x":"AA","y":"AA","kid":"k{kid}"}}"#)
+        };
+        let keys = |count: usize| (0..count).map(key).collect::<Vec<_>>().join(",");
+        let document = |jwks: &str| {
+            format!(
+                r#"{{"client_id":"{ID}","redirect_uris":["https://app.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{jwks}}}"#
+            )
+        };
+        check(
+            &document(&format!(r#"{{"keys":[{}]}}"#, keys(10))),
+            true,
+            Ok(()),
+        );
+        for jwks in [
+            format!(r#"{{"keys":[{}]}}"#, keys(11)),
+            r#"{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA"},{"kty":"EC","crv":"P-256","x":"AB","y":"AB"}]}"#.to_owned(),
+        ] {
+            let got = validate_document(ID, document(&jwks).as_bytes(), true);
+            assert!(matches!(got, Err(DocumentError::Limit(_))), "{jwks}: {got:?}");
+        }
+        let many_redirects: Vec<String> = (0..100)
+            .map(|i| format!("\"https://app.example/cb{i}\""))
+            .collect();
+        let got = validate_document(
+            ID,
+            format!(
+                r#"{{"client_id":"{ID}","redirect_uris":[{}]}}"#,
+                many_redirects.join(",")
+            )
+            .as_bytes(),
+            false,
+        );
+        assert!(matches!(got, Err(DocumentError::Limit(_))), "{got:?}");
     }
 
     #[test]

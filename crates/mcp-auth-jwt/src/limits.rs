@@ -6,14 +6,17 @@ use std::time::Duration;
 pub use mcp_auth_core::limits::{MAX_ASSERTION_LEEWAY, MAX_ASSERTION_LIFETIME, MAX_JTI_LENGTH};
 
 /// Most keys a client key set (inline `jwks`, or the document at its `jwks_uri`) may hold,
-/// counting every entry of `keys`. A client needs one key, two while it rotates; ten leaves
-/// room for several algorithms. Without a bound, one registration with thousands of keys made
-/// every token request try each of them.
-pub const MAX_KEYS_PER_SET: usize = 10;
+/// counting every entry of `keys`: the bound registration applies to an inline `jwks`
+/// ([`mcp_auth_types::limits::MAX_JWKS_KEYS`], 10), enforced here again when a set is used or
+/// fetched, since a stored client or a `jwks_uri` may predate or escape that check. A client
+/// needs one key, two while it rotates; without a bound, one registration with thousands of
+/// keys made every token request try each of them.
+pub const MAX_KEYS_PER_SET: usize = mcp_auth_types::limits::MAX_JWKS_KEYS;
 
 /// Largest client key set, in bytes of compact JSON (an inline `jwks`) or of the fetched
-/// `jwks_uri` body: ten 4096-bit RSA keys with their parameters fit in well under 16 KiB.
-pub const MAX_KEY_SET_BYTES: usize = 16 * 1024;
+/// `jwks_uri` body: registration's bound ([`mcp_auth_types::limits::MAX_JWKS_BYTES`],
+/// 16 KiB), in which ten 4096-bit RSA keys with their parameters fit.
+pub const MAX_KEY_SET_BYTES: usize = mcp_auth_types::limits::MAX_JWKS_BYTES;
 
 /// Default longest lifetime (`exp` − `iat`) of an assertion, in seconds: one hour. ID-JAGs and
 /// client assertions are meant to be used at once (identity providers issue them for minutes);
