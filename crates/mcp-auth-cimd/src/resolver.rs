@@ -367,11 +367,13 @@ impl ClientMetadataResolver for CimdResolver {
             }
             None => {}
         }
-        let fetched = self
-            .fetcher
-            .fetch_json(url.as_str())
-            .await
-            .map_err(|e| ClientMetadataError::Fetch(Box::new(e)))?;
+        let fetched = self.fetcher.fetch_json(url.as_str()).await.map_err(|e| {
+            if e.is_busy() {
+                ClientMetadataError::Unavailable(Box::new(e))
+            } else {
+                ClientMetadataError::Fetch(Box::new(e))
+            }
+        })?;
         match validate_document(client_id, &fetched.body, self.private_key_jwt) {
             Ok(client) => {
                 self.store_valid(&client, fetched.max_age, fetched.body.len(), now);

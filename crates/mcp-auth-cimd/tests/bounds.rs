@@ -143,6 +143,11 @@ async fn a_saturated_fetcher_answers_busy_without_a_request() {
     until(|| host.in_flight() == 1).await;
     let other = host.serve_client("/other.json", None);
     let error = resolver.resolve(&other).await.unwrap_err();
+    // Busy is an outage to retry (temporarily_unavailable), not a refused document.
+    assert!(
+        matches!(error, ClientMetadataError::Unavailable(_)),
+        "{error:?}"
+    );
     assert!(fetch_error(&error).is_busy(), "{error:?}");
     assert_eq!(host.hits("/other.json"), 0, "nothing was sent");
     holder.abort();

@@ -29,15 +29,21 @@ pub enum ClientMetadataError {
     /// The document was fetched but breaks a rule of the specification.
     #[error("the client metadata document is invalid: {0}")]
     InvalidDocument(String),
+    /// The resolver could not try now (its outbound fetches are all busy): the request should
+    /// be retried, so it answers `temporarily_unavailable` rather than "unknown client".
+    #[error("the client metadata document cannot be fetched right now")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Resolves a `client_id` that is an https URL to the client it names, by fetching and
 /// validating its Client ID Metadata Document.
 ///
 /// Contract: the returned client has `client_id` equal to the argument exactly, non-empty
-/// `redirect_uris`, no `client_secret` and no shared-secret authentication method. A refusal is
-/// never cached by the caller; an implementation must not cache it either (no negative caching),
-/// so that a fixed document is picked up at once.
+/// `redirect_uris`, no `client_secret` and no shared-secret authentication method. The caller
+/// never caches a refusal; an implementation should remember a failed fetch or an invalid
+/// document for a short, bounded time (a negative cache), so that a request naming a failing
+/// client id does not become one outbound fetch each, and a fixed document is picked up once
+/// that time has passed.
 #[doc(alias = "CIMD")]
 #[async_trait]
 pub trait ClientMetadataResolver: Send + Sync {

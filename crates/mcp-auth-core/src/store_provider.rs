@@ -24,7 +24,9 @@ use self::client_cache::ClientCache;
 pub use self::sign_in::PendingAuthorization;
 use self::token_cache::AccessTokenCache;
 use crate::assertion::{ClientAssertionError, ClientAssertionVerifier, IdentityAssertionValidator};
-use crate::client_metadata::{ClientMetadataResolver, is_metadata_document_client_id};
+use crate::client_metadata::{
+    ClientMetadataError, ClientMetadataResolver, is_metadata_document_client_id,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{
     AuthorizeError, ConfigError, ErrorChain, ProviderError, RegistrationError, StorageError,
@@ -376,7 +378,7 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
         client_id: &str,
     ) -> Result<Option<OAuthClientInformationFull>, ProviderError> {
         if is_metadata_document_client_id(client_id) {
-            return Ok(self.metadata_document_client(client_id).await);
+            return self.metadata_document_client(client_id).await;
         }
         Ok(self
             .client_record(client_id)
@@ -634,13 +636,16 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
 impl<S: Storage> StoreProvider<S> {
     /// A client named by an https URL: resolved through the metadata-document resolver, never
     /// read from storage (this server's own ids never start with `https://`). A refusal reads
-    /// as an unknown client; its reason goes to the log, not to the client.
+    /// as an unknown client; its reason goes to the log, not to the client. A resolver that
+    /// cannot try now is a provider outage (`temporarily_unavailable`).
     async fn metadata_document_client(
         &self,
         client_id: &str,
-    ) -> Option<OAuthClientInformationFull> {
-        let resolver = self.collaborators.client_metadata.as_ref()?;
-        match resolver.resolve(client_id).await {
+    ) -> Result<Option<OAuthClientInformationFull>, ProviderError> {
+        let Some(resolver) = self.collaborators.client_metadata.as_ref() else {
+            return Ok(None);
+        };
+        Ok(match resolver.resolve(client_id).await {
             Ok(mut client) if client.client_id == client_id => {
                 if let Some(rules) = &self.config.client_scope_rules {
                     client.metadata.scope = rules.client_scope(client.metadata.scope.as_deref());
@@ -654,11 +659,14 @@ impl<S: Storage> StoreProvider<S> {
                 );
                 None
             }
+            Err(ClientMetadataError::Unavailable(source)) => {
+                return Err(ProviderError::unavailable(source));
+            }
             Err(error) => {
                 tracing::warn!(client_id, error = %ErrorChain(&error), "client metadata document refused");
                 None
             }
-        }
+        })
     }
 
     async fn client_record(&self, client_id: &str) -> Result<Option<ClientRecord>, ProviderError> {

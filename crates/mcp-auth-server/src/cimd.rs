@@ -12,6 +12,11 @@ use std::sync::Arc;
 use mcp_auth_cimd::{CimdConfigError, CimdResolver, TrustPolicy};
 use mcp_auth_jwt::{PrivateKeyJwtVerifier, VettedFetcher};
 
+/// Outbound fetches in flight for metadata documents, and as many again for client
+/// `jwks_uri`s: 16 at most in all, the fetcher's own default, split so that a flood of one
+/// kind cannot starve the other.
+const FETCHES_PER_KIND: usize = 8;
+
 /// How https URL client ids are resolved (`--no-client-metadata-documents`, `--cimd-*`).
 #[derive(Clone)]
 #[non_exhaustive]
@@ -78,10 +83,11 @@ pub(crate) fn client_metadata(
     }
     let mut builder = CimdResolver::builder()
         .trust_policy(trust)
-        .private_key_jwt(true);
+        .private_key_jwt(true)
+        .max_concurrent_fetches(FETCHES_PER_KIND);
     // Client key sets are bigger than metadata documents (an RSA JWK alone is ~0.5 KB), so
     // this fetcher keeps its 64 KiB default.
-    let mut keys = VettedFetcher::builder();
+    let mut keys = VettedFetcher::builder().max_concurrent_fetches(FETCHES_PER_KIND);
     if !config.root_certificates_pem.is_empty() {
         builder = builder.root_certificates_pem(&config.root_certificates_pem)?;
         keys = keys.root_certificates_pem(&config.root_certificates_pem)?;

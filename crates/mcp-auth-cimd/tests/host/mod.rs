@@ -243,7 +243,9 @@ impl NameResolver for Names {
 
 pub fn fetch_error(error: &ClientMetadataError) -> &FetchError {
     match error {
-        ClientMetadataError::Fetch(source) => source.downcast_ref::<FetchError>().unwrap(),
+        ClientMetadataError::Fetch(source) | ClientMetadataError::Unavailable(source) => {
+            source.downcast_ref::<FetchError>().unwrap()
+        }
         other => panic!("expected a fetch error, got {other:?}"),
     }
 }

@@ -70,6 +70,9 @@ impl ClientMetadataResolver for OneDocument {
                 "https://app.example/client.json",
                 mcp_auth_types::OAuthClientMetadata::new(vec!["https://app.example/cb".into()]),
             )),
+            "https://busy.example/client.json" => Err(crate::ClientMetadataError::Unavailable(
+                "every fetch slot is taken".into(),
+            )),
             _ => Err(crate::ClientMetadataError::InvalidDocument("no".into())),
         }
     }
@@ -115,6 +118,12 @@ async fn https_client_ids_are_resolved_by_the_metadata_resolver_only() {
             assert_eq!(client.client_id, client_id);
         }
     }
+    // A resolver that cannot try now is an outage (retry), not an unknown client.
+    let busy = with
+        .get_client("https://busy.example/client.json")
+        .await
+        .unwrap_err();
+    assert_eq!(busy.kind(), crate::ProviderErrorKind::Unavailable);
 }
 
 #[test]
