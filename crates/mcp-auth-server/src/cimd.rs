@@ -85,9 +85,12 @@ pub(crate) fn client_metadata(
         .trust_policy(trust)
         .private_key_jwt(true)
         .max_concurrent_fetches(FETCHES_PER_KIND);
-    // Client key sets are bigger than metadata documents (an RSA JWK alone is ~0.5 KB), so
-    // this fetcher keeps its 64 KiB default.
-    let mut keys = VettedFetcher::builder().max_concurrent_fetches(FETCHES_PER_KIND);
+    // Client key sets are bigger than metadata documents (an RSA JWK alone is ~0.5 KB); the
+    // download stops at the largest key set a client may have, so an oversized one costs no
+    // more than that.
+    let mut keys = VettedFetcher::builder()
+        .max_concurrent_fetches(FETCHES_PER_KIND)
+        .max_body_bytes(mcp_auth_jwt::limits::MAX_KEY_SET_BYTES);
     if !config.root_certificates_pem.is_empty() {
         builder = builder.root_certificates_pem(&config.root_certificates_pem)?;
         keys = keys.root_certificates_pem(&config.root_certificates_pem)?;
