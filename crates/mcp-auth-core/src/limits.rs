@@ -27,3 +27,20 @@ pub const MAX_REPLAY_WINDOW: i64 = (MAX_ASSERTION_LIFETIME + 2 * MAX_ASSERTION_L
 /// are three to six deep (handler, provider, storage, driver, I/O); the bound only keeps a
 /// cyclic or pathological `source()` implementation from producing an endless log line.
 pub const MAX_ERROR_CHAIN_DEPTH: usize = 16;
+
+/// Bytes of client records `StoreProvider` keeps decoded in its client cache, each weighed by
+/// its serialised size: 8 MiB holds thousands of ordinary registrations (a few hundred bytes
+/// to a few KiB each) yet caps what large ones can cost, since a record's size is the
+/// registrant's choice. Past it, entries are evicted.
+pub const MAX_CLIENT_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Client records the cache holds at most: every entry weighs at least
+/// [`MIN_CLIENT_CACHE_ENTRY_WEIGHT`], so the byte budget alone enforces this count. 4096 covers
+/// every client a busy server sees within the cache's TTL.
+pub const MAX_CLIENT_CACHE_ENTRIES: usize = 4096;
+
+/// The weight a cached client record has at least, whatever its size: the byte budget over
+/// the entry bound (2 KiB), which is also about what a decoded record costs in memory beyond
+/// its JSON (allocations, the cache's own bookkeeping).
+pub const MIN_CLIENT_CACHE_ENTRY_WEIGHT: u64 =
+    MAX_CLIENT_CACHE_BYTES / MAX_CLIENT_CACHE_ENTRIES as u64;

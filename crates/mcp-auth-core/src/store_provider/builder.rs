@@ -96,7 +96,10 @@ impl<S: Storage> StoreProviderBuilder<S> {
 
     /// How long client records are cached in process, in seconds (0 disables the cache). New
     /// clients are always visible at once; a deleted or changed client may be served from the
-    /// cache for this long.
+    /// cache for this long. The cache holds at most
+    /// [`MAX_CLIENT_CACHE_BYTES`](crate::limits::MAX_CLIENT_CACHE_BYTES) of records
+    /// (each weighed by its serialised size) and
+    /// [`MAX_CLIENT_CACHE_ENTRIES`](crate::limits::MAX_CLIENT_CACHE_ENTRIES) of them.
     pub fn client_cache_ttl(mut self, seconds: u64) -> Self {
         self.client_cache_ttl = seconds;
         self
