@@ -9,20 +9,12 @@
 //! read an upload.
 
 use std::pin::Pin;
-use std::time::Duration;
 
 use axum::response::Response;
 use http::HeaderValue;
 use http::header::{CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
 
-/// Request bodies up to this many bytes (by `Content-Length`) are read and discarded before a
-/// rejection is sent: an MCP JSON-RPC message is a few hundred bytes, and reading 4 KiB costs
-/// less than the reconnection it saves.
-pub const MAX_DRAINED_BODY: u64 = 4 * 1024;
-
-/// How long draining may take before the connection is closed instead: a client that declared
-/// a small body and does not send it gets no more of the server's time than this.
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+use crate::limits::{DRAIN_TIMEOUT, MAX_DRAINED_BODY};
 
 /// What to do with the unread body of a request answered early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

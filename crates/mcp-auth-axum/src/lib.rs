@@ -4,6 +4,7 @@ mod adapter;
 mod auth;
 mod bearer;
 mod drain;
+pub mod limits;
 mod operation;
 mod session;
 
@@ -13,10 +14,7 @@ pub use bearer::{
     RequireBearerLayer,
 };
 pub use operation::{McpScopes, McpScopesLayer};
-pub use drain::{DRAIN_TIMEOUT, MAX_DRAINED_BODY};
-pub use session::{
-    DEFAULT_SESSIONS_PER_PRINCIPAL, MCP_SESSION_ID, SessionBinding, SessionBindingLayer,
-};
+pub use session::{MCP_SESSION_ID, SessionBinding, SessionBindingLayer};
 
 /// Re-exports of the layers below, so that one dependency is enough.
 pub use mcp_auth_core as core;

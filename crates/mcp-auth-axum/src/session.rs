@@ -17,6 +17,7 @@ use mcp_auth_types::PrincipalComponents;
 use tower::{Layer, Service};
 
 use crate::bearer::{Authenticated, close_unread};
+use crate::limits::DEFAULT_SESSIONS_PER_PRINCIPAL;
 
 /// The header carrying the MCP session id (MCP transports, "Session Management").
 pub const MCP_SESSION_ID: &str = "mcp-session-id";
@@ -31,16 +32,12 @@ pub const MCP_SESSION_ID: &str = "mcp-session-id";
 /// unusable through this layer, never usable by someone else.
 ///
 /// Each principal holds at most `max_per_principal` sessions (default
-/// [`DEFAULT_SESSIONS_PER_PRINCIPAL`]): opening one more closes that principal's oldest, by
+/// [`DEFAULT_SESSIONS_PER_PRINCIPAL`](crate::limits::DEFAULT_SESSIONS_PER_PRINCIPAL)): opening one more closes that principal's oldest, by
 /// sending the MCP service a `DELETE` for it, so one token cannot pin unbounded server state.
 #[derive(Clone, Debug)]
 pub struct SessionBindingLayer {
     sessions: Arc<Sessions>,
 }
-
-/// Sessions one principal may hold by default: enough for an IDE with several windows and a
-/// few agents, far below what would let one token exhaust the server.
-pub const DEFAULT_SESSIONS_PER_PRINCIPAL: usize = 16;
 
 #[derive(Debug)]
 struct Sessions {

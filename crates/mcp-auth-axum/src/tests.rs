@@ -370,7 +370,10 @@ async fn bearer_layer_challenges_and_passes_the_token_on() {
     );
     // A small declared body is read and the connection kept; a large one is not read, and
     // the client is told not to reuse the connection.
-    for (size, close) in [(300, false), (crate::MAX_DRAINED_BODY as usize + 1, true)] {
+    for (size, close) in [
+        (300, false),
+        (crate::limits::MAX_DRAINED_BODY as usize + 1, true),
+    ] {
         let request = Request::post("/mcp")
             .header(header::CONTENT_LENGTH, size)
             .body(Body::from("x".repeat(size)))
