@@ -16,6 +16,7 @@ use mcp_auth_axum::core::{ClientRegistrationOptions, ConfigError as AuthConfigEr
 use mcp_auth_axum::core::{RevocationOptions, StoreProvider};
 use mcp_auth_axum::handlers::McpOperationScopes;
 use mcp_auth_axum::{McpAuth, SessionBindingLayer};
+use mcp_auth_core::ErrorChain;
 use mcp_auth_core::{LocalRateLimiter, RateLimitStore};
 use mcp_auth_jwt::{IdJagValidator, JwksSource, SUPPORTED_ALGORITHMS, SigningAlgorithm};
 use mcp_auth_types::{GrantType, IssuerUrl, IssuerUrlError, validate_issuer_url};
@@ -401,7 +402,7 @@ async fn purge_periodically(
         match provider.purge_expired().await {
             Ok(report) => tracing::debug!(?report, "purged expired records"),
             Err(err) => {
-                tracing::warn!(error = %crate::report::chain(&err), "purging expired records failed")
+                tracing::warn!(error = %ErrorChain(&err), "purging expired records failed")
             }
         }
         if let Some(limiter) = &local_limiter {

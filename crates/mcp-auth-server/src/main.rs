@@ -49,8 +49,9 @@ async fn main() -> ExitCode {
     }
 }
 
-fn report(err: &dyn Error) -> String {
-    mcp_auth_server::error_chain(err)
+/// An error and its causes, `: `-separated.
+fn report(err: &(dyn Error + 'static)) -> String {
+    mcp_auth_core::ErrorChain(err).to_string()
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

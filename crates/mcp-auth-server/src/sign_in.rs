@@ -38,6 +38,7 @@ use http::header::{
     RETRY_AFTER, SET_COOKIE, X_FRAME_OPTIONS,
 };
 use http::{HeaderMap, HeaderValue, StatusCode};
+use mcp_auth_core::ErrorChain;
 use mcp_auth_core::secrets::{constant_time_eq, random_secret};
 use mcp_auth_core::{PendingAuthorization, StoreProvider, is_metadata_document_client_id};
 use minijinja::{Environment, context};
@@ -539,7 +540,7 @@ async fn spend_attempt(
         }
         Err(err) => {
             // Without the count, guesses would be unbounded: fail closed.
-            tracing::error!(error = %crate::report::chain(&err), "cannot count sign-in attempts");
+            tracing::error!(error = %ErrorChain(&err), "cannot count sign-in attempts");
             return Some(sign_in.unavailable());
         }
     }
@@ -565,7 +566,7 @@ async fn spend_attempt(
                 return Some(sign_in.too_many_attempts(Some(retry_after)));
             }
             Err(err) => {
-                tracing::error!(error = %crate::report::chain(&err), "cannot count sign-in attempts");
+                tracing::error!(error = %ErrorChain(&err), "cannot count sign-in attempts");
                 return Some(sign_in.unavailable());
             }
         }

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use mcp_auth_axum::handlers::response::too_many_requests;
 use mcp_auth_cimd::IpRange;
+use mcp_auth_core::ErrorChain;
 use mcp_auth_core::{Quota, RateDecision, RateLimitStore};
 
 use crate::limits::EndpointQuotas;
@@ -195,7 +196,7 @@ impl Throttle {
                 )
             }
             Err(err) => {
-                tracing::warn!(error = %crate::report::chain(&err), "rate limiter unavailable; not limiting");
+                tracing::warn!(error = %ErrorChain(&err), "rate limiter unavailable; not limiting");
                 None
             }
         }
