@@ -73,6 +73,15 @@ fn is_unavailable_sqlite(code: &str) -> bool {
         && code.len() < 5
 }
 
+/// A value PostgreSQL text cannot store: it contains a NUL character. Handlers refuse control
+/// characters in identifiers long before storage; this is the store's own guard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a {what} containing a NUL character cannot be stored")]
+pub(crate) struct NulCharacter {
+    /// What the value is (`client_id`, `grant_id`, …); never the value itself.
+    pub(crate) what: &'static str,
+}
+
 /// A stored row that cannot be decoded: corrupt JSON, a hash of the wrong length.
 pub(crate) fn corrupt(what: &'static str, cause: impl std::fmt::Display) -> StorageError {
     StorageError::other(format!("corrupt {what} row: {cause}"))

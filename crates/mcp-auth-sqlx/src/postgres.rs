@@ -15,7 +15,7 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::codec::{decode, encode, encode_client};
 use crate::detach::{detached, fit_for_reuse};
-use crate::error::storage_error;
+use crate::error::{NulCharacter, storage_error};
 use crate::grant::{check_same_grant, grant_keep_until};
 
 /// Storage in PostgreSQL. Several server instances on one database see each other's writes at
@@ -105,9 +105,21 @@ fn key(hash: &SecretHash) -> &[u8] {
     hash.as_bytes()
 }
 
+/// PostgreSQL text cannot hold a NUL character: a statement binding one fails with an encoding
+/// error. Identifiers are checked first, so a write is refused with a typed error and a lookup
+/// of an id that cannot exist finds nothing, instead of failing as a server error.
+fn storable(what: &'static str, text: &str) -> Result<(), StorageError> {
+    if text.contains('\0') {
+        Err(StorageError::other(NulCharacter { what }))
+    } else {
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl ClientStore for PostgresStore {
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
+        storable("client_id", &client.info.client_id)?;
         sqlx::query("INSERT INTO clients (client_id, record) VALUES ($1, $2)")
             .bind(&client.info.client_id)
             .bind(encode_client(client)?)
@@ -118,6 +130,7 @@ impl ClientStore for PostgresStore {
     }
 
     async fn upsert_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
+        storable("client_id", &client.info.client_id)?;
         sqlx::query(
             "INSERT INTO clients (client_id, record) VALUES ($1, $2) \
              ON CONFLICT (client_id) DO UPDATE SET record = EXCLUDED.record",
@@ -131,6 +144,10 @@ impl ClientStore for PostgresStore {
     }
 
     async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StorageError> {
+        if storable("client_id", client_id).is_err() {
+            // No stored id can contain it, so the client is simply absent.
+            return Ok(None);
+        }
         let record: Option<String> =
             sqlx::query_scalar("SELECT record FROM clients WHERE client_id = $1")
                 .bind(client_id)
@@ -141,6 +158,9 @@ impl ClientStore for PostgresStore {
     }
 
     async fn delete_client(&self, client_id: &str) -> Result<bool, StorageError> {
+        if storable("client_id", client_id).is_err() {
+            return Ok(false);
+        }
         let done = sqlx::query("DELETE FROM clients WHERE client_id = $1")
             .bind(client_id)
             .execute(&self.pool)
@@ -221,6 +241,7 @@ impl AuthorizationRequestStore for PostgresStore {
 #[async_trait]
 impl CodeStore for PostgresStore {
     async fn insert_code(&self, code: &CodeRecord) -> Result<(), StorageError> {
+        storable("grant_id", &code.grant_id)?;
         sqlx::query(
             "INSERT INTO codes (code_hash, grant_id, expires_at, record) VALUES ($1, $2, $3, $4)",
         )
@@ -299,6 +320,7 @@ impl TokenStore for PostgresStore {
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<bool, StorageError> {
         let keep_until = grant_keep_until(access, refresh)?;
+        storable("grant_id", &access.grant_id)?;
         let refresh_json = refresh.map(encode).transpose()?;
         // One statement, so one round trip and atomic on its own. The upsert locks the grant's
         // row (waiting for a revocation in progress, then re-reading its outcome); on a revoked
@@ -455,6 +477,11 @@ impl TokenStore for PostgresStore {
     }
 
     async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
+        if storable("grant_id", grant_id).is_err() {
+            // No token can carry it (issuing refuses such ids), so there is nothing to revoke
+            // and nothing to refuse later.
+            return Ok(());
+        }
         let (pool, grant_id) = (self.pool.clone(), grant_id.to_owned());
         // On its own task, as rotation is.
         detached(async move {
@@ -521,6 +548,10 @@ impl ReplayStore for PostgresStore {
         expires_at: i64,
         now: i64,
     ) -> Result<bool, StorageError> {
+        // Refused rather than reported as a first use: an entry that cannot be recorded must
+        // not let the assertion through twice.
+        storable("assertion issuer", issuer)?;
+        storable("assertion id", jti)?;
         // Insert if absent, or take over an expired entry. Concurrent inserts of one key queue
         // on the unique index; the loser's `DO UPDATE` re-reads the winner's row, which has not
         // expired, so it returns nothing.

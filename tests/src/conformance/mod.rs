@@ -10,6 +10,7 @@
 //! backend: every backend instantiates both.
 
 pub mod abandon;
+pub mod hostile;
 pub mod provider;
 pub mod purge;
 pub mod records;
@@ -41,6 +42,9 @@ macro_rules! storage_conformance {
         );
         $crate::storage_conformance!(@module abandon $factory;
             abandoned_operations_leave_the_store_usable,
+        );
+        $crate::storage_conformance!(@module hostile $factory;
+            ids_with_control_characters_are_absent_not_errors,
         );
         $crate::storage_conformance!(@provider $factory;
             provider_runs_the_whole_authorization_code_flow,
