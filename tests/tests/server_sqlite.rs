@@ -4,3 +4,79 @@
 mcp_auth_tests::server_flow_tests!(mcp_auth_tests::server::fresh_sqlite_url(env!(
     "CARGO_TARGET_TMPDIR"
 )));
+
+/// A burst of `client_credentials` token requests whose connections are dropped mid-flight
+/// (as a load generator that hangs up does) leaves the SQLite store working: afterwards every
+/// ordinary token request succeeds and `/healthz`, which probes a write, says ok. Over a real
+/// socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn token_requests_dropped_mid_flight_leave_the_store_working() {
+    use std::time::Duration;
+
+    use mcp_auth_tests::server::{SCOPE, TestServer, without_request_budgets};
+    use rand::Rng as _;
+
+    const CLIENT: &str = "load-generator";
+    const SECRET: &str = "load-generator-secret-0123456789abcdef";
+    /// Requests started at once in each burst, as many as the load run's connections.
+    const BURST: usize = 64;
+    const BURSTS: usize = 6;
+
+    let store = mcp_auth_tests::server::fresh_sqlite_url(env!("CARGO_TARGET_TMPDIR")).await;
+    let client_file = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("load-client-{:016x}.json", rand::random::<u64>()));
+    let client = serde_json::json!({
+        "client_id": CLIENT, "client_secret": SECRET,
+        "token_endpoint_auth_method": "client_secret_basic",
+        "grant_types": ["client_credentials"], "scope": SCOPE,
+    });
+    std::fs::write(&client_file, client.to_string()).expect("client file");
+    let config = mcp_auth_server::Config::from_args([
+        "mcp-auth-server",
+        "--store",
+        &store,
+        "--client",
+        &client_file.display().to_string(),
+    ])
+    .expect("test configuration");
+    let server = TestServer::start_with(without_request_budgets(config)).await;
+    let token_request = |http: &reqwest::Client| {
+        http.post(server.url("/token"))
+            .basic_auth(CLIENT, Some(SECRET))
+            .form(&[("grant_type", "client_credentials"), ("scope", SCOPE)])
+    };
+
+    for _ in 0..BURSTS {
+        let mut requests = Vec::with_capacity(BURST);
+        for _ in 0..BURST {
+            // A fresh client per request: one connection each, closed when the request is
+            // abandoned.
+            let http = reqwest::Client::new();
+            let grace = Duration::from_micros(rand::rng().random_range(200..20_000));
+            let request = token_request(&http).timeout(grace);
+            requests.push(tokio::spawn(async move {
+                let _ = request.send().await;
+                drop(http);
+            }));
+        }
+        for request in requests {
+            request.await.expect("request task");
+        }
+    }
+
+    for _ in 0..8 {
+        let response = token_request(&server.http)
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await
+            .expect("token response");
+        assert_eq!(response.status(), 200, "{:?}", response.text().await);
+    }
+    let health = server
+        .http
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .expect("health response");
+    assert_eq!(health.status(), 200);
+}
