@@ -1,6 +1,9 @@
 //! `mcp-auth-server` against an anonymous caller who wants it to spend: connections, slow
-//! requests, request budgets, password guessing, MCP sessions, and the latency a kept-alive
-//! MCP client sees. Black-box, over real loopback sockets.
+//! requests, request budgets, password guessing, MCP sessions, hang-ups, and the latency a
+//! kept-alive MCP client sees. Black-box, over real loopback sockets.
+
+// A failed expectation aborts the test with its message; that is what these helpers are for.
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 use std::time::{Duration, Instant};
 
@@ -390,5 +393,185 @@ mod sessions {
                 .mcp_call_ok(&token, session, "echo", json!({"text": "hi"}))
                 .await;
         }
+    }
+}
+
+mod hang_ups {
+    use super::*;
+
+    const CLIENT: &str = "load-generator";
+    const SECRET: &str = "load-generator-secret-0123456789abcdef";
+
+    fn token_request(authority: &str) -> Vec<u8> {
+        let body = "grant_type=client_credentials&scope=mcp%3Atools";
+        let basic = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT}:{SECRET}"))
+        };
+        format!(
+            "POST /token HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Basic {basic}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
+    }
+
+    /// The load run that wedged the default store: 64 connections issuing `client_credentials`
+    /// tokens on SQLite, dropped with requests in flight. Afterwards every ordinary request
+    /// must succeed, the health check must pass, and another process must be able to take
+    /// SQLite's write lock (no transaction left open on a pooled connection).
+    #[tokio::test]
+    async fn token_requests_dropped_mid_flight_leave_the_sqlite_store_working() {
+        let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("hang-ups-{:016x}", rand::random::<u64>()));
+        std::fs::create_dir_all(&dir).expect("directory");
+        let client_file = dir.join("client.json");
+        std::fs::write(
+            &client_file,
+            json!({
+                "client_id": CLIENT, "client_secret": SECRET,
+                "token_endpoint_auth_method": "client_secret_basic",
+                "grant_types": ["client_credentials"], "scope": "mcp:tools",
+            })
+            .to_string(),
+        )
+        .expect("client file");
+        let database = dir.join("mcp-auth.db");
+        let store = format!("sqlite://{}", database.display());
+        let config = Config::from_args([
+            "mcp-auth-server",
+            "--store",
+            &store,
+            "--client",
+            client_file.to_str().expect("utf-8"),
+        ])
+        .expect("configuration");
+        let server =
+            TestServer::start_with(mcp_auth_tests::server::without_request_budgets(config)).await;
+        let authority = authority(&server);
+
+        for round in 0..5u64 {
+            let bursts = (0..64u64).map(|i| {
+                let authority = authority.clone();
+                tokio::spawn(async move {
+                    let Ok(mut stream) = TcpStream::connect(&authority).await else {
+                        return;
+                    };
+                    let request = token_request(&authority);
+                    if stream.write_all(&request).await.is_err() {
+                        return;
+                    }
+                    // Hang up at staggered moments: before, during and after the store's work.
+                    let wait = (i * 7 + round * 13) % 40;
+                    tokio::time::sleep(Duration::from_micros(wait * 50)).await;
+                    drop(stream);
+                })
+            });
+            for burst in bursts.collect::<Vec<_>>() {
+                burst.await.expect("burst task");
+            }
+        }
+
+        for _ in 0..20 {
+            let response = server
+                .http
+                .post(server.url("/token"))
+                .basic_auth(CLIENT, Some(SECRET))
+                .form(&[("grant_type", "client_credentials"), ("scope", "mcp:tools")])
+                .send()
+                .await
+                .expect("token request");
+            assert_eq!(
+                response.status(),
+                StatusCode::OK,
+                "the store still issues tokens"
+            );
+        }
+        let health = server
+            .http
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .expect("health");
+        assert_eq!(health.status(), StatusCode::OK);
+
+        // Another connection to the file can take the write lock within SQLite's busy wait.
+        use sqlx::ConnectOptions as _;
+        let mut other = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&database)
+            .busy_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .expect("open the database");
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut other)
+            .await
+            .expect("the write lock is free");
+        sqlx::query("ROLLBACK")
+            .execute(&mut other)
+            .await
+            .expect("rollback");
+    }
+}
+
+mod timeouts {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_request_whose_body_never_arrives_answers_408_after_the_request_timeout() {
+        let server = server_with(|config| config.limits.request_timeout = 1).await;
+        let mut stream = TcpStream::connect(authority(&server))
+            .await
+            .expect("connect");
+        stream
+            .write_all(
+                b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                  Content-Length: 100\r\n\r\ngrant_type=",
+            )
+            .await
+            .expect("write");
+        let mut buf = vec![0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut buf))
+            .await
+            .expect("an answer before the test's own deadline")
+            .expect("read");
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    }
+
+    /// An open SSE stream is a response whose headers came at once; the request timeout
+    /// bounds only the time to those headers, so the stream outlives it.
+    #[tokio::test]
+    async fn an_open_mcp_event_stream_outlives_the_request_timeout() {
+        let server = server_with(|config| config.limits.request_timeout = 1).await;
+        let client = server.register("Streaming client").await;
+        let token = server.sign_in(&client, "alice", ALICE_PASSWORD).await;
+        let token = token["access_token"].as_str().expect("token").to_owned();
+        let session = server.mcp_initialize(&token).await;
+        let mut stream = server
+            .http
+            .get(server.resource())
+            .header("authorization", format!("Bearer {token}"))
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &session)
+            .header(
+                "mcp-protocol-version",
+                mcp_auth_tests::server::MCP_PROTOCOL_VERSION,
+            )
+            .send()
+            .await
+            .expect("GET /mcp");
+        assert_eq!(stream.status(), StatusCode::OK);
+        // Nothing arrives (or only keep-alives), and the stream does not end.
+        let waited = tokio::time::timeout(Duration::from_millis(2500), async {
+            loop {
+                match stream.chunk().await {
+                    Ok(Some(_)) => continue,
+                    other => return other.map(|_| ()),
+                }
+            }
+        })
+        .await;
+        assert!(waited.is_err(), "the stream ended within 2.5 s: {waited:?}");
     }
 }
