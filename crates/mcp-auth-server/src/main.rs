@@ -28,6 +28,10 @@ async fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     tracing_subscriber::fmt()
+        // Logs go to stderr (stdout is for --check-config), with colours only on a terminal:
+        // ANSI escapes in a log file or a journal are noise to every reader after us.
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),
