@@ -79,4 +79,23 @@ async fn token_requests_dropped_mid_flight_leave_the_store_working() {
         .await
         .expect("health response");
     assert_eq!(health.status(), 200);
+
+    // No transaction was left open on a pooled connection: another connection to the file
+    // takes SQLite's write lock within its busy wait.
+    use sqlx::ConnectOptions as _;
+    let path = store.trim_start_matches("sqlite://");
+    let mut other = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("open the database");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .expect("the write lock is free");
+    sqlx::query("ROLLBACK")
+        .execute(&mut other)
+        .await
+        .expect("rollback");
 }
