@@ -44,3 +44,12 @@ pub const MAX_CLIENT_CACHE_ENTRIES: usize = 4096;
 /// its JSON (allocations, the cache's own bookkeeping).
 pub const MIN_CLIENT_CACHE_ENTRY_WEIGHT: u64 =
     MAX_CLIENT_CACHE_BYTES / MAX_CLIENT_CACHE_ENTRIES as u64;
+
+/// Distinct keys [`LocalRateLimiter`](crate::LocalRateLimiter) tracks per quota before it
+/// sweeps idle ones; beyond it after a sweep, new keys share one overflow budget. 100,000 keys of ~100 bytes each bound
+/// the limiter to ~10 MiB per quota however many addresses an attacker uses.
+pub const MAX_TRACKED_KEYS: usize = 100_000;
+
+/// Distinct quotas one [`LocalRateLimiter`](crate::LocalRateLimiter) serves (a deployment
+/// configures a handful).
+pub const MAX_QUOTAS: usize = 32;

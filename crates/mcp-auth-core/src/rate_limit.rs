@@ -19,14 +19,7 @@ use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, RateLimiter};
 
 use crate::StorageError;
-
-/// Distinct keys [`LocalRateLimiter`] tracks per quota before it sweeps idle ones; beyond it
-/// after a sweep, new keys share one overflow budget. 100,000 keys of ~100 bytes each bound
-/// the limiter to ~10 MiB per quota however many addresses an attacker uses.
-pub const MAX_TRACKED_KEYS: usize = 100_000;
-
-/// Distinct quotas one [`LocalRateLimiter`] serves (a deployment configures a handful).
-pub const MAX_QUOTAS: usize = 32;
+use crate::limits::{MAX_QUOTAS, MAX_TRACKED_KEYS};
 
 /// The key new keys share once [`MAX_TRACKED_KEYS`] are tracked.
 const OVERFLOW_KEY: &str = "\0overflow";

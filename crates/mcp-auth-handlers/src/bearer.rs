@@ -477,7 +477,7 @@ impl BearerRejection {
     pub fn into_response(self) -> Response<Bytes> {
         let Some(challenge) = self.www_authenticate() else {
             if let BearerRejectionKind::Verifier(error) = &self.kind {
-                tracing::error!(%error, cause = ?std::error::Error::source(error).map(ToString::to_string), "token verifier failure");
+                tracing::error!(error = %mcp_auth_core::ErrorChain(error), "token verifier failure");
             }
             let mut response = response::oauth_error(ServerErrorCode::TemporarilyUnavailable, None);
             response

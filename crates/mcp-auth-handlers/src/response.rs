@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, PRAGMA};
 use http::{Response, StatusCode};
+use mcp_auth_core::ErrorChain;
 use mcp_auth_core::{ProviderError, ProviderErrorKind};
 use mcp_auth_types::{
     AuthorizeErrorCode, BearerErrorCode, ErrorBody, RegistrationErrorCode, RevocationErrorCode,
@@ -147,7 +148,7 @@ pub fn oauth_error<C: Serialize + Status + Copy>(
 /// is down, `500 server_error` otherwise. The cause is logged, never sent.
 pub fn provider_failure(error: &ProviderError) -> Response<Bytes> {
     let code = server_error_code(error);
-    tracing::error!(error = %error, cause = ?std::error::Error::source(error).map(ToString::to_string), "provider failure");
+    tracing::error!(error = %ErrorChain(error), "provider failure");
     let mut response = oauth_error(code, None);
     if code == ServerErrorCode::TemporarilyUnavailable {
         response

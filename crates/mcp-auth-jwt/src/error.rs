@@ -1,6 +1,7 @@
 //! Typed failures: the broken rule of an assertion, a key-fetch failure, and configuration
 //! errors.
 
+use mcp_auth_core::ErrorChain;
 use mcp_auth_core::{ClientAssertionError, ProviderError, TokenError};
 use mcp_auth_types::TokenErrorCode;
 
@@ -234,11 +235,11 @@ impl Failure {
         match self {
             Self::Rejected(rejection) => rejection.into_token_error(),
             Self::Keys(error) => {
-                tracing::error!(error = %error, cause = ?std::error::Error::source(&error), "identity provider keys unavailable");
+                tracing::error!(error = %ErrorChain(&error), "identity provider keys unavailable");
                 TokenError::Provider(error.into())
             }
             Self::Verification(error) => {
-                tracing::warn!(error = %error, "ID-JAG signature not verified");
+                tracing::warn!(error = %ErrorChain(&error), "ID-JAG signature not verified");
                 TokenError::Provider(error.into())
             }
         }
@@ -251,11 +252,11 @@ impl Failure {
                 Rejection::ClientKeySet(limit).into_client_assertion_error()
             }
             Self::Keys(error) if error.is_refusal() => {
-                tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "client jwks_uri refused");
+                tracing::warn!(error = %ErrorChain(&error), "client jwks_uri refused");
                 Rejection::UnusableClientKeys.into_client_assertion_error()
             }
             Self::Keys(error) => {
-                tracing::warn!(error = %error, cause = ?std::error::Error::source(&error), "client keys unavailable");
+                tracing::warn!(error = %ErrorChain(&error), "client keys unavailable");
                 ClientAssertionError::Provider(error.into())
             }
             Self::Verification(error) => {

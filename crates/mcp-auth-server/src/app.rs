@@ -379,7 +379,7 @@ async fn healthz(State(storage): State<DynStorage>) -> Response {
     match store::is_healthy(&storage).await {
         Ok(()) => (StatusCode::OK, "ok\n").into_response(),
         Err(err) => {
-            tracing::error!(error = %err, "health check: the store does not answer");
+            tracing::error!(error = %ErrorChain(&err), "health check: the store does not answer");
             (StatusCode::SERVICE_UNAVAILABLE, "store unavailable\n").into_response()
         }
     }

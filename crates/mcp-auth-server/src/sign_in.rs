@@ -381,7 +381,7 @@ async fn show(
         }
         Ok(None) => sign_in.unknown_request(),
         Err(err) => {
-            tracing::error!(error = %err, "cannot load a pending authorization");
+            tracing::error!(error = %ErrorChain(&err), "cannot load a pending authorization");
             sign_in.unavailable()
         }
     }
@@ -455,7 +455,7 @@ async fn approve(sign_in: &SignIn, form: SubmitForm, client: &str) -> Response {
         Ok(Some(pending)) => pending,
         Ok(None) => return sign_in.unknown_request(),
         Err(err) => {
-            tracing::error!(error = %err, "cannot load a pending authorization");
+            tracing::error!(error = %ErrorChain(&err), "cannot load a pending authorization");
             return sign_in.unavailable();
         }
     };
@@ -579,7 +579,7 @@ async fn spend_attempt(
 fn finish_error(sign_in: &SignIn, err: &mcp_auth_core::AuthorizeError) -> Response {
     match err {
         mcp_auth_core::AuthorizeError::Provider(source) => {
-            tracing::error!(error = %source, "cannot finish an authorization");
+            tracing::error!(error = %ErrorChain(source), "cannot finish an authorization");
             sign_in.unavailable()
         }
         _ => sign_in.unknown_request(),
