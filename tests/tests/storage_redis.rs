@@ -87,7 +87,10 @@ async fn every_key_but_clients_and_expiry_indexes_expires() {
         .await
         .expect("connect to Redis");
     let keys = keys_under(&prefix).await;
-    assert!(keys.len() > 10, "records of every kind are stored: {keys:?}");
+    assert!(
+        keys.len() > 10,
+        "records of every kind are stored: {keys:?}"
+    );
     for key in keys {
         let rest = key.strip_prefix(&prefix).expect("under the prefix");
         if rest.starts_with("client:") || rest.starts_with("expiry:") {

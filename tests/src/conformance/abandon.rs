@@ -157,7 +157,8 @@ pub async fn abandon_operations(store: &Arc<dyn Storage>) -> Vec<String> {
             }
         }
         for task in tasks {
-            task.await.expect("the abandoning task itself does not panic");
+            task.await
+                .expect("the abandoning task itself does not panic");
         }
         grants.push(round.grant);
     }

@@ -105,8 +105,14 @@ pub async fn store_records_of_every_kind(store: &dyn Storage) {
             .await
             .expect("issue")
     );
-    store.revoke_grant(&revoked, NOW + 60).await.expect("revoke");
-    store.revoke_grant(&random_id(), NOW + 60).await.expect("revoke");
+    store
+        .revoke_grant(&revoked, NOW + 60)
+        .await
+        .expect("revoke");
+    store
+        .revoke_grant(&random_id(), NOW + 60)
+        .await
+        .expect("revoke");
 
     assert!(
         store
@@ -131,7 +137,10 @@ pub async fn purge_leaves_no_expired_record_of_any_kind(inspected: Inspected) {
         .await
         .expect("purge requests");
     store.purge_expired_codes(later).await.expect("purge codes");
-    store.purge_expired_tokens(later).await.expect("purge tokens");
+    store
+        .purge_expired_tokens(later)
+        .await
+        .expect("purge tokens");
     store
         .purge_expired_assertion_ids(later)
         .await
