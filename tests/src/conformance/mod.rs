@@ -14,6 +14,7 @@ pub mod hostile;
 pub mod provider;
 pub mod purge;
 pub mod records;
+pub mod replay;
 pub mod store;
 
 /// Expands to one `#[tokio::test]` per storage contract, each on a fresh store from `$factory`.
