@@ -120,7 +120,7 @@ fn operation(
     }
 }
 
-/// Drops store operations at random points: [`ROUNDS`] rounds of concurrent issuance,
+/// Drops store operations at random points: 48 rounds of concurrent issuance,
 /// rotation, revocation, code redemption, purge and replay recording, each operation either
 /// given a random few microseconds to a few milliseconds before its future is dropped, or
 /// spawned and aborted after a random number of scheduler turns. Returns the grants the rounds
