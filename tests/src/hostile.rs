@@ -218,13 +218,7 @@ async fn authorization_endpoint(server: &TestServer, client: &TestClient, rng: &
         let mut query = base.clone();
         let i = case % query.len();
         query[i].1 = splice(rng, &query[i].1);
-        let response = server
-            .http
-            .get(server.url("/authorize"))
-            .query(&query)
-            .send()
-            .await
-            .expect("authorize");
+        let response = authorize(server, &query).await;
         let status = response.status();
         if status == StatusCode::FOUND {
             // Only an error may go back to the client, never the sign-in page.
@@ -239,13 +233,7 @@ async fn authorization_endpoint(server: &TestServer, client: &TestClient, rng: &
     }
     let mut query = base;
     query[5].1 = "s".repeat(5000);
-    let response = server
-        .http
-        .get(server.url("/authorize"))
-        .query(&query)
-        .send()
-        .await
-        .expect("authorize");
+    let response = authorize(server, &query).await;
     match response.status() {
         StatusCode::FOUND => {
             let params = redirect_params(&location(&response));
@@ -256,4 +244,14 @@ async fn authorization_endpoint(server: &TestServer, client: &TestClient, rng: &
         }
         status => assert_eq!(status, StatusCode::BAD_REQUEST),
     }
+}
+
+async fn authorize(server: &TestServer, query: &[(&str, String)]) -> reqwest::Response {
+    server
+        .http
+        .get(server.url("/authorize"))
+        .query(query)
+        .send()
+        .await
+        .expect("authorize")
 }

@@ -7,16 +7,13 @@
 
 mod https_host;
 
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, LazyLock};
 
-use async_trait::async_trait;
 use mcp_auth_core::types::{
     Assertion, OAuthClientInformationFull, OAuthClientMetadata, TokenEndpointAuthMethod,
 };
 use mcp_auth_core::{ClientAssertionError, ClientAssertionVerifier};
-use mcp_auth_fetch::NameResolver;
+use mcp_auth_fetch::StaticResolver;
 use mcp_auth_jwt::test_util::TestKey;
 use mcp_auth_jwt::{PrivateKeyJwtVerifier, SigningAlgorithm, VettedFetcher};
 use serde_json::json;
@@ -30,19 +27,7 @@ const NOW: i64 = 1_700_000_000;
 static KEY: LazyLock<TestKey> = LazyLock::new(|| TestKey::generate(SigningAlgorithm::ES256, "k1"));
 
 /// Names the test controls; `keys.test` is the loopback host.
-struct Names(HashMap<&'static str, Vec<IpAddr>>);
-
-#[async_trait]
-impl NameResolver for Names {
-    async fn lookup(&self, host: &str) -> std::io::Result<Vec<IpAddr>> {
-        self.0
-            .get(host)
-            .cloned()
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, host.to_owned()))
-    }
-}
-
-fn names() -> Arc<Names> {
+fn names() -> Arc<StaticResolver> {
     let table: &[(&str, &[&str])] = &[
         ("keys.test", &["127.0.0.1"]),
         ("loopback6.test", &["::1"]),
@@ -54,12 +39,9 @@ fn names() -> Arc<Names> {
         // One public and one private address: the private one refuses the whole name.
         ("mixed.test", &["8.8.8.8", "10.0.0.1"]),
     ];
-    Arc::new(Names(
-        table
-            .iter()
-            .map(|(name, addrs)| (*name, addrs.iter().map(|a| a.parse().unwrap()).collect()))
-            .collect(),
-    ))
+    Arc::new(StaticResolver::new(table.iter().map(|(name, addrs)| {
+        (*name, addrs.iter().map(|a| a.parse().unwrap()).collect())
+    })))
 }
 
 fn client(jwks_uri: &str) -> OAuthClientInformationFull {
@@ -80,7 +62,7 @@ fn assertion() -> Assertion {
 fn verifier(
     host: &HttpsHost,
     allow: Option<&str>,
-    names: Option<Arc<Names>>,
+    names: Option<Arc<StaticResolver>>,
 ) -> PrivateKeyJwtVerifier {
     let mut fetcher = VettedFetcher::builder()
         .root_certificates_pem(host.pem.as_bytes())

@@ -37,6 +37,22 @@ fn authority(server: &TestServer) -> String {
     server.base.trim_start_matches("http://").to_owned()
 }
 
+/// An access token of alice's, for a client registered as `name`.
+async fn alice_token(server: &TestServer, name: &str) -> String {
+    let client = server.register(name).await;
+    let tokens = server.sign_in(&client, "alice", ALICE_PASSWORD).await;
+    tokens["access_token"].as_str().expect("token").to_owned()
+}
+
+/// A raw connection to `server` on which `bytes` were sent.
+async fn send_raw(server: &TestServer, bytes: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(authority(server))
+        .await
+        .expect("connect");
+    stream.write_all(bytes).await.expect("write");
+    stream
+}
+
 /// Reads until the peer closes (Ok(bytes read)) or `limit` passes (Err).
 async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Result<Vec<u8>, ()> {
     let mut received = Vec::new();
@@ -62,9 +78,7 @@ mod connections {
     #[tokio::test]
     async fn mcp_calls_on_one_kept_alive_connection_do_not_wait_for_delayed_acks() {
         let server = server_with(|_| {}).await;
-        let client = server.register("Kept-alive client").await;
-        let token = server.sign_in(&client, "alice", ALICE_PASSWORD).await;
-        let token = token["access_token"].as_str().expect("token").to_owned();
+        let token = alice_token(&server, "Kept-alive client").await;
         let session = server.mcp_initialize(&token).await;
         let mut took = Vec::new();
         for i in 0..9 {
@@ -86,13 +100,7 @@ mod connections {
     #[tokio::test]
     async fn a_half_sent_request_head_loses_its_connection_after_the_header_timeout() {
         let server = server_with(|config| config.limits.header_read_timeout = 1).await;
-        let mut stream = TcpStream::connect(authority(&server))
-            .await
-            .expect("connect");
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
-            .await
-            .expect("write");
+        let mut stream = send_raw(&server, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await;
         let answer = read_until_closed(&mut stream, Duration::from_secs(15))
             .await
             .expect("the server closes a connection whose head never completes");
@@ -102,12 +110,7 @@ mod connections {
         );
 
         // An idle kept-alive connection is closed too.
-        let mut idle = TcpStream::connect(authority(&server))
-            .await
-            .expect("connect");
-        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            .await
-            .expect("write");
+        let mut idle = send_raw(&server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
         let answer = read_until_closed(&mut idle, Duration::from_secs(15))
             .await
             .expect("the server closes an idle connection");
@@ -129,13 +132,11 @@ mod connections {
             .await
             .expect("connect");
         let probe = || async {
-            let mut stream = TcpStream::connect(authority(&server))
-                .await
-                .expect("connect");
-            stream
-                .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .await
-                .expect("write");
+            let mut stream = send_raw(
+                &server,
+                b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
+            .await;
             let mut buf = [0u8; 64];
             tokio::time::timeout(Duration::from_millis(500), stream.read(&mut buf))
                 .await
@@ -374,9 +375,7 @@ mod sessions {
     #[tokio::test]
     async fn a_principal_opening_more_sessions_than_its_share_loses_its_oldest() {
         let server = server_with(|config| config.limits.mcp_sessions_per_principal = 2).await;
-        let client = server.register("Session hoarder").await;
-        let token = server.sign_in(&client, "alice", ALICE_PASSWORD).await;
-        let token = token["access_token"].as_str().expect("token").to_owned();
+        let token = alice_token(&server, "Session hoarder").await;
         let oldest = server.mcp_initialize(&token).await;
         let middle = server.mcp_initialize(&token).await;
         let newest = server.mcp_initialize(&token).await;
@@ -402,16 +401,12 @@ mod timeouts {
     #[tokio::test]
     async fn a_request_whose_body_never_arrives_answers_408_after_the_request_timeout() {
         let server = server_with(|config| config.limits.request_timeout = 1).await;
-        let mut stream = TcpStream::connect(authority(&server))
-            .await
-            .expect("connect");
-        stream
-            .write_all(
-                b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
-                  Content-Length: 100\r\n\r\ngrant_type=",
-            )
-            .await
-            .expect("write");
+        let mut stream = send_raw(
+            &server,
+            b"POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 100\r\n\r\ngrant_type=",
+        )
+        .await;
         let mut buf = vec![0u8; 1024];
         let n = tokio::time::timeout(Duration::from_secs(15), stream.read(&mut buf))
             .await
@@ -426,9 +421,7 @@ mod timeouts {
     #[tokio::test]
     async fn an_open_mcp_event_stream_outlives_the_request_timeout() {
         let server = server_with(|config| config.limits.request_timeout = 1).await;
-        let client = server.register("Streaming client").await;
-        let token = server.sign_in(&client, "alice", ALICE_PASSWORD).await;
-        let token = token["access_token"].as_str().expect("token").to_owned();
+        let token = alice_token(&server, "Streaming client").await;
         let session = server.mcp_initialize(&token).await;
         let mut stream = server
             .http

@@ -29,29 +29,9 @@ async fn postgres() -> (PostgresStore, String) {
     (store, url)
 }
 
-/// Rows of every table but `clients` (and the migrations' own).
-const COUNT_ROWS: &str = "SELECT (SELECT count(*) FROM authorization_requests) \
-     + (SELECT count(*) FROM codes) + (SELECT count(*) FROM grants) \
-     + (SELECT count(*) FROM access_tokens) + (SELECT count(*) FROM refresh_tokens) \
-     + (SELECT count(*) FROM assertion_ids)";
-
 /// A fresh store, with a counter reading its tables through its pool.
 async fn inspected() -> mcp_auth_tests::conformance::purge::Inspected {
-    let (store, _) = postgres().await;
-    let pool = store.pool().clone();
-    mcp_auth_tests::conformance::purge::Inspected {
-        store: Arc::new(store),
-        count: Arc::new(move || {
-            let pool = pool.clone();
-            Box::pin(async move {
-                let rows: i64 = mcp_auth_sqlx::sqlx::query_scalar(COUNT_ROWS)
-                    .fetch_one(&pool)
-                    .await
-                    .expect("count rows");
-                u64::try_from(rows).expect("a count")
-            })
-        }),
-    }
+    mcp_auth_tests::sql_inspected!(postgres().await.0)
 }
 
 mcp_auth_tests::storage_conformance!(postgres_store());

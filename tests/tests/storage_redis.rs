@@ -9,13 +9,17 @@ use mcp_auth_core::Storage;
 use mcp_auth_redis::RedisStore;
 use mcp_auth_tests::services;
 
-async fn redis_store() -> Arc<dyn Storage> {
-    let store = RedisStore::builder(services::redis_url())
+/// A store under a fresh key prefix.
+async fn fresh_redis() -> RedisStore {
+    RedisStore::builder(services::redis_url())
         .key_prefix(services::unique_redis_prefix())
         .connect()
         .await
-        .expect("connect to Redis");
-    Arc::new(store)
+        .expect("connect to Redis")
+}
+
+async fn redis_store() -> Arc<dyn Storage> {
+    Arc::new(fresh_redis().await)
 }
 
 mcp_auth_tests::storage_conformance!(redis_store());
@@ -109,12 +113,7 @@ mod rate_limits {
     use super::*;
 
     async fn redis_limiter() -> Arc<dyn mcp_auth_core::RateLimitStore> {
-        let store = RedisStore::builder(services::redis_url())
-            .key_prefix(services::unique_redis_prefix())
-            .connect()
-            .await
-            .expect("connect to Redis");
-        Arc::new(store)
+        Arc::new(fresh_redis().await)
     }
 
     mcp_auth_tests::rate_limit_conformance!(redis_limiter());

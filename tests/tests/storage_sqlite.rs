@@ -33,29 +33,9 @@ async fn sqlite_file() -> (SqliteStore, String) {
     (store, url)
 }
 
-/// Rows of every table but `clients` (and the migrations' own).
-const COUNT_ROWS: &str = "SELECT (SELECT count(*) FROM authorization_requests) \
-     + (SELECT count(*) FROM codes) + (SELECT count(*) FROM grants) \
-     + (SELECT count(*) FROM access_tokens) + (SELECT count(*) FROM refresh_tokens) \
-     + (SELECT count(*) FROM assertion_ids)";
-
-/// `store`, with a counter reading its tables through its own pool (so that an in-memory
-/// database, which lives in its one connection, is counted too).
+/// `store`, with a counter reading its tables through its own pool.
 fn inspected(store: SqliteStore) -> Inspected {
-    let pool = store.pool().clone();
-    Inspected {
-        store: Arc::new(store),
-        count: Arc::new(move || {
-            let pool = pool.clone();
-            Box::pin(async move {
-                let rows: i64 = mcp_auth_sqlx::sqlx::query_scalar(COUNT_ROWS)
-                    .fetch_one(&pool)
-                    .await
-                    .expect("count rows");
-                u64::try_from(rows).expect("a count")
-            })
-        }),
-    }
+    mcp_auth_tests::sql_inspected!(store)
 }
 
 mcp_auth_tests::storage_conformance!(file_store());

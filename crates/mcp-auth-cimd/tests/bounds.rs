@@ -9,21 +9,9 @@ mod host;
 use std::sync::Arc;
 use std::time::Duration;
 
-use host::{Host, clock, fetch_error, json};
+use host::{Host, clock, fetch_error, json, until};
 use mcp_auth_cimd::FetchError;
 use mcp_auth_core::{ClientMetadataError, ClientMetadataResolver};
-
-/// Waits for `condition`; a condition that never comes fails the test after a generous bound
-/// instead of hanging it.
-async fn until(mut condition: impl FnMut() -> bool) {
-    for _ in 0..6000 {
-        if condition() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    panic!("the awaited condition never held");
-}
 
 #[tokio::test]
 async fn concurrent_resolutions_of_one_document_make_one_request() {

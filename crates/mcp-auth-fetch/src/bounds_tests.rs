@@ -105,7 +105,7 @@ fn fetcher() -> (VettedFetcherBuilder, Arc<ManualClock>) {
 
 /// Waits for `condition`; a condition that never comes (the behaviour under test is missing)
 /// fails the test after a generous bound instead of hanging it.
-async fn until(mut condition: impl FnMut() -> bool) {
+pub(crate) async fn until(mut condition: impl FnMut() -> bool) {
     for _ in 0..6000 {
         if condition() {
             return;

@@ -36,6 +36,36 @@ impl NameResolver for SystemResolver {
     }
 }
 
+/// Names resolved from a fixed table, and no others (`NotFound`): for tests, which need names
+/// that resolve to chosen (special-use) addresses, and for deployments that pin a host.
+/// Addresses found here are vetted like any other.
+#[derive(Debug, Clone, Default)]
+pub struct StaticResolver {
+    names: std::collections::HashMap<String, Vec<IpAddr>>,
+}
+
+impl StaticResolver {
+    /// A resolver answering each name of `table` with its addresses.
+    pub fn new<N: Into<String>>(table: impl IntoIterator<Item = (N, Vec<IpAddr>)>) -> Self {
+        Self {
+            names: table
+                .into_iter()
+                .map(|(name, addrs)| (name.into(), addrs))
+                .collect(),
+        }
+    }
+}
+
+#[async_trait]
+impl NameResolver for StaticResolver {
+    async fn lookup(&self, host: &str) -> std::io::Result<Vec<IpAddr>> {
+        self.names
+            .get(host)
+            .cloned()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, host.to_owned()))
+    }
+}
+
 /// Why a URL could not be fetched.
 ///
 /// Cloneable (causes are shared) because one failure answers every caller of a single-flight

@@ -13,5 +13,6 @@ pub use address::{IpRange, IpRangeError, is_special_use};
 pub use builder::VettedFetcherBuilder;
 pub use failures::{FetchClock, MonotonicClock};
 pub use fetch::{
-    FetchConfigError, FetchError, Fetched, NameResolver, SystemResolver, VettedFetcher,
+    FetchConfigError, FetchError, Fetched, NameResolver, StaticResolver, SystemResolver,
+    VettedFetcher,
 };

@@ -99,20 +99,9 @@ impl<T> Drop for Leave<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bounds_tests::until;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::Duration;
-
-    /// Waits for `condition`; a condition that never comes (the behaviour under test is missing)
-    /// fails the test after a generous bound instead of hanging it.
-    async fn until(mut condition: impl FnMut() -> bool) {
-        for _ in 0..6000 {
-            if condition() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        panic!("the awaited condition never held");
-    }
 
     #[tokio::test]
     async fn concurrent_callers_of_one_key_share_one_run() {

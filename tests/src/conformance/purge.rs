@@ -26,6 +26,40 @@ pub struct Inspected {
     pub count: RecordCounter,
 }
 
+/// Rows of every SQL table but `clients` (and the migrations' own), the same query on SQLite
+/// and PostgreSQL.
+pub const COUNT_SQL_ROWS: &str = "SELECT (SELECT count(*) FROM authorization_requests) \
+     + (SELECT count(*) FROM codes) + (SELECT count(*) FROM grants) \
+     + (SELECT count(*) FROM access_tokens) + (SELECT count(*) FROM refresh_tokens) \
+     + (SELECT count(*) FROM assertion_ids)";
+
+/// An [`Inspected`] SQL store (`SqliteStore` or `PostgresStore`), its records counted with
+/// [`COUNT_SQL_ROWS`] through the store's own pool (so that an in-memory SQLite database,
+/// which lives in its one connection, is counted too). A macro because the pool types differ
+/// and this crate does not depend on `mcp-auth-sqlx`.
+#[macro_export]
+macro_rules! sql_inspected {
+    ($store:expr) => {{
+        let store = $store;
+        let pool = store.pool().clone();
+        $crate::conformance::purge::Inspected {
+            store: ::std::sync::Arc::new(store),
+            count: ::std::sync::Arc::new(move || {
+                let pool = pool.clone();
+                ::std::boxed::Box::pin(async move {
+                    let rows: i64 = mcp_auth_sqlx::sqlx::query_scalar(
+                        $crate::conformance::purge::COUNT_SQL_ROWS,
+                    )
+                    .fetch_one(&pool)
+                    .await
+                    .expect("count rows");
+                    u64::try_from(rows).expect("a count")
+                })
+            }),
+        }
+    }};
+}
+
 /// Expands to one `#[tokio::test]` per purge case, each on a fresh store from `$factory`, an
 /// async expression yielding an [`Inspected`] store.
 #[macro_export]

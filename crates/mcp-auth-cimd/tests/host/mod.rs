@@ -5,13 +5,11 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use mcp_auth_cimd::{CimdResolver, CimdResolverBuilder, FetchError, NameResolver};
+use mcp_auth_cimd::{CimdResolver, CimdResolverBuilder, FetchError, StaticResolver};
 use mcp_auth_core::{ClientMetadataError, ManualClock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -199,9 +197,7 @@ impl Host {
 
 /// Names the tests control: `cimd.test` is the loopback host; the others each resolve into one
 /// special-use range.
-pub struct Names(HashMap<&'static str, Vec<IpAddr>>);
-
-pub fn names() -> Names {
+pub fn names() -> StaticResolver {
     let table: &[(&str, &[&str])] = &[
         ("cimd.test", &["127.0.0.1"]),
         ("loopback2.test", &["127.0.0.2"]),
@@ -223,22 +219,11 @@ pub fn names() -> Names {
         ("nat64.test", &["64:ff9b::a00:1"]),
         ("mixed.test", &["127.0.0.1", "10.0.0.1"]),
     ];
-    Names(
+    StaticResolver::new(
         table
             .iter()
-            .map(|(name, addrs)| (*name, addrs.iter().map(|a| a.parse().unwrap()).collect()))
-            .collect(),
+            .map(|(name, addrs)| (*name, addrs.iter().map(|a| a.parse().unwrap()).collect())),
     )
-}
-
-#[async_trait]
-impl NameResolver for Names {
-    async fn lookup(&self, host: &str) -> std::io::Result<Vec<IpAddr>> {
-        self.0
-            .get(host)
-            .cloned()
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, host.to_owned()))
-    }
 }
 
 pub fn fetch_error(error: &ClientMetadataError) -> &FetchError {
@@ -252,4 +237,16 @@ pub fn fetch_error(error: &ClientMetadataError) -> &FetchError {
 
 pub fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(1_000_000))
+}
+
+/// Waits for `condition`; a condition that never comes fails the test after a generous bound
+/// instead of hanging it.
+pub async fn until(mut condition: impl FnMut() -> bool) {
+    for _ in 0..6000 {
+        if condition() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the awaited condition never held");
 }

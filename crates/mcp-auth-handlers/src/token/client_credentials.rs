@@ -61,7 +61,7 @@ mod tests {
     use mcp_auth_types::GrantType;
 
     use crate::test_support::*;
-    use crate::token::tests::check_token;
+    use crate::token::tests::{check_refused_to_url_client, check_token};
 
     /// A client id in the metadata-document namespace (an https URL).
     const URL_CLIENT_ID: &str = "https://app.example/client.json";
@@ -167,14 +167,7 @@ mod tests {
                 ("client_id", client_id),
                 ("client_secret", POST_CLIENT_SECRET),
             ];
-            let body = check_token(&env, &form, None, 400, Some("unauthorized_client")).await;
-            assert!(
-                body["error_description"]
-                    .as_str()
-                    .unwrap()
-                    .contains("metadata document"),
-                "{body}"
-            );
+            check_refused_to_url_client(&env, &form).await;
         }
         // The same client under a non-URL id gets its token.
         check_token(&env, &credentials_form(&[]), None, 200, None).await;

@@ -60,7 +60,7 @@ mod tests {
     use mcp_auth_types::{GrantType, JWT_BEARER_GRANT_TYPE};
 
     use crate::test_support::*;
-    use crate::token::tests::check_token;
+    use crate::token::tests::{check_refused_to_url_client, check_token};
 
     /// An environment with the grant enabled and the post and public clients registered for it.
     fn env(enabled: bool) -> TestEnv {
@@ -210,14 +210,7 @@ mod tests {
             client.metadata.grant_types = vec![GrantType::JwtBearer];
             env.provider.add_client(client);
             let form = assertion_form(&[("client_id", client_id)]);
-            let body = check_token(&env, &form, None, 400, Some("unauthorized_client")).await;
-            assert!(
-                body["error_description"]
-                    .as_str()
-                    .unwrap()
-                    .contains("metadata document"),
-                "{body}"
-            );
+            check_refused_to_url_client(&env, &form).await;
             assert!(env.provider.last_assertion.lock().unwrap().is_none());
         }
     }

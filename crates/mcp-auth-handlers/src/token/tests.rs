@@ -50,6 +50,14 @@ pub(super) async fn check_token(
     body
 }
 
+/// Posts `form` of a metadata-document (URL) client and checks it is refused as
+/// `unauthorized_client`, with a description naming the reason.
+pub(super) async fn check_refused_to_url_client(env: &TestEnv, form_pairs: &[(&str, &str)]) {
+    let body = check_token(env, form_pairs, None, 400, Some("unauthorized_client")).await;
+    let description = body["error_description"].as_str().unwrap_or_default();
+    assert!(description.contains("metadata document"), "{body}");
+}
+
 /// An authorization-code request of the public client for `code`.
 pub(super) fn code_form(code: &str) -> Vec<(&'static str, &str)> {
     vec![
