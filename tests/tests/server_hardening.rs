@@ -211,24 +211,12 @@ mod budgets {
             ("redirect_uri", "http://127.0.0.1:9/cb"),
             ("code_verifier", "v"),
         ];
+        let post = || server.http.post(server.url("/token")).form(&bogus).send();
         for _ in 0..2 {
-            let response = server
-                .http
-                .post(server.url("/token"))
-                .form(&bogus)
-                .send()
-                .await
-                .expect("token");
+            let response = post().await.expect("token");
             assert_ne!(response.status(), StatusCode::TOO_MANY_REQUESTS);
         }
-        let response = server
-            .http
-            .post(server.url("/token"))
-            .form(&bogus)
-            .send()
-            .await
-            .expect("token");
-        assert_rate_limited(response).await;
+        assert_rate_limited(post().await.expect("token")).await;
         // Metadata is not budgeted.
         let metadata = server
             .http

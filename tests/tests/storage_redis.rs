@@ -11,8 +11,13 @@ use mcp_auth_tests::services;
 
 /// A store under a fresh key prefix.
 async fn fresh_redis() -> RedisStore {
+    redis_under(services::unique_redis_prefix()).await
+}
+
+/// A store under `prefix`.
+async fn redis_under(prefix: String) -> RedisStore {
     RedisStore::builder(services::redis_url())
-        .key_prefix(services::unique_redis_prefix())
+        .key_prefix(prefix)
         .connect()
         .await
         .expect("connect to Redis")
@@ -55,11 +60,7 @@ async fn keys_under(prefix: &str) -> Vec<String> {
 /// A store under a fresh prefix, with a counter of its keys (clients' excepted).
 async fn inspected() -> mcp_auth_tests::conformance::purge::Inspected {
     let prefix = services::unique_redis_prefix();
-    let store = RedisStore::builder(services::redis_url())
-        .key_prefix(prefix.clone())
-        .connect()
-        .await
-        .expect("connect to Redis");
+    let store = redis_under(prefix.clone()).await;
     mcp_auth_tests::conformance::purge::Inspected {
         store: Arc::new(store),
         count: Arc::new(move || {
@@ -79,11 +80,7 @@ async fn inspected() -> mcp_auth_tests::conformance::purge::Inspected {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_key_but_clients_and_expiry_indexes_expires() {
     let prefix = services::unique_redis_prefix();
-    let store = RedisStore::builder(services::redis_url())
-        .key_prefix(prefix.clone())
-        .connect()
-        .await
-        .expect("connect to Redis");
+    let store = redis_under(prefix.clone()).await;
     mcp_auth_tests::conformance::purge::store_records_of_every_kind(&store).await;
     let client = redis::Client::open(services::redis_url()).expect("Redis URL");
     let mut conn = client
