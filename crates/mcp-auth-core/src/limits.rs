@@ -53,3 +53,9 @@ pub const MAX_TRACKED_KEYS: usize = 100_000;
 /// Distinct quotas one [`LocalRateLimiter`](crate::LocalRateLimiter) serves (a deployment
 /// configures a handful).
 pub const MAX_QUOTAS: usize = 32;
+
+/// Inserts between the opportunistic sweeps of `MemoryStore` (at least; a store holding more
+/// records waits for as many inserts as it holds, so that sweeping costs O(1) per insert):
+/// a store that is never purged explicitly still stays within about twice its live records,
+/// and a small one is not swept on every insert.
+pub const MEMORY_STORE_SWEEP_EVERY: usize = 1024;

@@ -1,21 +1,18 @@
 //! [`MemoryStore`]: the reference storage backend, in process memory.
 
 use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
 
 use crate::error::StorageError;
+use crate::limits::MEMORY_STORE_SWEEP_EVERY;
 use crate::secrets::SecretHash;
 use crate::storage::{
     AccessTokenRecord, AuthorizationRequestRecord, AuthorizationRequestStore, ClientRecord,
     ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup, RefreshTokenRecord, ReplayStore,
     Rotation, SharedAccessTokenRecord, TokenStore,
 };
-
-/// How many inserts pass between opportunistic sweeps of expired records, so that a store that
-/// is never purged explicitly still stays bounded by its live records.
-const SWEEP_EVERY: u32 = 1024;
 
 /// Storage in process memory: the reference implementation of every storage contract.
 ///
@@ -24,6 +21,18 @@ const SWEEP_EVERY: u32 = 1024;
 /// protected request makes (access tokens, clients) do not queue behind one another. Data is lost on restart and not shared between
 /// processes — use it for tests, development and single-process deployments that accept
 /// re-authentication after a restart.
+///
+/// # Memory
+///
+/// A grant holds one access token and one refresh token (about 2.3 KiB together, most of it
+/// their claims and strings) and an index entry. Each refresh-token rotation leaves behind
+/// only a marker of the rotated token (its hash, a shared reference to the grant id and its
+/// expiry: about 100–200 bytes with the index and the map's free slots), kept until that token
+/// would have expired, so that presenting it again is detected as reuse. Rotating or revoking
+/// a grant touches that grant's own records only, and expired records are swept out as the
+/// store grows (a sweep every time the inserts since the last one match the records then
+/// kept, so sweeping costs O(1) per insert however large the store is), besides by the
+/// `purge_expired_*` operations.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     state: RwLock<State>,
@@ -37,9 +46,15 @@ struct State {
     /// Access tokens in the shared form the immediate lookup hands out.
     access: HashMap<[u8; 32], SharedAccessTokenRecord>,
     refresh: HashMap<[u8; 32], RefreshEntry>,
+    /// Each grant's access and refresh tokens (rotated markers included), so that rotating or
+    /// revoking a grant finds its records without a scan of every token.
+    grants: HashMap<Arc<str>, GrantTokens>,
     revoked_grants: HashMap<String, i64>,
     assertion_ids: HashMap<(String, String), i64>,
-    inserts_since_sweep: u32,
+    inserts_since_sweep: usize,
+    /// Inserts after which the next opportunistic sweep runs: the records the last sweep kept,
+    /// at least [`MEMORY_STORE_SWEEP_EVERY`].
+    sweep_after: usize,
     last_seen_now: i64,
 }
 
@@ -49,10 +64,40 @@ enum CodeEntry {
     Redeemed { grant_id: String, expires_at: i64 },
 }
 
+/// A refresh token: live (boxed, so that the markers rotation leaves behind, which are most
+/// entries of a long-running store, take a map slot of 32 bytes rather than a whole record's),
+/// or rotated.
 #[derive(Debug)]
-struct RefreshEntry {
-    record: RefreshTokenRecord,
-    rotated: bool,
+enum RefreshEntry {
+    Live(Box<RefreshTokenRecord>),
+    /// Rotated: presenting it again until `expires_at` is reuse.
+    Rotated {
+        grant_id: Arc<str>,
+        expires_at: i64,
+    },
+}
+
+impl RefreshEntry {
+    fn expires_at(&self) -> i64 {
+        match self {
+            Self::Live(record) => record.expires_at,
+            Self::Rotated { expires_at, .. } => *expires_at,
+        }
+    }
+
+    fn grant_id(&self) -> &str {
+        match self {
+            Self::Live(record) => &record.grant_id,
+            Self::Rotated { grant_id, .. } => grant_id,
+        }
+    }
+}
+
+/// The hashes of one grant's tokens, in the order they were stored.
+#[derive(Debug, Default)]
+struct GrantTokens {
+    access: Vec<[u8; 32]>,
+    refresh: Vec<[u8; 32]>,
 }
 
 impl MemoryStore {
@@ -77,13 +122,7 @@ impl MemoryStore {
     /// revocation markers and assertion ids. For metrics and tests: with purges running it
     /// follows the live traffic, not the time the process has been up.
     pub fn stored_records(&self) -> usize {
-        let state = self.read_state();
-        state.requests.len()
-            + state.codes.len()
-            + state.access.len()
-            + state.refresh.len()
-            + state.revoked_grants.len()
-            + state.assertion_ids.len()
+        self.read_state().records()
     }
 
     /// The live access token with this hash at `now`: the one read both token lookups share.
@@ -103,11 +142,22 @@ impl MemoryStore {
 impl State {
     fn note_insert(&mut self) {
         self.inserts_since_sweep += 1;
-        if self.inserts_since_sweep >= SWEEP_EVERY {
+        if self.inserts_since_sweep >= self.sweep_after.max(MEMORY_STORE_SWEEP_EVERY) {
             self.inserts_since_sweep = 0;
             let now = self.last_seen_now;
             self.sweep(now);
+            self.sweep_after = self.records();
         }
+    }
+
+    /// Records besides clients (what [`MemoryStore::stored_records`] counts).
+    fn records(&self) -> usize {
+        self.requests.len()
+            + self.codes.len()
+            + self.access.len()
+            + self.refresh.len()
+            + self.revoked_grants.len()
+            + self.assertion_ids.len()
     }
 
     fn see(&mut self, now: i64) {
@@ -124,6 +174,7 @@ impl State {
     fn sweep_requests(&mut self, now: i64) -> u64 {
         let before = self.requests.len();
         self.requests.retain(|_, r| r.expires_at > now);
+        compact(&mut self.requests);
         (before - self.requests.len()) as u64
     }
 
@@ -133,15 +184,31 @@ impl State {
             CodeEntry::Live(code) => code.expires_at > now,
             CodeEntry::Redeemed { expires_at, .. } => *expires_at > now,
         });
+        compact(&mut self.codes);
         (before - self.codes.len()) as u64
     }
 
     fn sweep_tokens(&mut self, now: i64) -> u64 {
         let before = self.access.len() + self.refresh.len() + self.revoked_grants.len();
         self.access.retain(|_, t| t.expires_at() > now);
-        self.refresh.retain(|_, t| t.record.expires_at > now);
+        self.refresh.retain(|_, t| t.expires_at() > now);
         self.revoked_grants
             .retain(|_, keep_until| *keep_until > now);
+        let (access, refresh) = (&self.access, &self.refresh);
+        self.grants.retain(|_, grant| {
+            grant.access.retain(|hash| access.contains_key(hash));
+            grant.refresh.retain(|hash| refresh.contains_key(hash));
+            for list in [&mut grant.access, &mut grant.refresh] {
+                if list.capacity() > 2 * list.len() + 4 {
+                    list.shrink_to_fit();
+                }
+            }
+            !(grant.access.is_empty() && grant.refresh.is_empty())
+        });
+        compact(&mut self.access);
+        compact(&mut self.refresh);
+        compact(&mut self.grants);
+        compact(&mut self.revoked_grants);
         (before - self.access.len() - self.refresh.len() - self.revoked_grants.len()) as u64
     }
 
@@ -153,6 +220,64 @@ impl State {
 
     fn grant_revoked(&self, grant_id: &str) -> bool {
         self.revoked_grants.contains_key(grant_id)
+    }
+
+    /// The index entry of `grant_id`, created if need be, and its shared id.
+    fn grant(&mut self, grant_id: &str) -> (Arc<str>, &mut GrantTokens) {
+        let key = match self.grants.get_key_value(grant_id) {
+            Some((key, _)) => Arc::clone(key),
+            None => Arc::from(grant_id),
+        };
+        let tokens = self.grants.entry(Arc::clone(&key)).or_default();
+        (key, tokens)
+    }
+
+    fn insert_access(&mut self, access: &AccessTokenRecord) {
+        let hash = *access.token_hash.as_bytes();
+        push(&mut self.grant(&access.grant_id).1.access, hash);
+        self.access
+            .insert(hash, SharedAccessTokenRecord::from(access.clone()));
+    }
+
+    fn insert_refresh(&mut self, refresh: &RefreshTokenRecord) {
+        let hash = *refresh.token_hash.as_bytes();
+        push(&mut self.grant(&refresh.grant_id).1.refresh, hash);
+        self.refresh
+            .insert(hash, RefreshEntry::Live(Box::new(refresh.clone())));
+    }
+
+    /// Removes the grant's access tokens (only those still recorded under it).
+    fn remove_grant_access(&mut self, grant_id: &str) {
+        let Some(tokens) = self.grants.get_mut(grant_id) else {
+            return;
+        };
+        for hash in tokens.access.drain(..) {
+            if self
+                .access
+                .get(&hash)
+                .is_some_and(|t| t.grant_id() == grant_id)
+            {
+                self.access.remove(&hash);
+            }
+        }
+    }
+}
+
+/// Appends to a grant's list, allocating room for one hash at first: most grants only ever
+/// hold one access and one refresh token, and `Vec` would otherwise reserve four of each.
+fn push(list: &mut Vec<[u8; 32]>, hash: [u8; 32]) {
+    if list.capacity() == 0 {
+        list.reserve_exact(1);
+    }
+    list.push(hash);
+}
+
+/// Gives back the memory of a map that sweeping left mostly empty (a hash map keeps its
+/// capacity when entries are removed), so that a burst of short-lived records does not keep
+/// its peak footprint.
+fn compact<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>) {
+    if map.capacity() > 4 * map.len().max(64) {
+        map.shrink_to(2 * map.len());
     }
 }
 
@@ -304,18 +429,9 @@ impl TokenStore for MemoryStore {
         if state.grant_revoked(&access.grant_id) {
             return Ok(false);
         }
-        state.access.insert(
-            *access.token_hash.as_bytes(),
-            SharedAccessTokenRecord::from(access.clone()),
-        );
+        state.insert_access(access);
         if let Some(refresh) = refresh {
-            state.refresh.insert(
-                *refresh.token_hash.as_bytes(),
-                RefreshEntry {
-                    record: refresh.clone(),
-                    rotated: false,
-                },
-            );
+            state.insert_refresh(refresh);
         }
         state.note_insert();
         Ok(true)
@@ -349,15 +465,14 @@ impl TokenStore for MemoryStore {
         Ok(state
             .refresh
             .get(token_hash.as_bytes())
-            .filter(|entry| entry.record.expires_at > now)
-            .map(|entry| {
-                if entry.rotated {
-                    RefreshLookup::Rotated {
-                        grant_id: entry.record.grant_id.clone(),
-                    }
-                } else {
-                    RefreshLookup::Active(entry.record.clone())
+            .filter(|entry| entry.expires_at() > now)
+            .map(|entry| match entry {
+                RefreshEntry::Live(record) => {
+                    RefreshLookup::Active(RefreshTokenRecord::clone(record))
                 }
+                RefreshEntry::Rotated { grant_id, .. } => RefreshLookup::Rotated {
+                    grant_id: grant_id.to_string(),
+                },
             }))
     }
 
@@ -370,35 +485,33 @@ impl TokenStore for MemoryStore {
     ) -> Result<Rotation, StorageError> {
         let mut state = self.state();
         state.see(now);
-        let grant_id = match state.refresh.get(old_hash.as_bytes()) {
-            Some(entry) if entry.record.expires_at <= now => return Ok(Rotation::Missing),
-            Some(entry) if entry.rotated => {
+        let key = *old_hash.as_bytes();
+        let (grant_id, expires_at) = match state.refresh.get(&key) {
+            Some(entry) if entry.expires_at() <= now => return Ok(Rotation::Missing),
+            Some(RefreshEntry::Rotated { grant_id, .. }) => {
                 return Ok(Rotation::Reused {
-                    grant_id: entry.record.grant_id.clone(),
+                    grant_id: grant_id.to_string(),
                 });
             }
-            Some(entry) => entry.record.grant_id.clone(),
+            Some(RefreshEntry::Live(record)) => (record.grant_id.clone(), record.expires_at),
             None => return Ok(Rotation::Missing),
         };
         if state.grant_revoked(&grant_id) {
             return Ok(Rotation::Missing);
         }
-        if let Some(entry) = state.refresh.get_mut(old_hash.as_bytes()) {
-            entry.rotated = true;
-        }
-        state.access.retain(|_, t| t.grant_id() != grant_id);
-        state.access.insert(
-            *access.token_hash.as_bytes(),
-            SharedAccessTokenRecord::from(access.clone()),
+        // The rotated token shrinks to a marker; its record (strings, scopes, claims) is freed.
+        let (shared_id, _) = state.grant(&grant_id);
+        state.refresh.insert(
+            key,
+            RefreshEntry::Rotated {
+                grant_id: shared_id,
+                expires_at,
+            },
         );
+        state.remove_grant_access(&grant_id);
+        state.insert_access(access);
         if let Some(refresh) = refresh {
-            state.refresh.insert(
-                *refresh.token_hash.as_bytes(),
-                RefreshEntry {
-                    record: refresh.clone(),
-                    rotated: false,
-                },
-            );
+            state.insert_refresh(refresh);
         }
         state.note_insert();
         Ok(Rotation::Rotated)
@@ -406,8 +519,18 @@ impl TokenStore for MemoryStore {
 
     async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
         let mut state = self.state();
-        state.access.retain(|_, t| t.grant_id() != grant_id);
-        state.refresh.retain(|_, t| t.record.grant_id != grant_id);
+        state.remove_grant_access(grant_id);
+        if let Some(tokens) = state.grants.remove(grant_id) {
+            for hash in tokens.refresh {
+                if state
+                    .refresh
+                    .get(&hash)
+                    .is_some_and(|t| t.grant_id() == grant_id)
+                {
+                    state.refresh.remove(&hash);
+                }
+            }
+        }
         let entry = state
             .revoked_grants
             .entry(grant_id.to_owned())
@@ -445,5 +568,216 @@ impl ReplayStore for MemoryStore {
 
     async fn purge_expired_assertion_ids(&self, now: i64) -> Result<u64, StorageError> {
         Ok(self.state().sweep_assertions(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000;
+
+    fn hash(n: u8) -> SecretHash {
+        SecretHash::from_bytes([n; 32])
+    }
+
+    fn access(n: u8, grant: &str) -> AccessTokenRecord {
+        serde_json::from_value(serde_json::json!({
+            "token_hash": hash(n), "grant_id": grant, "client_id": "client",
+            "scopes": ["mcp:tools"], "expires_at": NOW + 3600,
+            "resource": "https://mcp.example.com/mcp", "subject": "alice",
+            "claims": {"iss": "https://auth.example.com"},
+        }))
+        .unwrap()
+    }
+
+    fn refresh(n: u8, grant: &str) -> RefreshTokenRecord {
+        serde_json::from_value(serde_json::json!({
+            "token_hash": hash(n), "grant_id": grant, "client_id": "client",
+            "scopes": ["mcp:tools"], "expires_at": NOW + 86_400,
+            "resource": "https://mcp.example.com/mcp", "subject": "alice",
+            "claims": {"iss": "https://auth.example.com"}, "grant_issued_at": NOW,
+        }))
+        .unwrap()
+    }
+
+    fn run<T>(future: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(future)
+    }
+
+    /// Rotates grant `g`'s refresh token `old` to access `2 * new` and refresh `2 * new + 1`.
+    async fn rotate(store: &MemoryStore, grant: &str, old: u8, new: u8) -> Rotation {
+        store
+            .rotate_refresh_token(
+                &hash(old),
+                &access(new, grant),
+                Some(&refresh(new + 1, grant)),
+                NOW,
+            )
+            .await
+            .unwrap()
+    }
+
+    #[test]
+    fn a_rotated_refresh_token_is_kept_only_as_a_marker_that_still_reveals_reuse() {
+        run(async {
+            let store = MemoryStore::new();
+            assert!(
+                store
+                    .issue_tokens(&access(1, "g"), Some(&refresh(2, "g")))
+                    .await
+                    .unwrap()
+            );
+            assert!(matches!(rotate(&store, "g", 2, 3).await, Rotation::Rotated));
+            assert!(matches!(
+                store.state().refresh.get(hash(2).as_bytes()),
+                Some(RefreshEntry::Rotated { grant_id, expires_at })
+                    if &**grant_id == "g" && *expires_at == NOW + 86_400
+            ));
+            assert!(matches!(
+                rotate(&store, "g", 2, 5).await,
+                Rotation::Reused { grant_id } if grant_id == "g"
+            ));
+            assert!(matches!(
+                store.get_refresh_token(&hash(2), NOW).await.unwrap(),
+                Some(RefreshLookup::Rotated { grant_id }) if grant_id == "g"
+            ));
+            // The rotation replaced the grant's access token and left one live refresh token.
+            assert!(
+                store
+                    .get_access_token(&hash(1), NOW)
+                    .await
+                    .unwrap()
+                    .is_none()
+            );
+            assert!(
+                store
+                    .get_access_token(&hash(3), NOW)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+            assert!(matches!(
+                store.get_refresh_token(&hash(4), NOW).await.unwrap(),
+                Some(RefreshLookup::Active(record)) if record.grant_id == "g"
+            ));
+        });
+    }
+
+    #[test]
+    fn rotating_or_revoking_a_grant_leaves_other_grants_tokens_alone() {
+        run(async {
+            let store = MemoryStore::new();
+            for (grant, n) in [("a", 10), ("b", 20)] {
+                store
+                    .issue_tokens(&access(n, grant), Some(&refresh(n + 1, grant)))
+                    .await
+                    .unwrap();
+            }
+            assert!(matches!(
+                rotate(&store, "a", 11, 12).await,
+                Rotation::Rotated
+            ));
+            assert!(
+                store
+                    .get_access_token(&hash(20), NOW)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+            store.revoke_grant("a", NOW + 60).await.unwrap();
+            for gone in [10, 11, 12, 13] {
+                assert!(
+                    store
+                        .get_access_token(&hash(gone), NOW)
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
+                assert!(
+                    store
+                        .get_refresh_token(&hash(gone), NOW)
+                        .await
+                        .unwrap()
+                        .is_none()
+                );
+            }
+            assert!(
+                store
+                    .get_access_token(&hash(20), NOW)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+            assert!(
+                store
+                    .get_refresh_token(&hash(21), NOW)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+            let state = store.state();
+            assert!(
+                !state.grants.contains_key("a"),
+                "the revoked grant's index is gone"
+            );
+            assert_eq!(state.grants["b"].access, vec![*hash(20).as_bytes()]);
+        });
+    }
+
+    #[test]
+    fn purging_leaves_no_index_entry_of_an_expired_grant() {
+        run(async {
+            let store = MemoryStore::new();
+            store
+                .issue_tokens(&access(1, "g"), Some(&refresh(2, "g")))
+                .await
+                .unwrap();
+            rotate(&store, "g", 2, 3).await;
+            assert_eq!(store.stored_records(), 3, "access, refresh and the marker");
+            assert_eq!(store.purge_expired_tokens(NOW + 86_400).await.unwrap(), 3);
+            assert_eq!(store.stored_records(), 0);
+            assert!(store.state().grants.is_empty());
+        });
+    }
+
+    #[test]
+    fn a_store_that_is_never_purged_stays_within_twice_its_live_records() {
+        run(async {
+            let store = MemoryStore::new();
+            // Each grant's tokens expire an hour (access) and a day (refresh) after `NOW`;
+            // later grants are issued two days on, so every earlier one has expired.
+            for day in 0..8_i64 {
+                for i in 0..200_u32 {
+                    let grant = format!("{day}-{i}");
+                    let mut a = access(0, &grant);
+                    let mut r = refresh(0, &grant);
+                    let mut bytes = [0; 32];
+                    bytes[..8].copy_from_slice(&day.to_le_bytes());
+                    bytes[8..12].copy_from_slice(&i.to_le_bytes());
+                    a.token_hash = SecretHash::from_bytes(bytes);
+                    bytes[31] = 1;
+                    r.token_hash = SecretHash::from_bytes(bytes);
+                    a.expires_at += day * 2 * 86_400;
+                    r.expires_at += day * 2 * 86_400;
+                    store.issue_tokens(&a, Some(&r)).await.unwrap();
+                    // A lookup tells the store the time, as every request does.
+                    store
+                        .get_refresh_token(&r.token_hash, NOW + day * 2 * 86_400)
+                        .await
+                        .unwrap();
+                }
+            }
+            let live = 2 * 200;
+            let held = store.stored_records();
+            assert!(
+                held <= 2 * live + MEMORY_STORE_SWEEP_EVERY,
+                "{held} records held"
+            );
+            assert!(store.state().grants.len() <= held);
+        });
     }
 }
