@@ -11,8 +11,15 @@
 //!   (`tests/benches/bearer.rs`), on the memory and the SQLite store with and without the
 //!   token cache, then the layer's own cost without sockets (`tests/benches/bearer_layer.rs`,
 //!   criterion).
+//!   Then `bench e2e`.
+//! - `bench e2e`: the release binary `mcp-auth-server` end to end over loopback, on the memory
+//!   store and on SQLite, beside a minimal axum floor built in the same run
+//!   (`tests/examples/e2e_floor.rs`): server CPU per request of each endpoint and its ratio to
+//!   the floor, and `tools/call` latency on a kept-alive connection (`bench_e2e.rs`).
+//! - `bench lib`: only the library benches, without `bench e2e`.
 //! - `ci`: `lint`, then `test`, then `interop`.
 
+mod bench_e2e;
 mod interop;
 mod services;
 mod tidy;
@@ -40,7 +47,14 @@ commands:
                 mcp-auth-server: sign-in, whoami, refresh (needs python3 and node)
   bench         requests per second of an endpoint behind RequireBearerLayer beside the
                 same endpoint without it (memory and SQLite stores, loopback only), then
-                the layer's own cost per request without sockets
+                the layer's own cost per request without sockets; then `bench e2e`
+  bench lib     only the library benches above
+  bench e2e     the release binary mcp-auth-server end to end (memory and SQLite stores)
+                beside a minimal axum floor built in the same run: server CPU per request
+                of metadata, tools/call, 401, token issuance, bogus code, registration,
+                with ratios to the floor, and tools/call latency on one kept-alive
+                connection (servers pinned to one core with taskset; ~3 minutes
+                after the release builds)
   ci            lint, then test, then interop";
 
 fn main() -> ExitCode {
@@ -59,7 +73,10 @@ fn run(args: &[String]) -> Result<ExitCode> {
         eprintln!("{USAGE}");
         return Ok(ExitCode::FAILURE);
     };
-    let takes_args = matches!(command.as_str(), "test" | services::WATCHDOG_COMMAND);
+    let takes_args = matches!(
+        command.as_str(),
+        "test" | "bench" | services::WATCHDOG_COMMAND
+    );
     if !takes_args && !rest.is_empty() {
         return Err(format!("`{command}` takes no arguments\n\n{USAGE}").into());
     }
@@ -77,7 +94,7 @@ fn run(args: &[String]) -> Result<ExitCode> {
             interop()
         }
         "interop" => interop(),
-        "bench" => bench(),
+        "bench" => bench(rest),
         services::WATCHDOG_COMMAND => services::watchdog(rest).map(|()| ExitCode::SUCCESS),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
@@ -170,17 +187,29 @@ fn interop() -> Result<ExitCode> {
     interop::run(&shell()?, &project_root(), &cargo())
 }
 
-/// The load run and its report live in the bench target, which has the workspace's crates at
-/// hand; this only builds and runs it optimised.
-fn bench() -> Result<ExitCode> {
+/// `bench [lib | e2e]`. The library's load run and its report live in the bench target, which
+/// has the workspace's crates at hand; this only builds and runs it optimised. The binary's
+/// end-to-end run lives in `bench_e2e.rs`.
+fn bench(args: &[String]) -> Result<ExitCode> {
+    let (lib, e2e) = match args {
+        [] => (true, true),
+        [only] if only == "lib" => (true, false),
+        [only] if only == "e2e" => (false, true),
+        _ => return Err(format!("`bench` takes `lib` or `e2e` or nothing\n\n{USAGE}").into()),
+    };
     let sh = shell()?;
     let cargo = cargo();
-    cmd!(sh, "{cargo} bench --package mcp-auth-tests --bench bearer").run()?;
-    cmd!(
-        sh,
-        "{cargo} bench --package mcp-auth-tests --bench bearer_layer"
-    )
-    .run()?;
+    if lib {
+        cmd!(sh, "{cargo} bench --package mcp-auth-tests --bench bearer").run()?;
+        cmd!(
+            sh,
+            "{cargo} bench --package mcp-auth-tests --bench bearer_layer"
+        )
+        .run()?;
+    }
+    if e2e {
+        return bench_e2e::run(&sh, &project_root(), &cargo);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

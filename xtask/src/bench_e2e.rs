@@ -1,0 +1,492 @@
+//! `cargo xtask bench e2e`: the release binary `mcp-auth-server`, end to end over loopback, on
+//! the memory store and on SQLite (a fresh file), beside a hand-written minimal axum server
+//! (`tests/examples/e2e_floor.rs`, the "floor") built in the same run.
+//!
+//! For each endpoint shape — metadata GET, bearer check + `tools/call` answer, unknown bearer
+//! (401), token issuance (`client_credentials`), `/token` with a bogus code, registration — the
+//! load generator ([`load`]) keeps [`load::CONNECTIONS`] HTTP/1.1 connections busy and the
+//! server's CPU time (utime + stime from `/proc/PID/stat`) is divided by the requests
+//! completed. The servers run pinned to one core and the load generator to another (when
+//! `taskset` and two cores exist), so the load's own CPU is not counted. Other processes on the
+//! machine still disturb the figures (they only ever inflate them: shared caches, a server
+//! left idle between requests paying a wake-up for each), so rounds alternate endpoints and
+//! servers, so that a change in the machine's speed hits them alike, and the report quotes
+//! the least CPU per request of [`ROUNDS`]. Then the latency of `tools/call` on one kept-alive
+//! connection (sequential), which is where Nagle's algorithm and delayed ACKs show.
+//!
+//! The servers run with their default logging (`RUST_LOG` unset), their stderr read by a
+//! thread here as a log collector would; per-IP rate limits are off (`[limits]` set to 0) so
+//! that the load from one address is served rather than refused.
+
+mod http;
+mod load;
+mod report;
+mod requests;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use xshell::{Shell, cmd};
+
+use crate::Result;
+use http::Conn;
+use load::{CpuClock, Prepare};
+use report::{Endpoint, Measurements};
+use requests::{
+    ECHO_TEXT, bogus_code_request, issue_token_request, json_string_field, mcp_session,
+    registration_request, tools_call_request,
+};
+
+/// Rounds of every endpoint on every server; the report quotes the best. Five rounds of
+/// [`load`]'s window keep the whole run near three minutes.
+const ROUNDS: usize = 5;
+/// How long a server may take to answer its first request (SQLite creates and migrates).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// The last bytes of a server's log kept to explain a failure.
+const LOG_TAIL_BYTES: usize = 16 * 1024;
+
+const SCOPE: &str = "mcp:tools";
+const MCP_PROTOCOL_VERSION: &str = "2025-06-18";
+/// The pre-registered machine client that gets the bearer token and issues tokens.
+const MACHINE_CLIENT: &str = "bench-machine";
+const MACHINE_SECRET: &str = "bench-machine-secret-0123456789abcdef";
+/// The pre-registered public client whose made-up code `/token` refuses.
+const PUBLIC_CLIENT: &str = "bench-public";
+const REDIRECT_URI: &str = "http://127.0.0.1/callback";
+/// The floor's one valid bearer token.
+const FLOOR_TOKEN: &str = "floor-token-0123456789abcdef0123456789abcdef";
+/// A bearer token no server issued.
+const UNKNOWN_TOKEN: &str = "unknown-token-0123456789abcdef0123456789abcdef";
+
+/// Builds the binaries, runs every measurement and prints the report.
+pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
+    cmd!(
+        sh,
+        "{cargo} build --release --package mcp-auth-server --bin mcp-auth-server"
+    )
+    .run()?;
+    cmd!(
+        sh,
+        "{cargo} build --release --package mcp-auth-tests --example e2e_floor"
+    )
+    .run()?;
+    let release = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), PathBuf::from)
+        .join("release");
+    let server_bin = release.join("mcp-auth-server");
+    let floor_bin = release.join("examples").join("e2e_floor");
+
+    let pinning = Pinning::detect()?;
+    let work = TempDir::create()?;
+    write_server_files(&work.0)?;
+
+    let floor = Target::floor(&floor_bin, &pinning)?;
+    let memory = Target::server("memory", &server_bin, "memory", &work.0, &pinning)?;
+    let sqlite_url = format!("sqlite://{}", work.0.join("mcp-auth.db").display());
+    let sqlite = Target::server("SQLite", &server_bin, &sqlite_url, &work.0, &pinning)?;
+    let targets = [floor, memory, sqlite];
+
+    let ticks = clock_ticks_per_second();
+    eprintln!(
+        "xtask: bench e2e: {}; {} connections, {ROUNDS} rounds",
+        pinning.describe(),
+        load::CONNECTIONS
+    );
+    let mut measurements = Measurements::default();
+    for round in 1..=ROUNDS {
+        for endpoint in Endpoint::ALL {
+            for (index, target) in targets.iter().enumerate() {
+                let (prepare, expect) = target.shape(endpoint);
+                let clock = CpuClock::new(target.process.pid(), ticks);
+                let outcome = load::load(target.addr, &clock, &prepare, expect).map_err(|err| {
+                    format!("{err}; server log ends:\n{}", target.process.log_tail())
+                });
+                match &outcome {
+                    Ok(run) => eprintln!(
+                        "xtask: bench e2e: round {round}/{ROUNDS} {:<7} {:<26} {:>6.1} µs/request, \
+                         {:>6.0} requests/s, server {:>3.0}% busy",
+                        target.name,
+                        endpoint.label(),
+                        run.cpu_per_request_us().unwrap_or(f64::NAN),
+                        run.requests as f64 / run.elapsed.as_secs_f64(),
+                        run.busy() * 100.0
+                    ),
+                    Err(err) => eprintln!(
+                        "xtask: bench e2e: round {round}/{ROUNDS} {} {}: {err}",
+                        target.name,
+                        endpoint.label()
+                    ),
+                }
+                measurements.add(index, endpoint, outcome.map_err(|err| err.to_string()));
+            }
+        }
+    }
+    for (index, target) in targets.iter().enumerate() {
+        let (prepare, expect) = target.shape(Endpoint::ToolsCall);
+        let latency = load::latency(target.addr, &prepare, expect).map_err(|err| err.to_string());
+        measurements.add_latency(index, latency);
+    }
+    let names = targets.each_ref().map(|target| target.name);
+    drop(targets);
+    println!("{}", measurements.report(names, &pinning.describe()));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Where the servers and the load generator run.
+struct Pinning {
+    /// `(load CPU, server CPU)`, or `None` when `taskset` or a second CPU is missing.
+    cpus: Option<(u32, u32)>,
+}
+
+impl Pinning {
+    /// Picks the first two CPUs this process may use and moves it to the first (after the
+    /// builds, which must keep every core), so that the load threads inherit it.
+    fn detect() -> Result<Self> {
+        let has_taskset = Command::new("taskset")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|status| status.success());
+        let status = std::fs::read_to_string("/proc/self/status")?;
+        let allowed = status
+            .lines()
+            .find_map(|line| line.strip_prefix("Cpus_allowed_list:"))
+            .map(parse_cpu_list)
+            .unwrap_or_default();
+        let cpus = match (has_taskset, allowed.as_slice()) {
+            (true, [load, server, ..]) => Some((*load, *server)),
+            _ => None,
+        };
+        if let Some((load, _)) = cpus {
+            let pid = std::process::id().to_string();
+            let pinned = Command::new("taskset")
+                .args(["-a", "-p", "-c", &load.to_string(), &pid])
+                .stdout(Stdio::null())
+                .status()?;
+            if !pinned.success() {
+                return Err("taskset could not pin the load generator".into());
+            }
+        }
+        Ok(Self { cpus })
+    }
+
+    /// The command that starts `program`, pinned to the server CPU if any.
+    fn command(&self, program: &Path) -> Command {
+        match self.cpus {
+            Some((_, server)) => {
+                let mut command = Command::new("taskset");
+                command.arg("-c").arg(server.to_string()).arg(program);
+                command
+            }
+            None => Command::new(program),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self.cpus {
+            Some((load, server)) => format!("servers pinned to CPU {server}, load on CPU {load}"),
+            None => "no pinning (needs taskset and two CPUs): server CPU includes contention \
+                     with the load generator"
+                .to_owned(),
+        }
+    }
+}
+
+/// `0-3,6,8-9` → `[0, 1, 2, 3, 6, 8, 9]`; malformed parts are skipped.
+fn parse_cpu_list(list: &str) -> Vec<u32> {
+    let mut cpus = Vec::new();
+    for part in list.trim().split(',') {
+        let bounds = part.split_once('-').unwrap_or((part, part));
+        if let (Ok(first), Ok(last)) = (
+            bounds.0.trim().parse::<u32>(),
+            bounds.1.trim().parse::<u32>(),
+        ) {
+            cpus.extend(first..=last);
+        }
+    }
+    cpus
+}
+
+/// `getconf CLK_TCK`, the unit of `/proc/PID/stat`'s CPU times (100 on Linux by default).
+fn clock_ticks_per_second() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8(out.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100)
+}
+
+/// A fresh directory for the SQLite file, the client files and the config; removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn create() -> Result<Self> {
+        let dir = std::env::temp_dir().join(format!("mcp-auth-bench-e2e-{}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The two pre-registered clients and the config that names them and turns the per-IP rate
+/// limits off (0 = unlimited; see crates/mcp-auth-server/src/limits.rs).
+fn write_server_files(dir: &Path) -> Result<()> {
+    std::fs::write(
+        dir.join("machine.json"),
+        format!(
+            r#"{{"client_id": "{MACHINE_CLIENT}", "client_secret": "{MACHINE_SECRET}",
+ "token_endpoint_auth_method": "client_secret_post",
+ "grant_types": ["client_credentials"], "scope": "{SCOPE}"}}"#
+        ),
+    )?;
+    std::fs::write(
+        dir.join("public.json"),
+        format!(
+            r#"{{"client_id": "{PUBLIC_CLIENT}", "token_endpoint_auth_method": "none",
+ "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+ "redirect_uris": ["{REDIRECT_URI}"], "scope": "{SCOPE}"}}"#
+        ),
+    )?;
+    std::fs::write(
+        dir.join("config.toml"),
+        format!(
+            r#"clients = ["machine.json", "public.json"]
+
+[limits]
+register_per_minute = 0
+token_per_minute = 0
+authorize_per_minute = 0
+revoke_per_minute = 0
+sign_in_per_minute = 0
+# One MCP session per load connection, all of the one machine client.
+mcp_sessions_per_principal = {sessions}
+"#,
+            sessions = 2 * load::CONNECTIONS
+        ),
+    )?;
+    Ok(())
+}
+
+/// A started child process with its stderr collected; killed on drop.
+struct Process {
+    child: Child,
+    log: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Process {
+    fn spawn(mut command: Command) -> Result<Self> {
+        command.stdin(Stdio::null()).stderr(Stdio::piped());
+        let mut child = command.spawn()?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        if let Some(mut stderr) = child.stderr.take() {
+            let log = Arc::clone(&log);
+            std::thread::spawn(move || {
+                let mut chunk = [0u8; 8192];
+                while let Ok(n @ 1..) = stderr.read(&mut chunk) {
+                    if let Ok(mut log) = log.lock() {
+                        log.extend_from_slice(&chunk[..n]);
+                        let excess = log.len().saturating_sub(LOG_TAIL_BYTES);
+                        log.drain(..excess);
+                    }
+                }
+            });
+        }
+        Ok(Self { child, log })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn log_tail(&self) -> String {
+        self.log
+            .lock()
+            .map(|log| String::from_utf8_lossy(&log).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A server under load: the floor or `mcp-auth-server` on one store.
+struct Target {
+    name: &'static str,
+    process: Process,
+    addr: SocketAddr,
+    /// A valid bearer token with scope `mcp:tools` for `<issuer>/mcp`.
+    token: String,
+    /// The server needs an MCP session per connection (the floor does not).
+    sessions: bool,
+}
+
+impl Target {
+    fn floor(bin: &Path, pinning: &Pinning) -> Result<Self> {
+        let mut command = pinning.command(bin);
+        command
+            .args([FLOOR_TOKEN, MACHINE_CLIENT, MACHINE_SECRET])
+            .stdout(Stdio::piped());
+        let mut process = Process::spawn(command)?;
+        let stdout = process.child.stdout.take().ok_or("no floor stdout")?;
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let _ = sender.send(lines.next());
+            // Keep reading so that the floor never blocks on a full pipe.
+            for _ in lines {}
+        });
+        let line = match receiver.recv_timeout(START_TIMEOUT) {
+            Ok(Some(Ok(line))) => line,
+            _ => {
+                return Err(format!("the floor did not start: {}", process.log_tail()).into());
+            }
+        };
+        let addr = line
+            .strip_prefix("listening on ")
+            .ok_or_else(|| format!("unexpected first line from the floor: {line:?}"))?
+            .parse()?;
+        Ok(Self {
+            name: "floor",
+            process,
+            addr,
+            token: FLOOR_TOKEN.to_owned(),
+            sessions: false,
+        })
+    }
+
+    fn server(
+        name: &'static str,
+        bin: &Path,
+        store: &str,
+        dir: &Path,
+        pinning: &Pinning,
+    ) -> Result<Self> {
+        let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let mut command = pinning.command(bin);
+        command
+            .arg("--bind")
+            .arg(addr.to_string())
+            .arg("--store")
+            .arg(store)
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .stdout(Stdio::null());
+        // Default logging, and no setting from this shell's environment.
+        command.env_remove("RUST_LOG");
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("MCP_AUTH_") {
+                command.env_remove(name);
+            }
+        }
+        let mut process = Process::spawn(command)?;
+        let metadata = http::request("GET", addr, report::METADATA_PATH, &[], b"");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = process.child.try_wait()? {
+                return Err(
+                    format!("{name} server exited ({status}):\n{}", process.log_tail()).into(),
+                );
+            }
+            let ready = Conn::connect(addr)
+                .and_then(|mut conn| conn.round_trip(&metadata))
+                .is_ok_and(|response| response.status == 200);
+            if ready {
+                break;
+            }
+            if started.elapsed() > START_TIMEOUT {
+                return Err(
+                    format!("{name} server did not answer:\n{}", process.log_tail()).into(),
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut conn = Conn::connect(addr)?;
+        let response = conn.round_trip(&issue_token_request(addr))?;
+        let token = (response.status == 200)
+            .then(|| json_string_field(&response.body, "access_token"))
+            .flatten()
+            .ok_or_else(|| {
+                format!(
+                    "{name} server issued no token: {} {}",
+                    response.status,
+                    String::from_utf8_lossy(&response.body)
+                )
+            })?;
+        let target = Self {
+            name,
+            process,
+            addr,
+            token,
+            sessions: true,
+        };
+        // One call, checked for its answer, before any load.
+        let request = mcp_session(&mut conn, addr, &target.token)?;
+        let answer = conn.round_trip(&request)?;
+        let body = String::from_utf8_lossy(&answer.body);
+        if answer.status != 200 || !body.contains("\"result\"") || !body.contains(ECHO_TEXT) {
+            return Err(format!("{name}: tools/call answered {}: {body}", answer.status).into());
+        }
+        Ok(target)
+    }
+
+    /// The request a connection sends for `endpoint`, and the status it must get.
+    fn shape(&self, endpoint: Endpoint) -> (Prepare, u16) {
+        let addr = self.addr;
+        let fixed =
+            |request: Vec<u8>| -> Prepare { Arc::new(move |_: &mut Conn| Ok(request.clone())) };
+        match endpoint {
+            Endpoint::Metadata => (
+                fixed(http::request("GET", addr, report::METADATA_PATH, &[], b"")),
+                200,
+            ),
+            Endpoint::ToolsCall if self.sessions => {
+                let token = self.token.clone();
+                (
+                    Arc::new(move |conn: &mut Conn| mcp_session(conn, addr, &token)),
+                    200,
+                )
+            }
+            Endpoint::ToolsCall => (fixed(tools_call_request(addr, &self.token, None)), 200),
+            Endpoint::UnknownBearer => (fixed(tools_call_request(addr, UNKNOWN_TOKEN, None)), 401),
+            Endpoint::TokenIssuance => (fixed(issue_token_request(addr)), 200),
+            Endpoint::BogusCode => (fixed(bogus_code_request(addr)), 400),
+            Endpoint::Registration => (fixed(registration_request(addr)), 201),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_expand_ranges_and_skip_what_is_malformed() {
+        for (list, cpus) in [
+            ("0-1\n", vec![0, 1]),
+            ("0-3,6,8-9", vec![0, 1, 2, 3, 6, 8, 9]),
+            ("5", vec![5]),
+            ("x,2", vec![2]),
+        ] {
+            assert_eq!(parse_cpu_list(list), cpus, "{list:?}");
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! The load generator: [`CONNECTIONS`] kept-alive connections, one thread each, sending the
+//! same request back to back; the server's CPU time is read from `/proc/PID/stat` around the
+//! measured window. And the latency run: one connection, sequential requests.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use super::http::{Conn, Response};
+use crate::Result;
+
+/// Concurrent connections, each with one request in flight (a thread each). Enough that the
+/// server, on its one core, finds requests waiting whenever it finishes one: a server that
+/// idles between requests pays a wake-up per request, which inflates its CPU per request the
+/// more the faster it is (measured: 8 connections left the floor 85% idle and doubled its
+/// figure). The report shows how busy each server was.
+pub(super) const CONNECTIONS: usize = 32;
+/// Load before the measured window (connections, caches, allocator pools, JIT-free but
+/// page-cold code).
+const WARMUP: Duration = Duration::from_millis(300);
+/// The measured window of one load run. At 10 ms per clock tick, a server busy half the time
+/// is charged 75 ticks: a resolution near 1%.
+const WINDOW: Duration = Duration::from_millis(1_500);
+/// Requests of one measured window at most, whatever the speed (and so connections, when the
+/// server closes after each answer: well under the ephemeral port range).
+const MAX_REQUESTS: u64 = 200_000;
+/// Sequential requests of a latency run, after [`LATENCY_WARMUP`] unmeasured ones.
+const LATENCY_REQUESTS: usize = 1_000;
+const LATENCY_WARMUP: usize = 50;
+/// A latency run stops here even if its requests are not all done (a 40 ms delayed-ACK stall
+/// per request would otherwise take 40 s).
+const LATENCY_TIME_CAP: Duration = Duration::from_secs(10);
+
+/// Builds the request a connection sends, after any per-connection set-up (an MCP session).
+pub(super) type Prepare = Arc<dyn Fn(&mut Conn) -> Result<Vec<u8>> + Send + Sync>;
+
+/// What one measured window gave.
+#[derive(Debug, Default, Clone)]
+pub(super) struct LoadRun {
+    pub(super) requests: u64,
+    pub(super) cpu: Duration,
+    pub(super) elapsed: Duration,
+    /// Connections opened again because the server closed one.
+    pub(super) reconnects: u64,
+    /// Responses whose status was not the expected one, and the first of them.
+    pub(super) unexpected: u64,
+    pub(super) first_unexpected: Option<String>,
+}
+
+impl LoadRun {
+    /// The share of the window the server spent on a CPU (1.0: one core fully busy).
+    pub(super) fn busy(&self) -> f64 {
+        self.cpu.as_secs_f64() / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Server CPU time per completed request, in microseconds.
+    pub(super) fn cpu_per_request_us(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.cpu.as_secs_f64() * 1e6 / self.requests as f64)
+    }
+}
+
+/// The server process's CPU time (user + system, all threads, exited ones included).
+pub(super) struct CpuClock {
+    stat: String,
+    tick: Duration,
+}
+
+impl CpuClock {
+    pub(super) fn new(pid: u32, ticks_per_second: u64) -> Self {
+        Self {
+            stat: format!("/proc/{pid}/stat"),
+            tick: Duration::from_secs(1) / u32::try_from(ticks_per_second.max(1)).unwrap_or(100),
+        }
+    }
+
+    pub(super) fn read(&self) -> Result<Duration> {
+        let ticks = parse_cpu_ticks(&std::fs::read_to_string(&self.stat)?)?;
+        Ok(self.tick * u32::try_from(ticks)?)
+    }
+}
+
+/// utime + stime, in clock ticks, from the text of `/proc/PID/stat`.
+fn parse_cpu_ticks(stat: &str) -> Result<u64> {
+    // The command name (field 2) may hold spaces and parentheses; the fields after its last
+    // `)` are plain numbers.
+    let after_name = stat
+        .rfind(')')
+        .map(|end| &stat[end + 1..])
+        .ok_or("unreadable /proc stat")?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of proc(5), utime and stime; `fields[0]` is field 3.
+    let ticks = |index: usize| -> Result<u64> {
+        Ok(fields
+            .get(index)
+            .ok_or("short /proc stat")?
+            .parse::<u64>()?)
+    };
+    Ok(ticks(11)? + ticks(12)?)
+}
+
+/// Loads `addr` with the request `prepare` builds, on [`CONNECTIONS`] connections, and
+/// measures the server's CPU over the window after the warm-up.
+pub(super) fn load(
+    addr: SocketAddr,
+    clock: &CpuClock,
+    prepare: &Prepare,
+    expect: u16,
+) -> Result<LoadRun> {
+    // Workers and this thread meet twice: after the warm-up (CPU read) and to start.
+    let barrier = Arc::new(Barrier::new(CONNECTIONS + 1));
+    let sent = Arc::new(AtomicU64::new(0));
+    let total = Arc::new(Mutex::new(LoadRun::default()));
+    let mut workers = Vec::with_capacity(CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        let (barrier, sent, total, prepare) = (
+            Arc::clone(&barrier),
+            Arc::clone(&sent),
+            Arc::clone(&total),
+            Arc::clone(prepare),
+        );
+        workers.push(std::thread::spawn(move || -> Result<(), String> {
+            let outcome = worker(addr, &prepare, expect, &barrier, &sent);
+            let (run, error) = match outcome {
+                Ok(run) => (run, None),
+                Err((run, error)) => (run, Some(error)),
+            };
+            if let Ok(mut total) = total.lock() {
+                total.requests += run.requests;
+                total.reconnects += run.reconnects;
+                total.unexpected += run.unexpected;
+                if total.first_unexpected.is_none() {
+                    total.first_unexpected = run.first_unexpected;
+                }
+            }
+            error.map_or(Ok(()), Err)
+        }));
+    }
+    barrier.wait();
+    let cpu_before = clock.read();
+    let started = Instant::now();
+    barrier.wait();
+    let mut errors = Vec::new();
+    for worker in workers {
+        match worker.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => errors.push(error),
+            Err(_) => errors.push("a load thread panicked".to_owned()),
+        }
+    }
+    let elapsed = started.elapsed();
+    let cpu_after = clock.read()?;
+    if let Some(error) = errors.first() {
+        return Err(format!(
+            "{} of {CONNECTIONS} connections failed: {error}",
+            errors.len()
+        )
+        .into());
+    }
+    let mut run = total.lock().map_err(|_| "poisoned")?.clone();
+    run.cpu = cpu_after.saturating_sub(cpu_before?);
+    run.elapsed = elapsed;
+    Ok(run)
+}
+
+/// One connection's part. Reaches both barriers whatever happens, so that a failing
+/// connection cannot leave the others waiting; an error carries what was counted before it.
+fn worker(
+    addr: SocketAddr,
+    prepare: &Prepare,
+    expect: u16,
+    barrier: &Barrier,
+    sent: &AtomicU64,
+) -> Result<LoadRun, (LoadRun, String)> {
+    let mut run = LoadRun::default();
+    let set_up = (|| -> Result<(Conn, Vec<u8>)> {
+        let mut conn = Conn::connect(addr)?;
+        let request = prepare(&mut conn)?;
+        let warm_until = Instant::now() + WARMUP;
+        let mut scratch = LoadRun::default();
+        while Instant::now() < warm_until {
+            send(&mut conn, addr, &request, expect, &mut scratch)?;
+        }
+        Ok((conn, request))
+    })();
+    barrier.wait();
+    barrier.wait();
+    let (mut conn, request) = set_up.map_err(|err| (LoadRun::default(), err.to_string()))?;
+    let deadline = Instant::now() + WINDOW;
+    while Instant::now() < deadline && sent.fetch_add(1, Ordering::Relaxed) < MAX_REQUESTS {
+        if let Err(err) = send(&mut conn, addr, &request, expect, &mut run) {
+            return Err((run, err.to_string()));
+        }
+    }
+    Ok(run)
+}
+
+/// One request and its response; reconnects when the server closed the connection, whether
+/// it said so (`Connection: close`) or the next request finds it closed.
+fn send(
+    conn: &mut Conn,
+    addr: SocketAddr,
+    request: &[u8],
+    expect: u16,
+    run: &mut LoadRun,
+) -> Result<()> {
+    let response = match conn.round_trip(request) {
+        Ok(response) => response,
+        Err(_) if conn.served() > 0 => {
+            *conn = Conn::connect(addr)?;
+            run.reconnects += 1;
+            conn.round_trip(request)?
+        }
+        Err(err) => return Err(err),
+    };
+    run.requests += 1;
+    check(&response, expect, run);
+    if response.close {
+        *conn = Conn::connect(addr)?;
+        run.reconnects += 1;
+    }
+    Ok(())
+}
+
+fn check(response: &Response, expect: u16, run: &mut LoadRun) {
+    if response.status != expect {
+        run.unexpected += 1;
+        if run.first_unexpected.is_none() {
+            let body = String::from_utf8_lossy(&response.body);
+            run.first_unexpected = Some(format!(
+                "{} (expected {expect}): {}",
+                response.status,
+                body.chars().take(200).collect::<String>()
+            ));
+        }
+    }
+}
+
+/// Latency percentiles of sequential requests on one kept-alive connection.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Latency {
+    pub(super) p50: Duration,
+    pub(super) p99: Duration,
+    pub(super) samples: usize,
+}
+
+/// Sends the request `prepare` builds on one connection, one at a time, and times each.
+pub(super) fn latency(addr: SocketAddr, prepare: &Prepare, expect: u16) -> Result<Latency> {
+    let mut conn = Conn::connect(addr)?;
+    let request = prepare(&mut conn)?;
+    let mut run = LoadRun::default();
+    let mut times = Vec::with_capacity(LATENCY_REQUESTS);
+    let stop_at = Instant::now() + LATENCY_TIME_CAP;
+    for i in 0..LATENCY_WARMUP + LATENCY_REQUESTS {
+        if Instant::now() >= stop_at {
+            break;
+        }
+        let started = Instant::now();
+        send(&mut conn, addr, &request, expect, &mut run)?;
+        if i >= LATENCY_WARMUP {
+            times.push(started.elapsed());
+        }
+    }
+    if let Some(first) = run.first_unexpected {
+        return Err(format!("latency run: {first}").into());
+    }
+    times.sort_unstable();
+    let at = |fraction: f64| -> Duration {
+        let index = ((times.len() as f64 * fraction).ceil() as usize).saturating_sub(1);
+        times.get(index).copied().unwrap_or_default()
+    };
+    Ok(Latency {
+        p50: at(0.50),
+        p99: at(0.99),
+        samples: times.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_ticks_are_user_plus_system_time_after_any_command_name() {
+        let stat = "4242 (mcp (auth) server) S 1 4242 4242 0 -1 4194560 1370 0 0 0 \
+                    250 37 0 0 20 0 3 0 123 456 789";
+        assert_eq!(parse_cpu_ticks(stat).expect("parsed"), 287);
+        assert!(parse_cpu_ticks("4242 (name) S 1").is_err());
+    }
+
+    #[test]
+    fn a_connection_the_server_closed_silently_is_opened_again() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            // Two connections, one answer each, closed without `Connection: close`.
+            for _ in 0..2 {
+                let (mut stream, _) = listener.accept().expect("accept");
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request).expect("read");
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .expect("write");
+            }
+        });
+        let request = super::super::http::request("GET", addr, "/", &[], b"");
+        let mut conn = Conn::connect(addr).expect("connect");
+        let mut run = LoadRun::default();
+        for _ in 0..2 {
+            send(&mut conn, addr, &request, 200, &mut run).expect("answered");
+        }
+        assert_eq!((run.requests, run.reconnects, run.unexpected), (2, 1, 0));
+    }
+
+    #[test]
+    fn the_cpu_clock_reads_a_live_process() {
+        let clock = CpuClock::new(std::process::id(), 100);
+        clock.read().expect("this process's CPU time");
+    }
+}
