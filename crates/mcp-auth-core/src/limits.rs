@@ -59,3 +59,16 @@ pub const MAX_QUOTAS: usize = 32;
 /// a store that is never purged explicitly still stays within about twice its live records,
 /// and a small one is not swept on every insert.
 pub const MEMORY_STORE_SWEEP_EVERY: usize = 1024;
+
+/// How long `StoreProvider` remembers, by default, that storage holds no token of a presented
+/// access-token hash, in seconds (`StoreProviderBuilder::unknown_token_cache_ttl`). Five seconds
+/// turn a client hammering with one dead or made-up token into one storage read per five
+/// seconds, while an entry never hides a real token (see `store_provider::unknown_token_cache`),
+/// so the TTL only bounds how long a miss occupies memory.
+pub const UNKNOWN_TOKEN_CACHE_TTL: u64 = 5;
+
+/// Unknown access-token hashes that cache holds at most, the least useful evicted first.
+/// An entry is a 32-byte hash and a timestamp, about 64 bytes with the cache's bookkeeping, so
+/// 65,536 entries cap it at ~4 MiB however many tokens are made up; the cache grows to that
+/// only under such a flood.
+pub const UNKNOWN_TOKEN_CACHE_ENTRIES: usize = 65_536;

@@ -7,6 +7,9 @@ mod sign_in;
 #[cfg(test)]
 mod tests;
 mod token_cache;
+mod unknown_token_cache;
+#[cfg(test)]
+mod unknown_token_tests;
 
 use std::sync::Arc;
 
@@ -23,6 +26,7 @@ pub use self::builder::StoreProviderBuilder;
 use self::client_cache::ClientCache;
 pub use self::sign_in::PendingAuthorization;
 use self::token_cache::AccessTokenCache;
+use self::unknown_token_cache::UnknownTokenCache;
 use crate::assertion::{ClientAssertionError, ClientAssertionVerifier, IdentityAssertionValidator};
 use crate::client_metadata::{
     ClientMetadataError, ClientMetadataResolver, is_metadata_document_client_id,
@@ -71,7 +75,10 @@ struct Config {
 /// - Revoking either token of a pair revokes the whole grant.
 /// - Access-token lookup is one storage round trip, or, with
 ///   [`access_token_cache_ttl`](StoreProviderBuilder::access_token_cache_ttl), a cache hit
-///   that this provider's own revocations invalidate at once.
+///   that this provider's own revocations invalidate at once. A token storage did not find
+///   is remembered as unknown for a few seconds
+///   ([`unknown_token_cache_ttl`](StoreProviderBuilder::unknown_token_cache_ttl)), so the
+///   same made-up or dead token presented again costs no storage read; issuance forgets it.
 /// - With an [`IdentityAssertionValidator`], the SEP-990 jwt-bearer grant; with a
 ///   [`ClientAssertionVerifier`], `private_key_jwt` client authentication; and the client
 ///   credentials grant (see [`exchange_identity_assertion`](OAuthAuthorizationServerProvider::exchange_identity_assertion)
@@ -95,6 +102,8 @@ pub struct StoreProvider<S> {
     clients: ClientCache,
     /// `None` unless enabled: see [`StoreProviderBuilder::access_token_cache_ttl`].
     access_tokens: Option<AccessTokenCache>,
+    /// `None` when disabled: see [`StoreProviderBuilder::unknown_token_cache_ttl`].
+    unknown_tokens: Option<UnknownTokenCache>,
     collaborators: Collaborators,
 }
 
@@ -237,22 +246,28 @@ impl<S: Storage> StoreProvider<S> {
         Ok(())
     }
 
-    /// The live access token of `hash`, when the cache or an in-memory store can say it
+    /// The live access token of `hash`, when the caches or an in-memory store can say it
     /// without waiting; `None` when only a storage round trip can tell. A token read from the
-    /// store here is cached like one read asynchronously.
+    /// store here is cached like one read asynchronously. The unknown-token cache is asked only
+    /// when the store cannot answer at once: a store in memory answers misses as cheaply.
     fn access_token_record_now(
         &self,
         hash: &SecretHash,
         now: i64,
     ) -> Option<Result<Option<SharedAccessTokenRecord>, StorageError>> {
         let Some(cache) = &self.access_tokens else {
-            return self.storage.get_access_token_now(hash, now);
+            return self
+                .storage
+                .get_access_token_now(hash, now)
+                .or_else(|| self.known_unknown(hash, now));
         };
         if let Some(record) = cache.get(hash, now) {
             return Some(Ok(Some(record)));
         }
         let ticket = cache.ticket(now);
-        let found = self.storage.get_access_token_now(hash, now)?;
+        let Some(found) = self.storage.get_access_token_now(hash, now) else {
+            return self.known_unknown(hash, now);
+        };
         if let Ok(Some(record)) = &found {
             cache.put(ticket, hash, record);
         }
@@ -477,7 +492,7 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
             issued_at: self.now(),
         };
         let (access, refresh, response) = self.mint(client, &shape, &code.code.scopes, true);
-        if self.storage.issue_tokens(&access, refresh.as_ref()).await? {
+        if self.store_new_tokens(&access, refresh.as_ref()).await? {
             Ok(response)
         } else {
             Err(invalid_grant())
@@ -535,11 +550,13 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
             issued_at: old.grant_issued_at,
         };
         let (access, refresh, response) = self.mint(client, &shape, &scopes, true);
-        match self
+        let rotation = self
             .storage
             .rotate_refresh_token(&old.token_hash, &access, refresh.as_ref(), self.now())
-            .await?
-        {
+            .await;
+        // A rotation stores a new access token: an issuance like any other.
+        self.forget_unknown(&access.token_hash);
+        match rotation? {
             Rotation::Rotated => {
                 // Rotation deleted the grant's earlier access tokens.
                 self.forget_grant_access_tokens(&old.grant_id);
@@ -566,16 +583,23 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
         if let Some(found) = self.access_token_record_now(&hash, now) {
             return Ok(found?.map(|record| loaded_access_token(token, record)));
         }
-        // Neither the cache nor the store could answer at once: one storage round trip. The
-        // ticket is taken before the read (see `token_cache`).
+        // Neither the caches nor the store could answer at once: one storage round trip. The
+        // tickets are taken before the read (see `token_cache`, `unknown_token_cache`).
         let ticket = self.access_tokens.as_ref().map(|cache| cache.ticket(now));
+        let miss_ticket = self.unknown_tokens.as_ref().map(|cache| cache.ticket(now));
         let found = self
             .storage
             .get_access_token(&hash, now)
             .await?
             .map(SharedAccessTokenRecord::from);
-        if let (Some(cache), Some(ticket), Some(record)) = (&self.access_tokens, ticket, &found) {
-            cache.put(ticket, &hash, record);
+        match (&found, &self.access_tokens, ticket) {
+            (Some(record), Some(cache), Some(ticket)) => cache.put(ticket, &hash, record),
+            (Some(_), _, _) => {}
+            (None, _, _) => {
+                if let (Some(unknown), Some(ticket)) = (&self.unknown_tokens, miss_ticket) {
+                    unknown.miss(ticket, &hash);
+                }
+            }
         }
         Ok(found.map(|record| loaded_access_token(token, record)))
     }

@@ -56,6 +56,7 @@ macro_rules! storage_conformance {
             provider_checks_client_secrets_against_the_stored_hash,
             provider_expires_tokens_and_caps_them_by_the_grant_lifetime,
             provider_denial_redirects_with_access_denied,
+            provider_unknown_tokens_are_refused_from_memory_and_never_hide_issued_ones,
         );
     };
     (@tests $factory:expr; $($name:ident),* $(,)?) => {

@@ -36,7 +36,8 @@ pub fn provider(
 }
 
 /// Whether a contract runs with the provider's in-process access-token cache: every contract
-/// must hold either way, the cache being invalidated by each revocation it makes.
+/// must hold either way, the cache being invalidated by each revocation it makes. Both run
+/// with the unknown-token cache at its default (on), which issuance invalidates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Caching {
     /// No access-token cache (the default).
@@ -647,4 +648,44 @@ pub async fn provider_access_token_cache_lags_other_instances_by_its_ttl_at_most
         !access_ok(&cached, &tokens.access_token).await,
         "and is seen once the TTL has passed"
     );
+}
+
+/// A made-up token is refused, and refused again without waiting (from the unknown-token
+/// cache, or from a store in memory); an instance that saw made-up tokens still finds every
+/// token issued afterwards, by itself or by another instance sharing `store`.
+pub async fn provider_unknown_tokens_are_refused_from_memory_and_never_hide_issued_ones(
+    store: Arc<dyn Storage>,
+    caching: Caching,
+) {
+    let (looker, _) = contract_provider(store.clone(), caching, |b| b);
+    let (issuer, _) = contract_provider(store, caching, |b| b);
+    let made_up = AccessTokenSecret::new(mcp_auth_core::secrets::random_secret());
+    assert!(!access_ok(&looker, &made_up).await);
+    assert!(
+        matches!(looker.load_access_token_now(&made_up), Some(Ok(None))),
+        "a token found unknown is refused without waiting"
+    );
+    assert!(!access_ok(&looker, &made_up).await);
+
+    for (name, instance) in [("looker", &looker), ("issuer", &issuer)] {
+        let client = register(instance, &format!("unknown-{name}"), None).await;
+        let tokens = exchange(
+            instance,
+            &client,
+            &obtain_code(instance, &client, "uma").await,
+        )
+        .await
+        .expect("exchange");
+        assert!(access_ok(&looker, &tokens.access_token).await, "{name}");
+        assert!(access_ok(&issuer, &tokens.access_token).await, "{name}");
+        let rotated = refresh(
+            instance,
+            &client,
+            tokens.refresh_token.as_ref().expect("refresh token"),
+            &["mcp:tools"],
+        )
+        .await
+        .expect("rotate");
+        assert!(access_ok(&looker, &rotated.access_token).await, "{name}");
+    }
 }

@@ -253,7 +253,7 @@ impl<S: Storage> StoreProvider<S> {
             issued_at: self.now(),
         };
         let (access, _, response) = self.mint(client, &shape, scopes, false);
-        if self.storage.issue_tokens(&access, None).await? {
+        if self.store_new_tokens(&access, None).await? {
             Ok(response)
         } else {
             Err(reject(

@@ -18,6 +18,7 @@ pub struct StoreProviderBuilder<S> {
     client_cache_ttl: u64,
     access_token_cache_ttl: u64,
     access_token_cache_capacity: usize,
+    unknown_token_cache_ttl: u64,
     valid_scopes: Option<Vec<String>>,
     client_scope_rules: Option<ClientRegistrationOptions>,
     collaborators: Collaborators,
@@ -28,7 +29,8 @@ impl<S: Storage> StoreProvider<S> {
     ///
     /// Defaults: sign-in at `<issuer>/sign-in`, pending requests 10 minutes, codes 5 minutes,
     /// access tokens 1 hour, refresh tokens 30 days, no absolute grant lifetime, no
-    /// access-token cache.
+    /// access-token cache, unknown tokens remembered for
+    /// [`UNKNOWN_TOKEN_CACHE_TTL`](crate::limits::UNKNOWN_TOKEN_CACHE_TTL) seconds.
     pub fn builder(storage: S, issuer: impl Into<String>) -> StoreProviderBuilder<S> {
         StoreProviderBuilder {
             storage,
@@ -43,6 +45,7 @@ impl<S: Storage> StoreProvider<S> {
             client_cache_ttl: 5,
             access_token_cache_ttl: 0,
             access_token_cache_capacity: 10_000,
+            unknown_token_cache_ttl: crate::limits::UNKNOWN_TOKEN_CACHE_TTL,
             valid_scopes: None,
             client_scope_rules: None,
             collaborators: Collaborators::default(),
@@ -125,6 +128,23 @@ impl<S: Storage> StoreProviderBuilder<S> {
         self
     }
 
+    /// How long a presented access token that storage does not hold is remembered as unknown,
+    /// in seconds (default [`UNKNOWN_TOKEN_CACHE_TTL`](crate::limits::UNKNOWN_TOKEN_CACHE_TTL);
+    /// 0 disables it; at most [`MAX_ACCESS_TOKEN_CACHE_TTL`]). The same unknown token presented
+    /// again within that time is refused without a storage read, and without suspending the
+    /// request. At most [`UNKNOWN_TOKEN_CACHE_ENTRIES`](crate::limits::UNKNOWN_TOKEN_CACHE_ENTRIES)
+    /// hashes are kept.
+    ///
+    /// It never makes a real token fail: issuing a token through this provider forgets its hash
+    /// before the token is returned, and a token issued by another instance cannot have been
+    /// presented here before it existed, short of guessing 256 random bits. A store that
+    /// answers lookups from memory ([`MemoryStore`](crate::MemoryStore)) is never consulted
+    /// through it, so it only ever holds misses of stores behind a round trip.
+    pub fn unknown_token_cache_ttl(mut self, seconds: u64) -> Self {
+        self.unknown_token_cache_ttl = seconds;
+        self
+    }
+
     /// Scopes this server grants at all; tokens of the jwt-bearer and client credentials grants
     /// never carry others. `None` (the default) leaves the client's registered scopes as the
     /// only limit. Set it to the registration options' `valid_scopes`.
@@ -202,6 +222,12 @@ impl<S: Storage> StoreProviderBuilder<S> {
                 0,
                 MAX_ACCESS_TOKEN_CACHE_TTL,
             ),
+            (
+                "unknown_token_cache_ttl",
+                self.unknown_token_cache_ttl,
+                0,
+                MAX_ACCESS_TOKEN_CACHE_TTL,
+            ),
         ];
         for (setting, value, min, max) in checks {
             if !(min..=max).contains(&value) {
@@ -223,6 +249,12 @@ impl<S: Storage> StoreProviderBuilder<S> {
                 AccessTokenCache::new(
                     self.access_token_cache_ttl,
                     self.access_token_cache_capacity,
+                )
+            }),
+            unknown_tokens: (self.unknown_token_cache_ttl > 0).then(|| {
+                UnknownTokenCache::new(
+                    self.unknown_token_cache_ttl,
+                    crate::limits::UNKNOWN_TOKEN_CACHE_ENTRIES,
                 )
             }),
             collaborators: self.collaborators,
