@@ -14,7 +14,6 @@ use mcp_auth_core::storage::{
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
 
 use crate::codec::{decode, encode, encode_client};
 use crate::detach::{detached, fit_for_reuse};
@@ -30,7 +29,8 @@ mod writes;
 /// purging tokens) runs in a `BEGIN IMMEDIATE` transaction, which takes the write lock before
 /// its first read, so no two of them interleave and none fails half-way on a lock upgrade;
 /// single-statement operations (taking a code, recording an assertion id) are atomic on their
-/// own.
+/// own. Each of those transactions is one query, `BEGIN IMMEDIATE; …; COMMIT`, so one call to
+/// the connection's thread (see the `sqlite::writes` module).
 ///
 /// Those transactions run on a task of their own, so a caller that stops waiting (a client
 /// hanging up) cannot leave one open and the write lock held: see the crate's `detach` module.
@@ -54,9 +54,21 @@ impl SqliteStore {
 
     /// Opens (creating if missing) the database at `url` — `sqlite://path/to/file.db`,
     /// `sqlite:relative.db` or `sqlite::memory:` — with the settings documented in the crate
-    /// README: WAL journal, `synchronous = FULL`, a [`BUSY_TIMEOUT`](Self::BUSY_TIMEOUT), foreign keys on, and
-    /// [`MAX_CONNECTIONS`](Self::MAX_CONNECTIONS) connections. An in-memory database lives only as long as its
-    /// connection, so it gets exactly one connection that the pool never closes.
+    /// README: WAL journal with `synchronous = NORMAL`, a [`BUSY_TIMEOUT`](Self::BUSY_TIMEOUT),
+    /// foreign keys on, and [`MAX_CONNECTIONS`](Self::MAX_CONNECTIONS) connections. An in-memory
+    /// database lives only as long as its connection, so it gets exactly one connection that
+    /// the pool never closes.
+    ///
+    /// **Durability.** In WAL mode, `NORMAL` writes each commit to the write-ahead log without
+    /// waiting for the disk, and syncs at checkpoints. A crash of the process loses nothing; a
+    /// power loss or kernel crash may lose the transactions committed since the last checkpoint
+    /// (at most the last ~1,000 pages of writes, SQLite's default auto-checkpoint), but never
+    /// corrupts the database: it reopens in the state of an earlier commit. For this store
+    /// that means a just-issued token, registration or rotation may be gone after a power cut
+    /// (the client signs in or registers again) and a just-made revocation may be undone (the
+    /// revoked tokens live until their own expiry). `FULL` would close that window at the cost
+    /// of a disk flush per commit, several times the CPU of the whole write on a local disk; a
+    /// deployment that needs it passes its own pool to [`from_pool`](Self::from_pool).
     ///
     /// Does not create the tables: call [`migrate`](Self::migrate).
     pub async fn connect(url: &str) -> Result<Self, StorageError> {
@@ -66,9 +78,9 @@ impl SqliteStore {
             .create_if_missing(true)
             .busy_timeout(Self::BUSY_TIMEOUT)
             .foreign_keys(true)
-            // FULL (not NORMAL) so that a committed rotation or revocation survives a power
-            // loss; a deployment that prefers speed can pass its own pool to `from_pool`.
-            .synchronous(SqliteSynchronous::Full);
+            // See "Durability" above: WAL + NORMAL never corrupts, and may lose only the last
+            // commits to a power loss.
+            .synchronous(SqliteSynchronous::Normal);
         let (options, pool) = if in_memory {
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
@@ -79,7 +91,9 @@ impl SqliteStore {
         } else {
             // A connection left inside a transaction would hold the write lock for good;
             // closing it rolls the transaction back. (Not for an in-memory database, which
-            // closing would erase; its transactions are kept safe by `detach` alone.)
+            // closing would erase; its transactions are kept safe by `detach` alone.) The
+            // store's own transactions are single queries that roll themselves back on failure
+            // (`writes::run`); this guards transactions opened through sqlx on `pool()`.
             let pool = SqlitePoolOptions::new()
                 .max_connections(Self::MAX_CONNECTIONS)
                 .before_acquire(|conn, _meta| Box::pin(async move { Ok(fit_for_reuse(conn)) }));
@@ -112,15 +126,6 @@ impl SqliteStore {
     /// The pool, for health checks and the deployment's own queries.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
-    }
-
-    /// A transaction holding SQLite's write lock from its first statement. Only ever opened
-    /// inside [`detached`] work: a caller dropped while `begin_with` waits would leave it open.
-    async fn write(&self) -> Result<Transaction<'static, Sqlite>, StorageError> {
-        self.pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(storage_error)
     }
 }
 
@@ -321,12 +326,9 @@ impl TokenStore for SqliteStore {
         access: &AccessTokenRecord,
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<bool, StorageError> {
-        let keep_until = grant_keep_until(access, refresh)?;
-        let (store, access, refresh) = (self.clone(), access.clone(), refresh.cloned());
-        detached(async move {
-            writes::issue(store.write().await?, &access, refresh.as_ref(), keep_until).await
-        })
-        .await
+        let query = writes::issue(access, refresh, grant_keep_until(access, refresh)?)?;
+        let pool = self.pool.clone();
+        detached(async move { writes::issued(pool, query).await }).await
     }
 
     async fn get_access_token(
@@ -379,31 +381,21 @@ impl TokenStore for SqliteStore {
         now: i64,
     ) -> Result<Rotation, StorageError> {
         let keep_until = grant_keep_until(access, refresh)?;
-        let (store, old_hash) = (self.clone(), *old_hash);
+        let query = writes::rotate(old_hash, access, refresh, keep_until, now)?;
+        let pool = self.pool.clone();
         let (access, refresh) = (access.clone(), refresh.cloned());
-        detached(async move {
-            writes::rotate(
-                store.write().await?,
-                &old_hash,
-                &access,
-                refresh.as_ref(),
-                keep_until,
-                now,
-            )
-            .await
-        })
-        .await
+        detached(async move { writes::rotated(pool, query, &access, refresh.as_ref()).await }).await
     }
 
     async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
-        let (store, grant_id) = (self.clone(), grant_id.to_owned());
-        detached(async move { writes::revoke(store.write().await?, &grant_id, keep_until).await })
-            .await
+        let query = writes::revoke(grant_id, keep_until);
+        let pool = self.pool.clone();
+        detached(async move { writes::run(pool, query).await.map(drop) }).await
     }
 
     async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StorageError> {
-        let store = self.clone();
-        detached(async move { writes::purge_tokens(store.write().await?, now).await }).await
+        let pool = self.pool.clone();
+        detached(async move { writes::purge_tokens(pool, now).await }).await
     }
 }
 
