@@ -21,6 +21,32 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 /// reported rather than waited out, and an orchestrator's probe gets an answer.
 pub const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Capacity reserved for argon2's working memory (33 MiB; argon2 itself touches only the
+/// 19 MiB its parameters need). glibc serves a block from a fresh mapping, unmapped again on
+/// `free`, when it is at least the mmap threshold, and that threshold never rises above
+/// 32 MiB on 64-bit systems (`DEFAULT_MMAP_THRESHOLD_MAX`, mallopt(3)); a smaller block
+/// would, after the first free, come from the heap and stay in the process's memory for
+/// good. The untouched 14 MiB cost address space only.
+pub const ARGON2_RETURNED_MEMORY_BYTES: usize = 33 * 1024 * 1024;
+
+/// Bytes of log lines waiting for the background writer at most (1 MiB: several thousand
+/// lines, enough to ride out a slow disk or a paused terminal; the buffer grows only as lines
+/// wait, so an idle server holds none of it). Past it, lines are dropped, and counted in the
+/// log, rather than making requests wait.
+pub const LOG_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// How long the log writer lets lines collect before writing them (10 ms): one write and one
+/// wake-up per batch instead of per line, and a line appears within about that delay.
+pub const LOG_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Bytes of a request path the access log prints at most: real paths are a few dozen bytes,
+/// and a 16 KiB path (the header limit) must not make a 16 KiB log line.
+pub const LOGGED_PATH_MAX: usize = 256;
+
+/// Bytes of a request id the logs print at most: generated ids are 36-byte UUIDs, and a
+/// client-chosen one is echoed in full in the response but cut in the log.
+pub const LOGGED_REQUEST_ID_MAX: usize = 64;
+
 /// The server's bounds, from the `[limits]` TOML table (every key optional).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]

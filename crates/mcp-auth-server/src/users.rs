@@ -1,23 +1,31 @@
 //! Sign-in users: argon2id hashes made at start-up, verified off the async runtime.
+//!
+//! argon2 needs 19 MiB of working memory per hash. Left to the allocator, that block outlives
+//! the hash: glibc raises its mmap threshold to the size of the first large block freed, so
+//! every later 19 MiB block comes from the heap and stays there, and the idle server kept
+//! ~21 MiB of its ~33 MiB RSS from hashing the `--user` passwords. [`argon2id`] hands argon2
+//! a block of its own, reserved large enough that every allocator maps it afresh and returns
+//! it to the operating system when it is dropped (see
+//! [`ARGON2_RETURNED_MEMORY_BYTES`](crate::limits::ARGON2_RETURNED_MEMORY_BYTES)).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use std::time::Duration;
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use mcp_auth_core::secrets::random_secret;
+use argon2::{Argon2, Block};
+use mcp_auth_core::secrets::{constant_time_eq, random_secret};
 use tokio::sync::Semaphore;
 
 use crate::config::UserCredentials;
+use crate::limits::ARGON2_RETURNED_MEMORY_BYTES;
 
 /// Why the users could not be prepared.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UsersError {
-    /// argon2 refused to hash (it does so only for out-of-range parameters).
+    /// argon2 refused to hash (it does so only for out-of-range parameters), or its working
+    /// memory could not be allocated.
     #[error("cannot hash the password of user {name:?}: {reason}")]
     Hash {
         /// The user.
@@ -27,11 +35,59 @@ pub enum UsersError {
     },
 }
 
-/// The sign-in users, each known only by an argon2id hash (PHC string, OWASP default
-/// parameters: 19 MiB, 2 passes). The clear-text passwords are gone once [`Users::hash`]
-/// returns.
+/// Length of the argon2id output kept per user (argon2's default, 256 bits).
+const DIGEST_LEN: usize = 32;
+
+/// One password's argon2id digest with its salt. Made and checked only by [`argon2id`] with
+/// the crate's default parameters (OWASP's: 19 MiB, 2 passes, 1 lane), which is why no PHC
+/// string is kept: the parameters cannot differ, and the hashes never leave the process.
+struct Digest {
+    /// A fresh random salt per hash ([`random_secret`]: 256 bits, base64url).
+    salt: String,
+    hash: [u8; DIGEST_LEN],
+}
+
+impl Digest {
+    /// Hashes `password` with a fresh salt.
+    fn new(password: &[u8]) -> Result<Self, String> {
+        let salt = random_secret();
+        let hash = argon2id(password, salt.as_bytes())?;
+        Ok(Self { salt, hash })
+    }
+
+    /// Whether `password` hashes to this digest; the comparison takes constant time.
+    fn matches(&self, password: &[u8]) -> bool {
+        argon2id(password, self.salt.as_bytes())
+            .is_ok_and(|hash| constant_time_eq(&hash, &self.hash))
+    }
+}
+
+/// argon2id of `password` with `salt`, in working memory that is returned to the operating
+/// system when the hash is done.
+///
+/// The block is reserved with [`ARGON2_RETURNED_MEMORY_BYTES`] of capacity, above the largest
+/// mmap threshold glibc ever sets, so it is always a fresh mapping that `free` unmaps; only
+/// the 19 MiB argon2 uses are ever touched, so the rest costs address space, not memory.
+fn argon2id(password: &[u8], salt: &[u8]) -> Result<[u8; DIGEST_LEN], String> {
+    let argon2 = Argon2::default();
+    let blocks = argon2.params().block_count();
+    let reserved = blocks.max(ARGON2_RETURNED_MEMORY_BYTES.div_ceil(Block::SIZE));
+    let mut memory: Vec<Block> = Vec::new();
+    memory
+        .try_reserve_exact(reserved)
+        .map_err(|err| err.to_string())?;
+    memory.resize(blocks, Block::default());
+    let mut hash = [0; DIGEST_LEN];
+    argon2
+        .hash_password_into_with_memory(password, salt, &mut hash, &mut memory[..])
+        .map_err(|err| err.to_string())?;
+    Ok(hash)
+}
+
+/// The sign-in users, each known only by an argon2id digest (OWASP default parameters:
+/// 19 MiB, 2 passes). The clear-text passwords are gone once [`Users::hash`] returns.
 pub(crate) struct Users {
-    hashes: HashMap<String, PasswordHash>,
+    hashes: HashMap<String, Digest>,
     /// Password checks running at once ([`Limits::password_hashing_concurrency`]): each costs
     /// ~20 ms of CPU and 19 MiB, so unbounded concurrent guesses would take the memory of the
     /// host (48 at once once took RSS from 0.3 to 1.9 GiB).
@@ -40,12 +96,12 @@ pub(crate) struct Users {
     checks: Arc<Semaphore>,
     /// How long a check waits for a free slot before the sign-in answers 503.
     check_wait: Duration,
-    /// The hash an unknown user name is checked against, so that a wrong name costs as much
+    /// The digest an unknown user name is checked against, so that a wrong name costs as much
     /// time as a wrong password and timing does not reveal which names exist.
-    dummy: PasswordHash,
+    dummy: Digest,
 }
 
-/// Names only: hashes are not secret in the RFC sense, but there is no reason to print them.
+/// Names only: digests are not secret in the RFC sense, but there is no reason to print them.
 impl std::fmt::Debug for Users {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Users")
@@ -63,19 +119,16 @@ impl Users {
         concurrency: usize,
         check_wait: Duration,
     ) -> Result<Self, UsersError> {
-        let argon2 = Argon2::default();
         let hash = |name: &str, password: &str| {
-            argon2
-                .hash_password(password.as_bytes())
-                .map_err(|err| UsersError::Hash {
-                    name: name.to_owned(),
-                    reason: err.to_string(),
-                })
+            Digest::new(password.as_bytes()).map_err(|reason| UsersError::Hash {
+                name: name.to_owned(),
+                reason,
+            })
         };
         let mut hashes = HashMap::with_capacity(credentials.len());
         for user in credentials {
-            let phc = hash(&user.name, user.expose_password())?;
-            hashes.insert(user.name.clone(), phc);
+            let digest = hash(&user.name, user.expose_password())?;
+            hashes.insert(user.name.clone(), digest);
         }
         let dummy = hash("(dummy)", &random_secret())?;
         Ok(Self {
@@ -113,13 +166,11 @@ impl Users {
         let verified = tokio::task::spawn_blocking(move || {
             // Held until argon2 returns, even if the request that asked is gone.
             let _permit = permit;
-            let (hash, known) = match users.hashes.get(&name) {
-                Some(hash) => (hash, true),
+            let (digest, known) = match users.hashes.get(&name) {
+                Some(digest) => (digest, true),
                 None => (&users.dummy, false),
             };
-            let matches = Argon2::default()
-                .verify_password(password.as_bytes(), hash)
-                .is_ok();
+            let matches = digest.matches(password.as_bytes());
             known && matches
         })
         .await;
@@ -162,6 +213,19 @@ mod tests {
         );
         assert_eq!(users.verify("carol".into(), "".into()).await, Ok(false));
         assert!(!format!("{users:?}").contains("argon2"));
+    }
+
+    #[test]
+    fn digests_are_argon2id_with_default_parameters_and_a_fresh_salt() {
+        let digest = Digest::new(b"correct horse").unwrap();
+        let mut expected = [0; DIGEST_LEN];
+        Argon2::default()
+            .hash_password_into(b"correct horse", digest.salt.as_bytes(), &mut expected)
+            .unwrap();
+        assert_eq!(digest.hash, expected);
+        assert!(digest.matches(b"correct horse"));
+        assert!(!digest.matches(b"correct horse "));
+        assert_ne!(Digest::new(b"correct horse").unwrap().salt, digest.salt);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
