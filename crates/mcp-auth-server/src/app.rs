@@ -7,11 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
-use http::{HeaderName, StatusCode};
+use http::StatusCode;
 use mcp_auth_axum::core::{ClientRegistrationOptions, ConfigError as AuthConfigError};
 use mcp_auth_axum::core::{RevocationOptions, StoreProvider};
 use mcp_auth_axum::handlers::McpOperationScopes;
@@ -24,11 +23,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tower_http::ServiceBuilderExt;
-use tower_http::request_id::MakeRequestUuid;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use crate::config::Config;
 use crate::mcp::Tools;
@@ -39,9 +34,6 @@ use crate::users::{Users, UsersError};
 
 /// How often expired codes, tokens and pending requests are deleted.
 pub const PURGE_INTERVAL: Duration = Duration::from_secs(5 * 60);
-
-/// The header carrying each request's id, generated unless the client sent one.
-const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Why the server could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -305,7 +297,7 @@ async fn build(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(config.limits.request_timeout),
         ));
-    let app = with_observability(app);
+    let app = crate::access_log::with_observability(app);
 
     let purge = tokio::spawn(purge_periodically(provider, local_limiter, cancel));
     Ok((app, purge))
@@ -344,35 +336,6 @@ fn allowed_hosts(issuer: &IssuerUrl, addr: SocketAddr) -> Vec<String> {
         hosts.push(format!("localhost:{}", addr.port()));
     }
     hosts
-}
-
-/// Request ids, a span per request (method, path without query, request id: never a query
-/// string, header or body, so no secret reaches the logs), `Authorization`, `Cookie` and
-/// `Set-Cookie` marked sensitive for every layer that might print headers.
-fn with_observability(app: Router) -> Router {
-    let layers = tower::ServiceBuilder::new()
-        .sensitive_request_headers([AUTHORIZATION, COOKIE].into())
-        .set_request_id(REQUEST_ID, MakeRequestUuid)
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request| {
-                    let request_id = request
-                        .headers()
-                        .get(REQUEST_ID)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        path = request.uri().path(),
-                        request_id = ?request_id,
-                    )
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
-        .propagate_request_id(REQUEST_ID)
-        .sensitive_response_headers([SET_COOKIE].into());
-    app.layer(layers)
 }
 
 async fn healthz(State(storage): State<DynStorage>) -> Response {

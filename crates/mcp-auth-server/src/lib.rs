@@ -1,19 +1,26 @@
 #![doc = include_str!("../README.md")]
 
+mod access_log;
 mod app;
 mod cimd;
 pub mod config;
 pub mod limits;
 mod listener;
+mod log_writer;
 mod mcp;
 mod sign_in;
 mod store;
 mod throttle;
 mod users;
 
+pub use access_log::{
+    ACCESS_LOG_TARGET, AccessLog, AccessLogFuture, AccessLogLayer, REQUEST_ID, RequestIds,
+    with_observability,
+};
 pub use app::{PURGE_INTERVAL, ServerError, serve};
 pub use cimd::ClientMetadataConfig;
 pub use config::{Config, ConfigError, StoreUrl, TrustedIdp, UserCredentials};
+pub use log_writer::{LineWriter, LogGuard, LogWriter};
 pub use mcp::{EchoArgs, Tools};
 pub use sign_in::{CSRF_COOKIE, SECURE_CSRF_COOKIE};
 pub use store::StoreError;

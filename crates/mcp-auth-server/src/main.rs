@@ -4,10 +4,10 @@
 use std::error::Error;
 use std::process::ExitCode;
 
-use mcp_auth_server::{Config, ConfigError, serve};
+use mcp_auth_server::{Config, ConfigError, LogWriter, serve};
 use tracing_subscriber::EnvFilter;
 
-/// Without `RUST_LOG`: our own and tower-http's request lines at info; rmcp only from warn
+/// Without `RUST_LOG`: our own lines, the access log included, at info; rmcp only from warn
 /// up, since at info it logs every session's client info and each session id.
 const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
 
@@ -27,10 +27,20 @@ async fn main() -> ExitCode {
         println!("{config:#?}");
         return ExitCode::SUCCESS;
     }
+    // Logs go to stderr (stdout is for --check-config) through a background thread, so that
+    // a slow terminal or pipe never stalls a request; the guard flushes what is queued when
+    // `main` returns.
+    let (log_writer, _log_guard) = match LogWriter::spawn(std::io::stderr()) {
+        Ok(writer) => writer,
+        Err(err) => {
+            eprintln!("mcp-auth-server: cannot start the log writer: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     tracing_subscriber::fmt()
-        // Logs go to stderr (stdout is for --check-config), with colours only on a terminal:
-        // ANSI escapes in a log file or a journal are noise to every reader after us.
-        .with_writer(std::io::stderr)
+        .with_writer(log_writer)
+        // Colours only on a terminal: ANSI escapes in a log file or a journal are noise to
+        // every reader after us.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             EnvFilter::try_from_default_env()

@@ -1,0 +1,349 @@
+//! Logging on the request path: one access-log line per request, a span carrying the request
+//! id around everything the request logs, and a writer that never blocks a request.
+//!
+//! The access log replaces tower-http's `TraceLayer` with `DefaultOnResponse`, which cost
+//! 5–8 µs per request (a span with three formatted fields, a latency formatted as text, and a
+//! synchronous write to stderr under its lock). Here the only per-request work on the request
+//! path is a request id from a counter, a span with that id (so that a handler's warning
+//! names its request), one event formatted into the subscriber's reused buffer, and one copy
+//! of that line into a bounded buffer ([`LogWriter`](crate::log_writer::LogWriter)); a
+//! background thread does the writing. `benches/access_log.rs` measures it.
+//!
+//! What is logged is chosen so that no secret can reach the log: the method, the path
+//! without its query string (codes, states and tokens travel in query strings and bodies, never
+//! in paths), the status, the latency and the request id. No header, query or body is read.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
+
+use http::header::{AUTHORIZATION, COOKIE, SET_COOKIE};
+use http::uri::PathAndQuery;
+use http::{HeaderName, HeaderValue, Method, Request, Response};
+use tower::{Layer, Service};
+use tower_http::ServiceBuilderExt;
+use tower_http::request_id::{MakeRequestId, RequestId};
+use tracing::{Level, Span};
+
+use crate::limits::{LOGGED_PATH_MAX, LOGGED_REQUEST_ID_MAX};
+
+/// The header carrying each request's id, generated unless the client sent one.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The target of the access-log events, so that an operator can silence or redirect them
+/// alone (`RUST_LOG=info,mcp_auth_server::access=off`).
+pub const ACCESS_LOG_TARGET: &str = "mcp_auth_server::access";
+
+/// The target of the per-request span: not under [`ACCESS_LOG_TARGET`], so that silencing the
+/// access log keeps the request id on every other line.
+const REQUEST_SPAN_TARGET: &str = "mcp_auth_server::request";
+
+/// Request ids: a random prefix drawn once per process and a counter, in the shape of a UUID
+/// (`xxxxxxxx-xxxx-4xxx-yxxx-` then 12 hex digits of the counter). They only need to be
+/// unique, not secret; tower-http's `MakeRequestUuid` drew a fresh random UUID for every
+/// request, which was half of what request ids cost.
+#[derive(Clone, Debug)]
+pub struct RequestIds {
+    prefix: [u8; 24],
+    counter: Arc<AtomicU64>,
+}
+
+impl RequestIds {
+    /// Ids with a fresh random prefix.
+    pub fn new() -> Self {
+        let mut prefix = [b'0'; 24];
+        let random = mcp_auth_core::secrets::random_id();
+        let n = random.len().min(prefix.len());
+        prefix[..n].copy_from_slice(&random.as_bytes()[..n]);
+        Self {
+            prefix,
+            counter: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let mut id = [0; 36];
+        id[..24].copy_from_slice(&self.prefix);
+        for digit in id[24..].iter_mut().rev() {
+            *digit = HEX[(n & 0xf) as usize];
+            n >>= 4;
+        }
+        HeaderValue::from_bytes(&id).ok().map(RequestId::new)
+    }
+}
+
+/// Request ids, the access log, and `Authorization`, `Cookie` and `Set-Cookie` marked
+/// sensitive for any layer that might print headers, around `app`.
+pub fn with_observability(app: axum::Router) -> axum::Router {
+    let layers = tower::ServiceBuilder::new()
+        .sensitive_request_headers([AUTHORIZATION, COOKIE].into())
+        .set_request_id(REQUEST_ID, RequestIds::new())
+        .layer(AccessLogLayer)
+        .propagate_request_id(REQUEST_ID)
+        .sensitive_response_headers([SET_COOKIE].into());
+    app.layer(layers)
+}
+
+/// Logs one line per request when its response's headers are ready (target
+/// [`ACCESS_LOG_TARGET`], level INFO): method, path without query, status, latency in
+/// microseconds. The request runs inside a `request` span holding its id (the
+/// [`REQUEST_ID`] header, set by an outer layer), so that the access line and whatever the
+/// handlers log on its behalf name the request.
+///
+/// For a streamed response (an MCP SSE stream) the latency is the time to the headers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AccessLogLayer;
+
+impl<S> Layer<S> for AccessLogLayer {
+    type Service = AccessLog<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AccessLog { inner }
+    }
+}
+
+/// The service [`AccessLogLayer`] produces.
+#[derive(Clone, Debug)]
+pub struct AccessLog<S> {
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for AccessLog<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = AccessLogFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
+        // Both checks read a cached per-call-site answer: with the access log filtered out
+        // (`RUST_LOG=warn`) nothing below is built.
+        let log = tracing::enabled!(target: ACCESS_LOG_TARGET, Level::INFO).then(|| Entry {
+            start: Instant::now(),
+            method: request.method().clone(),
+            path: request.uri().path_and_query().cloned(),
+        });
+        let span = request_span(&request);
+        let inner = {
+            let _entered = span.enter();
+            self.inner.call(request)
+        };
+        AccessLogFuture { inner, span, log }
+    }
+}
+
+/// The span every line a request logs is printed in: its id, quoted (the id may come from the
+/// client, so it is printed escaped and cut to [`LOGGED_REQUEST_ID_MAX`] bytes, and can
+/// neither forge fields nor flood a line).
+fn request_span<B>(request: &Request<B>) -> Span {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    let id = id.get(..LOGGED_REQUEST_ID_MAX).unwrap_or(id);
+    tracing::info_span!(target: REQUEST_SPAN_TARGET, "request", id)
+}
+
+/// What the access line needs from the request, kept while it is served.
+struct Entry {
+    start: Instant,
+    method: Method,
+    /// Cloning the request target shares its bytes; only the path is printed.
+    path: Option<PathAndQuery>,
+}
+
+impl Entry {
+    fn log(&self, status: http::StatusCode) {
+        let latency_us = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let path = self.path.as_ref().map_or("/", PathAndQuery::path);
+        // A parsed path holds only URI characters (no space, quote or control character), so
+        // it is printed as is; a longer one is cut at a character boundary.
+        let path = path.get(..LOGGED_PATH_MAX).unwrap_or(path);
+        tracing::info!(
+            target: ACCESS_LOG_TARGET,
+            method = %self.method.as_str(),
+            path = %path,
+            status = status.as_u16(),
+            latency_us,
+        );
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`AccessLog`]: the inner future, polled inside the request's span.
+    pub struct AccessLogFuture<F> {
+        #[pin]
+        inner: F,
+        span: Span,
+        log: Option<Entry>,
+    }
+}
+
+impl<F, ResBody, E> Future for AccessLogFuture<F>
+where
+    F: Future<Output = Result<Response<ResBody>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let _entered = this.span.enter();
+        let result = ready!(this.inner.poll(cx));
+        if let (Some(entry), Ok(response)) = (this.log.take(), &result) {
+            entry.log(response.status());
+        }
+        Poll::Ready(result)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// Everything a subscriber printed, shared with the test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+    }
+
+    /// What the app logs for one request (the handler logs a warning of its own).
+    async fn log_of(request: Request<Body>) -> (String, Response<Body>) {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let app = with_observability(Router::new().route(
+            "/token",
+            get(|| async {
+                tracing::warn!("handler speaking");
+                "ok"
+            }),
+        ));
+        let response = app.oneshot(request).await.unwrap();
+        (captured.text(), response)
+    }
+
+    fn is_access(line: &str) -> bool {
+        line.contains(&format!(" {ACCESS_LOG_TARGET}: "))
+    }
+
+    fn get_request(uri: &str, request_id: Option<&str>) -> Request<Body> {
+        let mut request = Request::get(uri)
+            .header(AUTHORIZATION, "Bearer bearer-secret")
+            .header(COOKIE, "session=cookie-secret");
+        if let Some(id) = request_id {
+            request = request.header(REQUEST_ID, id);
+        }
+        request.body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn one_access_line_names_method_path_status_latency_and_request_id_and_no_secret() {
+        let (log, response) = log_of(get_request("/token?code=query-secret", Some("abc-1"))).await;
+        assert_eq!(response.headers()[REQUEST_ID], "abc-1");
+        let access: Vec<&str> = log.lines().filter(|line| is_access(line)).collect();
+        assert_eq!(access.len(), 1, "{log}");
+        let line = access[0];
+        for field in [
+            "request{id=\"abc-1\"}",
+            "method=GET",
+            "path=/token ",
+            "status=200",
+            "latency_us=",
+        ] {
+            assert!(line.contains(field), "{field} missing from {line}");
+        }
+        let handler = log
+            .lines()
+            .find(|l| l.contains("handler speaking"))
+            .unwrap();
+        assert!(handler.contains("request{id=\"abc-1\"}"), "{handler}");
+        for secret in ["query-secret", "bearer-secret", "cookie-secret", "code="] {
+            assert!(!log.contains(secret), "{secret} logged: {log}");
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_without_an_id_get_a_generated_one_in_the_log_and_the_response() {
+        let (log, response) = log_of(get_request("/token", None)).await;
+        let id = response.headers()[REQUEST_ID].to_str().unwrap().to_owned();
+        assert_eq!(id.len(), 36, "a UUID");
+        assert!(log.contains(&format!("request{{id=\"{id}\"}}")), "{log}");
+    }
+
+    #[tokio::test]
+    async fn a_client_chosen_request_id_is_quoted_and_cut_so_it_forges_no_field() {
+        let forged = format!("x status=500 {}", "a".repeat(200));
+        let (log, _) = log_of(get_request("/token", Some(&forged))).await;
+        let line = log.lines().find(|line| is_access(line)).unwrap();
+        let expected = format!("request{{id={:?}}}", &forged[..LOGGED_REQUEST_ID_MAX]);
+        assert!(line.contains(&expected), "{line}");
+        assert!(!line.contains(&forged), "{line}");
+        assert!(line.contains(" status=200"), "{line}");
+    }
+
+    #[test]
+    fn generated_request_ids_are_unique_and_uuid_shaped() {
+        let mut ids = RequestIds::new();
+        let request = Request::new(());
+        let a = ids.make_request_id(&request).unwrap();
+        let b = ids.clone().make_request_id(&request).unwrap();
+        let (a, b) = (
+            a.header_value().to_str().unwrap(),
+            b.header_value().to_str().unwrap(),
+        );
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[..24], &b[..24]);
+        assert_eq!(&b[24..], "000000000001");
+        assert_ne!(&RequestIds::new().prefix, &ids.prefix);
+    }
+}
