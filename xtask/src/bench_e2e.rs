@@ -80,6 +80,7 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
     let server_bin = release.join("mcp-auth-server");
     let floor_bin = release.join("examples").join("e2e_floor");
 
+    let started = Instant::now();
     let pinning = Pinning::detect()?;
     let work = TempDir::create()?;
     write_server_files(&work.0)?;
@@ -133,6 +134,10 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
     let names = targets.each_ref().map(|target| target.name);
     drop(targets);
     println!("{}", measurements.report(names, &pinning.describe()));
+    eprintln!(
+        "xtask: bench e2e: measured in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
