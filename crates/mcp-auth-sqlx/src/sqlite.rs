@@ -35,10 +35,21 @@ mod writes;
 /// Those transactions run on a task of their own, so a caller that stops waiting (a client
 /// hanging up) cannot leave one open and the write lock held: see the crate's `detach` module.
 ///
-/// Clones share the pool.
+/// Writes go through a pool of their own with **one** connection (for a file database): SQLite
+/// runs one writer at a time anyway, and a single writing connection keeps its page cache
+/// valid from one write to the next (a connection must drop its cache whenever another one
+/// has written), while writers wait their turn in the pool's queue instead of polling
+/// SQLite's lock with the busy handler's growing sleeps. Reads use a pool of
+/// [`MAX_CONNECTIONS`](Self::MAX_CONNECTIONS), which WAL lets run beside the writer.
+///
+/// Clones share the pools.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
+    /// Reads (and the deployment's own queries, through [`pool`](Self::pool)).
     pool: SqlitePool,
+    /// Every write: one connection, or the same pool as `pool` where that cannot be (an
+    /// in-memory database, a pool from [`from_pool`](Self::from_pool)).
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -47,15 +58,17 @@ impl SqliteStore {
     /// [`StorageErrorKind::Unavailable`](mcp_auth_core::StorageErrorKind)).
     pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-    /// Connections in the pool of a file database. SQLite runs one writer at a time, so more
-    /// connections only add concurrent readers; eight covers a busy server without holding
+    /// Connections in the read pool of a file database (the writes have one more of their
+    /// own). Readers run concurrently under WAL; eight covers a busy server without holding
     /// many file handles.
     pub const MAX_CONNECTIONS: u32 = 8;
 
     /// Opens (creating if missing) the database at `url` — `sqlite://path/to/file.db`,
     /// `sqlite:relative.db` or `sqlite::memory:` — with the settings documented in the crate
     /// README: WAL journal with `synchronous = NORMAL`, a [`BUSY_TIMEOUT`](Self::BUSY_TIMEOUT),
-    /// foreign keys on, and [`MAX_CONNECTIONS`](Self::MAX_CONNECTIONS) connections. An in-memory
+    /// foreign keys on, [`MAX_CONNECTIONS`](Self::MAX_CONNECTIONS) connections for reads and
+    /// one for writes (a writer waits at most [`BUSY_TIMEOUT`](Self::BUSY_TIMEOUT) for it,
+    /// as it would for SQLite's lock). An in-memory
     /// database lives only as long as its connection, so it gets exactly one connection that
     /// the pool never closes.
     ///
@@ -81,49 +94,65 @@ impl SqliteStore {
             // See "Durability" above: WAL + NORMAL never corrupts, and may lose only the last
             // commits to a power loss.
             .synchronous(SqliteSynchronous::Normal);
-        let (options, pool) = if in_memory {
+        if in_memory {
             let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
-                .max_lifetime(None);
-            (options, pool)
-        } else {
-            // A connection left inside a transaction would hold the write lock for good;
-            // closing it rolls the transaction back. (Not for an in-memory database, which
-            // closing would erase; its transactions are kept safe by `detach` alone.) The
-            // store's own transactions are single queries that roll themselves back on failure
-            // (`writes::run`); this guards transactions opened through sqlx on `pool()`.
-            let pool = SqlitePoolOptions::new()
-                .max_connections(Self::MAX_CONNECTIONS)
-                .before_acquire(|conn, _meta| Box::pin(async move { Ok(fit_for_reuse(conn)) }));
-            (options.journal_mode(SqliteJournalMode::Wal), pool)
+                .max_lifetime(None)
+                // A local database never hangs up, so a ping before each use would only add
+                // latency.
+                .test_before_acquire(false)
+                .connect_with(options)
+                .await
+                .map_err(storage_error)?;
+            return Ok(Self::from_pool(pool));
+        }
+        let options = options.journal_mode(SqliteJournalMode::Wal);
+        // A connection left inside a transaction would hold the write lock for good; closing
+        // it rolls the transaction back. (Not for an in-memory database, which closing would
+        // erase; its transactions are kept safe by `detach` alone.) The store's own
+        // transactions are single queries that roll themselves back on failure
+        // (`writes::run`); this guards transactions opened through sqlx on `pool()`.
+        let file_pool = |connections: u32| {
+            SqlitePoolOptions::new()
+                .max_connections(connections)
+                .test_before_acquire(false)
+                .before_acquire(|conn, _meta| Box::pin(async move { Ok(fit_for_reuse(conn)) }))
         };
-        // A local database never hangs up, so a ping before each use would only add latency.
-        let pool = pool
-            .test_before_acquire(false)
+        // The writer first: it sets the journal mode, which readers then find in the file.
+        let writer = file_pool(1)
+            .acquire_timeout(Self::BUSY_TIMEOUT)
+            .connect_with(options.clone())
+            .await
+            .map_err(storage_error)?;
+        let pool = file_pool(Self::MAX_CONNECTIONS)
             .connect_with(options)
             .await
             .map_err(storage_error)?;
-        Ok(Self { pool })
+        Ok(Self { pool, writer })
     }
 
-    /// A store on a pool configured by the caller. The pool's connections should have a busy
-    /// timeout; without one, concurrent writers fail at once with `SQLITE_BUSY`.
+    /// A store on a pool configured by the caller, used for reads and writes alike. The pool's
+    /// connections should have a busy timeout; without one, concurrent writers fail at once
+    /// with `SQLITE_BUSY`.
     pub fn from_pool(pool: SqlitePool) -> Self {
-        Self { pool }
+        Self {
+            writer: pool.clone(),
+            pool,
+        }
     }
 
     /// Creates or upgrades the tables with the migrations embedded in this crate
     /// (`migrations/sqlite/`). Idempotent; safe to call at every start.
     pub async fn migrate(&self) -> Result<(), StorageError> {
         sqlx::migrate!("./migrations/sqlite")
-            .run(&self.pool)
+            .run(&self.writer)
             .await
             .map_err(|err| storage_error(err.into()))
     }
 
-    /// The pool, for health checks and the deployment's own queries.
+    /// The read pool, for health checks and the deployment's own queries.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
@@ -139,7 +168,7 @@ impl ClientStore for SqliteStore {
         sqlx::query("INSERT INTO clients (client_id, record) VALUES (?1, ?2)")
             .bind(&client.info.client_id)
             .bind(encode_client(client)?)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(storage_error)?;
         Ok(())
@@ -152,7 +181,7 @@ impl ClientStore for SqliteStore {
         )
         .bind(&client.info.client_id)
         .bind(encode_client(client)?)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(storage_error)?;
         Ok(())
@@ -171,7 +200,7 @@ impl ClientStore for SqliteStore {
     async fn delete_client(&self, client_id: &str) -> Result<bool, StorageError> {
         let done = sqlx::query("DELETE FROM clients WHERE client_id = ?1")
             .bind(client_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(storage_error)?;
         Ok(done.rows_affected() > 0)
@@ -191,7 +220,7 @@ impl AuthorizationRequestStore for SqliteStore {
         .bind(key(&request.request_hash))
         .bind(request.expires_at)
         .bind(encode(request)?)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(storage_error)?;
         Ok(())
@@ -228,7 +257,7 @@ impl AuthorizationRequestStore for SqliteStore {
         )
         .bind(key(request_hash))
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(storage_error)?;
         record
@@ -239,7 +268,7 @@ impl AuthorizationRequestStore for SqliteStore {
     async fn purge_expired_authorization_requests(&self, now: i64) -> Result<u64, StorageError> {
         let done = sqlx::query("DELETE FROM authorization_requests WHERE expires_at <= ?1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(storage_error)?;
         Ok(done.rows_affected())
@@ -256,7 +285,7 @@ impl CodeStore for SqliteStore {
         .bind(&code.grant_id)
         .bind(code.expires_at)
         .bind(encode(code)?)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(storage_error)?;
         Ok(())
@@ -287,7 +316,7 @@ impl CodeStore for SqliteStore {
         )
         .bind(key(code_hash))
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(storage_error)?;
         if let Some(json) = record {
@@ -300,7 +329,7 @@ impl CodeStore for SqliteStore {
         )
         .bind(key(code_hash))
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(storage_error)?;
         Ok(match grant_id {
@@ -312,7 +341,7 @@ impl CodeStore for SqliteStore {
     async fn purge_expired_codes(&self, now: i64) -> Result<u64, StorageError> {
         let done = sqlx::query("DELETE FROM codes WHERE expires_at <= ?1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(storage_error)?;
         Ok(done.rows_affected())
@@ -327,7 +356,7 @@ impl TokenStore for SqliteStore {
         refresh: Option<&RefreshTokenRecord>,
     ) -> Result<bool, StorageError> {
         let query = writes::issue(access, refresh, grant_keep_until(access, refresh)?)?;
-        let pool = self.pool.clone();
+        let pool = self.writer.clone();
         detached(async move { writes::issued(pool, query).await }).await
     }
 
@@ -382,19 +411,19 @@ impl TokenStore for SqliteStore {
     ) -> Result<Rotation, StorageError> {
         let keep_until = grant_keep_until(access, refresh)?;
         let query = writes::rotate(old_hash, access, refresh, keep_until, now)?;
-        let pool = self.pool.clone();
+        let pool = self.writer.clone();
         let (access, refresh) = (access.clone(), refresh.cloned());
         detached(async move { writes::rotated(pool, query, &access, refresh.as_ref()).await }).await
     }
 
     async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
         let query = writes::revoke(grant_id, keep_until);
-        let pool = self.pool.clone();
+        let pool = self.writer.clone();
         detached(async move { writes::run(pool, query).await.map(drop) }).await
     }
 
     async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StorageError> {
-        let pool = self.pool.clone();
+        let pool = self.writer.clone();
         detached(async move { writes::purge_tokens(pool, now).await }).await
     }
 }
@@ -420,7 +449,7 @@ impl ReplayStore for SqliteStore {
         .bind(jti)
         .bind(expires_at)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(storage_error)?;
         Ok(first.is_some())
@@ -429,7 +458,7 @@ impl ReplayStore for SqliteStore {
     async fn purge_expired_assertion_ids(&self, now: i64) -> Result<u64, StorageError> {
         let done = sqlx::query("DELETE FROM assertion_ids WHERE expires_at <= ?1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(storage_error)?;
         Ok(done.rows_affected())
