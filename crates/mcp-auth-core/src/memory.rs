@@ -667,6 +667,16 @@ mod tests {
         });
     }
 
+    /// Whether the access token and the refresh token numbered `n` are found at `NOW`.
+    async fn found(store: &MemoryStore, access_n: u8, refresh_n: u8) -> (bool, bool) {
+        let access = store.get_access_token(&hash(access_n), NOW).await.unwrap();
+        let refresh = store
+            .get_refresh_token(&hash(refresh_n), NOW)
+            .await
+            .unwrap();
+        (access.is_some(), refresh.is_some())
+    }
+
     #[test]
     fn rotating_or_revoking_a_grant_leaves_other_grants_tokens_alone() {
         run(async {
@@ -681,44 +691,12 @@ mod tests {
                 rotate(&store, "a", 11, 12).await,
                 Rotation::Rotated
             ));
-            assert!(
-                store
-                    .get_access_token(&hash(20), NOW)
-                    .await
-                    .unwrap()
-                    .is_some()
-            );
+            assert!(found(&store, 20, 21).await.0);
             store.revoke_grant("a", NOW + 60).await.unwrap();
             for gone in [10, 11, 12, 13] {
-                assert!(
-                    store
-                        .get_access_token(&hash(gone), NOW)
-                        .await
-                        .unwrap()
-                        .is_none()
-                );
-                assert!(
-                    store
-                        .get_refresh_token(&hash(gone), NOW)
-                        .await
-                        .unwrap()
-                        .is_none()
-                );
+                assert_eq!(found(&store, gone, gone).await, (false, false), "{gone}");
             }
-            assert!(
-                store
-                    .get_access_token(&hash(20), NOW)
-                    .await
-                    .unwrap()
-                    .is_some()
-            );
-            assert!(
-                store
-                    .get_refresh_token(&hash(21), NOW)
-                    .await
-                    .unwrap()
-                    .is_some()
-            );
+            assert_eq!(found(&store, 20, 21).await, (true, true));
             let state = store.state();
             assert!(
                 !state.grants.contains_key("a"),

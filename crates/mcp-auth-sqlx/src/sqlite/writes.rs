@@ -154,6 +154,14 @@ pub(super) fn issue(
     .bind(key(&access.token_hash))
     .bind(access.expires_at)
     .bind(encode(access)?);
+    bind_refresh(query, refresh)
+}
+
+/// Binds the refresh token's parameters, when there is one, after the access token's.
+fn bind_refresh(
+    query: Prepared,
+    refresh: Option<&RefreshTokenRecord>,
+) -> Result<Prepared, StorageError> {
     Ok(match refresh {
         Some(refresh) => query
             .bind(key(&refresh.token_hash))
@@ -188,13 +196,7 @@ pub(super) fn rotate(
     .bind(key(&access.token_hash))
     .bind(access.expires_at)
     .bind(encode(access)?);
-    Ok(match refresh {
-        Some(refresh) => query
-            .bind(key(&refresh.token_hash))
-            .bind(refresh.expires_at)
-            .bind(encode(refresh)?),
-        None => query,
-    })
+    bind_refresh(query, refresh)
 }
 
 /// Runs a [`rotate`] query for new tokens of `access`'s grant (and `refresh`'s, the same one:
