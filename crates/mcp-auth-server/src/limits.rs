@@ -125,6 +125,10 @@ impl Default for Limits {
     }
 }
 
+/// How long a pending sign-in lives: `StoreProvider`'s authorization-request lifetime, which
+/// the server leaves at its default (10 minutes).
+pub(crate) const PENDING_SIGN_IN_LIFETIME: Duration = Duration::from_secs(600);
+
 /// The window the sign-in attempt budgets refill over.
 const SIGN_IN_WINDOW: Duration = Duration::from_secs(15 * 60);
 
@@ -204,12 +208,16 @@ impl Limits {
         Quota::per_period(self.sign_in_attempts_per_ip, SIGN_IN_WINDOW)
     }
 
-    /// Attempts per pending sign-in: all of them within its lifetime, never refilled in
-    /// practice (the window is far longer than a pending request lives).
+    /// Attempts per pending sign-in: all of them within its lifetime, never refilled.
+    ///
+    /// One attempt comes back only after [`PENDING_SIGN_IN_LIFETIME`], as long as a pending
+    /// request lives, so a request gets its attempts once; and a budget is full again, so its
+    /// key is swept, within `attempts` lifetimes (50 minutes by default) — short, so that the
+    /// limiter's bounded key table is not filled by a day of abandoned sign-ins.
     pub(crate) fn sign_in_request_quota(&self) -> Quota {
         let attempts =
             NonZeroU32::new(self.sign_in_attempts_per_request).unwrap_or(NonZeroU32::MIN);
-        Quota::new(attempts, Duration::from_secs(24 * 3600))
+        Quota::new(attempts, PENDING_SIGN_IN_LIFETIME * attempts.get())
     }
 }
 
@@ -226,4 +234,19 @@ pub(crate) struct ConnectionLimits {
     pub(crate) max_headers: usize,
     pub(crate) http2_max_concurrent_streams: u32,
     pub(crate) http2_max_pending_reset_streams: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pending_sign_in_never_gets_an_attempt_back_and_its_budget_is_forgotten_within_the_hour() {
+        let quota = Limits::default().sign_in_request_quota();
+        assert_eq!(quota.burst().get(), 5);
+        // No refill while the request lives.
+        assert!(quota.replenish_interval() >= PENDING_SIGN_IN_LIFETIME);
+        // Full again (so swept) within five lifetimes.
+        assert!(quota.replenish_interval() * quota.burst().get() <= Duration::from_secs(3600));
+    }
 }
