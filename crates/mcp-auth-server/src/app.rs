@@ -282,15 +282,19 @@ async fn build(
         config.limits.clone(),
     )?;
 
-    let app = Router::new()
-        .route_service("/mcp", mcp)
-        .route("/healthz", get(healthz).with_state(Arc::clone(&storage)))
+    // Request budgets guard the OAuth endpoints and the sign-in page only: `/mcp` (the hot
+    // path, authenticated) and `/healthz` never pass through the budget middleware.
+    let budgeted = Router::new()
         .merge(sign_in.router())
         .merge(auth.router())
         .layer(axum::middleware::from_fn_with_state(
             throttle,
             crate::throttle::limit_requests,
-        ))
+        ));
+    let app = Router::new()
+        .route_service("/mcp", mcp)
+        .route("/healthz", get(healthz).with_state(Arc::clone(&storage)))
+        .merge(budgeted)
         // Time to the response's headers, body reading included; an SSE stream's body
         // outlives it (see `Limits::request_timeout`).
         .layer(TimeoutLayer::with_status_code(
