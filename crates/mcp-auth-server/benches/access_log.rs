@@ -7,8 +7,9 @@
 //! - `request ids only`: `x-request-id` generated and echoed, no access log (the floor the
 //!   access log adds to: the ids were there before it too).
 //! - `access log (default)`: `with_observability` as the server runs it (`RUST_LOG` unset):
-//!   the request span and one access line per request, through the non-blocking writer.
-//! - `request span only`: the same with the access lines filtered out
+//!   the request id marked current while the request is polled and one access line per
+//!   request, in the server's `LogFormat`, through the non-blocking writer.
+//! - `access lines off`: the same with the access lines filtered out
 //!   (`mcp_auth_server::access=off`): the cost of carrying the request id.
 //! - `RUST_LOG=warn`: the same layers with nothing at info enabled.
 //! - `TraceLayer (before)`: what the server did before: tower-http's `TraceLayer`, a span with
@@ -26,7 +27,7 @@ use axum::extract::Request;
 use axum::routing::get;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::HeaderName;
-use mcp_auth_server::{LogGuard, LogWriter, REQUEST_ID, with_observability};
+use mcp_auth_server::{LogFormat, LogGuard, LogWriter, REQUEST_ID, with_observability};
 use tower::ServiceExt;
 use tower_http::ServiceBuilderExt;
 use tower_http::request_id::MakeRequestUuid;
@@ -88,17 +89,31 @@ fn non_blocking(filter: &str) -> (Dispatch, LogGuard) {
     let subscriber = tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(false)
+        .event_format(LogFormat)
         .with_env_filter(EnvFilter::new(filter))
         .finish();
     (Dispatch::new(subscriber), guard)
 }
 
-/// The subscriber the server had before: synchronous writes (to `io::sink()` here).
+/// The subscriber the server had before: the default format, synchronous writes (to
+/// `io::sink()` here).
 fn blocking(filter: &str) -> Dispatch {
     Dispatch::new(
         tracing_subscriber::fmt()
             .with_writer(std::io::sink)
             .with_ansi(false)
+            .with_env_filter(EnvFilter::new(filter))
+            .finish(),
+    )
+}
+
+/// The server's format written synchronously (to `io::sink()`): what the writer thread saves.
+fn synchronous(filter: &str) -> Dispatch {
+    Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .with_ansi(false)
+            .event_format(LogFormat)
             .with_env_filter(EnvFilter::new(filter))
             .finish(),
     )
@@ -118,7 +133,7 @@ fn bench(c: &mut Criterion) {
         (
             "access log, synchronous sink",
             with_observability(handler()),
-            blocking(default_filter),
+            synchronous(default_filter),
         ),
         ("bare", handler(), logging.clone()),
         (
@@ -131,11 +146,7 @@ fn bench(c: &mut Criterion) {
             with_observability(handler()),
             logging,
         ),
-        (
-            "request span only",
-            with_observability(handler()),
-            span_only,
-        ),
+        ("access lines off", with_observability(handler()), span_only),
         ("RUST_LOG=warn", with_observability(handler()), warn),
         (
             "TraceLayer (before)",

@@ -1,18 +1,21 @@
-//! Logging on the request path: one access-log line per request, a span carrying the request
-//! id around everything the request logs, and a writer that never blocks a request.
+//! Logging on the request path: one access-log line per request, the request's id on every
+//! line the request logs, and a writer that never blocks a request.
 //!
 //! The access log replaces tower-http's `TraceLayer` with `DefaultOnResponse`, which cost
 //! 5–8 µs per request (a span with three formatted fields, a latency formatted as text, and a
 //! synchronous write to stderr under its lock). Here the only per-request work on the request
-//! path is a request id from a counter, a span with that id (so that a handler's warning
-//! names its request), one event formatted into the subscriber's reused buffer, and one copy
-//! of that line into a bounded buffer ([`LogWriter`](crate::log_writer::LogWriter)); a
-//! background thread does the writing. `benches/access_log.rs` measures it.
+//! path is a request id from a counter, a copy of that id into a thread-local slot while the
+//! request is polled (read by [`LogFormat`](crate::log_format::LogFormat), so that a
+//! handler's warning names its request without the cost of a span), one event formatted into
+//! the subscriber's reused buffer, and one copy of that line into a bounded buffer
+//! ([`LogWriter`](crate::log_writer::LogWriter)); a background thread does the writing.
+//! `benches/access_log.rs` measures it.
 //!
 //! What is logged is chosen so that no secret can reach the log: the method, the path
 //! without its query string (codes, states and tokens travel in query strings and bodies, never
 //! in paths), the status, the latency and the request id. No header, query or body is read.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -26,7 +29,7 @@ use http::{HeaderName, HeaderValue, Method, Request, Response};
 use tower::{Layer, Service};
 use tower_http::ServiceBuilderExt;
 use tower_http::request_id::{MakeRequestId, RequestId};
-use tracing::{Level, Span};
+use tracing::Level;
 
 use crate::limits::{LOGGED_PATH_MAX, LOGGED_REQUEST_ID_MAX};
 
@@ -36,10 +39,6 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// The target of the access-log events, so that an operator can silence or redirect them
 /// alone (`RUST_LOG=info,mcp_auth_server::access=off`).
 pub const ACCESS_LOG_TARGET: &str = "mcp_auth_server::access";
-
-/// The target of the per-request span: not under [`ACCESS_LOG_TARGET`], so that silencing the
-/// access log keeps the request id on every other line.
-const REQUEST_SPAN_TARGET: &str = "mcp_auth_server::request";
 
 /// Request ids: a random prefix drawn once per process and a counter, in the shape of a UUID
 /// (`xxxxxxxx-xxxx-4xxx-yxxx-` then 12 hex digits of the counter). They only need to be
@@ -99,9 +98,9 @@ pub fn with_observability(app: axum::Router) -> axum::Router {
 
 /// Logs one line per request when its response's headers are ready (target
 /// [`ACCESS_LOG_TARGET`], level INFO): method, path without query, status, latency in
-/// microseconds. The request runs inside a `request` span holding its id (the
-/// [`REQUEST_ID`] header, set by an outer layer), so that the access line and whatever the
-/// handlers log on its behalf name the request.
+/// microseconds. While the request is polled its id (the [`REQUEST_ID`] header, set by an
+/// outer layer) is marked current, so that the access line and whatever the handlers log on
+/// its behalf name the request (printed by [`LogFormat`](crate::LogFormat)).
 ///
 /// For a streamed response (an MCP SSE stream) the latency is the time to the headers.
 #[derive(Clone, Copy, Debug, Default)]
@@ -141,26 +140,74 @@ where
             method: request.method().clone(),
             path: request.uri().path_and_query().cloned(),
         });
-        let span = request_span(&request);
+        let id = LoggedRequestId::of(&request);
         let inner = {
-            let _entered = span.enter();
+            let _current = CurrentRequest::enter(id);
             self.inner.call(request)
         };
-        AccessLogFuture { inner, span, log }
+        AccessLogFuture { inner, id, log }
     }
 }
 
-/// The span every line a request logs is printed in: its id, quoted (the id may come from the
-/// client, so it is printed escaped and cut to [`LOGGED_REQUEST_ID_MAX`] bytes, and can
-/// neither forge fields nor flood a line).
-fn request_span<B>(request: &Request<B>) -> Span {
-    let id = request
-        .headers()
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
-    let id = id.get(..LOGGED_REQUEST_ID_MAX).unwrap_or(id);
-    tracing::info_span!(target: REQUEST_SPAN_TARGET, "request", id)
+/// A request's id as the logs print it: at most [`LOGGED_REQUEST_ID_MAX`] bytes of the
+/// [`REQUEST_ID`] header (the id may come from the client, so the formatter prints it quoted
+/// and escaped, and it can neither forge fields nor flood a line). `Copy`, so that entering a
+/// request is a copy of a few dozen bytes, not an allocation.
+#[derive(Clone, Copy, Debug)]
+struct LoggedRequestId {
+    bytes: [u8; LOGGED_REQUEST_ID_MAX],
+    len: usize,
+}
+
+impl LoggedRequestId {
+    fn of<B>(request: &Request<B>) -> Self {
+        let id = request
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        // A header value that is valid `str` is visible ASCII, so any cut is a char boundary.
+        let id = id.get(..LOGGED_REQUEST_ID_MAX).unwrap_or(id);
+        let mut bytes = [0; LOGGED_REQUEST_ID_MAX];
+        bytes[..id.len()].copy_from_slice(id.as_bytes());
+        Self {
+            bytes,
+            len: id.len(),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or("-")
+    }
+}
+
+thread_local! {
+    /// The id of the request this thread is polling, if any.
+    static CURRENT_REQUEST: Cell<Option<LoggedRequestId>> = const { Cell::new(None) };
+}
+
+/// Marks a request as the one this thread is polling until dropped, then restores whatever
+/// was marked before (a request served inside another's poll, as in tests, nests correctly;
+/// a panicking handler cannot leave its id behind).
+struct CurrentRequest(Option<LoggedRequestId>);
+
+impl CurrentRequest {
+    fn enter(id: LoggedRequestId) -> Self {
+        Self(CURRENT_REQUEST.replace(Some(id)))
+    }
+}
+
+impl Drop for CurrentRequest {
+    fn drop(&mut self) {
+        CURRENT_REQUEST.set(self.0);
+    }
+}
+
+/// Calls `f` with the id of the request this thread is polling, if any: how a log line names
+/// its request.
+pub(crate) fn with_current_request_id<R>(f: impl FnOnce(Option<&str>) -> R) -> R {
+    let current = CURRENT_REQUEST.get();
+    f(current.as_ref().map(LoggedRequestId::as_str))
 }
 
 /// What the access line needs from the request, kept while it is served.
@@ -189,11 +236,11 @@ impl Entry {
 }
 
 pin_project_lite::pin_project! {
-    /// The future of [`AccessLog`]: the inner future, polled inside the request's span.
+    /// The future of [`AccessLog`]: the inner future, polled with its request marked current.
     pub struct AccessLogFuture<F> {
         #[pin]
         inner: F,
-        span: Span,
+        id: LoggedRequestId,
         log: Option<Entry>,
     }
 }
@@ -206,7 +253,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _entered = this.span.enter();
+        let _current = CurrentRequest::enter(*this.id);
         let result = ready!(this.inner.poll(cx));
         if let (Some(entry), Ok(response)) = (this.log.take(), &result) {
             entry.log(response.status());
@@ -258,6 +305,7 @@ mod tests {
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
             .with_ansi(false)
+            .event_format(crate::LogFormat)
             .finish();
         let _default = tracing::subscriber::set_default(subscriber);
         let app = with_observability(Router::new().route(
@@ -328,6 +376,66 @@ mod tests {
         assert!(line.contains(&expected), "{line}");
         assert!(!line.contains(&forged), "{line}");
         assert!(line.contains(" status=200"), "{line}");
+    }
+
+    #[tokio::test]
+    async fn lines_outside_a_request_name_none_and_a_finished_request_leaves_no_id_behind() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .event_format(crate::LogFormat)
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let app = with_observability(Router::new().route("/panics", get(panicking_handler)));
+        tracing::warn!("before");
+        let served = tokio::spawn(app.oneshot(get_request("/panics", Some("gone-1"))));
+        assert!(served.await.is_err(), "the handler panics");
+        let _ = app_of_nothing()
+            .oneshot(get_request("/", Some("next-2")))
+            .await;
+        tracing::warn!("after");
+        let log = captured.text();
+        let line = |needle: &str| log.lines().find(|l| l.contains(needle)).unwrap().to_owned();
+        assert!(
+            line("about to panic").contains("request{id=\"gone-1\"}"),
+            "{log}"
+        );
+        for outside in ["before", "after"] {
+            assert!(!line(outside).contains("request{"), "{log}");
+        }
+    }
+
+    async fn panicking_handler() -> &'static str {
+        tracing::warn!("about to panic");
+        panic!("handler panicked")
+    }
+
+    fn app_of_nothing() -> Router {
+        with_observability(Router::new())
+    }
+
+    #[tokio::test]
+    async fn colours_are_written_only_when_the_writer_has_them() {
+        for ansi in [false, true] {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(ansi)
+                .event_format(crate::LogFormat)
+                .finish();
+            let _default = tracing::subscriber::set_default(subscriber);
+            let app = with_observability(Router::new().route("/token", get(|| async { "ok" })));
+            app.oneshot(get_request("/token", Some("c-1")))
+                .await
+                .unwrap();
+            let log = captured.text();
+            assert_eq!(log.contains('\x1b'), ansi, "{log:?}");
+            assert!(log.contains("INFO"), "{log}");
+            assert!(log.contains("status"), "{log}");
+        }
     }
 
     #[test]

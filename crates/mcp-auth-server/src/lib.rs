@@ -6,6 +6,7 @@ mod cimd;
 pub mod config;
 pub mod limits;
 mod listener;
+mod log_format;
 mod log_writer;
 mod mcp;
 mod sign_in;
@@ -20,6 +21,7 @@ pub use access_log::{
 pub use app::{PURGE_INTERVAL, ServerError, serve};
 pub use cimd::ClientMetadataConfig;
 pub use config::{Config, ConfigError, StoreUrl, TrustedIdp, UserCredentials};
+pub use log_format::LogFormat;
 pub use log_writer::{LineWriter, LogGuard, LogWriter};
 pub use mcp::{EchoArgs, Tools};
 pub use sign_in::{CSRF_COOKIE, SECURE_CSRF_COOKIE};
