@@ -41,7 +41,7 @@ use hyper::header::{AUTHORIZATION, HOST, HeaderValue};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use mcp_auth_axum::McpAuth;
-use mcp_auth_core::{MemoryStore, Storage, StoreProvider};
+use mcp_auth_core::{AuthSettings, MemoryStore, Storage, StoreProvider};
 use mcp_auth_sqlx::SqliteStore;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -218,12 +218,15 @@ async fn serve<S: Storage>(backend: &'static str, provider: StoreProvider<S>) ->
             .expect("issue the token")
     );
 
-    let auth = McpAuth::builder(Arc::new(provider))
-        .issuer_url(ISSUER)
-        .resource_url(RESOURCE)
+    let settings = AuthSettings::builder(ISSUER)
+        .resource_server_url(RESOURCE)
         .required_scopes([SCOPE])
         .build()
         .expect("auth settings");
+    let auth = McpAuth::builder(Arc::new(provider))
+        .settings(settings)
+        .build()
+        .expect("auth");
     let bearer = auth.require_bearer().expect("a resource URL is configured");
     let bare = Router::new().route(PATH, get(hello));
     let protected = Router::new().route(PATH, get(hello)).route_layer(bearer);

@@ -14,7 +14,7 @@ use axum::body::Body;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response, header::AUTHORIZATION};
 use mcp_auth_axum::McpAuth;
-use mcp_auth_core::{MemoryStore, StoreProvider, TokenStore};
+use mcp_auth_core::{AuthSettings, MemoryStore, StoreProvider, TokenStore};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 const ISSUER: &str = "http://127.0.0.1:8080";
@@ -59,12 +59,15 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("bearer_layer");
     for (name, cache_ttl) in [("memory", 0), ("memory + token cache", 60)] {
         let (provider, authorization) = runtime.block_on(provider(cache_ttl));
-        let auth = McpAuth::builder(Arc::new(provider))
-            .issuer_url(ISSUER)
-            .resource_url(RESOURCE)
+        let settings = AuthSettings::builder(ISSUER)
+            .resource_server_url(RESOURCE)
             .required_scopes([SCOPE])
             .build()
             .expect("settings");
+        let auth = McpAuth::builder(Arc::new(provider))
+            .settings(settings)
+            .build()
+            .expect("auth");
         let layer = auth.require_bearer().expect("resource configured");
         let bare = service_fn(hello);
         let protected = layer.layer(service_fn(hello));

@@ -47,6 +47,7 @@ pub fn without_request_budgets(mut config: Config) -> Config {
     limits.token_per_minute = 1_000_000;
     limits.authorize_per_minute = 1_000_000;
     limits.revoke_per_minute = 1_000_000;
+    limits.introspect_per_minute = 1_000_000;
     limits.sign_in_per_minute = 1_000_000;
     limits.sign_in_attempts_per_user = 1_000_000;
     limits.sign_in_attempts_per_ip = 1_000_000;

@@ -28,7 +28,7 @@ use mcp_auth_handlers::token::TokenHandler;
 use mcp_auth_jwt::test_util::{TestKey, hs256, unsigned};
 use mcp_auth_jwt::{
     HttpJwksFetcher, ID_JAG_TYP, IdJagValidator, JwksSource, PrivateKeyJwtVerifier,
-    SUPPORTED_ALGORITHMS, SigningAlgorithm,
+    SigningAlgorithm,
 };
 use mcp_auth_sqlx::SqliteStore;
 use serde_json::{Value, json};
@@ -97,6 +97,7 @@ impl Server {
             .valid_scopes(["read", "write", "admin"])
             .identity_assertion_validator(Arc::new(validator))
             .client_assertion_verifier(Arc::new(PrivateKeyJwtVerifier::new().unwrap()))
+            .client_credentials(true)
             .build()
             .unwrap();
         let provider = Arc::new(provider);
@@ -137,13 +138,10 @@ impl Server {
         }
         let settings = AuthSettings::builder(AS)
             .resource_server_url(RESOURCE)
-            .identity_assertion(true)
-            .client_credentials(true)
-            .private_key_jwt(SUPPORTED_ALGORITHMS.map(SigningAlgorithm::as_str))
             .revocation(RevocationOptions::enabled())
             .build()
             .unwrap();
-        let ctx = HandlerContext::new(settings).with_clock(clock.clone());
+        let ctx = HandlerContext::new(settings, provider.capabilities()).with_clock(clock.clone());
         Self {
             token: TokenHandler::new(provider.clone(), ctx.clone()),
             revoke: RevocationHandler::new(provider.clone(), ctx),

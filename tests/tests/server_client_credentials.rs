@@ -94,3 +94,81 @@ async fn without_a_machine_client_the_grant_is_unsupported() {
     assert_eq!(status, 400, "{error}");
     assert_eq!(error["error"], "unsupported_grant_type");
 }
+
+/// A resource server on another host registers as a confidential client and asks
+/// `/introspect` about the tokens it is shown: active with the token's audience and client
+/// until the token is revoked, then exactly `{"active": false}`; public callers are refused.
+#[tokio::test]
+async fn a_resource_server_introspects_tokens_and_sees_their_revocation() {
+    const RS: &str = "resource-server";
+    const RS_SECRET: &str = "resource-server-secret-0123456789abcdef";
+    let resource_server = json!({
+        "client_id": RS, "client_secret": RS_SECRET,
+        "token_endpoint_auth_method": "client_secret_post",
+        "grant_types": ["client_credentials"],
+    });
+    let server = start(&[machine_client(), resource_server]).await;
+    let metadata = server.discover().await;
+    assert_eq!(
+        metadata["introspection_endpoint"],
+        server.url("/introspect"),
+        "{metadata}"
+    );
+    let (_, token) = client_credentials(&server, SECRET).await;
+    let access = token["access_token"].as_str().unwrap();
+
+    let introspect = |token: String, secret: &'static str| {
+        let server = &server;
+        async move {
+            let response = server
+                .http
+                .post(server.url("/introspect"))
+                .form(&[
+                    ("client_id", RS),
+                    ("client_secret", secret),
+                    ("token", token.as_str()),
+                ])
+                .send()
+                .await
+                .unwrap();
+            let no_store = response.headers()["cache-control"] == "no-store";
+            (
+                response.status().as_u16(),
+                no_store,
+                response.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let (status, no_store, active) = introspect(access.to_owned(), RS_SECRET).await;
+    assert_eq!((status, no_store), (200, true), "{active}");
+    assert_eq!(active["active"], true);
+    assert_eq!(active["client_id"], CLIENT);
+    assert_eq!(active["sub"], CLIENT);
+    assert_eq!(active["aud"], server.resource());
+    assert_eq!(active["scope"], SCOPE);
+    assert_eq!(active["iss"], server.url(""));
+    assert_eq!(active["token_type"], "Bearer");
+    let (iat, exp) = (
+        active["iat"].as_i64().unwrap(),
+        active["exp"].as_i64().unwrap(),
+    );
+    assert!(iat < exp && exp - iat <= 3600, "{active}");
+
+    let (status, _, refused) = introspect(access.to_owned(), "wrong-secret").await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+
+    let revoked = server
+        .http
+        .post(server.url("/revoke"))
+        .basic_auth(CLIENT, Some(SECRET))
+        .form(&[("token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    let (status, _, inactive) = introspect(access.to_owned(), RS_SECRET).await;
+    assert_eq!((status, inactive), (200, json!({"active": false})));
+}

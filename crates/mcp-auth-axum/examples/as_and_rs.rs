@@ -11,7 +11,7 @@ use axum::extract::{Query, State};
 use axum::response::Redirect;
 use axum::routing::{get, post};
 use mcp_auth_axum::core::{
-    ClientRegistrationOptions, MemoryStore, RevocationOptions, StoreProvider,
+    AuthSettings, ClientRegistrationOptions, MemoryStore, RevocationOptions, StoreProvider,
 };
 use mcp_auth_axum::{Authenticated, McpAuth};
 
@@ -51,9 +51,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .sign_in_url(format!("{ISSUER}/sign-in"))
             .build()?,
     );
-    let auth = McpAuth::builder(Arc::clone(&provider))
-        .issuer_url(ISSUER)
-        .resource_url(format!("{ISSUER}/mcp"))
+    let settings = AuthSettings::builder(ISSUER)
+        .resource_server_url(format!("{ISSUER}/mcp"))
         .required_scopes(["mcp:tools"])
         .client_registration(
             ClientRegistrationOptions::enabled()
@@ -61,6 +60,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .default_scopes(["mcp:tools"]),
         )
         .revocation(RevocationOptions::enabled())
+        .build()?;
+    let auth = McpAuth::builder(Arc::clone(&provider))
+        .settings(settings)
         .build()?;
     let bearer = auth.require_bearer().ok_or("no resource configured")?;
     let app = Router::new()

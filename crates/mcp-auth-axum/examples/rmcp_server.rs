@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use mcp_auth_axum::core::{ClientRegistrationOptions, MemoryStore, StoreProvider};
+use mcp_auth_axum::core::{AuthSettings, ClientRegistrationOptions, MemoryStore, StoreProvider};
 use mcp_auth_axum::{Authenticated, McpAuth, SessionBindingLayer};
 use rmcp::model::{CallToolResult, ContentBlock};
 use rmcp::service::RequestContext;
@@ -39,12 +39,12 @@ impl Tools {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let provider = Arc::new(StoreProvider::builder(MemoryStore::new(), ISSUER).build()?);
-    let auth = McpAuth::builder(provider)
-        .issuer_url(ISSUER)
-        .resource_url(format!("{ISSUER}/mcp"))
+    let settings = AuthSettings::builder(ISSUER)
+        .resource_server_url(format!("{ISSUER}/mcp"))
         .required_scopes(["mcp:tools"])
         .client_registration(ClientRegistrationOptions::enabled().default_scopes(["mcp:tools"]))
         .build()?;
+    let auth = McpAuth::builder(provider).settings(settings).build()?;
     let mcp = StreamableHttpService::new(
         || Ok(Tools),
         LocalSessionManager::default().into(),

@@ -7,12 +7,13 @@ use axum::extract::Request;
 use axum::routing::any;
 use http::{HeaderName, Method};
 use mcp_auth_core::{
-    AuthSettings, AuthSettingsBuilder, ClientRegistrationOptions, Clock, ConfigError,
-    OAuthAuthorizationServerProvider, ProviderTokenVerifier, RevocationOptions,
+    AuthSettings, Capabilities, Clock, ConfigError, OAuthAuthorizationServerProvider,
+    ProviderTokenVerifier,
 };
 use mcp_auth_handlers::authorize::AuthorizationHandler;
 use mcp_auth_handlers::bearer::BearerAuth;
 use mcp_auth_handlers::context::HandlerContext;
+use mcp_auth_handlers::introspect::IntrospectionHandler;
 use mcp_auth_handlers::metadata::{
     MetadataHandler, ProtectedResourceMetadataHandler, authorization_server_metadata_paths,
     build_metadata, build_protected_resource_metadata, protected_resource_metadata_paths,
@@ -31,8 +32,12 @@ const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-v
 
 /// An MCP authorization server plus the protection of its resource, ready to mount in axum.
 ///
-/// Build it with [`McpAuth::builder`]; mount [`router`](Self::router) and wrap the MCP endpoint
-/// in [`require_bearer`](Self::require_bearer).
+/// Build it with [`McpAuth::builder`] and [`settings`](McpAuthBuilder::settings); mount
+/// [`router`](Self::router) and wrap the MCP endpoint in
+/// [`require_bearer`](Self::require_bearer). What the server supports (grants,
+/// client-authentication methods, Client ID Metadata Documents) is the provider's
+/// [`capabilities`](OAuthAuthorizationServerProvider::capabilities); what the operator allows
+/// (registration, revocation, scopes, resources) is the [`AuthSettings`].
 pub struct McpAuth<P> {
     provider: Arc<P>,
     ctx: HandlerContext,
@@ -55,6 +60,7 @@ impl<P> std::fmt::Debug for McpAuth<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("McpAuth")
             .field("settings", &self.ctx.settings)
+            .field("capabilities", &self.ctx.capabilities)
             .finish_non_exhaustive()
     }
 }
@@ -63,8 +69,7 @@ impl<P> std::fmt::Debug for McpAuth<P> {
 #[must_use]
 pub struct McpAuthBuilder<P> {
     provider: Arc<P>,
-    issuer_url: Option<String>,
-    configure: Vec<Box<dyn FnOnce(AuthSettingsBuilder) -> AuthSettingsBuilder + Send>>,
+    settings: Option<AuthSettings>,
     body_limit: Option<usize>,
     clock: Option<Arc<dyn Clock>>,
     resource_name: Option<String>,
@@ -73,7 +78,7 @@ pub struct McpAuthBuilder<P> {
 impl<P> std::fmt::Debug for McpAuthBuilder<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("McpAuthBuilder")
-            .field("issuer_url", &self.issuer_url)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -83,8 +88,7 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
     pub fn builder(provider: Arc<P>) -> McpAuthBuilder<P> {
         McpAuthBuilder {
             provider,
-            issuer_url: None,
-            configure: Vec::new(),
+            settings: None,
             body_limit: None,
             clock: None,
             resource_name: None,
@@ -93,73 +97,11 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
 }
 
 impl<P: OAuthAuthorizationServerProvider> McpAuthBuilder<P> {
-    fn with(
-        mut self,
-        f: impl FnOnce(AuthSettingsBuilder) -> AuthSettingsBuilder + Send + 'static,
-    ) -> Self {
-        self.configure.push(Box::new(f));
+    /// The validated settings (required): issuer, resource, scopes, registration and
+    /// revocation, built with [`AuthSettings::builder`].
+    pub fn settings(mut self, settings: AuthSettings) -> Self {
+        self.settings = Some(settings);
         self
-    }
-
-    /// The issuer identifier (required), used byte for byte in metadata and `iss`.
-    pub fn issuer_url(mut self, url: impl Into<String>) -> Self {
-        self.issuer_url = Some(url.into());
-        self
-    }
-
-    /// The protected MCP endpoint, e.g. `https://mcp.example.com/mcp`. Enables
-    /// [`McpAuth::require_bearer`] and the protected-resource metadata.
-    pub fn resource_url(self, url: impl Into<String>) -> Self {
-        let url = url.into();
-        self.with(move |b| b.resource_server_url(url))
-    }
-
-    /// Dynamic client registration.
-    pub fn client_registration(self, options: ClientRegistrationOptions) -> Self {
-        self.with(move |b| b.client_registration(options))
-    }
-
-    /// Token revocation.
-    pub fn revocation(self, options: RevocationOptions) -> Self {
-        self.with(move |b| b.revocation(options))
-    }
-
-    /// Scopes every protected request needs by default.
-    pub fn required_scopes<I: IntoIterator<Item = S>, S: Into<String>>(self, scopes: I) -> Self {
-        let scopes: Vec<String> = scopes.into_iter().map(Into::into).collect();
-        self.with(move |b| b.required_scopes(scopes))
-    }
-
-    /// Enables the SEP-990 identity-assertion grant.
-    pub fn identity_assertion(self, enabled: bool) -> Self {
-        self.with(move |b| b.identity_assertion(enabled))
-    }
-
-    /// Enables the client credentials grant (RFC 6749 §4.4); the provider must implement
-    /// `exchange_client_credentials` (`StoreProvider` does).
-    pub fn client_credentials(self, enabled: bool) -> Self {
-        self.with(move |b| b.client_credentials(enabled))
-    }
-
-    /// Enables `private_key_jwt` client authentication with these signing algorithms (for
-    /// example `mcp_auth_jwt::SUPPORTED_ALGORITHMS`); the provider must verify client
-    /// assertions (`StoreProvider` with a `ClientAssertionVerifier`).
-    pub fn private_key_jwt<I: IntoIterator<Item = S>, S: Into<String>>(self, algs: I) -> Self {
-        let algs: Vec<String> = algs.into_iter().map(Into::into).collect();
-        self.with(move |b| b.private_key_jwt(algs))
-    }
-
-    /// Advertises Client ID Metadata Documents (`client_id_metadata_document_supported`); the
-    /// provider must resolve https URL client ids (`StoreProvider` with a
-    /// `ClientMetadataResolver`, such as `mcp_auth_cimd::CimdResolver`).
-    pub fn client_id_metadata_documents(self, enabled: bool) -> Self {
-        self.with(move |b| b.client_id_metadata_documents(enabled))
-    }
-
-    /// Documentation advertised in the metadata.
-    pub fn service_documentation_url(self, url: impl Into<String>) -> Self {
-        let url = url.into();
-        self.with(move |b| b.service_documentation_url(url))
     }
 
     /// The human-readable `resource_name` of the protected-resource metadata.
@@ -182,16 +124,12 @@ impl<P: OAuthAuthorizationServerProvider> McpAuthBuilder<P> {
         self
     }
 
-    /// Validates the configuration.
+    /// Validates the configuration and reads the provider's capabilities.
     pub fn build(self) -> Result<McpAuth<P>, ConfigError> {
-        let issuer = self
-            .issuer_url
-            .ok_or(ConfigError::Invalid("issuer_url is required"))?;
-        let mut settings = AuthSettings::builder(issuer);
-        for configure in self.configure {
-            settings = configure(settings);
-        }
-        let mut ctx = HandlerContext::new(settings.build()?);
+        let settings = self
+            .settings
+            .ok_or(ConfigError::Invalid("settings are required"))?;
+        let mut ctx = HandlerContext::new(settings, self.provider.capabilities());
         if let Some(bytes) = self.body_limit {
             ctx = ctx.with_body_limit(bytes);
         }
@@ -223,6 +161,12 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
         &self.ctx.settings
     }
 
+    /// What the provider supports, as read when this was built: what metadata advertises and
+    /// the token endpoint dispatches.
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.ctx.capabilities
+    }
+
     /// The provider.
     pub fn provider(&self) -> &Arc<P> {
         &self.provider
@@ -237,10 +181,10 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
     }
 
     /// The OAuth routes: authorization-server metadata (root, RFC 8414 path-inserted, OpenID
-    /// alias), `/authorize`, `/token`, `/register` and `/revoke` when enabled, and the
-    /// protected-resource metadata when a resource URL is configured.
+    /// alias), `/authorize`, `/token`, `/register`, `/revoke` and `/introspect` when enabled,
+    /// and the protected-resource metadata when a resource URL is configured.
     ///
-    /// Every endpoint but `/authorize` answers CORS requests from any origin (browser-based MCP
+    /// Every endpoint but `/authorize` and `/introspect` answers CORS requests from any origin (browser-based MCP
     /// clients call them directly; `/authorize` is navigated to, never fetched). Bodies over the
     /// endpoint's limit (`BodyLimits`: 64 KiB by default) get 413; CORS is the outermost layer,
     /// so even a 413 carries CORS headers.
@@ -259,7 +203,10 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
             ]);
         let mut router = Router::new();
 
-        let metadata = Arc::new(MetadataHandler::new(&build_metadata(settings)));
+        let metadata = Arc::new(MetadataHandler::new(&build_metadata(
+            settings,
+            &self.ctx.capabilities,
+        )));
         for path in authorization_server_metadata_paths(&settings.issuer_url) {
             let handler = Arc::clone(&metadata);
             router = router.route(
@@ -321,6 +268,22 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
                 )
                 .layer(cors.clone()),
             );
+        }
+
+        if settings.introspection_options.enabled {
+            let introspect = Arc::new(IntrospectionHandler::new(
+                Arc::clone(&self.provider),
+                self.ctx.clone(),
+            ));
+            let limit = introspect.body_limit();
+            // No CORS: resource servers call it from their back ends, never from a browser.
+            router =
+                router.route(
+                    &format!("{base}/introspect"),
+                    any(move |req: Request| async move {
+                        call(req, limit, |r| introspect.handle(r)).await
+                    }),
+                );
         }
 
         if let Some(resource) = &settings.resource_server_url {

@@ -7,8 +7,10 @@ use axum::body::Body;
 use axum::routing::{get, post};
 use http::{Request, StatusCode, header};
 use mcp_auth_core::secrets::SecretHash;
+use mcp_auth_core::types::GrantType;
 use mcp_auth_core::{
-    ClientRegistrationOptions, MemoryStore, RevocationOptions, StoreProvider, TokenStore,
+    AuthSettings, ClientRegistrationOptions, MemoryStore, OAuthAuthorizationServerProvider,
+    RevocationOptions, StoreProvider, TokenStore,
 };
 use tower::ServiceExt as _;
 
@@ -33,12 +35,14 @@ fn fixture(
             .build()
             .expect("provider"),
     );
-    let builder = McpAuth::builder(provider)
-        .issuer_url(ISSUER)
-        .resource_url(RESOURCE)
+    let settings = AuthSettings::builder(ISSUER)
+        .resource_server_url(RESOURCE)
         .required_scopes(["mcp:tools"])
         .client_registration(ClientRegistrationOptions::enabled())
-        .revocation(RevocationOptions::enabled());
+        .revocation(RevocationOptions::enabled())
+        .build()
+        .expect("settings");
+    let builder = McpAuth::builder(provider).settings(settings);
     Fixture {
         store,
         auth: configure(builder).build().expect("auth"),
@@ -277,22 +281,85 @@ async fn wrong_method_gets_405_with_allow() {
     assert!(response.headers().contains_key(header::ALLOW));
 }
 
+/// Metadata and the token endpoint read the same statement (the provider's capabilities): a
+/// grant is advertised exactly when `/token` dispatches it, with the client-credentials switch
+/// on and off.
 #[tokio::test]
-async fn client_credentials_and_private_key_jwt_reach_the_settings() {
-    let issuer = "http://127.0.0.1:8080";
-    let provider = Arc::new(
-        StoreProvider::builder(Arc::new(MemoryStore::new()), issuer)
+async fn metadata_advertises_exactly_the_grants_the_token_endpoint_accepts() {
+    for client_credentials in [false, true] {
+        let provider = Arc::new(
+            StoreProvider::builder(Arc::new(MemoryStore::new()), ISSUER)
+                .client_credentials(client_credentials)
+                .build()
+                .expect("provider"),
+        );
+        // A client registered for every grant, so that only the server's support decides.
+        let client = serde_json::from_value(serde_json::json!({
+            "client_id": "machine",
+            "client_secret": "machine-secret",
+            "token_endpoint_auth_method": "client_secret_post",
+            "redirect_uris": ["http://127.0.0.1/callback"],
+            "grant_types": [
+                "authorization_code", "refresh_token", "client_credentials",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer", "urn:example:grant"
+            ],
+        }))
+        .expect("client");
+        provider.register_client(client).await.expect("registered");
+        let settings = AuthSettings::builder(ISSUER).build().expect("settings");
+        let app: Router = McpAuth::builder(provider)
+            .settings(settings)
             .build()
-            .expect("provider"),
-    );
-    let auth = McpAuth::builder(provider)
-        .issuer_url(issuer)
-        .client_credentials(true)
-        .private_key_jwt(["ES256"])
-        .build()
-        .expect("auth");
-    assert!(auth.settings().client_credentials_enabled);
-    assert_eq!(auth.settings().private_key_jwt_signing_algs, ["ES256"]);
+            .expect("auth")
+            .router();
+        let metadata = send(
+            &app,
+            Request::get("/.well-known/oauth-authorization-server")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        let metadata: serde_json::Value =
+            serde_json::from_str(&body_string(metadata).await).expect("json");
+        let advertised = metadata["grant_types_supported"]
+            .as_array()
+            .expect("grant types");
+        for grant in [
+            GrantType::AuthorizationCode,
+            GrantType::RefreshToken,
+            GrantType::ClientCredentials,
+            GrantType::JwtBearer,
+            GrantType::Other("urn:example:grant".to_owned()),
+        ] {
+            let form = format!(
+                "grant_type={}&client_id=machine&client_secret=machine-secret",
+                urlencoding(grant.as_str())
+            );
+            let response = send(
+                &app,
+                Request::post("/token")
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(Body::from(form))
+                    .expect("request"),
+            )
+            .await;
+            let body = body_string(response).await;
+            let dispatched = !body.contains("unsupported_grant_type");
+            let listed = advertised.iter().any(|g| g == grant.as_str());
+            assert_eq!(
+                listed, dispatched,
+                "{grant:?} (client_credentials {client_credentials}): {body}"
+            );
+            if grant == GrantType::ClientCredentials {
+                assert_eq!(listed, client_credentials);
+            }
+        }
+    }
+}
+
+/// `application/x-www-form-urlencoded` encoding of the few characters grant type URNs hold.
+fn urlencoding(value: &str) -> String {
+    value.replace(':', "%3A")
 }
 
 #[tokio::test]
@@ -305,7 +372,7 @@ async fn endpoints_move_under_an_issuer_path() {
             .expect("provider"),
     );
     let auth = McpAuth::builder(provider)
-        .issuer_url(issuer)
+        .settings(AuthSettings::builder(issuer).build().expect("settings"))
         .build()
         .expect("auth");
     let app: Router = auth.router();

@@ -188,6 +188,10 @@ impl From<crate::StorageError> for ClientAssertionError {
 /// `jti`; the caller does, with the same bounds on `jti` and `replay_until`.
 #[async_trait]
 pub trait ClientAssertionVerifier: Send + Sync + 'static {
+    /// The JWS algorithms this verifier accepts (`alg` values, e.g. `ES256`): what the server
+    /// advertises as `token_endpoint_auth_signing_alg_values_supported`.
+    fn signing_algorithms(&self) -> Vec<String>;
+
     /// Verifies `assertion` for `client` at `now`. `audiences` are the values the assertion's
     /// `aud` may take: this server's issuer identifier and its token endpoint URL.
     async fn verify_client_assertion(

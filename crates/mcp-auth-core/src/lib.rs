@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod assertion;
+mod capabilities;
 mod client_metadata;
 mod clock;
 mod error;
@@ -17,6 +18,7 @@ pub use assertion::{
     ClientAssertionError, ClientAssertionVerifier, IdentityAssertionGrant,
     IdentityAssertionValidator, VerifiedClientAssertion, identity_assertion_subject,
 };
+pub use capabilities::Capabilities;
 pub use client_metadata::{
     ClientMetadataError, ClientMetadataResolver, is_metadata_document_client_id,
 };
@@ -31,7 +33,8 @@ pub use provider::{
 };
 pub use rate_limit::{LocalRateLimiter, Quota, RateDecision, RateLimitStore};
 pub use settings::{
-    AuthSettings, AuthSettingsBuilder, ClientRegistrationOptions, RevocationOptions,
+    AuthSettings, AuthSettingsBuilder, ClientRegistrationOptions, IntrospectionOptions,
+    RevocationOptions,
 };
 pub use storage::{
     AccessTokenRecord, AuthorizationRequestRecord, AuthorizationRequestStore, ClientRecord,

@@ -11,6 +11,7 @@ use mcp_auth_types::{
 };
 
 use crate::assertion::ClientAssertionError;
+use crate::capabilities::Capabilities;
 use crate::error::{AuthorizeError, ProviderError, RegistrationError, TokenError};
 use crate::secrets::constant_time_eq;
 
@@ -46,6 +47,18 @@ pub trait OAuthAuthorizationServerProvider: Send + Sync + 'static {
     /// The provider's access-token record. `Into<AccessToken>` lets a verifier hand the
     /// standard record on without copying it (every protected request does this).
     type AccessToken: AsRef<AccessToken> + Into<AccessToken> + Clone + Send + Sync + 'static;
+
+    /// What this provider supports beyond the authorization-code flow: the one statement of
+    /// which grants the token endpoint accepts, whether `private_key_jwt` is verified and
+    /// with which algorithms, and whether URL client ids resolve. Metadata, the token
+    /// endpoint, client authentication and registration all read it (once, when the server
+    /// is built). The default is [`Capabilities::new`]; a provider that overrides
+    /// [`exchange_client_credentials`](Self::exchange_client_credentials),
+    /// [`exchange_identity_assertion`](Self::exchange_identity_assertion) or
+    /// [`authenticate_client_assertion`](Self::authenticate_client_assertion) says so here.
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new()
+    }
 
     /// The registered client with this id, or `None`.
     async fn get_client(

@@ -30,7 +30,8 @@ pub struct ClientRegistrationOptions {
     /// are mostly native or browser apps that cannot keep a secret, so this defaults to `true`
     /// when registration is enabled.
     pub allow_public_clients: bool,
-    /// Whether a self-registered client may list the `client_credentials` grant. Off by
+    /// Whether a self-registered client may list the `client_credentials` grant (when the
+    /// provider supports it at all: see [`Capabilities`](crate::Capabilities)). Off by
     /// default: a machine client that gets tokens in its own name is normally provisioned by an
     /// administrator (MCP client-credentials extension), and anyone can register.
     pub allow_client_credentials: bool,
@@ -166,6 +167,22 @@ impl RevocationOptions {
     }
 }
 
+/// Token introspection (RFC 7662) options.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct IntrospectionOptions {
+    /// Whether `/introspect` is served (to authenticated confidential clients: resource
+    /// servers that cannot read this server's store).
+    pub enabled: bool,
+}
+
+impl IntrospectionOptions {
+    /// Introspection enabled.
+    pub fn enabled() -> Self {
+        Self { enabled: true }
+    }
+}
+
 /// Validated settings of an authorization server and its protected resource.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -178,26 +195,15 @@ pub struct AuthSettings {
     pub client_registration_options: ClientRegistrationOptions,
     /// Token revocation.
     pub revocation_options: RevocationOptions,
+    /// Token introspection.
+    pub introspection_options: IntrospectionOptions,
     /// Scopes every protected request needs.
     pub required_scopes: Vec<String>,
-    /// Whether the SEP-990 jwt-bearer grant is advertised and accepted.
-    pub identity_assertion_enabled: bool,
-    /// Whether the client credentials grant (RFC 6749 §4.4) is advertised and accepted.
-    pub client_credentials_enabled: bool,
-    /// The JWS algorithms accepted for `private_key_jwt` client assertions (RFC 7523 §2.2).
-    /// Empty means `private_key_jwt` is off: not advertised, not registrable. Set it only when
-    /// the provider verifies client assertions (`StoreProvider` with a
-    /// `ClientAssertionVerifier`).
-    pub private_key_jwt_signing_algs: Vec<String>,
     /// The protected resource (the MCP endpoint), canonical per RFC 8707.
     pub resource_server_url: Option<String>,
     /// Every resource this server issues tokens for, canonical: the resource server URL first,
     /// then any others. Empty means resource indicators are not restricted.
     pub resources: Vec<String>,
-    /// Whether `client_id_metadata_document_supported: true` is advertised
-    /// (draft-ietf-oauth-client-id-metadata-document §4). Set it only when the provider
-    /// resolves https URL client ids (`StoreProvider` with a `ClientMetadataResolver`).
-    pub client_id_metadata_documents_enabled: bool,
 }
 
 impl AuthSettings {
@@ -208,13 +214,10 @@ impl AuthSettings {
             service_documentation_url: None,
             client_registration_options: ClientRegistrationOptions::default(),
             revocation_options: RevocationOptions::default(),
+            introspection_options: IntrospectionOptions::default(),
             required_scopes: Vec::new(),
-            identity_assertion_enabled: false,
-            client_credentials_enabled: false,
-            private_key_jwt_signing_algs: Vec::new(),
             resource_server_url: None,
             extra_resources: Vec::new(),
-            client_id_metadata_documents_enabled: false,
         }
     }
 }
@@ -227,13 +230,10 @@ pub struct AuthSettingsBuilder {
     service_documentation_url: Option<String>,
     client_registration_options: ClientRegistrationOptions,
     revocation_options: RevocationOptions,
+    introspection_options: IntrospectionOptions,
     required_scopes: Vec<String>,
-    identity_assertion_enabled: bool,
-    client_credentials_enabled: bool,
-    private_key_jwt_signing_algs: Vec<String>,
     resource_server_url: Option<String>,
     extra_resources: Vec<String>,
-    client_id_metadata_documents_enabled: bool,
 }
 
 impl AuthSettingsBuilder {
@@ -255,37 +255,18 @@ impl AuthSettingsBuilder {
         self
     }
 
+    /// Introspection options.
+    pub fn introspection(mut self, options: IntrospectionOptions) -> Self {
+        self.introspection_options = options;
+        self
+    }
+
     /// Scopes every protected request needs.
     pub fn required_scopes<I: IntoIterator<Item = S>, S: Into<String>>(
         mut self,
         scopes: I,
     ) -> Self {
         self.required_scopes = scopes.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Enables the SEP-990 identity-assertion grant.
-    pub fn identity_assertion(mut self, enabled: bool) -> Self {
-        self.identity_assertion_enabled = enabled;
-        self
-    }
-
-    /// Enables the client credentials grant.
-    pub fn client_credentials(mut self, enabled: bool) -> Self {
-        self.client_credentials_enabled = enabled;
-        self
-    }
-
-    /// Enables `private_key_jwt` client authentication with these signing algorithms (for
-    /// example `mcp_auth_jwt::SUPPORTED_ALGORITHMS`).
-    pub fn private_key_jwt<I: IntoIterator<Item = S>, S: Into<String>>(mut self, algs: I) -> Self {
-        self.private_key_jwt_signing_algs = algs.into_iter().map(Into::into).collect();
-        self
-    }
-
-    /// Advertises Client ID Metadata Documents (`client_id_metadata_document_supported`).
-    pub fn client_id_metadata_documents(mut self, enabled: bool) -> Self {
-        self.client_id_metadata_documents_enabled = enabled;
         self
     }
 
@@ -328,13 +309,10 @@ impl AuthSettingsBuilder {
             service_documentation_url: self.service_documentation_url,
             client_registration_options: self.client_registration_options,
             revocation_options: self.revocation_options,
+            introspection_options: self.introspection_options,
             required_scopes: self.required_scopes,
-            identity_assertion_enabled: self.identity_assertion_enabled,
-            client_credentials_enabled: self.client_credentials_enabled,
-            private_key_jwt_signing_algs: self.private_key_jwt_signing_algs,
             resource_server_url,
             resources,
-            client_id_metadata_documents_enabled: self.client_id_metadata_documents_enabled,
         })
     }
 }

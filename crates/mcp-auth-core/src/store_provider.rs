@@ -28,6 +28,7 @@ pub use self::sign_in::PendingAuthorization;
 use self::token_cache::AccessTokenCache;
 use self::unknown_token_cache::UnknownTokenCache;
 use crate::assertion::{ClientAssertionError, ClientAssertionVerifier, IdentityAssertionValidator};
+use crate::capabilities::Capabilities;
 use crate::client_metadata::{
     ClientMetadataError, ClientMetadataResolver, is_metadata_document_client_id,
 };
@@ -104,6 +105,8 @@ pub struct StoreProvider<S> {
     access_tokens: Option<AccessTokenCache>,
     /// `None` when disabled: see [`StoreProviderBuilder::unknown_token_cache_ttl`].
     unknown_tokens: Option<UnknownTokenCache>,
+    /// Derived from the collaborators and the client-credentials switch when built.
+    capabilities: Capabilities,
     collaborators: Collaborators,
 }
 
@@ -299,6 +302,10 @@ impl<S: Storage> StoreProvider<S> {
         let cap = |expires_at: i64| grant_end.map_or(expires_at, |end| expires_at.min(end));
         let access_secret = random_secret();
         let access_expires_at = cap(now + secs(self.config.access_token_ttl));
+        // The grant's claims plus the token's own `iat` (the grant may be older), which
+        // introspection reports (RFC 7662 §2.2).
+        let mut access_claims = grant.claims.clone();
+        access_claims.insert("iat".to_owned(), serde_json::Value::from(now));
         let access = AccessTokenRecord {
             token_hash: SecretHash::of(&access_secret),
             grant_id: grant.grant_id.to_owned(),
@@ -307,7 +314,7 @@ impl<S: Storage> StoreProvider<S> {
             expires_at: access_expires_at,
             resource: grant.resource.clone(),
             subject: grant.subject.clone(),
-            claims: Some(grant.claims.clone()),
+            claims: Some(access_claims),
         };
         let mut response = OAuthToken::bearer(AccessTokenSecret::new(access_secret))
             .with_expires_in(u64::try_from(access_expires_at - now).unwrap_or(0))
@@ -387,6 +394,10 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
     type AuthorizationCode = StoredAuthorizationCode;
     type RefreshToken = StoredRefreshToken;
     type AccessToken = StoredAccessToken;
+
+    fn capabilities(&self) -> Capabilities {
+        self.capabilities.clone()
+    }
 
     async fn get_client(
         &self,
@@ -642,6 +653,17 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
         scopes: Option<Vec<String>>,
         resource: Option<String>,
     ) -> Result<OAuthToken, TokenError> {
+        // The token endpoint dispatches only supported grants; a direct caller is held to the
+        // same statement.
+        if !self
+            .capabilities
+            .supports_grant(&GrantType::ClientCredentials)
+        {
+            return Err(TokenError::new(
+                TokenErrorCode::UnsupportedGrantType,
+                "the client_credentials grant is not enabled",
+            ));
+        }
         self.client_credentials_exchange(client, scopes, resource)
             .await
     }

@@ -368,6 +368,18 @@ impl<P: OAuthAuthorizationServerProvider> ClientAuthenticator<P> {
                 if basic_attempted || body_secret.is_some() {
                     return Err(mismatch());
                 }
+                // A client registered for a method the provider does not verify (a client file
+                // written for another deployment) fails closed here, before any assertion
+                // is parsed.
+                if !self
+                    .ctx
+                    .capabilities
+                    .supports_auth_method(&TokenEndpointAuthMethod::PrivateKeyJwt)
+                {
+                    return Err(fail(InvalidClientReason::InvalidAssertion {
+                        description: "private_key_jwt is not supported by this server".to_owned(),
+                    }));
+                }
                 return self
                     .authenticate_assertion(client, params, assertion)
                     .await

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use mcp_auth_core::{AuthSettings, Clock, SystemClock};
+use mcp_auth_core::{AuthSettings, Capabilities, Clock, SystemClock};
 
 use crate::limits::{MAX_FORM_BODY_BYTES, MAX_REGISTRATION_BODY_BYTES};
 
@@ -54,8 +54,13 @@ impl BodyLimits {
 /// Shared configuration of the handlers.
 #[derive(Debug, Clone)]
 pub struct HandlerContext {
-    /// The validated server settings.
+    /// The validated server settings: the operator's policy.
     pub settings: Arc<AuthSettings>,
+    /// What the provider supports (its
+    /// [`capabilities`](mcp_auth_core::OAuthAuthorizationServerProvider::capabilities), read
+    /// once): the grants the token endpoint dispatches, the client-authentication methods,
+    /// and what metadata and registration admit.
+    pub capabilities: Arc<Capabilities>,
     /// The time source for every expiry check.
     pub clock: Arc<dyn Clock>,
     /// Largest accepted request body per kind of endpoint; larger bodies get 413.
@@ -64,9 +69,11 @@ pub struct HandlerContext {
 
 impl HandlerContext {
     /// A context with the system clock and the default body limits ([`BodyLimits::default`]).
-    pub fn new(settings: AuthSettings) -> Self {
+    /// `capabilities` are the provider's own.
+    pub fn new(settings: AuthSettings, capabilities: Capabilities) -> Self {
         Self {
             settings: Arc::new(settings),
+            capabilities: Arc::new(capabilities),
             clock: Arc::new(SystemClock),
             body_limits: BodyLimits::default(),
         }

@@ -5,6 +5,7 @@ pub mod bearer;
 pub mod client_auth;
 pub mod context;
 pub mod form;
+pub mod introspect;
 pub mod limits;
 pub mod metadata;
 pub mod register;

@@ -4,10 +4,10 @@
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use mcp_auth_core::AuthSettings;
+use mcp_auth_core::{AuthSettings, Capabilities};
 use mcp_auth_types::{
-    ID_JAG_GRANT_PROFILE, IssuerUrl, JWT_BEARER_GRANT_TYPE, OAuthMetadata,
-    ProtectedResourceMetadata, ServerErrorCode, build_resource_metadata_url,
+    CodeChallengeMethod, IssuerUrl, OAuthMetadata, ProtectedResourceMetadata, ResponseType,
+    ServerErrorCode, TokenEndpointAuthMethod, build_resource_metadata_url,
 };
 use serde::Serialize;
 
@@ -21,6 +21,8 @@ pub const TOKEN_PATH: &str = "/token";
 pub const REGISTRATION_PATH: &str = "/register";
 /// Where the revocation endpoint is mounted, relative to the issuer.
 pub const REVOCATION_PATH: &str = "/revoke";
+/// Where the introspection endpoint is mounted, relative to the issuer.
+pub const INTROSPECTION_PATH: &str = "/introspect";
 
 /// The RFC 8414 §3 well-known suffix.
 pub const OAUTH_AUTHORIZATION_SERVER: &str = "/.well-known/oauth-authorization-server";
@@ -35,11 +37,14 @@ pub const OAUTH_PROTECTED_RESOURCE: &str = "/.well-known/oauth-protected-resourc
 /// - `issuer` and every URL are the configured strings, not re-serialised: a path-less issuer
 ///   stays without the trailing slash pydantic adds, because clients compare `issuer` byte for
 ///   byte with the `iss` of authorization responses (RFC 8414 §3.3, RFC 9207 §2.4);
-/// - `none` is listed among the authentication methods when public clients may register; the
-///   Python SDK omits it although its clients register as `none`;
+/// - `none` is listed among the authentication methods when public clients may register or
+///   URL client ids resolve (metadata documents describe public clients); the Python SDK
+///   omits it although its clients register as `none`;
+/// - grants, authentication methods and Client ID Metadata Documents are the provider's
+///   [`Capabilities`], so nothing is advertised that the token endpoint would refuse;
 /// - `authorization_response_iss_parameter_supported` is `true`: the authorization endpoint puts
 ///   `iss` on every redirect (RFC 9207 §3).
-pub fn build_metadata(settings: &AuthSettings) -> OAuthMetadata {
+pub fn build_metadata(settings: &AuthSettings, capabilities: &Capabilities) -> OAuthMetadata {
     let issuer = &settings.issuer_url;
     let registration = &settings.client_registration_options;
     let mut metadata = OAuthMetadata::new(
@@ -48,38 +53,22 @@ pub fn build_metadata(settings: &AuthSettings) -> OAuthMetadata {
         issuer.endpoint(TOKEN_PATH),
     );
     metadata.scopes_supported = registration.valid_scopes.clone();
-    metadata.response_types_supported = vec!["code".to_owned()];
+    metadata.response_types_supported = vec![ResponseType::Code];
+    metadata.grant_types_supported = Some(capabilities.grant_types().to_vec());
+    let profiles = capabilities.authorization_grant_profiles();
+    metadata.authorization_grant_profiles_supported = (!profiles.is_empty()).then_some(profiles);
 
-    let mut grant_types = vec!["authorization_code".to_owned(), "refresh_token".to_owned()];
-    if settings.identity_assertion_enabled {
-        // SEP-990: the ID-JAG flow is advertised as a grant profile; the jwt-bearer grant type
-        // alone could mean any RFC 7523 use.
-        grant_types.push(JWT_BEARER_GRANT_TYPE.to_owned());
-        metadata.authorization_grant_profiles_supported = Some(vec![ID_JAG_GRANT_PROFILE.into()]);
-    }
-    if settings.client_credentials_enabled {
-        grant_types.push("client_credentials".to_owned());
-    }
-    metadata.grant_types_supported = Some(grant_types);
-
-    let mut auth_methods = vec![
-        "client_secret_post".to_owned(),
-        "client_secret_basic".to_owned(),
-    ];
-    if registration.enabled && registration.allow_public_clients {
-        auth_methods.push("none".to_owned());
-    }
+    let auth_methods = capabilities
+        .token_endpoint_auth_methods(registration.enabled && registration.allow_public_clients);
     // RFC 8414 §2: `token_endpoint_auth_signing_alg_values_supported` is REQUIRED when
     // `private_key_jwt` is listed.
-    let signing_algs = &settings.private_key_jwt_signing_algs;
-    if !signing_algs.is_empty() {
-        auth_methods.push("private_key_jwt".to_owned());
-        metadata.token_endpoint_auth_signing_alg_values_supported = Some(signing_algs.clone());
-    }
+    let signing_algs = capabilities.client_assertion_signing_algs();
+    let signing_algs = (!signing_algs.is_empty()).then(|| signing_algs.to_vec());
     metadata.token_endpoint_auth_methods_supported = Some(auth_methods.clone());
-    metadata.code_challenge_methods_supported = Some(vec!["S256".to_owned()]);
+    metadata.token_endpoint_auth_signing_alg_values_supported = signing_algs.clone();
+    metadata.code_challenge_methods_supported = Some(vec![CodeChallengeMethod::S256]);
     metadata.authorization_response_iss_parameter_supported = Some(true);
-    if settings.client_id_metadata_documents_enabled {
+    if capabilities.supports_client_id_metadata_documents() {
         metadata.client_id_metadata_document_supported = Some(true);
     }
     metadata.service_documentation = settings.service_documentation_url.clone();
@@ -90,11 +79,19 @@ pub fn build_metadata(settings: &AuthSettings) -> OAuthMetadata {
     if settings.revocation_options.enabled {
         metadata.revocation_endpoint = Some(issuer.endpoint(REVOCATION_PATH));
         // The revocation endpoint authenticates clients exactly as the token endpoint does.
-        metadata.revocation_endpoint_auth_methods_supported = Some(auth_methods);
-        if !signing_algs.is_empty() {
-            metadata.revocation_endpoint_auth_signing_alg_values_supported =
-                Some(signing_algs.clone());
-        }
+        metadata.revocation_endpoint_auth_methods_supported = Some(auth_methods.clone());
+        metadata.revocation_endpoint_auth_signing_alg_values_supported = signing_algs.clone();
+    }
+    if settings.introspection_options.enabled {
+        metadata.introspection_endpoint = Some(issuer.endpoint(INTROSPECTION_PATH));
+        // Confidential clients only: a public client proves nothing about itself.
+        metadata.introspection_endpoint_auth_methods_supported = Some(
+            auth_methods
+                .into_iter()
+                .filter(|method| *method != TokenEndpointAuthMethod::None)
+                .collect(),
+        );
+        metadata.introspection_endpoint_auth_signing_alg_values_supported = signing_algs;
     }
     metadata
 }
@@ -262,7 +259,7 @@ impl ProtectedResourceMetadataHandler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mcp_auth_core::{ClientRegistrationOptions, RevocationOptions};
+    use mcp_auth_core::{ClientRegistrationOptions, IntrospectionOptions, RevocationOptions};
     use mcp_auth_types::validate_issuer_url;
     use serde_json::{Value, json};
 
@@ -290,7 +287,10 @@ mod tests {
 
     #[test]
     fn metadata_serves_the_issuer_without_a_trailing_slash() {
-        let served = to_json(&build_metadata(&issuer_only("https://as.example.com")));
+        let served = to_json(&build_metadata(
+            &issuer_only("https://as.example.com"),
+            &Capabilities::new(),
+        ));
         assert_eq!(served["issuer"], "https://as.example.com");
         assert_eq!(
             served["authorization_endpoint"],
@@ -301,19 +301,28 @@ mod tests {
 
     #[test]
     fn metadata_advertises_client_id_metadata_documents_only_when_enabled() {
-        let off = to_json(&build_metadata(&issuer_only("https://as.example")));
+        let settings = issuer_only("https://as.example");
+        let off = to_json(&build_metadata(&settings, &Capabilities::new()));
         assert!(off.get("client_id_metadata_document_supported").is_none());
-        let settings = AuthSettings::builder("https://as.example")
-            .client_id_metadata_documents(true)
-            .build()
-            .unwrap();
-        let on = to_json(&build_metadata(&settings));
+        let on = build_metadata(
+            &settings,
+            &Capabilities::new().client_id_metadata_documents(),
+        );
+        let on = to_json(&on);
         assert_eq!(on["client_id_metadata_document_supported"], true);
+        // Metadata documents describe public clients: `none` is an authentication method.
+        assert_eq!(
+            on["token_endpoint_auth_methods_supported"],
+            json!(["client_secret_post", "client_secret_basic", "none"])
+        );
     }
 
     #[test]
     fn metadata_keeps_a_configured_trailing_slash_and_path() {
-        let served = to_json(&build_metadata(&issuer_only("https://as.example/tenant/")));
+        let served = to_json(&build_metadata(
+            &issuer_only("https://as.example/tenant/"),
+            &Capabilities::new(),
+        ));
         assert_eq!(served["issuer"], "https://as.example/tenant/");
         assert_eq!(served["token_endpoint"], "https://as.example/tenant/token");
     }
@@ -324,7 +333,10 @@ mod tests {
     #[test]
     fn full_metadata_document() {
         assert_eq!(
-            to_json(&build_metadata(&integration_settings())),
+            to_json(&build_metadata(
+                &integration_settings(),
+                &Capabilities::new()
+            )),
             json!({
                 "issuer": "https://auth.example.com",
                 "authorization_endpoint": "https://auth.example.com/authorize",
@@ -348,7 +360,10 @@ mod tests {
     #[test]
     fn minimal_metadata_document() {
         assert_eq!(
-            to_json(&build_metadata(&issuer_only("https://as.example"))),
+            to_json(&build_metadata(
+                &issuer_only("https://as.example"),
+                &Capabilities::new()
+            )),
             json!({
                 "issuer": "https://as.example",
                 "authorization_endpoint": "https://as.example/authorize",
@@ -364,11 +379,10 @@ mod tests {
 
     #[test]
     fn identity_assertion_adds_the_grant_and_the_id_jag_profile() {
-        let settings = AuthSettings::builder("https://as.example")
-            .identity_assertion(true)
-            .build()
-            .unwrap();
-        let served = to_json(&build_metadata(&settings));
+        let served = to_json(&build_metadata(
+            &issuer_only("https://as.example"),
+            &Capabilities::new().identity_assertion(),
+        ));
         assert_eq!(
             served["grant_types_supported"],
             json!([
@@ -385,18 +399,22 @@ mod tests {
 
     #[test]
     fn client_credentials_and_private_key_jwt_are_advertised_when_enabled() {
-        let off = to_json(&build_metadata(&issuer_only("https://as.example")));
+        let off = to_json(&build_metadata(
+            &issuer_only("https://as.example"),
+            &Capabilities::new(),
+        ));
         assert!(
             off.get("token_endpoint_auth_signing_alg_values_supported")
                 .is_none()
         );
         let settings = AuthSettings::builder("https://as.example")
-            .client_credentials(true)
-            .private_key_jwt(["RS256", "ES256"])
             .revocation(RevocationOptions::enabled())
             .build()
             .unwrap();
-        let served = to_json(&build_metadata(&settings));
+        let capabilities = Capabilities::new()
+            .client_credentials()
+            .private_key_jwt(["RS256", "ES256"]);
+        let served = to_json(&build_metadata(&settings, &capabilities));
         assert_eq!(
             served["grant_types_supported"],
             json!(["authorization_code", "refresh_token", "client_credentials"])
@@ -424,17 +442,59 @@ mod tests {
     }
 
     #[test]
+    fn introspection_is_advertised_when_enabled_for_confidential_methods_only() {
+        let off = to_json(&build_metadata(
+            &issuer_only("https://as.example"),
+            &Capabilities::new(),
+        ));
+        assert!(off.get("introspection_endpoint").is_none());
+        let settings = AuthSettings::builder("https://as.example")
+            .client_registration(ClientRegistrationOptions::enabled())
+            .introspection(IntrospectionOptions::enabled())
+            .build()
+            .unwrap();
+        let capabilities = Capabilities::new().private_key_jwt(["ES256"]);
+        let served = to_json(&build_metadata(&settings, &capabilities));
+        assert_eq!(
+            served["introspection_endpoint"],
+            "https://as.example/introspect"
+        );
+        assert_eq!(
+            served["introspection_endpoint_auth_methods_supported"],
+            json!([
+                "client_secret_post",
+                "client_secret_basic",
+                "private_key_jwt"
+            ])
+        );
+        assert_eq!(
+            served["introspection_endpoint_auth_signing_alg_values_supported"],
+            json!(["ES256"])
+        );
+        // The token endpoint still admits public clients.
+        assert_eq!(
+            served["token_endpoint_auth_methods_supported"],
+            json!([
+                "client_secret_post",
+                "client_secret_basic",
+                "none",
+                "private_key_jwt"
+            ])
+        );
+    }
+
+    #[test]
     fn none_is_advertised_only_when_public_clients_may_register() {
         let methods = |registration: ClientRegistrationOptions| {
             let settings = AuthSettings::builder("https://as.example")
                 .client_registration(registration)
                 .build()
                 .unwrap();
-            build_metadata(&settings).token_endpoint_auth_methods_supported
+            build_metadata(&settings, &Capabilities::new()).token_endpoint_auth_methods_supported
         };
         let confidential = Some(vec![
-            "client_secret_post".to_owned(),
-            "client_secret_basic".to_owned(),
+            TokenEndpointAuthMethod::ClientSecretPost,
+            TokenEndpointAuthMethod::ClientSecretBasic,
         ]);
         let cases = [
             (ClientRegistrationOptions::enabled(), true),
@@ -451,7 +511,7 @@ mod tests {
         for (registration, with_none) in cases {
             let mut expected = confidential.clone().unwrap();
             if with_none {
-                expected.push("none".to_owned());
+                expected.push(TokenEndpointAuthMethod::None);
             }
             assert_eq!(methods(registration), Some(expected));
         }
@@ -602,7 +662,7 @@ mod tests {
 
     #[tokio::test]
     async fn handlers_serve_json_with_an_hour_of_public_caching() {
-        let metadata = build_metadata(&integration_settings());
+        let metadata = build_metadata(&integration_settings(), &Capabilities::new());
         let handler = MetadataHandler::new(&metadata);
         let response = handler.handle(get(Method::GET)).await;
         assert_eq!(response.status(), StatusCode::OK);
@@ -626,7 +686,10 @@ mod tests {
 
     #[tokio::test]
     async fn head_gets_the_headers_without_the_document() {
-        let handler = MetadataHandler::new(&build_metadata(&integration_settings()));
+        let handler = MetadataHandler::new(&build_metadata(
+            &integration_settings(),
+            &Capabilities::new(),
+        ));
         let response = handler.handle(get(Method::HEAD)).await;
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["cache-control"], "public, max-age=3600");
@@ -635,7 +698,10 @@ mod tests {
 
     #[tokio::test]
     async fn other_methods_are_not_allowed() {
-        let handler = MetadataHandler::new(&build_metadata(&integration_settings()));
+        let handler = MetadataHandler::new(&build_metadata(
+            &integration_settings(),
+            &Capabilities::new(),
+        ));
         for method in [Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS] {
             let response = handler.handle(get(method)).await;
             assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);

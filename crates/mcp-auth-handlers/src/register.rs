@@ -12,8 +12,8 @@
 //! - a public client (`none`) may register only when `allow_public_clients` is set;
 //! - `private_key_jwt` is accepted when the server verifies client assertions and the client
 //!   gives its keys (`jwks` or `jwks_uri`, not both: RFC 7591 §2); such a client gets no secret;
-//! - `client_credentials` is accepted only when `allow_client_credentials` is set, only for
-//!   confidential clients, and a client that uses only it needs no redirect URI;
+//! - `client_credentials` is accepted only when the provider supports the grant and
+//!   `allow_client_credentials` is set, only for confidential clients, and a client that uses only it needs no redirect URI;
 //! - scopes must be RFC 6749 §3.3 scope-tokens, and a blank `scope` counts as absent;
 //! - the configured `step_up_scopes` are added to every registered `scope` (RFC 7591 §3.2.1
 //!   lets the server replace requested values), so that an MCP client can step up later;
@@ -27,7 +27,9 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use mcp_auth_core::{AuthSettings, OAuthAuthorizationServerProvider, RegistrationError, secrets};
+use mcp_auth_core::{
+    AuthSettings, Capabilities, OAuthAuthorizationServerProvider, RegistrationError, secrets,
+};
 use mcp_auth_types::{
     ClientSecret, GrantType, OAuthClientInformationFull, OAuthClientMetadata,
     RegistrationErrorCode, ResponseType, ServerErrorCode, TokenEndpointAuthMethod,
@@ -92,7 +94,7 @@ impl<P: OAuthAuthorizationServerProvider> RegistrationHandler<P> {
                 return refuse(metadata_error(format!("invalid client metadata: {error}")));
             }
         };
-        let metadata = match validate(metadata, &self.ctx.settings) {
+        let metadata = match validate(metadata, &self.ctx.settings, &self.ctx.capabilities) {
             Ok(metadata) => metadata,
             Err(refusal) => return refuse(refusal),
         };
@@ -154,6 +156,7 @@ fn refuse((code, description): Refusal) -> Response<Bytes> {
 fn validate(
     mut metadata: OAuthClientMetadata,
     settings: &AuthSettings,
+    capabilities: &Capabilities,
 ) -> Result<OAuthClientMetadata, Refusal> {
     let options = &settings.client_registration_options;
     // Bounds and control characters first: nothing unbounded is looked at further, and nothing
@@ -190,7 +193,7 @@ fn validate(
         // Without a verifier the server would reject every token request of such a client;
         // refuse before minting unusable credentials.
         TokenEndpointAuthMethod::PrivateKeyJwt
-            if settings.private_key_jwt_signing_algs.is_empty() =>
+            if !capabilities.supports_auth_method(&TokenEndpointAuthMethod::PrivateKeyJwt) =>
         {
             return Err(metadata_error(
                 "token_endpoint_auth_method 'private_key_jwt' is not supported",
@@ -231,6 +234,12 @@ fn validate(
     metadata.scope = options.client_scope(metadata.scope.as_deref());
 
     if metadata.grant_types.contains(&GrantType::ClientCredentials) {
+        if !capabilities.supports_grant(&GrantType::ClientCredentials) {
+            return Err(metadata_error(
+                "grant_types must not include 'client_credentials'; this server does not \
+                 support the client credentials grant",
+            ));
+        }
         if !options.allow_client_credentials {
             return Err(metadata_error(
                 "grant_types must not include 'client_credentials'; the client credentials \

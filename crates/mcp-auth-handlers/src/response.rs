@@ -7,8 +7,8 @@ use http::{Response, StatusCode};
 use mcp_auth_core::ErrorChain;
 use mcp_auth_core::{ProviderError, ProviderErrorKind};
 use mcp_auth_types::{
-    AuthorizeErrorCode, BearerErrorCode, ErrorBody, RegistrationErrorCode, RevocationErrorCode,
-    ServerErrorCode, TokenErrorCode,
+    AuthorizeErrorCode, BearerErrorCode, ErrorBody, IntrospectionErrorCode, RegistrationErrorCode,
+    RevocationErrorCode, ServerErrorCode, TokenErrorCode,
 };
 use serde::Serialize;
 
@@ -36,6 +36,16 @@ impl Status for RevocationErrorCode {
         match self {
             Self::InvalidClient => StatusCode::UNAUTHORIZED,
             _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl Status for IntrospectionErrorCode {
+    /// RFC 7662 §2.3 (through RFC 6749 §5.2): 401 for `invalid_client`, 400 otherwise.
+    fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidClient => StatusCode::UNAUTHORIZED,
+            Self::InvalidRequest => StatusCode::BAD_REQUEST,
         }
     }
 }

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http::{Method, Request, Response};
-use mcp_auth_core::{AuthSettings, ManualClock, RevocationOptions};
+use mcp_auth_core::{AuthSettings, Capabilities, ManualClock, RevocationOptions};
 use mcp_auth_types::{
     ClientSecret, CodeVerifier, GrantType, OAuthClientInformationFull, OAuthClientMetadata,
     TokenEndpointAuthMethod,
@@ -259,8 +259,16 @@ impl TestEnv {
         Self::with_settings(settings())
     }
 
-    /// An environment with custom settings.
+    /// An environment with custom settings and the capabilities every provider has, plus
+    /// `private_key_jwt` (the test provider verifies [`VALID_CLIENT_ASSERTION`]).
     pub(crate) fn with_settings(settings: AuthSettings) -> Self {
+        Self::with_capabilities(settings, Capabilities::new().private_key_jwt(["ES256"]))
+    }
+
+    /// An environment with custom settings whose provider states `capabilities` (the test
+    /// provider implements every optional grant and method; the capabilities say which ones
+    /// the handlers offer).
+    pub(crate) fn with_capabilities(settings: AuthSettings, capabilities: Capabilities) -> Self {
         let clock = Arc::new(ManualClock::new(T0));
         let provider = Arc::new(TestProvider::new(Arc::clone(&clock)));
         for client in [
@@ -272,7 +280,7 @@ impl TestEnv {
         ] {
             provider.add_client(client);
         }
-        let ctx = HandlerContext::new(settings).with_clock(clock.clone());
+        let ctx = HandlerContext::new(settings, capabilities).with_clock(clock.clone());
         Self {
             provider,
             clock,

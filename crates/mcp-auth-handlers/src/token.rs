@@ -103,19 +103,11 @@ impl<P: OAuthAuthorizationServerProvider> TokenHandler<P> {
             ));
         };
         let grant = GrantType::parse(raw);
-        let supported = match grant {
-            GrantType::AuthorizationCode | GrantType::RefreshToken => true,
-            GrantType::JwtBearer => self.ctx.settings.identity_assertion_enabled,
-            GrantType::ClientCredentials => self.ctx.settings.client_credentials_enabled,
-            _ => false,
-        };
         // RFC 6749 §5.2: a grant type the server does not support is `unsupported_grant_type`
-        // (the Python SDK's request model answers `invalid_request`).
-        if !supported {
-            return Err(TokenError::new(
-                TokenErrorCode::UnsupportedGrantType,
-                format!("grant_type {raw:?} is not supported by this authorization server"),
-            ));
+        // (the Python SDK's request model answers `invalid_request`). The provider's
+        // capabilities are the one statement of what is supported; metadata reads them too.
+        if !self.ctx.capabilities.supports_grant(&grant) {
+            return Err(unsupported(raw));
         }
         // RFC 6749 §5.2: a client not authorized to use a grant type is `unauthorized_client`
         // (the Python SDK answers `unsupported_grant_type`).
@@ -151,9 +143,22 @@ impl<P: OAuthAuthorizationServerProvider> TokenHandler<P> {
             GrantType::ClientCredentials => {
                 client_credentials::exchange(provider, &self.ctx, client, params).await
             }
-            _ => identity_assertion::exchange(provider, &self.ctx, client, params).await,
+            GrantType::JwtBearer => {
+                identity_assertion::exchange(provider, &self.ctx, client, params).await
+            }
+            // A provider that lists a grant this endpoint has no arm for (an extension grant)
+            // cannot be served by it: refused, never sent to another grant's handler.
+            _ => Err(unsupported(raw)),
         }
     }
+}
+
+/// `unsupported_grant_type` for the grant type `raw`.
+fn unsupported(raw: &str) -> TokenError {
+    TokenError::new(
+        TokenErrorCode::UnsupportedGrantType,
+        format!("grant_type {raw:?} is not supported by this authorization server"),
+    )
 }
 
 /// A rejection with a description.

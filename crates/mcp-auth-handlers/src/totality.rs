@@ -19,7 +19,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request, Response, Uri};
 use mcp_auth_core::{
-    AuthSettings, ClientRegistrationOptions, ProviderTokenVerifier, RevocationOptions,
+    AuthSettings, Capabilities, ClientRegistrationOptions, ProviderTokenVerifier, RevocationOptions,
 };
 use mcp_auth_types::CLIENT_ASSERTION_TYPE_JWT_BEARER;
 use proptest::prelude::*;
@@ -580,17 +580,20 @@ fn bearer_requests(tokens: Vec<String>) -> BoxedStrategy<RawRequest> {
 
 /// Settings that switch every feature on, so every path is reachable.
 fn env() -> TestEnv {
-    TestEnv::with_settings(
+    TestEnv::with_capabilities(
         AuthSettings::builder(ISSUER)
             .resource_server_url(RESOURCE)
             .client_registration(
                 ClientRegistrationOptions::enabled().valid_scopes(["read", "write", "profile"]),
             )
             .revocation(RevocationOptions::enabled())
-            .identity_assertion(true)
             .required_scopes(["read"])
             .build()
             .expect("valid settings"),
+        Capabilities::new()
+            .identity_assertion()
+            .client_credentials()
+            .private_key_jwt(["ES256"]),
     )
 }
 
@@ -734,7 +737,7 @@ fn the_registration_endpoint_is_total() {
 fn the_metadata_endpoints_are_total() {
     let rt = runtime();
     let env = env();
-    let metadata = MetadataHandler::new(&build_metadata(&env.ctx.settings));
+    let metadata = MetadataHandler::new(&build_metadata(&env.ctx.settings, &env.ctx.capabilities));
     let resource = ProtectedResourceMetadataHandler::new(&build_protected_resource_metadata(
         &env.ctx.settings,
         RESOURCE,

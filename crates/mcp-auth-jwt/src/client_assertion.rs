@@ -216,6 +216,13 @@ impl PrivateKeyJwtVerifier {
 
 #[async_trait]
 impl ClientAssertionVerifier for PrivateKeyJwtVerifier {
+    fn signing_algorithms(&self) -> Vec<String> {
+        crate::SUPPORTED_ALGORITHMS
+            .iter()
+            .map(|alg| alg.as_str().to_owned())
+            .collect()
+    }
+
     async fn verify_client_assertion(
         &self,
         client: &OAuthClientInformationFull,

@@ -11,13 +11,15 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::StatusCode;
-use mcp_auth_axum::core::{ClientRegistrationOptions, ConfigError as AuthConfigError};
-use mcp_auth_axum::core::{RevocationOptions, StoreProvider};
+use mcp_auth_axum::core::{
+    AuthSettings, ClientRegistrationOptions, ConfigError as AuthConfigError,
+};
+use mcp_auth_axum::core::{IntrospectionOptions, RevocationOptions, StoreProvider};
 use mcp_auth_axum::handlers::McpOperationScopes;
 use mcp_auth_axum::{McpAuth, SessionBindingLayer};
 use mcp_auth_core::ErrorChain;
 use mcp_auth_core::{LocalRateLimiter, RateLimitStore};
-use mcp_auth_jwt::{IdJagValidator, JwksSource, SUPPORTED_ALGORITHMS, SigningAlgorithm};
+use mcp_auth_jwt::{IdJagValidator, JwksSource};
 use mcp_auth_types::{GrantType, IssuerUrl, IssuerUrlError, validate_issuer_url};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
@@ -161,14 +163,16 @@ async fn build(
     // it answers `unsupported_grant_type` and is not advertised.
     let identity_assertion = !config.trusted_idps.is_empty();
     // The client credentials grant (machine clients acting in their own name): enabled, and
-    // advertised, when a pre-registered client lists it. Registration cannot grant it (anyone
-    // may register), and the token endpoint still refuses it to public clients (RFC 6749 §4.4).
+    // so advertised, when a pre-registered client lists it. Registration cannot grant it
+    // (anyone may register), and the token endpoint still refuses it to public clients
+    // (RFC 6749 §4.4).
     let client_credentials = config.clients.iter().any(|client| {
         client
             .metadata
             .grant_types
             .contains(&GrantType::ClientCredentials)
     });
+    provider = provider.client_credentials(client_credentials);
     if identity_assertion {
         let mut validator = IdJagValidator::builder(issuer.as_str()).resource(resource.as_str());
         for idp in &config.trusted_idps {
@@ -185,9 +189,7 @@ async fn build(
     // `private_key_jwt` (a document cannot hold a secret, but it can publish a key), which
     // registered clients may then use as well; every `jwks_uri` is fetched through the vetted
     // fetcher.
-    let client_metadata = crate::cimd::client_metadata(&config.client_metadata)?;
-    let client_metadata_enabled = client_metadata.is_some();
-    if let Some(client_metadata) = client_metadata {
+    if let Some(client_metadata) = crate::cimd::client_metadata(&config.client_metadata)? {
         provider = provider
             .client_metadata_resolver(Arc::new(client_metadata.resolver))
             .client_assertion_verifier(Arc::new(client_metadata.verifier));
@@ -219,21 +221,19 @@ async fn build(
         tracing::info!(users = users.len(), "sign-in users ready");
     }
 
-    let auth = McpAuth::builder(Arc::clone(&provider))
-        .issuer_url(issuer.as_str())
-        .resource_url(resource.as_str())
-        .resource_name("mcp-auth-server")
+    // What the server supports is the provider's statement (its capabilities, from the
+    // collaborators given above); the settings are the operator's policy.
+    let settings = AuthSettings::builder(issuer.as_str())
+        .resource_server_url(resource.as_str())
         .required_scopes(config.scopes.iter().cloned())
         .client_registration(registration)
         .revocation(RevocationOptions::enabled())
-        .identity_assertion(identity_assertion)
-        .client_credentials(client_credentials)
-        .client_id_metadata_documents(client_metadata_enabled)
-        .private_key_jwt(if client_metadata_enabled {
-            SUPPORTED_ALGORITHMS.map(SigningAlgorithm::as_str).to_vec()
-        } else {
-            Vec::new()
-        })
+        // Resource servers on other hosts, which cannot read the store, ask here.
+        .introspection(IntrospectionOptions::enabled())
+        .build()?;
+    let auth = McpAuth::builder(Arc::clone(&provider))
+        .settings(settings)
+        .resource_name("mcp-auth-server")
         .build()?;
     let bearer = auth
         .require_bearer()

@@ -93,6 +93,10 @@ pub struct Limits {
     pub authorize_per_minute: u32,
     /// Requests per client IP per minute to `/revoke` (default 120).
     pub revoke_per_minute: u32,
+    /// Requests per client IP per minute to `/introspect` (default 6000: a resource server
+    /// asks about the tokens it sees, often from one address; it should cache the answers
+    /// until their `exp`, and this bounds one that does not).
+    pub introspect_per_minute: u32,
     /// Requests per client IP per minute to the sign-in page, GET and POST (default 60).
     pub sign_in_per_minute: u32,
     /// MCP sessions one principal (client, user) may hold open; opening another closes its
@@ -119,6 +123,7 @@ impl Default for Limits {
             token_per_minute: 600,
             authorize_per_minute: 120,
             revoke_per_minute: 120,
+            introspect_per_minute: 6000,
             sign_in_per_minute: 60,
             mcp_sessions_per_principal: 16,
         }
@@ -139,6 +144,7 @@ pub(crate) struct EndpointQuotas {
     pub(crate) token: Option<Quota>,
     pub(crate) authorize: Option<Quota>,
     pub(crate) revoke: Option<Quota>,
+    pub(crate) introspect: Option<Quota>,
     pub(crate) sign_in: Option<Quota>,
 }
 
@@ -194,6 +200,7 @@ impl Limits {
             token: per_minute(self.token_per_minute),
             authorize: per_minute(self.authorize_per_minute),
             revoke: per_minute(self.revoke_per_minute),
+            introspect: per_minute(self.introspect_per_minute),
             sign_in: per_minute(self.sign_in_per_minute),
         }
     }

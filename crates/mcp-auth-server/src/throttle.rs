@@ -157,6 +157,7 @@ impl Throttle {
             ("/token", "token", quotas.token),
             ("/authorize", "authorize", quotas.authorize),
             ("/revoke", "revoke", quotas.revoke),
+            ("/introspect", "introspect", quotas.introspect),
         ]
         .into_iter()
         .map(|(path, name, quota)| (format!("{base}{path}"), name, quota))

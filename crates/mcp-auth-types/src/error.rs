@@ -101,6 +101,17 @@ error_codes!(
 );
 
 error_codes!(
+    /// Introspection endpoint errors: RFC 7662 §2.3 reuses the RFC 6749 §5.2 codes for a
+    /// malformed request and for a caller that is not an authenticated confidential client.
+    IntrospectionErrorCode {
+        /// Malformed request.
+        InvalidRequest => "invalid_request",
+        /// Client authentication failed, or the client may not introspect.
+        InvalidClient => "invalid_client",
+    }
+);
+
+error_codes!(
     /// Bearer-token errors of a protected resource, RFC 6750 §3.1.
     BearerErrorCode {
         /// Malformed request.

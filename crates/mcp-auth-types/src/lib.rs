@@ -2,6 +2,7 @@
 
 mod client;
 mod error;
+mod introspection;
 pub mod limits;
 mod metadata;
 mod pkce;
@@ -17,9 +18,10 @@ pub use client::{
     split_scopes,
 };
 pub use error::{
-    AuthorizeErrorCode, BearerErrorCode, ErrorBody, RegistrationErrorCode, RevocationErrorCode,
-    ServerErrorCode, TokenErrorCode,
+    AuthorizeErrorCode, BearerErrorCode, ErrorBody, IntrospectionErrorCode, RegistrationErrorCode,
+    RevocationErrorCode, ServerErrorCode, TokenErrorCode,
 };
+pub use introspection::IntrospectionResponse;
 pub use limits::{MetadataLimitError, contains_control_character};
 pub use metadata::{NoAuthorizationServer, OAuthMetadata, ProtectedResourceMetadata};
 pub use pkce::{is_valid_pkce_string, s256_challenge, verify_s256};
@@ -41,7 +43,7 @@ pub use secret::{
     RefreshTokenSecret,
 };
 pub use token::{BearerTokenType, OAuthToken};
-pub use vocab::{GrantType, ResponseType, TokenEndpointAuthMethod};
+pub use vocab::{CodeChallengeMethod, GrantType, ResponseType, TokenEndpointAuthMethod};
 
 /// The RFC 7523 jwt-bearer grant type, used by SEP-990 to present an ID-JAG.
 pub const JWT_BEARER_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";

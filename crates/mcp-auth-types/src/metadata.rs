@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::vocab::{CodeChallengeMethod, GrantType, ResponseType, TokenEndpointAuthMethod};
+
 /// Authorization server metadata, RFC 8414 §2, with the members the MCP Python SDK models.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -20,16 +22,16 @@ pub struct OAuthMetadata {
     pub scopes_supported: Option<Vec<String>>,
     /// Supported response types.
     #[serde(default = "default_response_types")]
-    pub response_types_supported: Vec<String>,
+    pub response_types_supported: Vec<ResponseType>,
     /// Supported response modes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub response_modes_supported: Option<Vec<String>>,
     /// Supported grant types.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grant_types_supported: Option<Vec<String>>,
+    pub grant_types_supported: Option<Vec<GrantType>>,
     /// Supported token-endpoint authentication methods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token_endpoint_auth_methods_supported: Option<Vec<String>>,
+    pub token_endpoint_auth_methods_supported: Option<Vec<TokenEndpointAuthMethod>>,
     /// JWS algorithms for `private_key_jwt` at the token endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_signing_alg_values_supported: Option<Vec<String>>,
@@ -50,7 +52,7 @@ pub struct OAuthMetadata {
     pub revocation_endpoint: Option<String>,
     /// Authentication methods at the revocation endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revocation_endpoint_auth_methods_supported: Option<Vec<String>>,
+    pub revocation_endpoint_auth_methods_supported: Option<Vec<TokenEndpointAuthMethod>>,
     /// JWS algorithms at the revocation endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint_auth_signing_alg_values_supported: Option<Vec<String>>,
@@ -59,13 +61,13 @@ pub struct OAuthMetadata {
     pub introspection_endpoint: Option<String>,
     /// Authentication methods at the introspection endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub introspection_endpoint_auth_methods_supported: Option<Vec<String>>,
+    pub introspection_endpoint_auth_methods_supported: Option<Vec<TokenEndpointAuthMethod>>,
     /// JWS algorithms at the introspection endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub introspection_endpoint_auth_signing_alg_values_supported: Option<Vec<String>>,
     /// PKCE methods (always `["S256"]` here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub code_challenge_methods_supported: Option<Vec<String>>,
+    pub code_challenge_methods_supported: Option<Vec<CodeChallengeMethod>>,
     /// Whether URL client ids resolve to Client ID Metadata Documents.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id_metadata_document_supported: Option<bool>,
@@ -77,8 +79,8 @@ pub struct OAuthMetadata {
     pub authorization_grant_profiles_supported: Option<Vec<String>>,
 }
 
-fn default_response_types() -> Vec<String> {
-    vec!["code".to_owned()]
+fn default_response_types() -> Vec<ResponseType> {
+    vec![ResponseType::Code]
 }
 
 impl OAuthMetadata {

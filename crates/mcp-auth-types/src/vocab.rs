@@ -85,6 +85,16 @@ open_enum!(
     }
 );
 
+open_enum!(
+    /// A PKCE code challenge method (RFC 7636 §4.2).
+    CodeChallengeMethod {
+        /// The SHA-256 of the verifier, the only method MCP allows.
+        S256 => "S256",
+        /// The verifier itself; never accepted here, named so that it parses to a variant.
+        Plain => "plain",
+    }
+);
+
 impl TokenEndpointAuthMethod {
     /// Whether this method proves possession of a shared secret.
     pub fn uses_shared_secret(&self) -> bool {

@@ -47,10 +47,13 @@ fn app(store: &Arc<MemoryStore>) -> Router {
             .build()
             .expect("provider"),
     );
-    let auth = McpAuth::builder(provider)
-        .issuer_url(ISSUER)
-        .resource_url(RESOURCE)
+    let settings = mcp_auth_core::AuthSettings::builder(ISSUER)
+        .resource_server_url(RESOURCE)
         .required_scopes(["mcp:tools"])
+        .build()
+        .expect("settings");
+    let auth = McpAuth::builder(provider)
+        .settings(settings)
         .build()
         .expect("auth");
     let bearer = auth.require_bearer().expect("resource");

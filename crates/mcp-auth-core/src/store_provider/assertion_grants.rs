@@ -15,6 +15,7 @@ use crate::assertion::{
     ClientAssertionError, ClientAssertionVerifier, IdentityAssertionValidator,
     identity_assertion_subject,
 };
+use crate::capabilities::Capabilities;
 use crate::client_metadata::ClientMetadataResolver;
 use crate::error::TokenError;
 use crate::limits::{MAX_JTI_LENGTH, MAX_REPLAY_WINDOW};
@@ -27,6 +28,27 @@ pub(super) struct Collaborators {
     pub(super) identity_assertions: Option<Arc<dyn IdentityAssertionValidator>>,
     pub(super) client_assertions: Option<Arc<dyn ClientAssertionVerifier>>,
     pub(super) client_metadata: Option<Arc<dyn ClientMetadataResolver>>,
+}
+
+impl Collaborators {
+    /// What a provider with these collaborators can do: each optional grant or method exactly
+    /// when the collaborator that serves it is present.
+    pub(super) fn capabilities(&self, client_credentials: bool) -> Capabilities {
+        let mut capabilities = Capabilities::new();
+        if client_credentials {
+            capabilities = capabilities.client_credentials();
+        }
+        if self.identity_assertions.is_some() {
+            capabilities = capabilities.identity_assertion();
+        }
+        if let Some(verifier) = &self.client_assertions {
+            capabilities = capabilities.private_key_jwt(verifier.signing_algorithms());
+        }
+        if self.client_metadata.is_some() {
+            capabilities = capabilities.client_id_metadata_documents();
+        }
+        capabilities
+    }
 }
 
 impl std::fmt::Debug for Collaborators {

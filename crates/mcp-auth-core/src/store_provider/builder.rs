@@ -21,6 +21,7 @@ pub struct StoreProviderBuilder<S> {
     unknown_token_cache_ttl: u64,
     valid_scopes: Option<Vec<String>>,
     client_scope_rules: Option<ClientRegistrationOptions>,
+    client_credentials: bool,
     collaborators: Collaborators,
 }
 
@@ -48,6 +49,7 @@ impl<S: Storage> StoreProvider<S> {
             unknown_token_cache_ttl: crate::limits::UNKNOWN_TOKEN_CACHE_TTL,
             valid_scopes: None,
             client_scope_rules: None,
+            client_credentials: false,
             collaborators: Collaborators::default(),
         }
     }
@@ -164,6 +166,15 @@ impl<S: Storage> StoreProviderBuilder<S> {
         self
     }
 
+    /// Offers the client credentials grant (RFC 6749 §4.4) to clients registered for it (off
+    /// by default: a client acting in its own name is normally provisioned by an
+    /// administrator). Registration still refuses it unless
+    /// [`ClientRegistrationOptions::allow_client_credentials`] admits it.
+    pub fn client_credentials(mut self, enabled: bool) -> Self {
+        self.client_credentials = enabled;
+        self
+    }
+
     /// Enables the SEP-990 jwt-bearer grant, validating ID-JAGs with `validator` (for example
     /// `mcp_auth_jwt::IdJagValidator`). Without one the grant answers `unsupported_grant_type`.
     pub fn identity_assertion_validator(
@@ -184,8 +195,8 @@ impl<S: Storage> StoreProviderBuilder<S> {
 
     /// Enables Client ID Metadata Documents: a `client_id` that is an https URL is resolved by
     /// `resolver` (for example `mcp_auth_cimd::CimdResolver`) instead of storage. Without one
-    /// such ids are unknown clients. Advertise it with
-    /// [`AuthSettingsBuilder::client_id_metadata_documents`](crate::AuthSettingsBuilder::client_id_metadata_documents).
+    /// such ids are unknown clients. The provider's [`Capabilities`](crate::Capabilities) then
+    /// include it, so metadata advertises it.
     pub fn client_metadata_resolver(mut self, resolver: Arc<dyn ClientMetadataResolver>) -> Self {
         self.collaborators.client_metadata = Some(resolver);
         self
@@ -257,6 +268,7 @@ impl<S: Storage> StoreProviderBuilder<S> {
                     crate::limits::UNKNOWN_TOKEN_CACHE_ENTRIES,
                 )
             }),
+            capabilities: self.collaborators.capabilities(self.client_credentials),
             collaborators: self.collaborators,
             clock: self.clock,
             config: Config {

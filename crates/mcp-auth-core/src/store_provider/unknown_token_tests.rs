@@ -42,8 +42,9 @@ type Configure = fn(StoreProviderBuilder<Arc<Remote>>) -> StoreProviderBuilder<A
 fn provider(configure: Configure) -> (Arc<Provider>, Arc<Remote>, Arc<ManualClock>) {
     let store = Arc::new(Remote::default());
     let clock = Arc::new(ManualClock::new(1_000_000));
-    let builder =
-        StoreProvider::builder(Arc::clone(&store), "https://as.example").clock(clock.clone());
+    let builder = StoreProvider::builder(Arc::clone(&store), "https://as.example")
+        .clock(clock.clone())
+        .client_credentials(true);
     let provider = Arc::new(configure(builder).build().expect("provider"));
     (provider, store, clock)
 }

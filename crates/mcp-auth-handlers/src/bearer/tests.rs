@@ -517,7 +517,7 @@ fn configuration_from_the_handler_context() {
         .required_scopes(["mcp:tools"])
         .build()
         .unwrap();
-    let ctx = HandlerContext::new(settings);
+    let ctx = HandlerContext::new(settings, mcp_auth_core::Capabilities::new());
     let auth = BearerAuth::from_context(verifier(), &ctx).unwrap();
     assert_eq!(auth.audience(), "https://rs.example/mcp");
     assert_eq!(
@@ -530,6 +530,7 @@ fn configuration_from_the_handler_context() {
         mcp_auth_core::AuthSettings::builder("https://as.example")
             .build()
             .unwrap(),
+        mcp_auth_core::Capabilities::new(),
     );
     assert!(BearerAuth::from_context(verifier(), &ctx).is_err());
 }

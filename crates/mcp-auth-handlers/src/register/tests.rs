@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::test_support::{ISSUER, T0, TestEnv, body_json, header, request};
+use mcp_auth_core::Capabilities;
 
 /// The registration options of the Python SDK's `test_auth_integration.py` fixture.
 fn python_options() -> ClientRegistrationOptions {
@@ -24,12 +25,14 @@ fn env_with(options: ClientRegistrationOptions) -> TestEnv {
 }
 
 fn env_with_settings(options: ClientRegistrationOptions, signing_algs: &[&str]) -> TestEnv {
-    TestEnv::with_settings(
+    TestEnv::with_capabilities(
         AuthSettings::builder(ISSUER)
             .client_registration(options)
-            .private_key_jwt(signing_algs.iter().copied())
             .build()
             .unwrap(),
+        Capabilities::new()
+            .client_credentials()
+            .private_key_jwt(signing_algs.iter().copied()),
     )
 }
 

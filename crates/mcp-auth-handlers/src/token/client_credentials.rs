@@ -1,5 +1,5 @@
 //! The client credentials grant (RFC 6749 §4.4), for machine-to-machine MCP clients (MCP
-//! client-credentials extension). Served only when `client_credentials_enabled` is set; the
+//! client-credentials extension). Served only when the provider's capabilities include it; the
 //! token handler checks that, and that the client registered for the grant, before calling
 //! here. Never for a Client ID Metadata Document client, whatever its document lists.
 
@@ -57,7 +57,7 @@ pub(super) async fn exchange<P: OAuthAuthorizationServerProvider>(
 
 #[cfg(test)]
 mod tests {
-    use mcp_auth_core::AuthSettings;
+    use mcp_auth_core::{AuthSettings, Capabilities};
     use mcp_auth_types::GrantType;
 
     use crate::test_support::*;
@@ -74,10 +74,14 @@ mod tests {
     fn env(enabled: bool) -> TestEnv {
         let settings = AuthSettings::builder(ISSUER)
             .resource_server_url(RESOURCE)
-            .client_credentials(enabled)
             .build()
             .unwrap();
-        let env = TestEnv::with_settings(settings);
+        let capabilities = if enabled {
+            Capabilities::new().client_credentials()
+        } else {
+            Capabilities::new()
+        };
+        let env = TestEnv::with_capabilities(settings, capabilities);
         for id in [POST_CLIENT_ID, PUBLIC_CLIENT_ID, BASIC_CLIENT_ID] {
             set_grant_types(&env.provider, id, vec![GrantType::ClientCredentials]);
         }

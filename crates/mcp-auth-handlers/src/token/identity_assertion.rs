@@ -1,5 +1,5 @@
 //! The RFC 7523 jwt-bearer grant carrying a SEP-990 Identity Assertion JWT Authorization Grant
-//! (ID-JAG). Served only when `identity_assertion_enabled` is set; the token handler checks that
+//! (ID-JAG). Served only when the provider's capabilities include it; the token handler checks that
 //! before calling here. Never for a Client ID Metadata Document client, whatever its document
 //! lists.
 
@@ -56,7 +56,7 @@ pub(super) async fn exchange<P: OAuthAuthorizationServerProvider>(
 
 #[cfg(test)]
 mod tests {
-    use mcp_auth_core::AuthSettings;
+    use mcp_auth_core::{AuthSettings, Capabilities};
     use mcp_auth_types::{GrantType, JWT_BEARER_GRANT_TYPE};
 
     use crate::test_support::*;
@@ -66,10 +66,14 @@ mod tests {
     fn env(enabled: bool) -> TestEnv {
         let settings = AuthSettings::builder(ISSUER)
             .resource_server_url(RESOURCE)
-            .identity_assertion(enabled)
             .build()
             .unwrap();
-        let env = TestEnv::with_settings(settings);
+        let capabilities = if enabled {
+            Capabilities::new().identity_assertion()
+        } else {
+            Capabilities::new()
+        };
+        let env = TestEnv::with_capabilities(settings, capabilities);
         for id in [POST_CLIENT_ID, PUBLIC_CLIENT_ID] {
             set_grant_types(&env.provider, id, vec![GrantType::JwtBearer]);
         }

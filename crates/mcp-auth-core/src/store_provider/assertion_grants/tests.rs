@@ -41,6 +41,10 @@ struct FixedVerifier(&'static str);
 
 #[async_trait]
 impl ClientAssertionVerifier for FixedVerifier {
+    fn signing_algorithms(&self) -> Vec<String> {
+        vec!["ES256".to_owned()]
+    }
+
     async fn verify_client_assertion(
         &self,
         _: &OAuthClientInformationFull,
@@ -85,7 +89,8 @@ fn provider_with(
     let mut builder = StoreProvider::builder(MemoryStore::new(), ISSUER)
         .clock(Arc::new(ManualClock::new(T0)))
         .identity_assertion_validator(Arc::new(FixedValidator(Mutex::new(grant))))
-        .client_assertion_verifier(Arc::new(FixedVerifier("client-jti")));
+        .client_assertion_verifier(Arc::new(FixedVerifier("client-jti")))
+        .client_credentials(true);
     if let Some(valid) = valid {
         builder = builder.valid_scopes(valid.iter().copied());
     }
@@ -429,6 +434,10 @@ struct LaxVerifier(String, i64);
 
 #[async_trait]
 impl ClientAssertionVerifier for LaxVerifier {
+    fn signing_algorithms(&self) -> Vec<String> {
+        vec!["ES256".to_owned()]
+    }
+
     async fn verify_client_assertion(
         &self,
         _: &OAuthClientInformationFull,
@@ -471,4 +480,30 @@ async fn a_client_assertion_with_an_over_long_jti_or_window_does_not_authenticat
             "{rule}: {result:?}"
         );
     }
+}
+
+/// The provider's capabilities are derived from what it was given, never stated separately:
+/// each collaborator adds its grant or method, the client-credentials switch its grant, and a
+/// grant that is not among them is refused even to a direct caller.
+#[tokio::test]
+async fn capabilities_follow_the_collaborators_and_the_client_credentials_switch() {
+    use crate::Capabilities;
+    use mcp_auth_types::GrantType;
+
+    let plain = StoreProvider::builder(MemoryStore::new(), ISSUER)
+        .build()
+        .unwrap();
+    assert_eq!(plain.capabilities(), Capabilities::new());
+    let refused = plain
+        .exchange_client_credentials(&client("m2m", Some("read")), None, Some(RESOURCE.into()))
+        .await;
+    assert_eq!(code_of(refused), TokenErrorCode::UnsupportedGrantType);
+
+    let full = provider_with(Ok(grant()), None);
+    let capabilities = full.capabilities();
+    for grant in [GrantType::ClientCredentials, GrantType::JwtBearer] {
+        assert!(capabilities.supports_grant(&grant), "{grant:?}");
+    }
+    assert_eq!(capabilities.client_assertion_signing_algs(), ["ES256"]);
+    assert!(!capabilities.supports_client_id_metadata_documents());
 }
