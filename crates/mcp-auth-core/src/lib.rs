@@ -13,6 +13,7 @@ pub mod secrets;
 mod settings;
 pub mod storage;
 mod store_provider;
+mod verifier_chain;
 
 pub use assertion::{
     ClientAssertionError, ClientAssertionVerifier, IdentityAssertionGrant,
@@ -48,3 +49,4 @@ pub use store_provider::{
 
 /// Re-export of the wire types, so that implementers need one dependency.
 pub use mcp_auth_types as types;
+pub use verifier_chain::ChainedTokenVerifier;

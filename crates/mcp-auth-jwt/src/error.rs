@@ -47,6 +47,9 @@ pub enum Rejection {
         /// The claim.
         claim: &'static str,
     },
+    /// An access token's `aud` does not name this resource.
+    #[error("aud: the token is not for this resource")]
+    ForeignAudience,
     /// `aud` is not this authorization server (or has more than one value).
     #[error("aud: the audience must be this authorization server{detail}")]
     Audience {
@@ -187,6 +190,10 @@ pub enum KeyFetchError {
     /// No keys are cached and the last fetch, less than a minute ago, failed.
     #[error("no keys are cached and the last fetch failed less than a minute ago")]
     RecentFailure,
+    /// The issuer's metadata (RFC 8414 or OpenID discovery) could not be fetched or used to
+    /// find its `jwks_uri`.
+    #[error("the issuer's metadata is unusable: {0}")]
+    Metadata(&'static str),
 }
 
 impl KeyFetchError {

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod access_token;
 mod client_assertion;
 mod error;
 mod id_jag;
@@ -10,6 +11,7 @@ pub mod limits;
 pub mod test_util;
 mod verify_pool;
 
+pub use access_token::{ACCESS_TOKEN_TYP, JwtAccessTokenVerifier, JwtAccessTokenVerifierBuilder};
 pub use client_assertion::PrivateKeyJwtVerifier;
 pub use error::{JwtConfigError, KeyFetchError, KeySetLimit, Rejection, VerificationUnavailable};
 pub use id_jag::{DEFAULT_LEEWAY, ID_JAG_TYP, IdJagValidator, IdJagValidatorBuilder};

@@ -50,3 +50,14 @@ pub const VERIFICATION_WAIT: Duration = Duration::from_secs(2);
 pub fn max_concurrent_verifications() -> usize {
     std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
+
+/// Verified JWT access tokens a [`JwtAccessTokenVerifier`](crate::JwtAccessTokenVerifier)
+/// remembers at most (about 300 bytes each: their claims, not the tokens): a client's later
+/// requests cost a hash and a lookup until the token expires. Beyond it, tokens are verified
+/// again on each request rather than evicting the ones remembered.
+pub const MAX_VERIFIED_ACCESS_TOKENS: usize = 10_000;
+
+/// How long after a failed discovery of an issuer's metadata the next is tried (60 s): a
+/// flood of tokens while the authorization server is down must not become a flood of
+/// requests to it; until then tokens are answered "temporarily unavailable".
+pub const DISCOVERY_RETRY_INTERVAL: i64 = 60;
