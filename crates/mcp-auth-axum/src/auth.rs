@@ -15,8 +15,8 @@ use mcp_auth_handlers::bearer::BearerAuth;
 use mcp_auth_handlers::context::HandlerContext;
 use mcp_auth_handlers::introspect::IntrospectionHandler;
 use mcp_auth_handlers::metadata::{
-    MetadataHandler, ProtectedResourceMetadataHandler, authorization_server_metadata_paths,
-    build_metadata, build_protected_resource_metadata, protected_resource_metadata_paths,
+    MetadataHandler, authorization_server_metadata_paths, build_metadata,
+    build_protected_resource_metadata,
 };
 use mcp_auth_handlers::register::RegistrationHandler;
 use mcp_auth_handlers::revoke::RevocationHandler;
@@ -25,10 +25,11 @@ use tower_http::cors::{Any, CorsLayer};
 
 use crate::adapter::call;
 use crate::bearer::{DynTokenVerifier, RequireBearerLayer};
+use crate::resource::protected_resource_router;
 
 /// The header MCP clients send on every request, which browsers must be allowed to send
 /// cross-origin.
-const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+pub(crate) const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 
 /// An MCP authorization server plus the protection of its resource, ready to mount in axum.
 ///
@@ -289,17 +290,7 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
         if let Some(resource) = &settings.resource_server_url {
             let mut document = build_protected_resource_metadata(settings, resource);
             document.resource_name = self.resource_name.clone();
-            let handler = Arc::new(ProtectedResourceMetadataHandler::new(&document));
-            for path in protected_resource_metadata_paths(resource) {
-                let handler = Arc::clone(&handler);
-                router = router.route(
-                    &path,
-                    any(move |req: Request| async move {
-                        call(req, metadata_limit, |r| handler.handle(r)).await
-                    })
-                    .layer(cors.clone()),
-                );
-            }
+            router = router.merge(protected_resource_router(&document, metadata_limit));
         }
         router
     }

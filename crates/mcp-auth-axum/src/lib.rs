@@ -6,6 +6,7 @@ mod bearer;
 mod drain;
 pub mod limits;
 mod operation;
+mod resource;
 mod session;
 
 pub use auth::{McpAuth, McpAuthBuilder};
@@ -14,6 +15,7 @@ pub use bearer::{
     RequireBearerLayer,
 };
 pub use operation::{McpScopes, McpScopesLayer};
+pub use resource::{McpResource, McpResourceBuilder};
 pub use session::{MCP_SESSION_ID, SessionBinding, SessionBindingLayer};
 
 /// Re-exports of the layers below, so that one dependency is enough.

@@ -16,7 +16,7 @@ use mcp_auth_axum::core::{
 };
 use mcp_auth_axum::core::{IntrospectionOptions, RevocationOptions, StoreProvider};
 use mcp_auth_axum::handlers::McpOperationScopes;
-use mcp_auth_axum::{McpAuth, SessionBindingLayer};
+use mcp_auth_axum::{McpAuth, RequireBearerLayer, SessionBindingLayer};
 use mcp_auth_core::ErrorChain;
 use mcp_auth_core::{LocalRateLimiter, RateLimitStore};
 use mcp_auth_jwt::{IdJagValidator, JwksSource};
@@ -64,6 +64,9 @@ pub enum ServerError {
     /// The authorization layer refused the configuration.
     #[error("invalid authorization settings: {0}")]
     Auth(#[from] AuthConfigError),
+    /// An `--authorization-server` could not be configured (resource-server-only mode).
+    #[error("--authorization-server: {0}")]
+    AuthorizationServer(#[source] mcp_auth_jwt::JwtConfigError),
     /// A `--trusted-idp` key set could not be read, or the validator refused the configuration.
     #[error("--trusted-idp: {0}")]
     TrustedIdp(#[from] mcp_auth_jwt::JwtConfigError),
@@ -123,19 +126,14 @@ pub async fn serve(
 /// Builds the application for a server bound to `addr`, and starts the purge task (stopped by
 /// `cancel`).
 async fn build(
-    config: Config,
+    mut config: Config,
     addr: SocketAddr,
     cancel: CancellationToken,
 ) -> Result<(Router, tokio::task::JoinHandle<()>), ServerError> {
-    let issuer = match &config.issuer {
-        Some(issuer) => validate_issuer_url(issuer).map_err(ServerError::Issuer)?,
-        None => validate_issuer_url(&format!("http://{addr}")).map_err(|err| {
-            ServerError::DefaultIssuer {
-                addr,
-                reason: err.to_string(),
-            }
-        })?,
-    };
+    if !config.authorization_servers.issuers.is_empty() {
+        return crate::resource_server::build(config, addr, cancel);
+    }
+    let issuer = public_url(&config, addr)?;
     let resource = format!("{}/mcp", issuer.origin());
     tracing::info!(
         issuer = issuer.as_str(),
@@ -195,7 +193,7 @@ async fn build(
             .client_assertion_verifier(Arc::new(client_metadata.verifier));
     }
     let provider = Arc::new(provider.build()?);
-    for client in config.clients {
+    for client in std::mem::take(&mut config.clients) {
         let client_id = client.client_id.clone();
         provider
             .preregister_client(client)
@@ -207,7 +205,7 @@ async fn build(
         tracing::info!(%client_id, "pre-registered client");
     }
 
-    let credentials = config.users;
+    let credentials = std::mem::take(&mut config.users);
     let (concurrency, wait) = (
         config.limits.password_hashing_concurrency,
         Duration::from_millis(config.limits.password_hashing_wait_ms),
@@ -238,30 +236,7 @@ async fn build(
     let bearer = auth
         .require_bearer()
         .ok_or(AuthConfigError::Invalid("a resource URL is required"))?;
-    let operation_scopes = bearer.operation_scopes(
-        config
-            .tool_scopes
-            .iter()
-            .fold(McpOperationScopes::new(), |scopes, (tool, needed)| {
-                scopes.tool(tool.as_str(), needed.iter().cloned())
-            }),
-    );
-
-    let mcp = StreamableHttpService::new(
-        || Ok(Tools::new()),
-        LocalSessionManager::default().into(),
-        StreamableHttpServerConfig::default()
-            .with_allowed_hosts(allowed_hosts(&issuer, addr))
-            .with_cancellation_token(cancel.child_token()),
-    );
-    let mcp = tower::ServiceBuilder::new()
-        .layer(bearer)
-        .layer(operation_scopes)
-        .layer(
-            SessionBindingLayer::default()
-                .max_per_principal(config.limits.mcp_sessions_per_principal),
-        )
-        .service(mcp);
+    let mcp = protected_mcp(&config, bearer, &issuer, addr, &cancel);
 
     let sign_in_path = format!("{}/sign-in", issuer.path());
     let secure_cookie = issuer.as_str().starts_with("https://");
@@ -291,20 +266,73 @@ async fn build(
             throttle,
             crate::throttle::limit_requests,
         ));
-    let app = Router::new()
-        .route_service("/mcp", mcp)
+    let app = mcp
         .route("/healthz", get(healthz).with_state(Arc::clone(&storage)))
-        .merge(budgeted)
-        // Time to the response's headers, body reading included; an SSE stream's body
-        // outlives it (see `Limits::request_timeout`).
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            Duration::from_secs(config.limits.request_timeout),
-        ));
-    let app = crate::access_log::with_observability(app);
+        .merge(budgeted);
+    let app = finish(app, &config);
 
     let purge = tokio::spawn(purge_periodically(provider, local_limiter, cancel));
     Ok((app, purge))
+}
+
+/// This server's public URL: `--issuer`, or `http://<bound address>`. In the authorization
+/// server it is the issuer identifier; in either mode the MCP resource is its origin + `/mcp`.
+pub(crate) fn public_url(config: &Config, addr: SocketAddr) -> Result<IssuerUrl, ServerError> {
+    match &config.issuer {
+        Some(issuer) => validate_issuer_url(issuer).map_err(ServerError::Issuer),
+        None => validate_issuer_url(&format!("http://{addr}")).map_err(|err| {
+            ServerError::DefaultIssuer {
+                addr,
+                reason: err.to_string(),
+            }
+        }),
+    }
+}
+
+/// The demo tools at `/mcp` behind `bearer`, the per-tool scopes and the session binding.
+pub(crate) fn protected_mcp(
+    config: &Config,
+    bearer: RequireBearerLayer,
+    issuer: &IssuerUrl,
+    addr: SocketAddr,
+    cancel: &CancellationToken,
+) -> Router {
+    let operation_scopes = bearer.operation_scopes(
+        config
+            .tool_scopes
+            .iter()
+            .fold(McpOperationScopes::new(), |scopes, (tool, needed)| {
+                scopes.tool(tool.as_str(), needed.iter().cloned())
+            }),
+    );
+    let mcp = StreamableHttpService::new(
+        || Ok(Tools::new()),
+        LocalSessionManager::default().into(),
+        StreamableHttpServerConfig::default()
+            .with_allowed_hosts(allowed_hosts(issuer, addr))
+            .with_cancellation_token(cancel.child_token()),
+    );
+    let mcp = tower::ServiceBuilder::new()
+        .layer(bearer)
+        .layer(operation_scopes)
+        .layer(
+            SessionBindingLayer::default()
+                .max_per_principal(config.limits.mcp_sessions_per_principal),
+        )
+        .service(mcp);
+    Router::new().route_service("/mcp", mcp)
+}
+
+/// The layers around the whole application: the request timeout, request ids and the
+/// access log.
+pub(crate) fn finish(app: Router, config: &Config) -> Router {
+    // Time to the response's headers, body reading included; an SSE stream's body outlives
+    // it (see `Limits::request_timeout`).
+    let app = app.layer(TimeoutLayer::with_status_code(
+        StatusCode::REQUEST_TIMEOUT,
+        Duration::from_secs(config.limits.request_timeout),
+    ));
+    crate::access_log::with_observability(app)
 }
 
 /// Where request budgets live: in Redis when the store is Redis, so that every instance spends

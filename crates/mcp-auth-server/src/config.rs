@@ -73,6 +73,22 @@ struct Args {
         value_name = "ISSUER=JWKS"
     )]
     trusted_idps: Vec<String>,
+    /// Be a resource server only, for this authorization server's JWT access tokens
+    /// (discovered from its metadata); no local /authorize, /token, /register or sign-in
+    /// (repeatable)
+    #[arg(
+        long = "authorization-server",
+        env = "MCP_AUTH_AUTHORIZATION_SERVERS",
+        value_name = "ISSUER"
+    )]
+    authorization_servers: Vec<String>,
+    /// Extra PEM root certificates for the --authorization-server hosts (repeatable)
+    #[arg(
+        long = "authorization-server-root-cert",
+        env = "MCP_AUTH_AUTHORIZATION_SERVER_ROOT_CERTS",
+        value_name = "FILE"
+    )]
+    authorization_server_root_certs: Vec<PathBuf>,
     /// Access-token lifetime [default: 3600]
     #[arg(long, env = "MCP_AUTH_ACCESS_TOKEN_TTL", value_name = "SECONDS")]
     access_token_ttl: Option<u64>,
@@ -125,7 +141,8 @@ struct Args {
     )]
     trusted_proxies: Vec<String>,
     /// TOML file with the same settings (keys: bind, issuer, store, scopes, default_scopes,
-    /// users, clients, trusted_idps, access_token_ttl, access_token_cache_ttl,
+    /// users, clients, trusted_idps, authorization_servers, authorization_server_root_certs,
+    /// access_token_ttl, access_token_cache_ttl,
     /// no_client_metadata_documents,
     /// cimd_allow_addresses, cimd_root_certs, cimd_allow_hosts, cimd_deny_hosts,
     /// max_connections, trusted_proxies; tables tool_scopes and limits)
@@ -153,6 +170,8 @@ struct FileSettings {
     users: Option<Vec<String>>,
     clients: Option<Vec<PathBuf>>,
     trusted_idps: Option<Vec<String>>,
+    authorization_servers: Option<Vec<String>>,
+    authorization_server_root_certs: Option<Vec<PathBuf>>,
     access_token_ttl: Option<u64>,
     access_token_cache_ttl: Option<u64>,
     no_client_metadata_documents: Option<bool>,
@@ -371,8 +390,11 @@ pub struct Config {
     pub users: Vec<UserCredentials>,
     /// Pre-registered clients.
     pub clients: Vec<OAuthClientInformationFull>,
-    /// Trusted enterprise IdPs (not used yet).
+    /// Trusted enterprise IdPs (`--trusted-idp`): the SEP-990 jwt-bearer grant.
     pub trusted_idps: Vec<TrustedIdp>,
+    /// Resource-server-only mode (`--authorization-server`): when any issuer is named, no
+    /// authorization server runs here.
+    pub authorization_servers: crate::resource_server::ExternalAuthorizationServers,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: u64,
     /// How long confirmed access tokens are served from memory, in seconds (0: never).
@@ -416,6 +438,9 @@ impl Config {
         if from_env("trusted_idps") {
             args.trusted_idps = split_list(&args.trusted_idps);
         }
+        if from_env("authorization_servers") {
+            args.authorization_servers = split_list(&args.authorization_servers);
+        }
         if from_env("trusted_proxies") {
             args.trusted_proxies = split_list(&args.trusted_proxies);
         }
@@ -441,6 +466,10 @@ impl Config {
         if from_env("cimd_root_certs") {
             args.cimd_root_certs = split_paths(&args.cimd_root_certs);
         }
+        if from_env("authorization_server_root_certs") {
+            args.authorization_server_root_certs =
+                split_paths(&args.authorization_server_root_certs);
+        }
         args.no_client_metadata_documents_given = matches!(
             matches.value_source("no_client_metadata_documents"),
             Some(ValueSource::CommandLine | ValueSource::EnvVariable)
@@ -458,6 +487,7 @@ impl Config {
         file_dir: Option<&Path>,
     ) -> Result<Self, ConfigError> {
         let client_metadata = client_metadata(&args, &file, file_dir)?;
+        let authorization_servers = authorization_servers(&args, &file, file_dir)?;
         let bind = args
             .bind
             .or(file.bind)
@@ -523,6 +553,22 @@ impl Config {
             .iter()
             .map(|value| TrustedIdp::parse(value))
             .collect::<Result<Vec<_>, _>>()?;
+        if !authorization_servers.issuers.is_empty() {
+            // A resource server only signs nobody in and issues nothing: settings for the
+            // authorization server would be silently ignored, so they are refused.
+            for (setting, given) in [
+                ("--user", !users.is_empty()),
+                ("--client", !clients.is_empty()),
+                ("--trusted-idp", !trusted_idps.is_empty()),
+            ] {
+                if given {
+                    return Err(invalid(
+                        setting,
+                        "has no effect with --authorization-server (a resource server only)",
+                    ));
+                }
+            }
+        }
         let access_token_ttl = args
             .access_token_ttl
             .or(file.access_token_ttl)
@@ -569,10 +615,46 @@ impl Config {
             users,
             clients,
             trusted_idps,
+            authorization_servers,
             access_token_ttl,
             access_token_cache_ttl,
         })
     }
+}
+
+/// `--authorization-server` and its root certificates: flag or variable, else the file.
+fn authorization_servers(
+    args: &Args,
+    file: &FileSettings,
+    file_dir: Option<&Path>,
+) -> Result<crate::resource_server::ExternalAuthorizationServers, ConfigError> {
+    let issuers = pick(
+        args.authorization_servers.clone(),
+        file.authorization_servers.clone(),
+    );
+    for issuer in &issuers {
+        validate_issuer_url(issuer)
+            .map_err(|err| invalid("--authorization-server", format!("{issuer:?}: {err}")))?;
+    }
+    let mut root_certificates_pem = Vec::new();
+    for path in pick_paths(
+        args.authorization_server_root_certs.clone(),
+        file.authorization_server_root_certs.clone(),
+        file_dir,
+    ) {
+        let pem = std::fs::read(&path).map_err(|err| {
+            invalid(
+                "--authorization-server-root-cert",
+                format!("{}: {err}", path.display()),
+            )
+        })?;
+        root_certificates_pem.extend_from_slice(&pem);
+        root_certificates_pem.push(b'\n');
+    }
+    Ok(crate::resource_server::ExternalAuthorizationServers {
+        issuers,
+        root_certificates_pem,
+    })
 }
 
 /// The Client ID Metadata Document settings: flag or environment variable, else the file.
