@@ -49,8 +49,8 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 ///    signatures are checked on the blocking pool, one per core at most.
 ///
 /// A verified token is remembered by its SHA-256 until its `exp`, at most
-/// [`MAX_VERIFIED_ACCESS_TOKENS`] of them (configurable), so a client's next requests cost a
-/// hash and a map read. A token that fails a rule is `None` (the resource answers 401
+/// [`MAX_VERIFIED_ACCESS_TOKENS`] of them (configurable; beyond it the least useful are
+/// evicted), so a client's next requests cost a hash and a map read. A token that fails a rule is `None` (the resource answers 401
 /// `invalid_token`); an issuer whose keys cannot be had is an `Err` (503), never a 401, so an
 /// identity provider's outage does not make MCP clients re-authorize.
 pub struct JwtAccessTokenVerifier {

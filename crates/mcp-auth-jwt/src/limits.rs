@@ -53,8 +53,8 @@ pub fn max_concurrent_verifications() -> usize {
 
 /// Verified JWT access tokens a [`JwtAccessTokenVerifier`](crate::JwtAccessTokenVerifier)
 /// remembers at most (about 300 bytes each: their claims, not the tokens): a client's later
-/// requests cost a hash and a lookup until the token expires. Beyond it, tokens are verified
-/// again on each request rather than evicting the ones remembered.
+/// requests cost a hash and a lookup until the token expires. Beyond it the least useful
+/// entries are evicted.
 pub const MAX_VERIFIED_ACCESS_TOKENS: usize = 10_000;
 
 /// How long after a failed discovery of an issuer's metadata the next is tried (60 s): a
