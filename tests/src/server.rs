@@ -89,6 +89,12 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
+        Self::start_on(config, listener).await
+    }
+
+    /// Starts a server with `config` on `listener` (bound beforehand when another server must
+    /// know this one's address first).
+    pub async fn start_on(config: Config, listener: tokio::net::TcpListener) -> Self {
         let addr = listener.local_addr().expect("local address");
         let (shutdown, stop) = oneshot::channel::<()>();
         let (ready_tx, ready_rx) = oneshot::channel();

@@ -212,3 +212,118 @@ fn authorization_server_settings_are_refused_with_a_resource_server_only() {
         assert!(error.contains("--authorization-server"), "{error}");
     }
 }
+
+/// Deployment (b): our authorization server serves an MCP server on another host, which
+/// cannot read its store and verifies tokens at `/introspect`. The AS issues tokens for the
+/// other resource (`--additional-resource`); the resource server (`--authorization-server`
+/// with `--introspection-client-id`) discovers the endpoint from the AS's metadata.
+#[tokio::test]
+async fn a_resource_server_on_another_host_verifies_our_tokens_by_introspection() {
+    const MACHINE: &str = "nightly-job";
+    const MACHINE_SECRET: &str = "nightly-job-secret-0123456789abcdef";
+    const RS: &str = "remote-mcp";
+    const RS_SECRET: &str = "remote-mcp-secret-0123456789abcdef";
+    let rs_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let rs_resource = format!("http://{}/mcp", rs_listener.local_addr().unwrap());
+
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("resource-server-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, client: Value| {
+        let path = dir.join(name);
+        std::fs::write(&path, client.to_string()).unwrap();
+        path.display().to_string()
+    };
+    let machine = write(
+        "machine.json",
+        json!({"client_id": MACHINE, "client_secret": MACHINE_SECRET,
+               "token_endpoint_auth_method": "client_secret_post",
+               "grant_types": ["client_credentials"], "scope": SCOPE}),
+    );
+    let rs_client = write(
+        "rs.json",
+        json!({"client_id": RS, "client_secret": RS_SECRET,
+               "token_endpoint_auth_method": "client_secret_basic",
+               "grant_types": ["client_credentials"]}),
+    );
+    let as_args = [
+        "mcp-auth-server",
+        "--store",
+        "memory",
+        "--client",
+        &machine,
+        "--client",
+        &rs_client,
+        "--additional-resource",
+        &rs_resource,
+    ];
+    let authorization_server =
+        TestServer::start_with(Config::from_args(as_args).expect("AS configuration")).await;
+    let issuer = authorization_server.url("");
+    let rs_args = [
+        "mcp-auth-server",
+        "--store",
+        "memory",
+        "--authorization-server",
+        &issuer,
+        "--introspection-client-id",
+        RS,
+        "--introspection-client-secret",
+        RS_SECRET,
+    ];
+    let resource_server = TestServer::start_on(
+        Config::from_args(rs_args).expect("RS configuration"),
+        rs_listener,
+    )
+    .await;
+    assert_eq!(resource_server.resource(), rs_resource);
+
+    let token_for = |resource: String| {
+        let authorization_server = &authorization_server;
+        async move {
+            let response: Value = authorization_server
+                .http
+                .post(authorization_server.url("/token"))
+                .form(&[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", MACHINE),
+                    ("client_secret", MACHINE_SECRET),
+                    ("scope", SCOPE),
+                    ("resource", &resource),
+                ])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            response["access_token"]
+                .as_str()
+                .expect("a token")
+                .to_owned()
+        }
+    };
+    let token = token_for(rs_resource.clone()).await;
+    let session = resource_server.mcp_initialize(&token).await;
+    let whoami = resource_server
+        .mcp_call_ok(&token, &session, "whoami", json!({}))
+        .await;
+    assert_eq!(
+        whoami["structuredContent"]["client_id"], MACHINE,
+        "{whoami}"
+    );
+
+    // A token of the AS's own resource is not for this one.
+    let own = token_for(authorization_server.resource()).await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}}});
+    let response = resource_server
+        .mcp_post(Some(&own), None, initialize.clone())
+        .await;
+    assert_eq!(response.status(), 401);
+    let response = resource_server
+        .mcp_post(Some("made-up-token"), None, initialize)
+        .await;
+    assert_eq!(response.status(), 401);
+}

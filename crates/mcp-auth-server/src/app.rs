@@ -67,6 +67,9 @@ pub enum ServerError {
     /// An `--authorization-server` could not be configured (resource-server-only mode).
     #[error("--authorization-server: {0}")]
     AuthorizationServer(#[source] mcp_auth_jwt::JwtConfigError),
+    /// The introspection verifier of resource-server-only mode refused its configuration.
+    #[error("--introspection-client-id: {0}")]
+    Introspection(#[source] mcp_auth_introspection::IntrospectionConfigError),
     /// A `--trusted-idp` key set could not be read, or the validator refused the configuration.
     #[error("--trusted-idp: {0}")]
     TrustedIdp(#[from] mcp_auth_jwt::JwtConfigError),
@@ -221,7 +224,11 @@ async fn build(
 
     // What the server supports is the provider's statement (its capabilities, from the
     // collaborators given above); the settings are the operator's policy.
-    let settings = AuthSettings::builder(issuer.as_str())
+    let mut settings = AuthSettings::builder(issuer.as_str());
+    for other in &config.additional_resources {
+        settings = settings.additional_resource(other.as_str());
+    }
+    let settings = settings
         .resource_server_url(resource.as_str())
         .required_scopes(config.scopes.iter().cloned())
         .client_registration(registration)

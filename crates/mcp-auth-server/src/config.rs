@@ -82,6 +82,32 @@ struct Args {
         value_name = "ISSUER"
     )]
     authorization_servers: Vec<String>,
+    /// With --authorization-server: verify tokens at its introspection endpoint (RFC 7662) as
+    /// this confidential client instead of as JWTs
+    #[arg(
+        long,
+        env = "MCP_AUTH_INTROSPECTION_CLIENT_ID",
+        value_name = "ID",
+        requires = "introspection_client_secret"
+    )]
+    introspection_client_id: Option<String>,
+    /// The secret of --introspection-client-id
+    #[arg(
+        long,
+        env = "MCP_AUTH_INTROSPECTION_CLIENT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true,
+        requires = "introspection_client_id"
+    )]
+    introspection_client_secret: Option<String>,
+    /// Another resource this authorization server issues tokens for, e.g. an MCP server on
+    /// another host that introspects them (repeatable)
+    #[arg(
+        long = "additional-resource",
+        env = "MCP_AUTH_ADDITIONAL_RESOURCES",
+        value_name = "URL"
+    )]
+    additional_resources: Vec<String>,
     /// Extra PEM root certificates for the --authorization-server hosts (repeatable)
     #[arg(
         long = "authorization-server-root-cert",
@@ -142,6 +168,7 @@ struct Args {
     trusted_proxies: Vec<String>,
     /// TOML file with the same settings (keys: bind, issuer, store, scopes, default_scopes,
     /// users, clients, trusted_idps, authorization_servers, authorization_server_root_certs,
+    /// introspection_client_id, introspection_client_secret, additional_resources,
     /// access_token_ttl, access_token_cache_ttl,
     /// no_client_metadata_documents,
     /// cimd_allow_addresses, cimd_root_certs, cimd_allow_hosts, cimd_deny_hosts,
@@ -172,6 +199,9 @@ struct FileSettings {
     trusted_idps: Option<Vec<String>>,
     authorization_servers: Option<Vec<String>>,
     authorization_server_root_certs: Option<Vec<PathBuf>>,
+    introspection_client_id: Option<String>,
+    introspection_client_secret: Option<String>,
+    additional_resources: Option<Vec<String>>,
     access_token_ttl: Option<u64>,
     access_token_cache_ttl: Option<u64>,
     no_client_metadata_documents: Option<bool>,
@@ -352,6 +382,13 @@ impl TrustedIdp {
     }
 }
 
+/// A resource indicator (RFC 8707 §2): an absolute http(s) URL without a fragment.
+fn is_resource_url(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|parsed| {
+        matches!(parsed.scheme(), "https" | "http") && parsed.has_host() && !url.contains('#')
+    })
+}
+
 /// The rule for issuers, minus the ban on a query: https, no fragment.
 fn is_jwks_url(url: &str) -> bool {
     let Ok(parsed) = url::Url::parse(url) else {
@@ -395,6 +432,9 @@ pub struct Config {
     /// Resource-server-only mode (`--authorization-server`): when any issuer is named, no
     /// authorization server runs here.
     pub authorization_servers: crate::resource_server::ExternalAuthorizationServers,
+    /// Other resources this authorization server issues tokens for (`--additional-resource`),
+    /// canonical form not required.
+    pub additional_resources: Vec<String>,
     /// Access-token lifetime in seconds.
     pub access_token_ttl: u64,
     /// How long confirmed access tokens are served from memory, in seconds (0: never).
@@ -440,6 +480,9 @@ impl Config {
         }
         if from_env("authorization_servers") {
             args.authorization_servers = split_list(&args.authorization_servers);
+        }
+        if from_env("additional_resources") {
+            args.additional_resources = split_list(&args.additional_resources);
         }
         if from_env("trusted_proxies") {
             args.trusted_proxies = split_list(&args.trusted_proxies);
@@ -553,6 +596,15 @@ impl Config {
             .iter()
             .map(|value| TrustedIdp::parse(value))
             .collect::<Result<Vec<_>, _>>()?;
+        let additional_resources = pick(args.additional_resources, file.additional_resources);
+        for resource in &additional_resources {
+            if !is_resource_url(resource) {
+                return Err(invalid(
+                    "--additional-resource",
+                    format!("{resource:?} is not an absolute http(s) URL without a fragment"),
+                ));
+            }
+        }
         if !authorization_servers.issuers.is_empty() {
             // A resource server only signs nobody in and issues nothing: settings for the
             // authorization server would be silently ignored, so they are refused.
@@ -560,6 +612,7 @@ impl Config {
                 ("--user", !users.is_empty()),
                 ("--client", !clients.is_empty()),
                 ("--trusted-idp", !trusted_idps.is_empty()),
+                ("--additional-resource", !additional_resources.is_empty()),
             ] {
                 if given {
                     return Err(invalid(
@@ -616,6 +669,7 @@ impl Config {
             clients,
             trusted_idps,
             authorization_servers,
+            additional_resources,
             access_token_ttl,
             access_token_cache_ttl,
         })
@@ -651,9 +705,35 @@ fn authorization_servers(
         root_certificates_pem.extend_from_slice(&pem);
         root_certificates_pem.push(b'\n');
     }
+    let introspection = match (
+        args.introspection_client_id
+            .clone()
+            .or_else(|| file.introspection_client_id.clone()),
+        args.introspection_client_secret
+            .clone()
+            .or_else(|| file.introspection_client_secret.clone()),
+    ) {
+        (None, None) => None,
+        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+            if issuers.is_empty() {
+                return Err(invalid(
+                    "--introspection-client-id",
+                    "needs --authorization-server",
+                ));
+            }
+            Some(crate::resource_server::IntrospectionClient::new(id, secret))
+        }
+        _ => {
+            return Err(invalid(
+                "--introspection-client-id",
+                "needs a non-empty --introspection-client-secret, and the reverse",
+            ));
+        }
+    };
     Ok(crate::resource_server::ExternalAuthorizationServers {
         issuers,
         root_certificates_pem,
+        introspection,
     })
 }
 

@@ -25,7 +25,7 @@ pub use config::{Config, ConfigError, StoreUrl, TrustedIdp, UserCredentials};
 pub use log_format::LogFormat;
 pub use log_writer::{LineWriter, LogGuard, LogWriter};
 pub use mcp::{EchoArgs, Tools};
-pub use resource_server::ExternalAuthorizationServers;
+pub use resource_server::{ExternalAuthorizationServers, IntrospectionClient};
 pub use sign_in::{CSRF_COOKIE, SECURE_CSRF_COOKIE};
 pub use store::StoreError;
 pub use users::UsersError;

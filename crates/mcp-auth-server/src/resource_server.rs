@@ -1,5 +1,6 @@
 //! Resource-server-only mode (`--authorization-server URL`): `/mcp` accepts the JWT access
-//! tokens (RFC 9068) of authorization servers elsewhere, and this server runs no authorization
+//! tokens (RFC 9068) of authorization servers elsewhere — or, with
+//! `--introspection-client-id`, whatever their introspection endpoints (RFC 7662) call active — and this server runs no authorization
 //! server of its own — no `/authorize`, `/token`, `/register`, sign-in page or store.
 
 use std::net::SocketAddr;
@@ -9,6 +10,7 @@ use axum::Router;
 use axum::routing::get;
 use mcp_auth_axum::McpResource;
 use mcp_auth_axum::core::{ChainedTokenVerifier, TokenVerifier};
+use mcp_auth_introspection::IntrospectionTokenVerifier;
 use mcp_auth_jwt::{HttpJwksFetcher, JwksFetcher, JwtAccessTokenVerifier};
 use tokio_util::sync::CancellationToken;
 
@@ -23,6 +25,36 @@ pub struct ExternalAuthorizationServers {
     pub issuers: Vec<String>,
     /// Extra PEM root certificates for their metadata and key hosts (a private CA).
     pub root_certificates_pem: Vec<u8>,
+    /// Verify tokens at their introspection endpoints as this client, instead of as JWTs.
+    pub introspection: Option<IntrospectionClient>,
+}
+
+/// This resource server's client registration at the authorization servers, for
+/// introspection (`client_secret_basic`). `Debug` redacts the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IntrospectionClient {
+    /// The client id.
+    pub client_id: String,
+    secret: String,
+}
+
+impl IntrospectionClient {
+    /// A client id and its secret.
+    pub fn new(client_id: impl Into<String>, secret: impl Into<String>) -> Self {
+        Self {
+            client_id: client_id.into(),
+            secret: secret.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for IntrospectionClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntrospectionClient")
+            .field("client_id", &self.client_id)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for ExternalAuthorizationServers {
@@ -33,6 +65,7 @@ impl std::fmt::Debug for ExternalAuthorizationServers {
                 "root_certificates_pem_bytes",
                 &self.root_certificates_pem.len(),
             )
+            .field("introspection", &self.introspection)
             .finish()
     }
 }
@@ -65,12 +98,25 @@ pub(crate) fn build(
     let verifiers = servers
         .issuers
         .iter()
-        .map(|issuer| {
-            JwtAccessTokenVerifier::builder(issuer.as_str(), resource.as_str())
-                .fetcher(Arc::clone(&fetcher))
-                .build()
-                .map(|verifier| Arc::new(verifier) as Arc<dyn TokenVerifier>)
-                .map_err(ServerError::AuthorizationServer)
+        .map(|issuer| -> Result<Arc<dyn TokenVerifier>, ServerError> {
+            Ok(match &servers.introspection {
+                Some(client) => Arc::new(
+                    IntrospectionTokenVerifier::builder(
+                        issuer.as_str(),
+                        resource.as_str(),
+                        client.client_id.as_str(),
+                        client.secret.as_str(),
+                    )
+                    .build()
+                    .map_err(ServerError::Introspection)?,
+                ),
+                None => Arc::new(
+                    JwtAccessTokenVerifier::builder(issuer.as_str(), resource.as_str())
+                        .fetcher(Arc::clone(&fetcher))
+                        .build()
+                        .map_err(ServerError::AuthorizationServer)?,
+                ),
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut builder = McpResource::builder(

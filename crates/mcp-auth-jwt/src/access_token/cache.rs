@@ -91,7 +91,10 @@ mod tests {
         assert!(cache.get(&AccessTokenSecret::new("unknown"), 0).is_none());
         let (expired, access) = token("expired", 50);
         cache.insert(&expired, &access, 50);
-        assert!(cache.get(&expired, 0).is_none(), "an expired token is not remembered");
+        assert!(
+            cache.get(&expired, 0).is_none(),
+            "an expired token is not remembered"
+        );
         for i in 0..1000 {
             let (t, access) = token(&format!("t{i}"), 1000);
             cache.insert(&t, &access, 0);

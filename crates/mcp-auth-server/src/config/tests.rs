@@ -130,6 +130,43 @@ fn secrets_stay_out_of_debug_output() {
 }
 
 #[test]
+fn the_introspection_secret_stays_out_of_debug_output_and_needs_its_pair() {
+    let config = parse(&[
+        "--authorization-server",
+        "https://as.example",
+        "--introspection-client-id",
+        "rs",
+        "--introspection-client-secret",
+        "intro-s3cret",
+    ])
+    .unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("intro-s3cret"), "{debug}");
+    assert!(debug.contains("\"rs\""), "{debug}");
+    for case in [
+        &["--introspection-client-id", "rs"][..],
+        &[
+            "--introspection-client-id",
+            "rs",
+            "--introspection-client-secret",
+            "s",
+        ],
+        &[
+            "--authorization-server",
+            "https://as.example",
+            "--additional-resource",
+            "https://other.example/mcp",
+        ],
+        &["--additional-resource", "other.example/mcp"],
+        &["--authorization-server", "http://as.example"],
+    ] {
+        assert!(parse(case).is_err(), "{case:?} should be refused");
+    }
+    let config = parse(&["--additional-resource", "https://tools.example/mcp"]).unwrap();
+    assert_eq!(config.additional_resources, ["https://tools.example/mcp"]);
+}
+
+#[test]
 fn store_passwords_in_the_query_are_redacted_too() {
     for url in [
         "postgres://db.example/mcp?user=app&password=s3cret&sslmode=require",
