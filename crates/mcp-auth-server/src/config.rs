@@ -303,103 +303,6 @@ fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
     }
 }
 
-/// A sign-in user from `--user NAME:PASSWORD`. The password is hashed at start-up and this
-/// value dropped; it is never logged (`Debug` redacts it) and has no `Display`.
-#[derive(Clone)]
-pub struct UserCredentials {
-    /// The user name, which becomes the token's subject.
-    pub name: String,
-    password: String,
-}
-
-impl UserCredentials {
-    /// Parses `NAME:PASSWORD` (split at the first colon; the password may contain colons).
-    pub fn parse(value: &str) -> Result<Self, ConfigError> {
-        let Some((name, password)) = value.split_once(':') else {
-            return Err(invalid("--user", "expected NAME:PASSWORD"));
-        };
-        if name.is_empty() || name.chars().any(char::is_control) {
-            return Err(invalid("--user", "the user name must be non-empty text"));
-        }
-        if password.is_empty() {
-            return Err(invalid(
-                "--user",
-                format!("user {name:?} has an empty password"),
-            ));
-        }
-        Ok(Self {
-            name: name.to_owned(),
-            password: password.to_owned(),
-        })
-    }
-
-    /// The clear-text password, read once to hash it.
-    pub fn expose_password(&self) -> &str {
-        &self.password
-    }
-}
-
-impl std::fmt::Debug for UserCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UserCredentials")
-            .field("name", &self.name)
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
-
-/// An enterprise IdP whose identity assertion grants (ID-JAGs) are trusted
-/// (`--trusted-idp ISSUER=JWKS`): its presence enables and advertises the SEP-990 jwt-bearer
-/// grant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TrustedIdp {
-    /// The IdP's issuer identifier, compared exactly with an ID-JAG's `iss`.
-    pub issuer: String,
-    /// Its signing keys: a JWKS file path, or an https URL.
-    pub jwks: String,
-}
-
-impl TrustedIdp {
-    /// Parses `ISSUER=JWKS`. An issuer has no query (RFC 8414 §2), so the first `=` separates.
-    /// JWKS is an https URL (fetched with a timeout and a size cap, cached) or a file path;
-    /// plain http is refused, since whoever can alter the key set can mint ID-JAGs.
-    pub fn parse(value: &str) -> Result<Self, ConfigError> {
-        let Some((issuer, jwks)) = value.split_once('=') else {
-            return Err(invalid("--trusted-idp", "expected ISSUER=JWKS"));
-        };
-        validate_issuer_url(issuer)
-            .map_err(|err| invalid("--trusted-idp", format!("issuer {issuer:?}: {err}")))?;
-        if jwks.is_empty() || (jwks.contains("://") && !is_jwks_url(jwks)) {
-            return Err(invalid(
-                "--trusted-idp",
-                format!("JWKS {jwks:?} must be a file path or an https URL without a fragment"),
-            ));
-        }
-        Ok(Self {
-            issuer: issuer.to_owned(),
-            jwks: jwks.to_owned(),
-        })
-    }
-}
-
-/// A resource indicator (RFC 8707 §2): an absolute http(s) URL without a fragment.
-fn is_resource_url(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|parsed| {
-        matches!(parsed.scheme(), "https" | "http") && parsed.has_host() && !url.contains('#')
-    })
-}
-
-/// The rule for issuers, minus the ban on a query: https, no fragment.
-fn is_jwks_url(url: &str) -> bool {
-    let Ok(parsed) = url::Url::parse(url) else {
-        return false;
-    };
-    parsed.scheme() == "https"
-        && parsed.has_host()
-        && parsed.fragment().is_none()
-        && !url.contains('#')
-}
-
 /// The server's validated settings.
 ///
 /// Build it from a command line with [`Config::from_args`]; fields are public so that tests
@@ -676,134 +579,6 @@ impl Config {
     }
 }
 
-/// `--authorization-server` and its root certificates: flag or variable, else the file.
-fn authorization_servers(
-    args: &Args,
-    file: &FileSettings,
-    file_dir: Option<&Path>,
-) -> Result<crate::resource_server::ExternalAuthorizationServers, ConfigError> {
-    let issuers = pick(
-        args.authorization_servers.clone(),
-        file.authorization_servers.clone(),
-    );
-    for issuer in &issuers {
-        validate_issuer_url(issuer)
-            .map_err(|err| invalid("--authorization-server", format!("{issuer:?}: {err}")))?;
-    }
-    let mut root_certificates_pem = Vec::new();
-    for path in pick_paths(
-        args.authorization_server_root_certs.clone(),
-        file.authorization_server_root_certs.clone(),
-        file_dir,
-    ) {
-        let pem = std::fs::read(&path).map_err(|err| {
-            invalid(
-                "--authorization-server-root-cert",
-                format!("{}: {err}", path.display()),
-            )
-        })?;
-        root_certificates_pem.extend_from_slice(&pem);
-        root_certificates_pem.push(b'\n');
-    }
-    let introspection = match (
-        args.introspection_client_id
-            .clone()
-            .or_else(|| file.introspection_client_id.clone()),
-        args.introspection_client_secret
-            .clone()
-            .or_else(|| file.introspection_client_secret.clone()),
-    ) {
-        (None, None) => None,
-        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
-            if issuers.is_empty() {
-                return Err(invalid(
-                    "--introspection-client-id",
-                    "needs --authorization-server",
-                ));
-            }
-            Some(crate::resource_server::IntrospectionClient::new(id, secret))
-        }
-        _ => {
-            return Err(invalid(
-                "--introspection-client-id",
-                "needs a non-empty --introspection-client-secret, and the reverse",
-            ));
-        }
-    };
-    Ok(crate::resource_server::ExternalAuthorizationServers {
-        issuers,
-        root_certificates_pem,
-        introspection,
-    })
-}
-
-/// The Client ID Metadata Document settings: flag or environment variable, else the file.
-fn client_metadata(
-    args: &Args,
-    file: &FileSettings,
-    file_dir: Option<&Path>,
-) -> Result<crate::cimd::ClientMetadataConfig, ConfigError> {
-    let disabled = if args.no_client_metadata_documents_given {
-        args.no_client_metadata_documents
-    } else {
-        file.no_client_metadata_documents.unwrap_or(false)
-    };
-    let allow_address_ranges = pick(
-        args.cimd_allow_addresses.clone(),
-        file.cimd_allow_addresses.clone(),
-    );
-    let root_certs = pick_paths(
-        args.cimd_root_certs.clone(),
-        file.cimd_root_certs.clone(),
-        file_dir,
-    );
-    let allow_hosts = pick(args.cimd_allow_hosts.clone(), file.cimd_allow_hosts.clone());
-    let deny_hosts = pick(args.cimd_deny_hosts.clone(), file.cimd_deny_hosts.clone());
-    let mut root_certificates_pem = Vec::new();
-    for path in &root_certs {
-        let pem = std::fs::read(path)
-            .map_err(|err| invalid("--cimd-root-cert", format!("{}: {err}", path.display())))?;
-        root_certificates_pem.extend_from_slice(&pem);
-        root_certificates_pem.push(b'\n');
-    }
-    for range in &allow_address_ranges {
-        range
-            .parse::<mcp_auth_cimd::IpRange>()
-            .map_err(|err| invalid("--cimd-allow-address", err.to_string()))?;
-    }
-    for (setting, hosts) in [
-        ("--cimd-allow-host", &allow_hosts),
-        ("--cimd-deny-host", &deny_hosts),
-    ] {
-        if let Some(host) = hosts.iter().find(|host| !is_host_pattern(host)) {
-            return Err(invalid(
-                setting,
-                format!("{host:?} is not a host name or *.domain pattern"),
-            ));
-        }
-    }
-    Ok(crate::cimd::ClientMetadataConfig {
-        enabled: !disabled,
-        allow_address_ranges,
-        root_certificates_pem,
-        allow_hosts,
-        deny_hosts,
-    })
-}
-
-/// A client_id host as the trust policy compares it: a host name or address, or `*.` and a
-/// domain; never a URL, a port or a path (which could never match).
-fn is_host_pattern(pattern: &str) -> bool {
-    if let Some(literal) = pattern.strip_prefix('[').and_then(|p| p.strip_suffix(']')) {
-        return literal.parse::<std::net::Ipv6Addr>().is_ok();
-    }
-    let host = pattern.strip_prefix("*.").unwrap_or(pattern);
-    !host.is_empty()
-        && host
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
-}
-
 /// Paths from the command line (or environment) if given, relative to the working directory;
 /// else the file's, relative to the file.
 fn pick_paths(
@@ -864,8 +639,13 @@ fn read_client(path: &Path) -> Result<OAuthClientInformationFull, ConfigError> {
     })
 }
 
+mod sections;
 mod store_url;
 #[cfg(test)]
 mod tests;
+mod values;
 
+use sections::{authorization_servers, client_metadata};
 pub use store_url::StoreUrl;
+use values::is_resource_url;
+pub use values::{TrustedIdp, UserCredentials};

@@ -1,0 +1,136 @@
+//! Settings read as a group from flags and the file: Client ID Metadata Documents and the
+//! resource-server-only mode.
+
+use std::path::Path;
+
+use mcp_auth_types::validate_issuer_url;
+
+use super::{Args, ConfigError, FileSettings, invalid, pick, pick_paths};
+
+/// `--authorization-server` and its root certificates: flag or variable, else the file.
+pub(super) fn authorization_servers(
+    args: &Args,
+    file: &FileSettings,
+    file_dir: Option<&Path>,
+) -> Result<crate::resource_server::ExternalAuthorizationServers, ConfigError> {
+    let issuers = pick(
+        args.authorization_servers.clone(),
+        file.authorization_servers.clone(),
+    );
+    for issuer in &issuers {
+        validate_issuer_url(issuer)
+            .map_err(|err| invalid("--authorization-server", format!("{issuer:?}: {err}")))?;
+    }
+    let mut root_certificates_pem = Vec::new();
+    for path in pick_paths(
+        args.authorization_server_root_certs.clone(),
+        file.authorization_server_root_certs.clone(),
+        file_dir,
+    ) {
+        let pem = std::fs::read(&path).map_err(|err| {
+            invalid(
+                "--authorization-server-root-cert",
+                format!("{}: {err}", path.display()),
+            )
+        })?;
+        root_certificates_pem.extend_from_slice(&pem);
+        root_certificates_pem.push(b'\n');
+    }
+    let introspection = match (
+        args.introspection_client_id
+            .clone()
+            .or_else(|| file.introspection_client_id.clone()),
+        args.introspection_client_secret
+            .clone()
+            .or_else(|| file.introspection_client_secret.clone()),
+    ) {
+        (None, None) => None,
+        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+            if issuers.is_empty() {
+                return Err(invalid(
+                    "--introspection-client-id",
+                    "needs --authorization-server",
+                ));
+            }
+            Some(crate::resource_server::IntrospectionClient::new(id, secret))
+        }
+        _ => {
+            return Err(invalid(
+                "--introspection-client-id",
+                "needs a non-empty --introspection-client-secret, and the reverse",
+            ));
+        }
+    };
+    Ok(crate::resource_server::ExternalAuthorizationServers {
+        issuers,
+        root_certificates_pem,
+        introspection,
+    })
+}
+
+/// The Client ID Metadata Document settings: flag or environment variable, else the file.
+pub(super) fn client_metadata(
+    args: &Args,
+    file: &FileSettings,
+    file_dir: Option<&Path>,
+) -> Result<crate::cimd::ClientMetadataConfig, ConfigError> {
+    let disabled = if args.no_client_metadata_documents_given {
+        args.no_client_metadata_documents
+    } else {
+        file.no_client_metadata_documents.unwrap_or(false)
+    };
+    let allow_address_ranges = pick(
+        args.cimd_allow_addresses.clone(),
+        file.cimd_allow_addresses.clone(),
+    );
+    let root_certs = pick_paths(
+        args.cimd_root_certs.clone(),
+        file.cimd_root_certs.clone(),
+        file_dir,
+    );
+    let allow_hosts = pick(args.cimd_allow_hosts.clone(), file.cimd_allow_hosts.clone());
+    let deny_hosts = pick(args.cimd_deny_hosts.clone(), file.cimd_deny_hosts.clone());
+    let mut root_certificates_pem = Vec::new();
+    for path in &root_certs {
+        let pem = std::fs::read(path)
+            .map_err(|err| invalid("--cimd-root-cert", format!("{}: {err}", path.display())))?;
+        root_certificates_pem.extend_from_slice(&pem);
+        root_certificates_pem.push(b'\n');
+    }
+    for range in &allow_address_ranges {
+        range
+            .parse::<mcp_auth_cimd::IpRange>()
+            .map_err(|err| invalid("--cimd-allow-address", err.to_string()))?;
+    }
+    for (setting, hosts) in [
+        ("--cimd-allow-host", &allow_hosts),
+        ("--cimd-deny-host", &deny_hosts),
+    ] {
+        if let Some(host) = hosts.iter().find(|host| !is_host_pattern(host)) {
+            return Err(invalid(
+                setting,
+                format!("{host:?} is not a host name or *.domain pattern"),
+            ));
+        }
+    }
+    Ok(crate::cimd::ClientMetadataConfig {
+        enabled: !disabled,
+        allow_address_ranges,
+        root_certificates_pem,
+        allow_hosts,
+        deny_hosts,
+    })
+}
+
+/// A client_id host as the trust policy compares it: a host name or address, or `*.` and a
+/// domain; never a URL, a port or a path (which could never match).
+fn is_host_pattern(pattern: &str) -> bool {
+    if let Some(literal) = pattern.strip_prefix('[').and_then(|p| p.strip_suffix(']')) {
+        return literal.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    let host = pattern.strip_prefix("*.").unwrap_or(pattern);
+    !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+}
