@@ -13,8 +13,10 @@ use std::sync::Arc;
 use axum::body::Body;
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderValue, Request, Response, header::AUTHORIZATION};
-use mcp_auth_axum::McpAuth;
+use mcp_auth_axum::{McpAuth, McpResource};
 use mcp_auth_core::{AuthSettings, MemoryStore, StoreProvider, TokenStore};
+use mcp_auth_jwt::test_util::TestKey;
+use mcp_auth_jwt::{JwksSource, JwtAccessTokenVerifier, SigningAlgorithm};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 const ISSUER: &str = "http://127.0.0.1:8080";
@@ -91,6 +93,45 @@ fn bench(c: &mut Criterion) {
             });
         });
     }
+
+    // A JWT access token of another issuer (RFC 9068) through `McpResource`, verified once
+    // and then answered from the verifier's cache, as every request of a client after its
+    // first.
+    let key = TestKey::generate(SigningAlgorithm::ES256, "as-1");
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    let jwt = key.sign(
+        Some("at+jwt"),
+        &serde_json::json!({
+            "iss": ISSUER, "aud": RESOURCE, "sub": "alice", "client_id": "app",
+            "scope": SCOPE, "iat": now, "exp": now + 3600,
+        }),
+    );
+    let verifier = JwtAccessTokenVerifier::builder(ISSUER, RESOURCE)
+        .jwks(JwksSource::Inline(TestKey::jwks(&[&key])))
+        .build()
+        .expect("verifier");
+    let resource = McpResource::builder(RESOURCE, Arc::new(verifier))
+        .authorization_server(ISSUER)
+        .required_scopes([SCOPE])
+        .build()
+        .expect("resource");
+    let protected = resource.require_bearer().layer(service_fn(hello));
+    let authorization = HeaderValue::from_str(&format!("Bearer {jwt}")).unwrap();
+    let response = runtime.block_on(protected.clone().oneshot(request(&authorization)));
+    assert_eq!(response.unwrap().status(), 200, "the JWT is accepted");
+    group.bench_function("request through the layer (JWT, verified before)", |b| {
+        b.to_async(&runtime).iter(|| {
+            let service = protected.clone();
+            let request = request(&authorization);
+            async move { service.oneshot(request).await.unwrap() }
+        });
+    });
     group.finish();
 }
 

@@ -206,6 +206,11 @@ fn bench(args: &[String]) -> Result<ExitCode> {
             "{cargo} bench --package mcp-auth-tests --bench bearer_layer"
         )
         .run()?;
+        cmd!(
+            sh,
+            "{cargo} bench --package mcp-auth-jwt --features test-util --bench access_token"
+        )
+        .run()?;
     }
     if e2e {
         return bench_e2e::run(&sh, &project_root(), &cargo);

@@ -24,22 +24,25 @@ use crate::bearer::RequireBearerLayer;
 /// A protected MCP endpoint whose tokens come from other authorization servers.
 ///
 /// ```
-/// # use std::sync::Arc;
-/// # use axum::{Router, routing::post};
-/// # use mcp_auth_axum::McpResource;
-/// # async fn mcp() {}
-/// # fn verifier() -> Arc<dyn mcp_auth_axum::core::TokenVerifier> { unimplemented!() }
-/// # fn build() -> Result<(), Box<dyn std::error::Error>> {
-/// // The verifier: for example mcp_auth_jwt::JwtAccessTokenVerifier for the issuer.
-/// let resource = McpResource::builder("https://mcp.example.com/mcp", verifier())
-///     .authorization_server("https://login.example.com/realms/acme")
-///     .required_scopes(["mcp:tools"])
-///     .build()?;
-/// let app: Router = Router::new()
-///     .route("/mcp", post(mcp))
-///     .route_layer(resource.require_bearer())
-///     .merge(resource.router()); // /.well-known/oauth-protected-resource[/mcp]
-/// # Ok(()) }
+/// use std::sync::Arc;
+///
+/// use axum::{Router, routing::post};
+/// use mcp_auth_axum::McpResource;
+/// use mcp_auth_axum::core::TokenVerifier;
+///
+/// async fn mcp() {}
+///
+/// // `verifier`: for example `mcp_auth_jwt::JwtAccessTokenVerifier` for the issuer.
+/// fn app(verifier: Arc<dyn TokenVerifier>) -> Result<Router, Box<dyn std::error::Error>> {
+///     let resource = McpResource::builder("https://mcp.example.com/mcp", verifier)
+///         .authorization_server("https://login.example.com/realms/acme")
+///         .required_scopes(["mcp:tools"])
+///         .build()?;
+///     Ok(Router::new()
+///         .route("/mcp", post(mcp))
+///         .route_layer(resource.require_bearer())
+///         .merge(resource.router())) // /.well-known/oauth-protected-resource[/mcp]
+/// }
 /// ```
 #[derive(Clone)]
 pub struct McpResource {
