@@ -75,6 +75,13 @@ impl Deployment {
     }
 }
 
+/// An MCP `initialize` request body.
+fn initialize_request() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "0"}}})
+}
+
 #[tokio::test]
 async fn the_issuers_tokens_reach_the_tools_and_its_metadata_names_the_issuer() {
     let deployment = Deployment::start().await;
@@ -121,9 +128,7 @@ async fn the_issuers_tokens_reach_the_tools_and_its_metadata_names_the_issuer() 
 async fn tokens_for_another_resource_or_issuer_or_without_the_scope_are_refused() {
     let deployment = Deployment::start().await;
     let server = &deployment.server;
-    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "test", "version": "0"}}});
+    let initialize = initialize_request();
     let other_key = TestKey::generate(SigningAlgorithm::ES256, "as-key-1");
     let forged = other_key.sign(
         Some("at+jwt"),
@@ -315,9 +320,7 @@ async fn a_resource_server_on_another_host_verifies_our_tokens_by_introspection(
 
     // A token of the AS's own resource is not for this one.
     let own = token_for(authorization_server.resource()).await;
-    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "test", "version": "0"}}});
+    let initialize = initialize_request();
     let response = resource_server
         .mcp_post(Some(&own), None, initialize.clone())
         .await;

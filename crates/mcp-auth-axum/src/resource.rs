@@ -15,7 +15,9 @@ use mcp_auth_handlers::limits::MAX_FORM_BODY_BYTES;
 use mcp_auth_handlers::metadata::{
     ProtectedResourceMetadataHandler, protected_resource_metadata_paths,
 };
-use mcp_auth_types::{ProtectedResourceMetadata, resource_url_from_server_url};
+use mcp_auth_types::{
+    ProtectedResourceMetadata, is_resource_indicator, resource_url_from_server_url,
+};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::adapter::call;
@@ -136,10 +138,7 @@ impl McpResourceBuilder {
 
     /// Validates the configuration.
     pub fn build(self) -> Result<McpResource, ConfigError> {
-        let lower = self.resource.to_ascii_lowercase();
-        if !(lower.starts_with("https://") || lower.starts_with("http://"))
-            || self.resource.contains('#')
-        {
+        if !is_resource_indicator(&self.resource) {
             return Err(ConfigError::Invalid(
                 "the resource must be an absolute http or https URL without a fragment",
             ));

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use mcp_auth_core::{Clock, ProviderError, SystemClock, TokenVerifier};
 use mcp_auth_types::{
-    AccessToken, AccessTokenSecret, build_authorization_server_metadata_url,
+    AccessToken, AccessTokenSecret, build_authorization_server_metadata_url, is_resource_indicator,
     resource_url_from_server_url, validate_issuer_url,
 };
 use serde_json::Value;
@@ -150,10 +150,7 @@ impl IntrospectionTokenVerifierBuilder {
             .map_err(|_| invalid("issuer", "not a valid issuer identifier (RFC 8414 §2)"))?
             .as_str()
             .to_owned();
-        let lower = self.resource.to_ascii_lowercase();
-        if !(lower.starts_with("https://") || lower.starts_with("http://"))
-            || self.resource.contains('#')
-        {
+        if !is_resource_indicator(&self.resource) {
             return Err(invalid(
                 "resource",
                 "not an absolute http(s) URL without a fragment",

@@ -12,17 +12,18 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use mcp_auth_core::{Clock, ProviderError, SystemClock, TokenVerifier};
 use mcp_auth_types::{
-    AccessToken, AccessTokenSecret, resource_url_from_server_url, split_scopes, validate_issuer_url,
+    AccessToken, AccessTokenSecret, is_resource_indicator, resource_url_from_server_url,
+    split_scopes,
 };
 use serde_json::Value;
 
 use self::cache::VerifiedTokens;
 use self::discovery::IssuerKeys;
-use crate::error::{Failure, JwtConfigError, Rejection};
+use crate::error::{Failure, JwtConfigError, Rejection, configured_issuer, configured_leeway};
 use crate::id_jag::DEFAULT_LEEWAY;
 use crate::jwks::{HttpJwksFetcher, JwksFetcher, JwksSource};
 use crate::jws::{self, SigningAlgorithm, UnverifiedJws};
-use crate::limits::{MAX_ASSERTION_LEEWAY, MAX_VERIFIED_ACCESS_TOKENS};
+use crate::limits::MAX_VERIFIED_ACCESS_TOKENS;
 use crate::verify_pool::VerificationPool;
 
 /// The `typ` of a JWT access token (RFC 9068 §2.1).
@@ -177,28 +178,14 @@ impl JwtAccessTokenVerifierBuilder {
     /// are fetched on the first token, so that a resource server starts while its
     /// authorization server is down.
     pub fn build(self) -> Result<JwtAccessTokenVerifier, JwtConfigError> {
-        let issuer = validate_issuer_url(&self.issuer)
-            .map_err(|error| JwtConfigError::Url {
-                setting: "issuer",
-                reason: error.to_string(),
-            })?
-            .as_str()
-            .to_owned();
-        let lower = self.resource.to_ascii_lowercase();
-        if !(lower.starts_with("https://") || lower.starts_with("http://"))
-            || self.resource.contains('#')
-        {
+        let issuer = configured_issuer(&self.issuer)?;
+        if !is_resource_indicator(&self.resource) {
             return Err(JwtConfigError::Url {
                 setting: "resource",
                 reason: "must be an absolute http or https URL without a fragment".to_owned(),
             });
         }
-        if self.leeway > MAX_ASSERTION_LEEWAY {
-            return Err(JwtConfigError::Url {
-                setting: "leeway",
-                reason: "must be at most 300 seconds".to_owned(),
-            });
-        }
+        let leeway = configured_leeway(self.leeway)?;
         if self.algorithms.is_empty() {
             return Err(JwtConfigError::Url {
                 setting: "algorithms",
@@ -219,7 +206,7 @@ impl JwtAccessTokenVerifierBuilder {
             keys,
             algorithms: self.algorithms,
             accept_plain_jwt: self.accept_plain_jwt,
-            leeway: i64::try_from(self.leeway).unwrap_or(300),
+            leeway,
             verified: VerifiedTokens::new(self.capacity),
             clock: self.clock,
         })

@@ -319,3 +319,25 @@ pub enum JwtConfigError {
     #[error("cannot build the client JWKS fetcher")]
     Fetcher(#[source] mcp_auth_fetch::FetchConfigError),
 }
+
+/// A configured issuer identifier (RFC 8414 §2), as the validators keep it.
+pub(crate) fn configured_issuer(issuer: &str) -> Result<String, JwtConfigError> {
+    mcp_auth_types::validate_issuer_url(issuer)
+        .map(|issuer| issuer.as_str().to_owned())
+        .map_err(|error| JwtConfigError::Url {
+            setting: "issuer",
+            reason: error.to_string(),
+        })
+}
+
+/// A configured clock leeway, at most [`MAX_ASSERTION_LEEWAY`](crate::limits::MAX_ASSERTION_LEEWAY)
+/// seconds.
+pub(crate) fn configured_leeway(seconds: u64) -> Result<i64, JwtConfigError> {
+    i64::try_from(seconds)
+        .ok()
+        .filter(|_| seconds <= crate::limits::MAX_ASSERTION_LEEWAY)
+        .ok_or_else(|| JwtConfigError::Url {
+            setting: "leeway",
+            reason: "must be at most 300 seconds".to_owned(),
+        })
+}

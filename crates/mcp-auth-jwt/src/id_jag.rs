@@ -7,14 +7,13 @@ use async_trait::async_trait;
 use mcp_auth_core::{IdentityAssertionGrant, IdentityAssertionValidator, TokenError};
 use mcp_auth_types::{
     Assertion, OAuthClientInformationFull, resource_url_from_server_url, split_scopes,
-    validate_issuer_url,
 };
 use serde_json::Value;
 
-use crate::error::{Failure, JwtConfigError, Rejection};
+use crate::error::{Failure, JwtConfigError, Rejection, configured_issuer, configured_leeway};
 use crate::jwks::{HttpJwksFetcher, JwksFetcher, JwksSource, KeyCache};
 use crate::jws::{self, UnverifiedJws};
-use crate::limits::{DEFAULT_MAX_ASSERTION_LIFETIME, MAX_ASSERTION_LEEWAY, MAX_ASSERTION_LIFETIME};
+use crate::limits::{DEFAULT_MAX_ASSERTION_LIFETIME, MAX_ASSERTION_LIFETIME};
 use crate::verify_pool::VerificationPool;
 
 /// The `typ` header of an ID-JAG (draft-ietf-oauth-identity-assertion-authz-grant §3).
@@ -148,22 +147,11 @@ impl IdJagValidatorBuilder {
 
     /// Validates the configuration and reads inline and file key sets.
     pub fn build(self) -> Result<IdJagValidator, JwtConfigError> {
-        let audience = validate_issuer_url(&self.audience)
-            .map_err(|error| JwtConfigError::Url {
-                setting: "issuer",
-                reason: error.to_string(),
-            })?
-            .as_str()
-            .to_owned();
+        let audience = configured_issuer(&self.audience)?;
         if self.resources.is_empty() {
             return Err(JwtConfigError::NoResources);
         }
-        if self.leeway > MAX_ASSERTION_LEEWAY {
-            return Err(JwtConfigError::Url {
-                setting: "leeway",
-                reason: "must be at most 300 seconds".to_owned(),
-            });
-        }
+        let leeway = configured_leeway(self.leeway)?;
         if !(1..=MAX_ASSERTION_LIFETIME).contains(&self.max_lifetime) {
             return Err(JwtConfigError::Url {
                 setting: "max_lifetime",
@@ -190,7 +178,7 @@ impl IdJagValidatorBuilder {
                 .map(|r| resource_url_from_server_url(r))
                 .collect(),
             issuers,
-            leeway: i64::try_from(self.leeway).unwrap_or(300),
+            leeway,
             max_lifetime: self.max_lifetime,
         })
     }

@@ -501,7 +501,7 @@ impl Config {
             .collect::<Result<Vec<_>, _>>()?;
         let additional_resources = pick(args.additional_resources, file.additional_resources);
         for resource in &additional_resources {
-            if !is_resource_url(resource) {
+            if !mcp_auth_types::is_resource_indicator(resource) {
                 return Err(invalid(
                     "--additional-resource",
                     format!("{resource:?} is not an absolute http(s) URL without a fragment"),
@@ -647,5 +647,4 @@ mod values;
 
 use sections::{authorization_servers, client_metadata};
 pub use store_url::StoreUrl;
-use values::is_resource_url;
 pub use values::{TrustedIdp, UserCredentials};

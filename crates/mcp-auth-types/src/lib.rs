@@ -35,7 +35,7 @@ pub use redirect::{
 };
 pub use resource::{
     IssuerUrl, IssuerUrlError, build_authorization_server_metadata_url,
-    build_resource_metadata_url, check_resource_allowed, resource_matches,
+    build_resource_metadata_url, check_resource_allowed, is_resource_indicator, resource_matches,
     resource_url_from_server_url, validate_issuer_url,
 };
 pub use secret::{

@@ -113,6 +113,19 @@ fn host_as_written(url: &str) -> &str {
     }
 }
 
+/// Whether `url` can be a resource indicator (RFC 8707 §2): an absolute `http` or `https` URL
+/// (scheme compared case-insensitively) with a host and without a fragment. What every
+/// configured resource — a protected MCP endpoint, an audience a verifier checks — must be.
+pub fn is_resource_indicator(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return false;
+    };
+    (scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http"))
+        && !rest.is_empty()
+        && !rest.starts_with(['/', '?'])
+        && !url.contains('#')
+}
+
 /// The canonical resource indicator for a server URL (RFC 8707 §2): scheme and host
 /// lower-cased, fragment removed, everything else kept.
 pub fn resource_url_from_server_url(url: &str) -> String {
@@ -209,6 +222,27 @@ fn well_known_url(url: &str, suffix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resource_indicators_are_absolute_http_urls_without_a_fragment() {
+        for url in [
+            "https://mcp.example/mcp",
+            "HTTP://127.0.0.1:8080/mcp",
+            "https://x",
+        ] {
+            assert!(is_resource_indicator(url), "{url}");
+        }
+        for url in [
+            "mcp",
+            "https://",
+            "https:///mcp",
+            "ftp://x/y",
+            "https://x/#f",
+            "//x/y",
+        ] {
+            assert!(!is_resource_indicator(url), "{url}");
+        }
+    }
 
     #[test]
     fn issuer_validation() {

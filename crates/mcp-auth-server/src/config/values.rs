@@ -83,13 +83,6 @@ impl TrustedIdp {
     }
 }
 
-/// A resource indicator (RFC 8707 §2): an absolute http(s) URL without a fragment.
-pub(super) fn is_resource_url(url: &str) -> bool {
-    url::Url::parse(url).is_ok_and(|parsed| {
-        matches!(parsed.scheme(), "https" | "http") && parsed.has_host() && !url.contains('#')
-    })
-}
-
 /// The rule for issuers, minus the ban on a query: https, no fragment.
 fn is_jwks_url(url: &str) -> bool {
     let Ok(parsed) = url::Url::parse(url) else {
