@@ -21,7 +21,11 @@
 //!    conformance suite's authorization-server scenarios (`conformance authorization`, driven
 //!    by `interop/conformance/run.mjs`, which registers the suite's client and plays the user
 //!    at the sign-in page): every check must pass, and a warning or a skipped check fails
-//!    the run like a failure.
+//!    the run like a failure. Then resource-server-only mode against an independent OpenID
+//!    Provider (`interop/typescript/oidc_provider.mjs`): npm `oidc-provider` (pinned) issues
+//!    RFC 9068 JWT access tokens with resource indicators; a second mcp-auth-server started
+//!    with `--authorization-server` must accept the one for its resource (the TypeScript SDK
+//!    calls `whoami` with it) and refuse the one for another resource.
 //! 4. Stop the server, and report. A failing client fails the command, after its output and
 //!    the tail of the server's log.
 //!
@@ -183,6 +187,22 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
     outcomes.push((
         "MCP conformance suite, authorization-server scenarios (npm @modelcontextprotocol/conformance)",
         run_bounded(conformance_run, CONFORMANCE_TIMEOUT),
+    ));
+
+    // Resource-server-only mode against an independent OpenID Provider (npm oidc-provider,
+    // which needs Node.js 22: the conformance suite's). The script starts the provider and its
+    // own mcp-auth-server instance.
+    let mut oidc_provider = Command::new(&conformance_node);
+    oidc_provider
+        .current_dir(&typescript)
+        .arg("oidc_provider.mjs")
+        .arg("--server-bin")
+        .arg(&server_bin)
+        .arg("--dir")
+        .arg(work.join("oidc-provider"));
+    outcomes.push((
+        "Resource server only: JWT access tokens of npm oidc-provider, called by the TypeScript SDK",
+        run_bounded(oidc_provider, CLIENT_TIMEOUT),
     ));
 
     let failed = outcomes
