@@ -249,7 +249,8 @@ fn form_decode(part: &str) -> Result<String, ()> {
         .map_err(|_| ())
 }
 
-/// Authenticates clients at the token and revocation endpoints.
+/// Authenticates clients at the token, revocation and introspection endpoints, and holds what
+/// those endpoints share: the provider and the handler context.
 pub struct ClientAuthenticator<P> {
     provider: Arc<P>,
     ctx: HandlerContext,
@@ -268,6 +269,16 @@ impl<P: OAuthAuthorizationServerProvider> ClientAuthenticator<P> {
     /// An authenticator looking clients up through `provider`.
     pub fn new(provider: Arc<P>, ctx: HandlerContext) -> Self {
         Self { provider, ctx }
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> &Arc<P> {
+        &self.provider
+    }
+
+    /// The handler context.
+    pub fn ctx(&self) -> &HandlerContext {
+        &self.ctx
     }
 
     /// The preamble of the endpoints that authenticate their client (token, revocation): the

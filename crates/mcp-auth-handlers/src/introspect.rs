@@ -31,16 +31,13 @@ use crate::response::{self, Caching};
 
 /// Handles `POST /introspect`.
 pub struct IntrospectionHandler<P> {
-    provider: Arc<P>,
-    ctx: HandlerContext,
+    /// The client authentication, which also holds the provider and the context.
     authenticator: ClientAuthenticator<P>,
 }
 
 impl<P> Clone for IntrospectionHandler<P> {
     fn clone(&self) -> Self {
         Self {
-            provider: Arc::clone(&self.provider),
-            ctx: self.ctx.clone(),
             authenticator: self.authenticator.clone(),
         }
     }
@@ -49,17 +46,14 @@ impl<P> Clone for IntrospectionHandler<P> {
 impl<P: OAuthAuthorizationServerProvider> IntrospectionHandler<P> {
     /// A handler for the introspection endpoint.
     pub fn new(provider: Arc<P>, ctx: HandlerContext) -> Self {
-        let authenticator = ClientAuthenticator::new(Arc::clone(&provider), ctx.clone());
         Self {
-            provider,
-            ctx,
-            authenticator,
+            authenticator: ClientAuthenticator::new(provider, ctx),
         }
     }
 
     /// The largest body this endpoint accepts ([`BodyLimits::form`](crate::context::BodyLimits)).
     pub fn body_limit(&self) -> usize {
-        self.ctx.body_limits.form
+        self.authenticator.ctx().body_limits.form
     }
 
     /// Answers an introspection request (RFC 7662 §2): `200` with an
@@ -92,14 +86,15 @@ impl<P: OAuthAuthorizationServerProvider> IntrospectionHandler<P> {
             );
         };
         let loaded = match self
-            .provider
+            .authenticator
+            .provider()
             .load_access_token(&AccessTokenSecret::new(token))
             .await
         {
             Ok(loaded) => loaded,
             Err(error) => return response::provider_failure(&error),
         };
-        let now = self.ctx.now();
+        let now = self.authenticator.ctx().now();
         let answer = match loaded {
             // The provider answers `None` for expired tokens; the expiry is checked here too,
             // so that a provider that does not cannot make an expired token active.

@@ -20,16 +20,13 @@ use crate::response;
 
 /// Handles `POST /revoke`.
 pub struct RevocationHandler<P> {
-    provider: Arc<P>,
-    ctx: HandlerContext,
+    /// The client authentication, which also holds the provider and the context.
     authenticator: ClientAuthenticator<P>,
 }
 
 impl<P> Clone for RevocationHandler<P> {
     fn clone(&self) -> Self {
         Self {
-            provider: Arc::clone(&self.provider),
-            ctx: self.ctx.clone(),
             authenticator: self.authenticator.clone(),
         }
     }
@@ -38,17 +35,14 @@ impl<P> Clone for RevocationHandler<P> {
 impl<P: OAuthAuthorizationServerProvider> RevocationHandler<P> {
     /// A handler for the revocation endpoint.
     pub fn new(provider: Arc<P>, ctx: HandlerContext) -> Self {
-        let authenticator = ClientAuthenticator::new(Arc::clone(&provider), ctx.clone());
         Self {
-            provider,
-            ctx,
-            authenticator,
+            authenticator: ClientAuthenticator::new(provider, ctx),
         }
     }
 
     /// The largest body this endpoint accepts ([`BodyLimits::form`](crate::context::BodyLimits)).
     pub fn body_limit(&self) -> usize {
-        self.ctx.body_limits.form
+        self.authenticator.ctx().body_limits.form
     }
 
     /// Answers a revocation request (RFC 7009 §2.1): `200` with an empty body whether or not
@@ -116,14 +110,15 @@ impl<P: OAuthAuthorizationServerProvider> RevocationHandler<P> {
         // Another client's token is left alone, and the answer is the same 200, so that a
         // client cannot probe for other clients' tokens.
         if owner == client.client_id {
-            self.provider.revoke_token(token).await?;
+            self.authenticator.provider().revoke_token(token).await?;
         }
         Ok(())
     }
 
     async fn find_access(&self, token: &str) -> Result<Option<Found<P>>, ProviderError> {
         Ok(self
-            .provider
+            .authenticator
+            .provider()
             .load_access_token(&AccessTokenSecret::new(token))
             .await?
             .map(|record| {
@@ -138,7 +133,8 @@ impl<P: OAuthAuthorizationServerProvider> RevocationHandler<P> {
         token: &str,
     ) -> Result<Option<Found<P>>, ProviderError> {
         Ok(self
-            .provider
+            .authenticator
+            .provider()
             .load_refresh_token(client, &RefreshTokenSecret::new(token))
             .await?
             .map(|record| {

@@ -33,16 +33,13 @@ use crate::response::{self, Caching};
 
 /// Handles `POST /token`.
 pub struct TokenHandler<P> {
-    provider: Arc<P>,
-    ctx: HandlerContext,
+    /// The client authentication, which also holds the provider and the context.
     authenticator: ClientAuthenticator<P>,
 }
 
 impl<P> Clone for TokenHandler<P> {
     fn clone(&self) -> Self {
         Self {
-            provider: Arc::clone(&self.provider),
-            ctx: self.ctx.clone(),
             authenticator: self.authenticator.clone(),
         }
     }
@@ -51,17 +48,14 @@ impl<P> Clone for TokenHandler<P> {
 impl<P: OAuthAuthorizationServerProvider> TokenHandler<P> {
     /// A handler for the token endpoint.
     pub fn new(provider: Arc<P>, ctx: HandlerContext) -> Self {
-        let authenticator = ClientAuthenticator::new(Arc::clone(&provider), ctx.clone());
         Self {
-            provider,
-            ctx,
-            authenticator,
+            authenticator: ClientAuthenticator::new(provider, ctx),
         }
     }
 
     /// The largest body this endpoint accepts ([`BodyLimits::form`](crate::context::BodyLimits)).
     pub fn body_limit(&self) -> usize {
-        self.ctx.body_limits.form
+        self.authenticator.ctx().body_limits.form
     }
 
     /// Answers a token request: `200` with an [`OAuthToken`], `400`/`401` with an RFC 6749 §5.2
@@ -106,7 +100,7 @@ impl<P: OAuthAuthorizationServerProvider> TokenHandler<P> {
         // RFC 6749 §5.2: a grant type the server does not support is `unsupported_grant_type`
         // (the Python SDK's request model answers `invalid_request`). The provider's
         // capabilities are the one statement of what is supported; metadata reads them too.
-        if !self.ctx.capabilities.supports_grant(&grant) {
+        if !self.authenticator.ctx().capabilities.supports_grant(&grant) {
             return Err(unsupported(raw));
         }
         // RFC 6749 §5.2: a client not authorized to use a grant type is `unauthorized_client`
@@ -132,19 +126,22 @@ impl<P: OAuthAuthorizationServerProvider> TokenHandler<P> {
                 InvalidResource::TooLong.to_string(),
             ));
         }
-        let provider = self.provider.as_ref();
+        let provider = self.authenticator.provider().as_ref();
         match grant {
             GrantType::AuthorizationCode => {
-                authorization_code::exchange(provider, &self.ctx, client, params).await
+                authorization_code::exchange(provider, self.authenticator.ctx(), client, params)
+                    .await
             }
             GrantType::RefreshToken => {
-                refresh_token::exchange(provider, &self.ctx, client, params).await
+                refresh_token::exchange(provider, self.authenticator.ctx(), client, params).await
             }
             GrantType::ClientCredentials => {
-                client_credentials::exchange(provider, &self.ctx, client, params).await
+                client_credentials::exchange(provider, self.authenticator.ctx(), client, params)
+                    .await
             }
             GrantType::JwtBearer => {
-                identity_assertion::exchange(provider, &self.ctx, client, params).await
+                identity_assertion::exchange(provider, self.authenticator.ctx(), client, params)
+                    .await
             }
             // A provider that lists a grant this endpoint has no arm for (an extension grant)
             // cannot be served by it: refused, never sent to another grant's handler.
