@@ -7,7 +7,7 @@ use mcp_auth_types::{AccessToken, AccessTokenInfo, AccessTokenSecret};
 use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
-use crate::limits::INACTIVE_TTL;
+use crate::limits::{INACTIVE_TTL, MAX_CACHED_INACTIVE_ANSWERS};
 
 /// What was answered about a token, until when.
 #[derive(Clone)]
@@ -19,6 +19,8 @@ struct Entry {
 
 pub(crate) struct Answers {
     entries: Option<Cache<[u8; 32], Entry>>,
+    /// Inactive answers, apart (see [`MAX_CACHED_INACTIVE_ANSWERS`]).
+    inactive: Option<Cache<[u8; 32], Entry>>,
     active_ttl: i64,
 }
 
@@ -28,8 +30,10 @@ fn key(token: &AccessTokenSecret) -> [u8; 32] {
 
 impl Answers {
     pub(crate) fn new(capacity: usize, active_ttl: i64) -> Self {
+        let on = capacity > 0 && active_ttl > 0;
         Self {
-            entries: (capacity > 0 && active_ttl > 0).then(|| Cache::new(capacity)),
+            entries: on.then(|| Cache::new(capacity)),
+            inactive: on.then(|| Cache::new(MAX_CACHED_INACTIVE_ANSWERS.min(capacity))),
             active_ttl,
         }
     }
@@ -37,18 +41,22 @@ impl Answers {
     /// The remembered answer: `Some(Some(_))` active, `Some(None)` inactive, `None` unknown
     /// or expired.
     pub(crate) fn get(&self, token: &AccessTokenSecret, now: i64) -> Option<Option<AccessToken>> {
-        let entries = self.entries.as_ref()?;
         let key = key(token);
-        let entry = entries.get(&key)?;
-        if entry.until <= now {
-            entries.remove(&key);
-            return None;
+        for cache in [&self.entries, &self.inactive].into_iter().flatten() {
+            let Some(entry) = cache.get(&key) else {
+                continue;
+            };
+            if entry.until <= now {
+                cache.remove(&key);
+                continue;
+            }
+            return Some(
+                entry
+                    .grant
+                    .map(|info| AccessToken::with_info(token.clone(), info)),
+            );
         }
-        Some(
-            entry
-                .grant
-                .map(|info| AccessToken::with_info(token.clone(), info)),
-        )
+        None
     }
 
     /// Remembers an active answer until the token's `exp` or the TTL, whichever is first.
@@ -56,25 +64,38 @@ impl Answers {
         let until = access
             .expires_at
             .map_or(now + self.active_ttl, |exp| exp.min(now + self.active_ttl));
-        self.put(token, Some(Arc::clone(access.info())), until, now);
+        if let Some(inactive) = &self.inactive {
+            inactive.remove(&key(token));
+        }
+        self.put(
+            &self.entries,
+            token,
+            Some(Arc::clone(access.info())),
+            until,
+            now,
+        );
     }
 
     /// Remembers an inactive answer for [`INACTIVE_TTL`] seconds.
     pub(crate) fn inactive(&self, token: &AccessTokenSecret, now: i64) {
-        self.put(token, None, now + INACTIVE_TTL, now);
+        if let Some(entries) = &self.entries {
+            entries.remove(&key(token));
+        }
+        self.put(&self.inactive, token, None, now + INACTIVE_TTL, now);
     }
 
     fn put(
         &self,
+        cache: &Option<Cache<[u8; 32], Entry>>,
         token: &AccessTokenSecret,
         grant: Option<Arc<AccessTokenInfo>>,
         until: i64,
         now: i64,
     ) {
-        if let Some(entries) = &self.entries
+        if let Some(cache) = cache
             && until > now
         {
-            entries.insert(key(token), Entry { grant, until });
+            cache.insert(key(token), Entry { grant, until });
         }
     }
 }
@@ -105,6 +126,13 @@ mod tests {
             Some(None)
         ));
         assert!(answers.get(&token, 2000 + INACTIVE_TTL).is_none());
+        // A flood of inactive answers does not evict an active one.
+        access.expires_at = Some(9000);
+        answers.active(&token, &access, 3000);
+        for i in 0..5000 {
+            answers.inactive(&AccessTokenSecret::new(format!("bogus-{i}")), 3000);
+        }
+        assert!(matches!(answers.get(&token, 3001), Some(Some(_))));
         let off = Answers::new(100, 0);
         off.inactive(&token, 0);
         assert!(off.get(&token, 0).is_none(), "a TTL of 0 caches nothing");

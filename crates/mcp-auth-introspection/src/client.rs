@@ -89,6 +89,10 @@ impl Http {
             .append_pair("token", token)
             .append_pair("token_type_hint", "access_token")
             .finish();
+        // Marked sensitive, so that no layer that prints headers shows our credentials.
+        let mut authorization = reqwest::header::HeaderValue::from_str(authorization)
+            .map_err(|_| IntrospectionError::Invalid("the client credentials are not a header"))?;
+        authorization.set_sensitive(true);
         let request = self
             .client
             .post(endpoint)

@@ -17,9 +17,17 @@ pub const MAX_CONCURRENT_REQUESTS: usize = 32;
 /// How long a request waits for a slot before it is "temporarily unavailable" (2 s).
 pub const SLOT_WAIT: Duration = Duration::from_secs(2);
 
-/// Answers remembered at most (10,000, about 300 bytes each); beyond it the least useful are
-/// evicted.
+/// Active answers remembered at most (10,000, about 300 bytes each); beyond it the least
+/// useful are evicted.
 pub const MAX_CACHED_ANSWERS: usize = 10_000;
+
+/// Inactive answers remembered at most (1,024), apart from the active ones, so that a flood
+/// of made-up tokens cannot evict the answers real clients need.
+pub const MAX_CACHED_INACTIVE_ANSWERS: usize = 1024;
+
+/// The longest token sent to the endpoint (8 KiB): anything longer is refused here without a
+/// request, so that a client cannot make us post megabytes to the authorization server.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// How long an active answer is trusted by default (60 s), if the token does not expire
 /// sooner: the longest a revocation at the authorization server can go unnoticed here.

@@ -17,6 +17,7 @@ use crate::cache::Answers;
 use crate::client::{Http, IntrospectionError, is_acceptable_endpoint};
 use crate::limits::{
     DEFAULT_ACTIVE_TTL, DISCOVERY_RETRY_INTERVAL, MAX_ACTIVE_TTL, MAX_CACHED_ANSWERS,
+    MAX_TOKEN_BYTES,
 };
 
 /// Why a verifier could not be built.
@@ -305,6 +306,9 @@ impl TokenVerifier for IntrospectionTokenVerifier {
         token: &AccessTokenSecret,
     ) -> Result<Option<AccessToken>, ProviderError> {
         let now = self.clock.now();
+        if token.expose_secret().len() > MAX_TOKEN_BYTES {
+            return Ok(None);
+        }
         if let Some(known) = self.answers.get(token, now) {
             return Ok(known);
         }
@@ -349,6 +353,24 @@ impl TokenVerifier for IntrospectionTokenVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_oversized_token_is_refused_without_a_request() {
+        // Nothing listens on port 9: a request would be an error, not `None`.
+        let verifier = IntrospectionTokenVerifier::builder(
+            "https://as.example",
+            "https://mcp.example/mcp",
+            "rs",
+            "s",
+        )
+        .endpoint("http://127.0.0.1:9/introspect")
+        .build()
+        .unwrap();
+        let huge = AccessTokenSecret::new("x".repeat(MAX_TOKEN_BYTES + 1));
+        assert!(verifier.verify_token(&huge).await.unwrap().is_none());
+        let small = AccessTokenSecret::new("x".repeat(16));
+        assert!(verifier.verify_token(&small).await.is_err(), "asked, and unavailable");
+    }
 
     #[test]
     fn configuration_is_checked_and_the_secret_never_printed() {

@@ -23,7 +23,7 @@ use crate::error::{Failure, JwtConfigError, Rejection, configured_issuer, config
 use crate::id_jag::DEFAULT_LEEWAY;
 use crate::jwks::{HttpJwksFetcher, JwksFetcher, JwksSource};
 use crate::jws::{self, SigningAlgorithm, UnverifiedJws};
-use crate::limits::MAX_VERIFIED_ACCESS_TOKENS;
+use crate::limits::{MAX_ACCESS_TOKEN_BYTES, MAX_VERIFIED_ACCESS_TOKENS};
 use crate::verify_pool::VerificationPool;
 
 /// The `typ` of a JWT access token (RFC 9068 §2.1).
@@ -39,17 +39,21 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 ///    also admits `JWT` or no `typ`, for providers that do not follow RFC 9068 §2.1 yet;
 /// 2. `iss` exactly the configured issuer;
 /// 3. `aud` (a string or an array) names this resource, compared in canonical form (RFC 8707);
-/// 4. `exp` present and not passed, `nbf` and `iat` (when present) not in the future, each
-///    with the leeway (default 60 s, at most 300);
+/// 4. `exp` present and not passed (no leeway: the bearer check refuses an expired token
+///    anyway), `nbf` and `iat` (when present) not in the future, with the leeway (default
+///    60 s, at most 300); at most [`MAX_ACCESS_TOKEN_BYTES`] in all;
 /// 5. the client from `client_id`, else `azp`, else `appid` (Entra ID v1), required; the
 ///    scopes from `scope` (a space-separated string) or `scp` (a string or an array);
 ///    `sub` when present;
 /// 6. the signature verifies with the issuer's key named by `kid`: the key set comes from the
 ///    issuer's metadata (`jwks_uri`, by RFC 8414 or OpenID discovery, whose `issuer` must be
-///    the configured one) or is given; an unknown `kid` refetches it at most once a minute;
+///    the configured one) or is given; an unknown `kid` refetches it at most once a minute,
+///    and a token without `kid` is checked only against a set with one usable key;
 ///    signatures are checked on the blocking pool, one per core at most.
 ///
-/// A verified token is remembered by its SHA-256 until its `exp`, at most
+/// A verified token is remembered by its SHA-256 until its `exp` but at most
+/// [`MAX_VERIFIED_TOKEN_AGE`](crate::limits::MAX_VERIFIED_TOKEN_AGE) (so that a key the
+/// issuer withdraws stops vouching for its tokens within minutes), at most
 /// [`MAX_VERIFIED_ACCESS_TOKENS`] of them (configurable; beyond it the least useful are
 /// evicted), so a client's next requests cost a hash and a map read. A token that fails a rule is `None` (the resource answers 401
 /// `invalid_token`); an issuer whose keys cannot be had is an `Err` (503), never a 401, so an
@@ -215,6 +219,9 @@ impl JwtAccessTokenVerifierBuilder {
 
 impl JwtAccessTokenVerifier {
     async fn verify(&self, token: &str, now: i64) -> Result<AccessToken, Failure> {
+        if token.len() > MAX_ACCESS_TOKEN_BYTES {
+            return Err(Rejection::Malformed.into());
+        }
         let jws = jws::parse(token)?;
         if !self.algorithms.contains(&jws.alg) {
             return Err(Rejection::Algorithm.into());
@@ -235,6 +242,11 @@ impl JwtAccessTokenVerifier {
         // Only now, with every claim in order, are keys looked at (and perhaps fetched).
         let keys = self.keys.keys(jws.kid.as_deref(), now).await?;
         let candidates = jws.issuer_candidates(&keys)?;
+        // A token without `kid` may not make the verifier try every key of a large set:
+        // every real issuer names the key, and one key is all a set without ids needs.
+        if jws.kid.is_none() && candidates.len() > 1 {
+            return Err(Rejection::UnknownKey.into());
+        }
         jws.verify(keys, candidates, VerificationPool::global())
             .await?;
         Ok(access)
@@ -263,7 +275,9 @@ impl JwtAccessTokenVerifier {
         let exp = jws
             .date("exp")?
             .ok_or(Rejection::Missing { claim: "exp" })?;
-        if exp.saturating_add(self.leeway) <= now {
+        // No leeway after `exp`: the bearer check refuses an expired token anyway, so a
+        // leeway here would only be a promise the resource does not keep.
+        if exp <= now {
             return Err(Rejection::Expired);
         }
         let not_after_now = now.saturating_add(self.leeway);

@@ -519,9 +519,15 @@ impl KeyCache {
         };
         let _fetching = self.fetching.lock().await;
         // Another task may have fetched while this one waited.
+        // Stale keys stand in for a failed fetch only if they hold the key the assertion
+        // names: otherwise "unknown key" would be a verdict (401) on what is really the key
+        // host's outage (503), and a rotation during an outage would log everyone out.
+        let usable = |keys: &Arc<KeySet>| kid.is_none_or(|kid| keys.has_kid(kid));
         let stale = match self.decide(kid, now) {
             Decision::Use(keys) => return Ok(keys),
-            Decision::Unavailable => return stale.ok_or_else(|| self.recent_failure()),
+            Decision::Unavailable => {
+                return stale.filter(usable).ok_or_else(|| self.recent_failure());
+            }
             Decision::Fetch(current) => current.or(stale),
         };
         let previous_attempt = self.state().last_attempt.replace(now);
@@ -547,7 +553,7 @@ impl KeyCache {
                 });
                 Ok(keys)
             }
-            Err(error) => match stale {
+            Err(error) => match stale.filter(usable) {
                 Some(keys) => {
                     tracing::warn!(%error, "refreshing a JWKS failed; using the cached keys");
                     Ok(keys)

@@ -61,3 +61,12 @@ pub const MAX_VERIFIED_ACCESS_TOKENS: usize = 10_000;
 /// flood of tokens while the authorization server is down must not become a flood of
 /// requests to it; until then tokens are answered "temporarily unavailable".
 pub const DISCOVERY_RETRY_INTERVAL: i64 = 60;
+
+/// How long a verified JWT access token is remembered at most (300 s), whatever its `exp`:
+/// after its issuer withdraws the signing key (a compromise, a rotation) the token is checked
+/// against the current keys again within this long.
+pub const MAX_VERIFIED_TOKEN_AGE: i64 = 300;
+
+/// The longest JWT access token looked at (8 KiB): real ones are under 2 KiB, and nothing
+/// longer is base64-decoded or parsed.
+pub const MAX_ACCESS_TOKEN_BYTES: usize = 8 * 1024;

@@ -8,6 +8,8 @@ use mcp_auth_types::{AccessToken, AccessTokenInfo, AccessTokenSecret};
 use quick_cache::sync::Cache;
 use sha2::{Digest, Sha256};
 
+use crate::limits::MAX_VERIFIED_TOKEN_AGE;
+
 /// What a verified token granted, by the SHA-256 of the token (the token itself is not kept:
 /// a hit rebuilds the [`AccessToken`] around the token presented).
 pub(super) struct VerifiedTokens {
@@ -44,8 +46,8 @@ impl VerifiedTokens {
         Some(AccessToken::with_info(token.clone(), entry.info))
     }
 
-    /// Remembers a verified token until its `exp`; beyond the capacity the cache evicts the
-    /// entries least likely to be used again.
+    /// Remembers a verified token until its `exp` but at most [`MAX_VERIFIED_TOKEN_AGE`];
+    /// beyond the capacity the cache evicts the entries least likely to be used again.
     pub(super) fn insert(&self, token: &AccessTokenSecret, access: &AccessToken, now: i64) {
         let (Some(entries), Some(expires_at)) = (self.entries.as_ref(), access.expires_at) else {
             return;
@@ -57,7 +59,7 @@ impl VerifiedTokens {
             key(token),
             Entry {
                 info: Arc::clone(access.info()),
-                expires_at,
+                expires_at: expires_at.min(now.saturating_add(MAX_VERIFIED_TOKEN_AGE)),
             },
         );
     }
@@ -100,6 +102,13 @@ mod tests {
             cache.insert(&t, &access, 0);
         }
         assert!(cache.len() <= 110, "bounded: {}", cache.len());
+        let (long, access) = token("long-lived", 1_000_000);
+        cache.insert(&long, &access, 0);
+        assert!(cache.get(&long, MAX_VERIFIED_TOKEN_AGE - 1).is_some());
+        assert!(
+            cache.get(&long, MAX_VERIFIED_TOKEN_AGE).is_none(),
+            "checked again after the maximum age, whatever its exp"
+        );
     }
 
     #[test]

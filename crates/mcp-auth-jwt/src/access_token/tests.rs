@@ -80,7 +80,10 @@ async fn every_claim_rule_refuses_what_breaks_it() {
         ("another resource", with(json!({"aud": "https://other.example/mcp"}))),
         ("no aud", with(json!({"aud": null}))),
         ("aud with a fragment", with(json!({"aud": "https://mcp.example/mcp#x"}))),
-        ("expired beyond the leeway", with(json!({"exp": NOW - 61}))),
+        ("expired", with(json!({"exp": NOW - 61}))),
+        ("expired a second ago, no leeway after exp", with(json!({"exp": NOW - 1}))),
+        ("expiring now", with(json!({"exp": NOW}))),
+        ("longer than 8 KiB", with(json!({"pad": "x".repeat(9 * 1024)}))),
         ("no exp", with(json!({"exp": null}))),
         ("issued in the future", with(json!({"iat": NOW + 61}))),
         ("not yet valid", with(json!({"nbf": NOW + 61}))),
@@ -102,7 +105,7 @@ async fn every_claim_rule_refuses_what_breaks_it() {
     // Within the leeway, and the accepted shapes of each claim.
     #[rustfmt::skip]
     let accepted: Vec<(&str, Value, &[&str], &str)> = vec![
-        ("expired within the leeway", json!({"exp": NOW - 59}), &["mcp:tools", "read"], "app"),
+        ("issued within the leeway", json!({"iat": NOW + 59, "nbf": NOW + 59}), &["mcp:tools", "read"], "app"),
         ("aud array, non-canonical", json!({"aud": ["https://x.example", "HTTPS://MCP.example/mcp"]}), &["mcp:tools", "read"], "app"),
         ("scp string", json!({"scope": null, "scp": "a b"}), &["a", "b"], "app"),
         ("scp array", json!({"scope": null, "scp": ["a", "b"]}), &["a", "b"], "app"),
@@ -122,6 +125,41 @@ async fn every_claim_rule_refuses_what_breaks_it() {
         verify(&verifier, &other_key).await.is_some(),
         "RS256, media type typ"
     );
+}
+
+#[tokio::test]
+async fn a_token_without_kid_is_checked_against_one_key_at_most() {
+    let second = TestKey::generate(SigningAlgorithm::ES256, "k3");
+    let verifier = JwtAccessTokenVerifier::builder(ISSUER, RESOURCE)
+        .jwks(JwksSource::Inline(TestKey::jwks(&[&KEY, &second])))
+        .clock(Arc::new(ManualClock::new(NOW)))
+        .build()
+        .unwrap();
+    let without_kid = KEY.sign_with_header(
+        &json!({"alg": "ES256", "typ": "at+jwt"}),
+        &claims(json!({})),
+    );
+    assert!(
+        verify(&verifier, &without_kid).await.is_none(),
+        "two ES256 keys: kid required"
+    );
+    assert!(
+        verify(&verifier, &token(json!({}))).await.is_some(),
+        "with its kid"
+    );
+    let alone = verifier_with_keys(&[&KEY]);
+    assert!(
+        verify(&alone, &without_kid).await.is_some(),
+        "one key: no kid needed"
+    );
+}
+
+fn verifier_with_keys(keys: &[&TestKey]) -> JwtAccessTokenVerifier {
+    JwtAccessTokenVerifier::builder(ISSUER, RESOURCE)
+        .jwks(JwksSource::Inline(TestKey::jwks(keys)))
+        .clock(Arc::new(ManualClock::new(NOW)))
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -164,7 +202,7 @@ async fn a_verified_token_is_answered_at_once_until_it_expires() {
 
 /// Serves an issuer's metadata documents and key set by URL, counting requests.
 struct IssuerHost {
-    documents: HashMap<String, Value>,
+    documents: std::sync::Mutex<HashMap<String, Value>>,
     fetches: AtomicUsize,
 }
 
@@ -172,7 +210,7 @@ struct IssuerHost {
 impl JwksFetcher for IssuerHost {
     async fn fetch(&self, url: &str) -> Result<FetchedJwks, KeyFetchError> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
-        match self.documents.get(url) {
+        match self.documents.lock().unwrap().get(url) {
             Some(document) => Ok(FetchedJwks::new(document.to_string().into_bytes(), None)),
             None => Err(KeyFetchError::Status(404)),
         }
@@ -181,10 +219,12 @@ impl JwksFetcher for IssuerHost {
 
 fn host(documents: &[(&str, Value)]) -> Arc<IssuerHost> {
     Arc::new(IssuerHost {
-        documents: documents
-            .iter()
-            .map(|(url, document)| ((*url).to_owned(), document.clone()))
-            .collect(),
+        documents: std::sync::Mutex::new(
+            documents
+                .iter()
+                .map(|(url, document)| ((*url).to_owned(), document.clone()))
+                .collect(),
+        ),
         fetches: AtomicUsize::new(0),
     })
 }
@@ -264,6 +304,40 @@ async fn metadata_of_another_issuer_is_unavailable_and_retried_at_most_once_a_mi
         fetches + 2,
         "retried after a minute"
     );
+}
+
+/// A token naming a key the issuer rotated in while its key host is down is "unavailable"
+/// (503), not "unknown key" (401): an outage must not send every client to re-authorize.
+#[tokio::test]
+async fn an_unknown_kid_during_a_key_host_outage_is_unavailable_not_invalid() {
+    let host = host(&[
+        (
+            "https://as.example/.well-known/oauth-authorization-server",
+            json!({"issuer": ISSUER, "jwks_uri": "https://as.example/keys"}),
+        ),
+        ("https://as.example/keys", TestKey::jwks(&[&KEY])),
+    ]);
+    let clock = Arc::new(ManualClock::new(NOW));
+    let verifier = JwtAccessTokenVerifier::builder(ISSUER, RESOURCE)
+        .fetcher(host.clone())
+        .clock(clock.clone())
+        .build()
+        .unwrap();
+    assert!(verify(&verifier, &token(json!({}))).await.is_some());
+    host.documents
+        .lock()
+        .unwrap()
+        .remove("https://as.example/keys");
+    clock.advance(crate::MIN_REFETCH_INTERVAL);
+    let rotated = TestKey::generate(SigningAlgorithm::ES256, "k-new");
+    let raw = AccessTokenSecret::new(rotated.sign(
+        Some("at+jwt"),
+        &claims(json!({"iat": NOW + 50, "exp": NOW + 600})),
+    ));
+    assert!(verifier.verify_token(&raw).await.is_err(), "503, not 401");
+    // The key it holds still verifies the tokens it signed.
+    let known = token(json!({"jti": "j3", "exp": NOW + 600}));
+    assert!(verify(&verifier, &known).await.is_some());
 }
 
 const DISCOVERY_RETRY_INTERVAL_FOR_TESTS: i64 = crate::limits::DISCOVERY_RETRY_INTERVAL;

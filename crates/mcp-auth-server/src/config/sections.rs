@@ -46,10 +46,12 @@ pub(super) fn authorization_servers(
     ) {
         (None, None) => None,
         (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
-            if issuers.is_empty() {
+            if issuers.len() != 1 {
+                // One client credential for several issuers would show each one the tokens
+                // (and the secret) meant for the others.
                 return Err(invalid(
                     "--introspection-client-id",
-                    "needs --authorization-server",
+                    "needs exactly one --authorization-server",
                 ));
             }
             Some(crate::resource_server::IntrospectionClient::new(id, secret))

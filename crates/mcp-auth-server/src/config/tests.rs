@@ -158,6 +158,16 @@ fn the_introspection_secret_stays_out_of_debug_output_and_needs_its_pair() {
             "https://other.example/mcp",
         ],
         &["--additional-resource", "other.example/mcp"],
+        &[
+            "--authorization-server",
+            "https://as.example",
+            "--authorization-server",
+            "https://as2.example",
+            "--introspection-client-id",
+            "rs",
+            "--introspection-client-secret",
+            "s",
+        ],
         &["--authorization-server", "http://as.example"],
     ] {
         assert!(parse(case).is_err(), "{case:?} should be refused");
