@@ -369,7 +369,10 @@ mod tests {
         let huge = AccessTokenSecret::new("x".repeat(MAX_TOKEN_BYTES + 1));
         assert!(verifier.verify_token(&huge).await.unwrap().is_none());
         let small = AccessTokenSecret::new("x".repeat(16));
-        assert!(verifier.verify_token(&small).await.is_err(), "asked, and unavailable");
+        assert!(
+            verifier.verify_token(&small).await.is_err(),
+            "asked, and unavailable"
+        );
     }
 
     #[test]
