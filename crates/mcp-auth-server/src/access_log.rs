@@ -298,16 +298,22 @@ mod tests {
         }
     }
 
-    /// What the app logs for one request (the handler logs a warning of its own).
-    async fn log_of(request: Request<Body>) -> (String, Response<Body>) {
+    /// The server's log format, writing into a buffer the test reads, as this thread's
+    /// subscriber until the guard is dropped.
+    fn capture(ansi: bool) -> (Captured, tracing::subscriber::DefaultGuard) {
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
-            .with_ansi(false)
+            .with_ansi(ansi)
             .event_format(crate::LogFormat)
             .finish();
-        let _default = tracing::subscriber::set_default(subscriber);
+        (captured, tracing::subscriber::set_default(subscriber))
+    }
+
+    /// What the app logs for one request (the handler logs a warning of its own).
+    async fn log_of(request: Request<Body>) -> (String, Response<Body>) {
+        let (captured, _default) = capture(false);
         let app = with_observability(Router::new().route(
             "/token",
             get(|| async {
@@ -380,14 +386,7 @@ mod tests {
 
     #[tokio::test]
     async fn lines_outside_a_request_name_none_and_a_finished_request_leaves_no_id_behind() {
-        let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .event_format(crate::LogFormat)
-            .finish();
-        let _default = tracing::subscriber::set_default(subscriber);
+        let (captured, _default) = capture(false);
         let app = with_observability(Router::new().route("/panics", get(panicking_handler)));
         tracing::warn!("before");
         let served = tokio::spawn(app.oneshot(get_request("/panics", Some("gone-1"))));
@@ -419,14 +418,7 @@ mod tests {
     #[tokio::test]
     async fn colours_are_written_only_when_the_writer_has_them() {
         for ansi in [false, true] {
-            let captured = Captured::default();
-            let writer = captured.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_writer(move || writer.clone())
-                .with_ansi(ansi)
-                .event_format(crate::LogFormat)
-                .finish();
-            let _default = tracing::subscriber::set_default(subscriber);
+            let (captured, _default) = capture(ansi);
             let app = with_observability(Router::new().route("/token", get(|| async { "ok" })));
             app.oneshot(get_request("/token", Some("c-1")))
                 .await
