@@ -66,9 +66,11 @@ pub struct TestServer {
 
 impl TestServer {
     /// Starts a server on `store` (`memory`, `sqlite://…`, `postgres://…`, `redis://…`) with
-    /// the users `alice` and `bob`.
+    /// the users `alice` (her password given in clear) and `bob` (his given as the argon2id
+    /// PHC string `--hash-password` prints, so that both forms of `--user` sign in).
     pub async fn start(store: &str) -> Self {
-        let bob = format!("bob:{BOB_PASSWORD}");
+        let bob_hash = mcp_auth_server::hash_password(BOB_PASSWORD.as_bytes()).expect("hash");
+        let bob = format!("bob:{bob_hash}");
         let alice = format!("alice:{ALICE_PASSWORD}");
         let config = Config::from_args([
             "mcp-auth-server",

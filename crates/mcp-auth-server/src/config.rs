@@ -178,6 +178,10 @@ struct Args {
     /// Validate the settings, print them (secrets redacted) and exit
     #[arg(long)]
     check_config: bool,
+    /// Read a password from stdin (not echoed on a terminal), print its argon2id PHC string
+    /// for `--user NAME:PHC`, and exit
+    #[arg(long)]
+    hash_password: bool,
     /// Whether `--no-client-metadata-documents` came from the command line or environment
     /// (a flag is a plain `bool`, so its absence is read from clap's value source).
     #[arg(skip)]
@@ -350,6 +354,8 @@ pub struct Config {
     pub trusted_proxies: Vec<mcp_auth_cimd::IpRange>,
     /// Only validate and print the settings (`--check-config`), do not serve.
     pub check_config: bool,
+    /// Only hash a password read from stdin and print it (`--hash-password`), do not serve.
+    pub hash_password: bool,
 }
 
 impl Config {
@@ -562,6 +568,7 @@ impl Config {
             trusted_proxies,
             client_metadata,
             check_config: args.check_config,
+            hash_password: args.hash_password,
             bind,
             issuer,
             store,
@@ -647,4 +654,4 @@ mod values;
 
 use sections::{authorization_servers, client_metadata};
 pub use store_url::StoreUrl;
-pub use values::{TrustedIdp, UserCredentials};
+pub use values::{TrustedIdp, UserCredentials, UserSecret};

@@ -21,11 +21,11 @@ pub use access_log::{
 };
 pub use app::{PURGE_INTERVAL, ServerError, serve};
 pub use cimd::ClientMetadataConfig;
-pub use config::{Config, ConfigError, StoreUrl, TrustedIdp, UserCredentials};
+pub use config::{Config, ConfigError, StoreUrl, TrustedIdp, UserCredentials, UserSecret};
 pub use log_format::LogFormat;
 pub use log_writer::{LineWriter, LogGuard, LogWriter};
 pub use mcp::{EchoArgs, Tools};
 pub use resource_server::{ExternalAuthorizationServers, IntrospectionClient};
 pub use sign_in::{CSRF_COOKIE, SECURE_CSRF_COOKIE};
 pub use store::StoreError;
-pub use users::UsersError;
+pub use users::{UsersError, hash_password};

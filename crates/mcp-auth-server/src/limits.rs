@@ -29,6 +29,15 @@ pub const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 /// good. The untouched 14 MiB cost address space only.
 pub const ARGON2_RETURNED_MEMORY_BYTES: usize = 33 * 1024 * 1024;
 
+/// The most argon2 memory a `--user NAME:PHC` hash may ask for (64 MiB, in KiB as argon2
+/// counts it): the password-check concurrency bound assumes checks of this order (the default
+/// parameters use 19 MiB).
+pub const MAX_PHC_MEMORY_KIB: u32 = 64 * 1024;
+
+/// The most argon2 passes a `--user NAME:PHC` hash may ask for (10; the default is 2): a
+/// check must stay in the tens of milliseconds.
+pub const MAX_PHC_PASSES: u32 = 10;
+
 /// Bytes of log lines waiting for the background writer at most (1 MiB: several thousand
 /// lines, enough to ride out a slow disk or a paused terminal; the buffer grows only as lines
 /// wait, so an idle server holds none of it). Past it, lines are dropped, and counted in the

@@ -27,6 +27,9 @@ async fn main() -> ExitCode {
         println!("{config:#?}");
         return ExitCode::SUCCESS;
     }
+    if config.hash_password {
+        return print_password_hash();
+    }
     // Logs go to stderr (stdout is for --check-config) through a background thread, so that
     // a slow terminal or pipe never stalls a request; the guard flushes what is queued when
     // `main` returns.
@@ -60,6 +63,38 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %report(&err), "mcp-auth-server stopped");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--hash-password`: reads one password from stdin — without echo when stdin is a terminal —
+/// and prints its argon2id PHC string, for `--user NAME:PHC`.
+fn print_password_hash() -> ExitCode {
+    let read = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        rpassword::prompt_password("password: ")
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    };
+    let password = match read {
+        Ok(password) => password.trim_end_matches(['\r', '\n']).to_owned(),
+        Err(err) => {
+            eprintln!("mcp-auth-server: cannot read the password: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if password.is_empty() {
+        eprintln!("mcp-auth-server: the password is empty");
+        return ExitCode::FAILURE;
+    }
+    match mcp_auth_server::hash_password(password.as_bytes()) {
+        Ok(phc) => {
+            println!("{phc}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("mcp-auth-server: cannot hash the password: {err}");
             ExitCode::FAILURE
         }
     }

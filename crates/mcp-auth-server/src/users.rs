@@ -13,12 +13,14 @@ use std::sync::Arc;
 
 use std::time::Duration;
 
-use argon2::{Argon2, Block};
+use argon2::password_hash::phc::{Output, Salt};
+use argon2::{ARGON2ID_IDENT, Algorithm, Argon2, Block, Params, PasswordHash, Version};
 use mcp_auth_core::secrets::{constant_time_eq, random_secret};
 use tokio::sync::Semaphore;
 
 use crate::config::UserCredentials;
-use crate::limits::ARGON2_RETURNED_MEMORY_BYTES;
+use crate::config::UserSecret;
+use crate::limits::{ARGON2_RETURNED_MEMORY_BYTES, MAX_PHC_MEMORY_KIB, MAX_PHC_PASSES};
 
 /// Why the users could not be prepared.
 #[derive(Debug, thiserror::Error)]
@@ -35,49 +37,102 @@ pub enum UsersError {
     },
 }
 
-/// Length of the argon2id output kept per user (argon2's default, 256 bits).
+/// Length of the argon2id output of the hashes made here (argon2's default, 256 bits).
 const DIGEST_LEN: usize = 32;
 
-/// One password's argon2id digest with its salt. Made and checked only by [`argon2id`] with
-/// the crate's default parameters (OWASP's: 19 MiB, 2 passes, 1 lane), which is why no PHC
-/// string is kept: the parameters cannot differ, and the hashes never leave the process.
+/// One password's argon2id digest: its parameters, salt and output. Made here at start-up
+/// from a `--user NAME:PASSWORD` (the crate's default parameters, OWASP's: 19 MiB, 2 passes,
+/// 1 lane, and a fresh salt), or read from a `--user NAME:PHC` argon2id PHC string, so that
+/// no clear password needs to appear in a process list.
 struct Digest {
-    /// A fresh random salt per hash ([`random_secret`]: 256 bits, base64url).
-    salt: String,
-    hash: [u8; DIGEST_LEN],
+    params: Params,
+    salt: Vec<u8>,
+    hash: Vec<u8>,
 }
 
 impl Digest {
-    /// Hashes `password` with a fresh salt.
+    /// Hashes `password` with a fresh salt and the default parameters.
     fn new(password: &[u8]) -> Result<Self, String> {
-        let salt = random_secret();
-        let hash = argon2id(password, salt.as_bytes())?;
-        Ok(Self { salt, hash })
+        let salt = random_secret().into_bytes();
+        let params = Params::default();
+        let hash = argon2id(&params, password, &salt, DIGEST_LEN)?;
+        Ok(Self { params, salt, hash })
+    }
+
+    /// Reads an argon2id PHC string (`$argon2id$v=19$m=…,t=…,p=…$salt$hash`), refusing other
+    /// algorithms and versions, and parameters beyond [`MAX_PHC_MEMORY_KIB`] and
+    /// [`MAX_PHC_PASSES`]: a check must stay within the bounds the sign-in budgets assume.
+    fn from_phc(phc: &str) -> Result<Self, String> {
+        let parsed = PasswordHash::new(phc).map_err(|err| format!("not a PHC string: {err}"))?;
+        if parsed.algorithm != ARGON2ID_IDENT {
+            return Err(format!(
+                "{} hashes are not accepted, only argon2id",
+                parsed.algorithm
+            ));
+        }
+        if parsed
+            .version
+            .is_some_and(|version| version != u32::from(Version::V0x13))
+        {
+            return Err("only argon2 version 19 (0x13) is accepted".to_owned());
+        }
+        let params = Params::try_from(&parsed).map_err(|err| err.to_string())?;
+        if params.m_cost() > MAX_PHC_MEMORY_KIB || params.t_cost() > MAX_PHC_PASSES {
+            return Err(format!(
+                "parameters beyond the bounds (m ≤ {MAX_PHC_MEMORY_KIB} KiB, t ≤ {MAX_PHC_PASSES})"
+            ));
+        }
+        let (Some(salt), Some(hash)) = (parsed.salt, parsed.hash) else {
+            return Err("the PHC string has no salt or no hash".to_owned());
+        };
+        Ok(Self {
+            params,
+            salt: salt.as_ref().to_vec(),
+            hash: hash.as_bytes().to_vec(),
+        })
     }
 
     /// Whether `password` hashes to this digest; the comparison takes constant time.
     fn matches(&self, password: &[u8]) -> bool {
-        argon2id(password, self.salt.as_bytes())
+        argon2id(&self.params, password, &self.salt, self.hash.len())
             .is_ok_and(|hash| constant_time_eq(&hash, &self.hash))
     }
 }
 
-/// argon2id of `password` with `salt`, in working memory that is returned to the operating
-/// system when the hash is done.
+/// An argon2id PHC string for `password` with a fresh salt and the default parameters: what
+/// `--hash-password` prints for `--user NAME:PHC`.
+pub fn hash_password(password: &[u8]) -> Result<String, String> {
+    let salt = random_secret().into_bytes();
+    let params = Params::default();
+    let hash = argon2id(&params, password, &salt, DIGEST_LEN)?;
+    let encoded = PasswordHash {
+        algorithm: ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: (&params)
+            .try_into()
+            .map_err(|err: argon2::password_hash::Error| err.to_string())?,
+        salt: Some(Salt::new(&salt).map_err(|err| err.to_string())?),
+        hash: Some(Output::new(&hash).map_err(|err| err.to_string())?),
+    };
+    Ok(encoded.to_string())
+}
+
+/// argon2id of `password` with `salt` and `params`, `len` bytes long, in working memory that
+/// is returned to the operating system when the hash is done.
 ///
-/// The block is reserved with [`ARGON2_RETURNED_MEMORY_BYTES`] of capacity, above the largest
-/// mmap threshold glibc ever sets, so it is always a fresh mapping that `free` unmaps; only
-/// the 19 MiB argon2 uses are ever touched, so the rest costs address space, not memory.
-fn argon2id(password: &[u8], salt: &[u8]) -> Result<[u8; DIGEST_LEN], String> {
-    let argon2 = Argon2::default();
-    let blocks = argon2.params().block_count();
+/// The block is reserved with at least [`ARGON2_RETURNED_MEMORY_BYTES`] of capacity, above the
+/// largest mmap threshold glibc ever sets, so it is always a fresh mapping that `free` unmaps;
+/// only the blocks argon2 uses are ever touched, so the rest costs address space, not memory.
+fn argon2id(params: &Params, password: &[u8], salt: &[u8], len: usize) -> Result<Vec<u8>, String> {
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let blocks = params.block_count();
     let reserved = blocks.max(ARGON2_RETURNED_MEMORY_BYTES.div_ceil(Block::SIZE));
     let mut memory: Vec<Block> = Vec::new();
     memory
         .try_reserve_exact(reserved)
         .map_err(|err| err.to_string())?;
     memory.resize(blocks, Block::default());
-    let mut hash = [0; DIGEST_LEN];
+    let mut hash = vec![0; len];
     argon2
         .hash_password_into_with_memory(password, salt, &mut hash, &mut memory[..])
         .map_err(|err| err.to_string())?;
@@ -119,18 +174,20 @@ impl Users {
         concurrency: usize,
         check_wait: Duration,
     ) -> Result<Self, UsersError> {
-        let hash = |name: &str, password: &str| {
-            Digest::new(password.as_bytes()).map_err(|reason| UsersError::Hash {
-                name: name.to_owned(),
-                reason,
-            })
+        let failed = |name: &str| {
+            let name = name.to_owned();
+            move |reason| UsersError::Hash { name, reason }
         };
         let mut hashes = HashMap::with_capacity(credentials.len());
         for user in credentials {
-            let digest = hash(&user.name, user.expose_password())?;
+            let digest = match user.secret() {
+                UserSecret::Password(password) => Digest::new(password.as_bytes()),
+                UserSecret::Phc(phc) => Digest::from_phc(phc),
+            }
+            .map_err(failed(&user.name))?;
             hashes.insert(user.name.clone(), digest);
         }
-        let dummy = hash("(dummy)", &random_secret())?;
+        let dummy = Digest::new(random_secret().as_bytes()).map_err(failed("(dummy)"))?;
         Ok(Self {
             hashes,
             dummy,
@@ -220,12 +277,56 @@ mod tests {
         let digest = Digest::new(b"correct horse").unwrap();
         let mut expected = [0; DIGEST_LEN];
         Argon2::default()
-            .hash_password_into(b"correct horse", digest.salt.as_bytes(), &mut expected)
+            .hash_password_into(b"correct horse", &digest.salt, &mut expected)
             .unwrap();
         assert_eq!(digest.hash, expected);
         assert!(digest.matches(b"correct horse"));
         assert!(!digest.matches(b"correct horse "));
         assert_ne!(Digest::new(b"correct horse").unwrap().salt, digest.salt);
+    }
+
+    #[tokio::test]
+    async fn a_phc_hash_stands_for_the_password_and_only_argon2id_within_bounds_is_read() {
+        use argon2::PasswordVerifier;
+        let phc = hash_password(b"correct horse").unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        // An independent check: the argon2 crate's own verifier accepts what we print.
+        Argon2::default()
+            .verify_password(b"correct horse", &PasswordHash::new(&phc).unwrap())
+            .unwrap();
+        let users = Arc::new(
+            Users::hash(
+                vec![UserCredentials::parse(&format!("alice:{phc}")).unwrap()],
+                1,
+                Duration::from_secs(10),
+            )
+            .unwrap(),
+        );
+        assert_eq!(
+            users.verify("alice".into(), "correct horse".into()).await,
+            Ok(true)
+        );
+        assert_eq!(users.verify("alice".into(), phc.clone()).await, Ok(false));
+        // A hash made elsewhere with other (bounded) parameters.
+        let other = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 3, 1, None).unwrap(),
+        );
+        let made_elsewhere =
+            argon2::PasswordHasher::hash_password_with_salt(&other, b"pw", b"saltsaltsalt")
+                .unwrap()
+                .to_string();
+        assert!(Digest::from_phc(&made_elsewhere).unwrap().matches(b"pw"));
+        for refused in [
+            "$argon2i$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
+            "$argon2id$v=16$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
+            "$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
+            "$argon2id$v=19$m=19456,t=50,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA".to_owned(),
+            "$argon2id$v=19$m=19456,t=2,p=1".to_owned(),
+        ] {
+            assert!(Digest::from_phc(&refused).is_err(), "{refused}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

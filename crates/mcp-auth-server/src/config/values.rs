@@ -4,20 +4,33 @@ use mcp_auth_types::validate_issuer_url;
 
 use super::{ConfigError, invalid};
 
-/// A sign-in user from `--user NAME:PASSWORD`. The password is hashed at start-up and this
-/// value dropped; it is never logged (`Debug` redacts it) and has no `Display`.
+/// A sign-in user from `--user NAME:PASSWORD` or `--user NAME:PHC`. The password is hashed at
+/// start-up and this value dropped; it is never logged (`Debug` redacts it) and has no
+/// `Display`.
 #[derive(Clone)]
 pub struct UserCredentials {
     /// The user name, which becomes the token's subject.
     pub name: String,
-    password: String,
+    secret: UserSecret,
+}
+
+/// How a user's password is given.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum UserSecret {
+    /// In clear, hashed at start-up.
+    Password(String),
+    /// As an argon2id PHC string (`$argon2id$…`, from `mcp-auth-server --hash-password`), so
+    /// that no clear password appears in a process list or a configuration file.
+    Phc(String),
 }
 
 impl UserCredentials {
-    /// Parses `NAME:PASSWORD` (split at the first colon; the password may contain colons).
+    /// Parses `NAME:PASSWORD` or `NAME:PHC` (split at the first colon; a password may contain
+    /// colons). A value starting with `$argon2` is taken as a PHC string, read at start-up.
     pub fn parse(value: &str) -> Result<Self, ConfigError> {
         let Some((name, password)) = value.split_once(':') else {
-            return Err(invalid("--user", "expected NAME:PASSWORD"));
+            return Err(invalid("--user", "expected NAME:PASSWORD or NAME:PHC"));
         };
         if name.is_empty() || name.chars().any(char::is_control) {
             return Err(invalid("--user", "the user name must be non-empty text"));
@@ -28,15 +41,20 @@ impl UserCredentials {
                 format!("user {name:?} has an empty password"),
             ));
         }
+        let secret = if password.starts_with("$argon2") {
+            UserSecret::Phc(password.to_owned())
+        } else {
+            UserSecret::Password(password.to_owned())
+        };
         Ok(Self {
             name: name.to_owned(),
-            password: password.to_owned(),
+            secret,
         })
     }
 
-    /// The clear-text password, read once to hash it.
-    pub fn expose_password(&self) -> &str {
-        &self.password
+    /// The password or its hash, read once at start-up.
+    pub fn secret(&self) -> &UserSecret {
+        &self.secret
     }
 }
 
