@@ -89,7 +89,7 @@ fn non_blocking(filter: &str) -> (Dispatch, LogGuard) {
     let subscriber = tracing_subscriber::fmt()
         .with_writer(writer)
         .with_ansi(false)
-        .event_format(LogFormat)
+        .event_format(LogFormat::Text)
         .with_env_filter(EnvFilter::new(filter))
         .finish();
     (Dispatch::new(subscriber), guard)
@@ -113,7 +113,7 @@ fn synchronous(filter: &str) -> Dispatch {
         tracing_subscriber::fmt()
             .with_writer(std::io::sink)
             .with_ansi(false)
-            .event_format(LogFormat)
+            .event_format(LogFormat::Text)
             .with_env_filter(EnvFilter::new(filter))
             .finish(),
     )

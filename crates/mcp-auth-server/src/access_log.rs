@@ -301,12 +301,20 @@ mod tests {
     /// The server's log format, writing into a buffer the test reads, as this thread's
     /// subscriber until the guard is dropped.
     fn capture(ansi: bool) -> (Captured, tracing::subscriber::DefaultGuard) {
+        capture_in(crate::LogFormat::Text, ansi)
+    }
+
+    /// [`capture`] in `format`.
+    fn capture_in(
+        format: crate::LogFormat,
+        ansi: bool,
+    ) -> (Captured, tracing::subscriber::DefaultGuard) {
         let captured = Captured::default();
         let writer = captured.clone();
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || writer.clone())
             .with_ansi(ansi)
-            .event_format(crate::LogFormat)
+            .event_format(format)
             .finish();
         (captured, tracing::subscriber::set_default(subscriber))
     }
@@ -428,6 +436,46 @@ mod tests {
             assert!(log.contains("INFO"), "{log}");
             assert!(log.contains("status"), "{log}");
         }
+    }
+
+    #[tokio::test]
+    async fn json_lines_are_objects_with_typed_fields_the_request_id_and_no_colour() {
+        let (captured, _default) = capture_in(crate::LogFormat::Json, true);
+        let app = with_observability(Router::new().route(
+            "/token",
+            get(|| async {
+                tracing::warn!(quote = "a \"b\"\n", "handler speaking");
+                "ok"
+            }),
+        ));
+        let forged = "x\",\"level\":\"ERROR";
+        app.oneshot(get_request("/token?code=query-secret", Some(forged)))
+            .await
+            .unwrap();
+        tracing::info!("outside");
+        let log = captured.text();
+        assert!(!log.contains('\x1b'), "{log:?}");
+        assert!(!log.contains("query-secret"), "{log}");
+        let lines: Vec<serde_json::Value> = log
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("one JSON object per line"))
+            .collect();
+        assert_eq!(lines.len(), 3, "{log}");
+        let handler = &lines[0];
+        assert_eq!(handler["level"], "WARN");
+        assert_eq!(
+            handler["request_id"], forged,
+            "kept as data, not as members"
+        );
+        assert_eq!(handler["fields"]["message"], "handler speaking");
+        assert_eq!(handler["fields"]["quote"], "a \"b\"\n");
+        let access = &lines[1];
+        assert_eq!(access["target"], ACCESS_LOG_TARGET);
+        assert_eq!(access["fields"]["status"], 200);
+        assert_eq!(access["fields"]["path"], "/token");
+        assert!(access["fields"]["latency_us"].is_u64());
+        assert!(access["timestamp"].as_str().unwrap().ends_with('Z'));
+        assert!(lines[2].get("request_id").is_none(), "{}", lines[2]);
     }
 
     #[test]

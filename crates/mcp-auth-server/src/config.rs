@@ -172,9 +172,12 @@ struct Args {
     /// access_token_ttl, access_token_cache_ttl,
     /// no_client_metadata_documents,
     /// cimd_allow_addresses, cimd_root_certs, cimd_allow_hosts, cimd_deny_hosts,
-    /// max_connections, trusted_proxies; tables tool_scopes and limits)
+    /// max_connections, trusted_proxies, log_format; tables tool_scopes and limits)
     #[arg(long, env = "MCP_AUTH_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Log line format: text, or one JSON object per line [default: text]
+    #[arg(long, env = "MCP_AUTH_LOG_FORMAT", value_name = "FORMAT", value_enum)]
+    log_format: Option<crate::LogFormat>,
     /// Validate the settings, print them (secrets redacted) and exit
     #[arg(long)]
     check_config: bool,
@@ -215,6 +218,7 @@ struct FileSettings {
     cimd_deny_hosts: Option<Vec<String>>,
     max_connections: Option<usize>,
     trusted_proxies: Option<Vec<String>>,
+    log_format: Option<crate::LogFormat>,
     limits: Option<crate::limits::Limits>,
 }
 
@@ -352,6 +356,8 @@ pub struct Config {
     pub limits: crate::limits::Limits,
     /// Proxies whose forwarding headers name the client address (`--trusted-proxy`).
     pub trusted_proxies: Vec<mcp_auth_cimd::IpRange>,
+    /// The log line format (`--log-format`).
+    pub log_format: crate::LogFormat,
     /// Only validate and print the settings (`--check-config`), do not serve.
     pub check_config: bool,
     /// Only hash a password read from stdin and print it (`--hash-password`), do not serve.
@@ -567,6 +573,7 @@ impl Config {
             limits,
             trusted_proxies,
             client_metadata,
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             check_config: args.check_config,
             hash_password: args.hash_password,
             bind,

@@ -23,10 +23,23 @@ use tracing_subscriber::registry::LookupSpan;
 
 use crate::access_log::with_current_request_id;
 
-/// The server's text log format (see the module docs). ANSI colours are written only when the
-/// subscriber's writer has them enabled (the server enables them only on a terminal).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct LogFormat;
+mod json;
+
+/// The server's log line format (`--log-format`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum LogFormat {
+    /// `tracing-subscriber`'s full format (see the module docs). ANSI colours are written
+    /// only when the subscriber's writer has them enabled (the server enables them only on a
+    /// terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors: `timestamp`, `level`, `target`,
+    /// `request_id` (when a request is being served), `spans` (their names) and `fields` (the
+    /// event's fields, `message` included). Never coloured.
+    Json,
+}
 
 /// Escape sequences, as `tracing-subscriber` paints them.
 mod ansi {
@@ -64,66 +77,81 @@ where
     fn format_event(
         &self,
         ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
+        writer: Writer<'_>,
         event: &Event<'_>,
     ) -> fmt::Result {
-        let colours = writer.has_ansi_escapes();
-        let meta = event.metadata();
-        if colours {
-            writer.write_str(ansi::DIMMED)?;
+        match self {
+            Self::Text => format_text(ctx, writer, event),
+            Self::Json => json::format(ctx, writer, event),
         }
-        write_timestamp(&mut writer, SystemTime::now())?;
-        if colours {
-            writer.write_str(ansi::RESET)?;
-        }
-        writer.write_char(' ')?;
-        paint(
-            &mut writer,
-            colours,
-            ansi::level(*meta.level()),
-            level_name(*meta.level()),
-        )?;
-        writer.write_char(' ')?;
-
-        let mut scoped = false;
-        with_current_request_id(|id| -> fmt::Result {
-            if let Some(id) = id {
-                paint(&mut writer, colours, ansi::BOLD, "request{")?;
-                write!(writer, "id={id:?}")?;
-                paint(&mut writer, colours, ansi::BOLD, "}")?;
-                paint(&mut writer, colours, ansi::DIMMED, ":")?;
-                scoped = true;
-            }
-            Ok(())
-        })?;
-        if let Some(scope) = ctx.event_scope() {
-            for span in scope.from_root() {
-                paint(&mut writer, colours, ansi::BOLD, span.metadata().name())?;
-                let extensions = span.extensions();
-                if let Some(fields) = extensions.get::<FormattedFields<N>>()
-                    && !fields.is_empty()
-                {
-                    paint(&mut writer, colours, ansi::BOLD, "{")?;
-                    writer.write_str(fields)?;
-                    paint(&mut writer, colours, ansi::BOLD, "}")?;
-                }
-                paint(&mut writer, colours, ansi::DIMMED, ":")?;
-                scoped = true;
-            }
-        }
-        if scoped {
-            writer.write_char(' ')?;
-        }
-        paint(&mut writer, colours, ansi::DIMMED, meta.target())?;
-        paint(&mut writer, colours, ansi::DIMMED, ":")?;
-        writer.write_char(' ')?;
-        ctx.format_fields(writer.by_ref(), event)?;
-        if colours {
-            // Field names are printed in italics; make sure nothing bleeds into the next line.
-            writer.write_str(ansi::RESET)?;
-        }
-        writeln!(writer)
     }
+}
+
+fn format_text<S, N>(
+    ctx: &FmtContext<'_, S, N>,
+    mut writer: Writer<'_>,
+    event: &Event<'_>,
+) -> fmt::Result
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    let colours = writer.has_ansi_escapes();
+    let meta = event.metadata();
+    if colours {
+        writer.write_str(ansi::DIMMED)?;
+    }
+    write_timestamp(&mut writer, SystemTime::now())?;
+    if colours {
+        writer.write_str(ansi::RESET)?;
+    }
+    writer.write_char(' ')?;
+    paint(
+        &mut writer,
+        colours,
+        ansi::level(*meta.level()),
+        level_name(*meta.level()),
+    )?;
+    writer.write_char(' ')?;
+
+    let mut scoped = false;
+    with_current_request_id(|id| -> fmt::Result {
+        if let Some(id) = id {
+            paint(&mut writer, colours, ansi::BOLD, "request{")?;
+            write!(writer, "id={id:?}")?;
+            paint(&mut writer, colours, ansi::BOLD, "}")?;
+            paint(&mut writer, colours, ansi::DIMMED, ":")?;
+            scoped = true;
+        }
+        Ok(())
+    })?;
+    if let Some(scope) = ctx.event_scope() {
+        for span in scope.from_root() {
+            paint(&mut writer, colours, ansi::BOLD, span.metadata().name())?;
+            let extensions = span.extensions();
+            if let Some(fields) = extensions.get::<FormattedFields<N>>()
+                && !fields.is_empty()
+            {
+                paint(&mut writer, colours, ansi::BOLD, "{")?;
+                writer.write_str(fields)?;
+                paint(&mut writer, colours, ansi::BOLD, "}")?;
+            }
+            paint(&mut writer, colours, ansi::DIMMED, ":")?;
+            scoped = true;
+        }
+    }
+    if scoped {
+        writer.write_char(' ')?;
+    }
+    paint(&mut writer, colours, ansi::DIMMED, meta.target())?;
+    paint(&mut writer, colours, ansi::DIMMED, ":")?;
+    writer.write_char(' ')?;
+    ctx.format_fields(writer.by_ref(), event)?;
+    if colours {
+        // Field names are printed in italics; make sure nothing bleeds into the next line.
+        writer.write_str(ansi::RESET)?;
+    }
+    writeln!(writer)
 }
 
 /// The level as `tracing-subscriber` prints it: five columns, right-aligned.

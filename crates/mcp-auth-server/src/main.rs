@@ -4,7 +4,7 @@
 use std::error::Error;
 use std::process::ExitCode;
 
-use mcp_auth_server::{Config, ConfigError, LogFormat, LogWriter, serve};
+use mcp_auth_server::{Config, ConfigError, LogWriter, serve};
 use tracing_subscriber::EnvFilter;
 
 /// Without `RUST_LOG`: our own lines, the access log included, at info; rmcp only from warn
@@ -45,8 +45,8 @@ async fn main() -> ExitCode {
         // Colours only on a terminal: ANSI escapes in a log file or a journal are noise to
         // every reader after us.
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        // The request id without a span per request (src/log_format.rs).
-        .event_format(LogFormat)
+        // The request id without a span per request (src/log_format.rs); text or JSON.
+        .event_format(config.log_format)
         .with_env_filter(
             EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),

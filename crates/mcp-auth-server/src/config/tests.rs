@@ -177,6 +177,16 @@ fn the_introspection_secret_stays_out_of_debug_output_and_needs_its_pair() {
 }
 
 #[test]
+fn the_log_format_is_text_unless_json_is_asked_for() {
+    assert_eq!(parse(&[]).unwrap().log_format, crate::LogFormat::Text);
+    assert_eq!(
+        parse(&["--log-format", "json"]).unwrap().log_format,
+        crate::LogFormat::Json
+    );
+    assert!(parse(&["--log-format", "xml"]).is_err());
+}
+
+#[test]
 fn store_passwords_in_the_query_are_redacted_too() {
     for url in [
         "postgres://db.example/mcp?user=app&password=s3cret&sslmode=require",
