@@ -7,10 +7,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use mcp_auth_core::{Clock, ProviderError, SystemClock, TokenVerifier};
 use mcp_auth_types::{
-    AccessToken, AccessTokenSecret, build_authorization_server_metadata_url, is_resource_indicator,
-    resource_url_from_server_url, validate_issuer_url,
+    AccessToken, AccessTokenSecret, authorization_server_metadata_urls, is_resource_indicator,
+    issuer_metadata_member, resource_url_from_server_url, validate_issuer_url,
 };
-use serde_json::Value;
 
 use crate::answer::{Answer, Rules};
 use crate::cache::Answers;
@@ -258,41 +257,24 @@ impl IntrospectionTokenVerifier {
     async fn discover(&self) -> Result<String, IntrospectionError> {
         let issuer = validate_issuer_url(&self.issuer)
             .map_err(|_| IntrospectionError::Invalid("the issuer is not a valid issuer URL"))?;
-        let urls = [
-            build_authorization_server_metadata_url(&issuer),
-            format!(
-                "{}/.well-known/openid-configuration",
-                self.issuer.trim_end_matches('/')
-            ),
-        ];
         let mut last = IntrospectionError::Invalid("no metadata document was found");
-        for url in urls {
-            let document = match self.http.get_json(&url).await {
-                Ok(document) => document,
+        for url in authorization_server_metadata_urls(&issuer) {
+            let endpoint = match self.http.get_json(&url).await.and_then(|document| {
+                issuer_metadata_member(&document, &self.issuer, "introspection_endpoint")
+                    .map_err(|error| IntrospectionError::Invalid(error.reason()))
+            }) {
+                Ok(endpoint) => endpoint,
                 Err(error) => {
                     last = error;
                     continue;
                 }
             };
-            let Ok(metadata) = serde_json::from_slice::<Value>(&document) else {
-                last = IntrospectionError::Invalid("the metadata is not JSON");
-                continue;
-            };
-            if metadata.get("issuer").and_then(Value::as_str) != Some(self.issuer.as_str()) {
-                last = IntrospectionError::Invalid("the metadata's issuer is not the issuer");
-                continue;
-            }
-            return match metadata
-                .get("introspection_endpoint")
-                .and_then(Value::as_str)
-            {
-                Some(endpoint) if is_acceptable_endpoint(endpoint) => Ok(endpoint.to_owned()),
-                Some(_) => Err(IntrospectionError::Invalid(
+            return if is_acceptable_endpoint(&endpoint) {
+                Ok(endpoint)
+            } else {
+                Err(IntrospectionError::Invalid(
                     "the introspection endpoint is neither https nor loopback http",
-                )),
-                None => Err(IntrospectionError::Invalid(
-                    "the metadata names no introspection_endpoint",
-                )),
+                ))
             };
         }
         Err(last)

@@ -109,7 +109,7 @@ pub async fn serve(
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
     let cancel = CancellationToken::new();
     let connection_limits = config.limits.connections();
-    let (app, storage_task) = build(config, addr, cancel.clone()).await?;
+    let (app, purge_task) = build(config, addr, cancel.clone()).await?;
     tracing::info!(%addr, "listening");
     let stop = cancel.clone();
     crate::listener::serve_connections(listener, app, &connection_limits, async move {
@@ -122,7 +122,9 @@ pub async fn serve(
     .await;
     cancel.cancel();
     // The purge task only sleeps and purges; it ends at once once cancelled.
-    let _ = storage_task.await;
+    if let Some(purge_task) = purge_task {
+        let _ = purge_task.await;
+    }
     Ok(())
 }
 
@@ -132,7 +134,7 @@ async fn build(
     mut config: Config,
     addr: SocketAddr,
     cancel: CancellationToken,
-) -> Result<(Router, tokio::task::JoinHandle<()>), ServerError> {
+) -> Result<(Router, Option<tokio::task::JoinHandle<()>>), ServerError> {
     if !config.authorization_servers.issuers.is_empty() {
         return crate::resource_server::build(config, addr, cancel);
     }
@@ -279,7 +281,7 @@ async fn build(
     let app = finish(app, &config);
 
     let purge = tokio::spawn(purge_periodically(provider, local_limiter, cancel));
-    Ok((app, purge))
+    Ok((app, Some(purge)))
 }
 
 /// This server's public URL: `--issuer`, or `http://<bound address>`. In the authorization

@@ -78,7 +78,7 @@ pub(crate) fn build(
     config: Config,
     addr: SocketAddr,
     cancel: CancellationToken,
-) -> Result<(Router, tokio::task::JoinHandle<()>), ServerError> {
+) -> Result<(Router, Option<tokio::task::JoinHandle<()>>), ServerError> {
     let public = public_url(&config, addr)?;
     let resource = format!("{}/mcp", public.origin());
     let servers = &config.authorization_servers;
@@ -132,6 +132,6 @@ pub(crate) fn build(
     let app = protected_mcp(&config, protected.require_bearer(), &public, addr, &cancel)
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(protected.router());
-    // Nothing to purge: the task only keeps `serve`'s shape.
-    Ok((finish(app, &config), tokio::spawn(async {})))
+    // No store, so no purge task.
+    Ok((finish(app, &config), None))
 }

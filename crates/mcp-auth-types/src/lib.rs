@@ -23,7 +23,10 @@ pub use error::{
 };
 pub use introspection::IntrospectionResponse;
 pub use limits::{MetadataLimitError, contains_control_character};
-pub use metadata::{NoAuthorizationServer, OAuthMetadata, ProtectedResourceMetadata};
+pub use metadata::{
+    MetadataMemberError, NoAuthorizationServer, OAuthMetadata, ProtectedResourceMetadata,
+    authorization_server_metadata_urls, issuer_metadata_member,
+};
 pub use pkce::{is_valid_pkce_string, s256_challenge, verify_s256};
 pub use records::{
     AccessToken, AccessTokenInfo, AuthorizationCode, AuthorizationParams, IdentityAssertionParams,

@@ -183,6 +183,66 @@ fn non_empty<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<St
     Ok(servers)
 }
 
+/// Why an authorization server's metadata document did not name what was looked for
+/// ([`issuer_metadata_member`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetadataMemberError {
+    /// The document is not a JSON object.
+    #[error("the metadata is not a JSON object")]
+    NotJson,
+    /// The document's `issuer` is not the issuer asked about.
+    #[error("the metadata's issuer is not the configured issuer")]
+    OtherIssuer,
+    /// The document has no such string member.
+    #[error("the metadata names no such member")]
+    Missing,
+}
+
+impl MetadataMemberError {
+    /// The reason as a static message, for error types that carry one.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::NotJson => "the metadata is not a JSON object",
+            Self::OtherIssuer => "the metadata's issuer is not the configured issuer",
+            Self::Missing => "the metadata names no such member",
+        }
+    }
+}
+
+/// Where `issuer`'s metadata may be, in the order to try: RFC 8414 §3.1's path-inserted
+/// location, then OpenID Connect Discovery 1.0 §4's path-appended one.
+pub fn authorization_server_metadata_urls(issuer: &crate::IssuerUrl) -> [String; 2] {
+    [
+        crate::build_authorization_server_metadata_url(issuer),
+        format!(
+            "{}/.well-known/openid-configuration",
+            issuer.as_str().trim_end_matches('/')
+        ),
+    ]
+}
+
+/// The string member `member` (`jwks_uri`, `introspection_endpoint`, …) of `document`, an
+/// authorization server's metadata, provided the document is `issuer`'s: RFC 8414 §3.3 — a
+/// document naming another issuer is refused, or whoever serves it could name other keys or
+/// endpoints.
+pub fn issuer_metadata_member(
+    document: &[u8],
+    issuer: &str,
+    member: &str,
+) -> Result<String, MetadataMemberError> {
+    let metadata: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(document).map_err(|_| MetadataMemberError::NotJson)?;
+    if metadata.get("issuer").and_then(serde_json::Value::as_str) != Some(issuer) {
+        return Err(MetadataMemberError::OtherIssuer);
+    }
+    metadata
+        .get(member)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .ok_or(MetadataMemberError::Missing)
+}
+
 /// A protected-resource metadata document cannot be built without an authorization server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("protected resource metadata needs at least one authorization server")]
@@ -307,6 +367,51 @@ mod tests {
         assert_eq!(
             ProtectedResourceMetadata::new("https://rs", vec![]),
             Err(NoAuthorizationServer)
+        );
+    }
+}
+
+#[cfg(test)]
+mod member_tests {
+    use super::*;
+
+    #[test]
+    fn a_member_is_read_only_from_the_issuers_own_document() {
+        let document =
+            br#"{"issuer": "https://as.example", "jwks_uri": "https://as.example/keys"}"#;
+        assert_eq!(
+            issuer_metadata_member(document, "https://as.example", "jwks_uri").unwrap(),
+            "https://as.example/keys"
+        );
+        for (document, issuer, member, error) in [
+            (
+                &document[..],
+                "https://as.example/",
+                "jwks_uri",
+                MetadataMemberError::OtherIssuer,
+            ),
+            (
+                &document[..],
+                "https://as.example",
+                "introspection_endpoint",
+                MetadataMemberError::Missing,
+            ),
+            (
+                &b"[]"[..],
+                "https://as.example",
+                "jwks_uri",
+                MetadataMemberError::NotJson,
+            ),
+        ] {
+            assert_eq!(issuer_metadata_member(document, issuer, member), Err(error));
+        }
+        let issuer = crate::validate_issuer_url("https://as.example/tenant").unwrap();
+        assert_eq!(
+            authorization_server_metadata_urls(&issuer),
+            [
+                "https://as.example/.well-known/oauth-authorization-server/tenant",
+                "https://as.example/tenant/.well-known/openid-configuration"
+            ]
         );
     }
 }

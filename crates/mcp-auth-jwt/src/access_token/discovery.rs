@@ -3,8 +3,9 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use mcp_auth_types::{IssuerUrl, build_authorization_server_metadata_url, validate_issuer_url};
-use serde_json::Value;
+use mcp_auth_types::{
+    authorization_server_metadata_urls, issuer_metadata_member, validate_issuer_url,
+};
 
 use crate::error::{JwtConfigError, KeyFetchError};
 use crate::jwks::{JwksFetcher, JwksSource, KeyCache, KeySet};
@@ -113,7 +114,7 @@ impl Discovered {
         let issuer = validate_issuer_url(&self.issuer)
             .map_err(|_| KeyFetchError::Metadata("the issuer is not a valid issuer URL"))?;
         let mut last_error = KeyFetchError::Metadata("no metadata document was found");
-        for url in metadata_urls(&issuer) {
+        for url in authorization_server_metadata_urls(&issuer) {
             match self.jwks_uri(&url).await {
                 Ok(jwks_uri) => {
                     return KeyCache::new(&self.issuer, JwksSource::Url(jwks_uri), &self.fetcher)
@@ -127,29 +128,7 @@ impl Discovered {
 
     async fn jwks_uri(&self, url: &str) -> Result<String, KeyFetchError> {
         let document = self.fetcher.fetch(url).await?;
-        let metadata: Value = serde_json::from_slice(&document.body)
-            .map_err(|_| KeyFetchError::Metadata("the metadata is not JSON"))?;
-        if metadata.get("issuer").and_then(Value::as_str) != Some(self.issuer.as_str()) {
-            return Err(KeyFetchError::Metadata(
-                "the metadata's issuer is not the configured issuer",
-            ));
-        }
-        metadata
-            .get("jwks_uri")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or(KeyFetchError::Metadata("the metadata names no jwks_uri"))
+        issuer_metadata_member(&document.body, &self.issuer, "jwks_uri")
+            .map_err(|error| KeyFetchError::Metadata(error.reason()))
     }
-}
-
-/// Where the issuer's metadata may be: the RFC 8414 §3.1 path-inserted location, then OpenID
-/// Connect Discovery's path-appended one.
-fn metadata_urls(issuer: &IssuerUrl) -> [String; 2] {
-    [
-        build_authorization_server_metadata_url(issuer),
-        format!(
-            "{}/.well-known/openid-configuration",
-            issuer.as_str().trim_end_matches('/')
-        ),
-    ]
 }
