@@ -40,7 +40,7 @@ pub use settings::{
 pub use storage::{
     AccessTokenRecord, AuthorizationRequestRecord, AuthorizationRequestStore, ClientRecord,
     ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup, RefreshTokenRecord, ReplayStore,
-    Rotation, Storage, TokenStore,
+    Rotation, SigningKeyRecord, SigningKeyStore, Storage, TokenStore,
 };
 pub use store_provider::{
     MAX_ACCESS_TOKEN_CACHE_TTL, MAX_CODE_TTL, PendingAuthorization, PurgeReport, StoreProvider,

@@ -1,6 +1,6 @@
 //! [`MemoryStore`]: the reference storage backend, in process memory.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
@@ -11,7 +11,7 @@ use crate::secrets::SecretHash;
 use crate::storage::{
     AccessTokenRecord, AuthorizationRequestRecord, AuthorizationRequestStore, ClientRecord,
     ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup, RefreshTokenRecord, ReplayStore,
-    Rotation, SharedAccessTokenRecord, TokenStore,
+    Rotation, SharedAccessTokenRecord, SigningKeyRecord, SigningKeyStore, TokenStore,
 };
 
 /// Storage in process memory: the reference implementation of every storage contract.
@@ -51,6 +51,8 @@ struct State {
     grants: HashMap<Arc<str>, GrantTokens>,
     revoked_grants: HashMap<String, i64>,
     assertion_ids: HashMap<(String, String), i64>,
+    /// A handful at most: see [`SigningKeyStore`].
+    signing_keys: BTreeMap<i64, SigningKeyRecord>,
     inserts_since_sweep: usize,
     /// Inserts after which the next opportunistic sweep runs: the records the last sweep kept,
     /// at least [`MEMORY_STORE_SWEEP_EVERY`].
@@ -568,6 +570,38 @@ impl ReplayStore for MemoryStore {
 
     async fn purge_expired_assertion_ids(&self, now: i64) -> Result<u64, StorageError> {
         Ok(self.state().sweep_assertions(now))
+    }
+}
+
+#[async_trait]
+impl SigningKeyStore for MemoryStore {
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StorageError> {
+        Ok(self.state().signing_keys.values().cloned().collect())
+    }
+
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<bool, StorageError> {
+        let mut state = self.state();
+        if state.signing_keys.contains_key(&key.generation) {
+            return Ok(false);
+        }
+        if state
+            .signing_keys
+            .values()
+            .any(|stored| stored.kid == key.kid)
+        {
+            return Err(StorageError::conflict(
+                "a signing key with this kid is stored",
+            ));
+        }
+        state.signing_keys.insert(key.generation, key.clone());
+        Ok(true)
+    }
+
+    async fn delete_signing_keys_before(&self, generation: i64) -> Result<u64, StorageError> {
+        let mut state = self.state();
+        let kept = state.signing_keys.split_off(&generation);
+        let deleted = std::mem::replace(&mut state.signing_keys, kept).len();
+        Ok(deleted as u64)
     }
 }
 

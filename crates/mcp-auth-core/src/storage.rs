@@ -1,9 +1,9 @@
 //! Storage traits: what a backend must guarantee for `StoreProvider` to be secure.
 //!
 //! Storage is split by concern — clients, pending authorization requests, authorization codes,
-//! tokens, assertion replay — so a
+//! tokens, assertion replay, access-token signing keys — so a
 //! deployment can mix backends (clients in Postgres, tokens in Redis). [`Storage`] is the
-//! blanket trait over all five.
+//! blanket trait over all six.
 //!
 //! Backends store no usable credential: codes, tokens and client secrets arrive here already
 //! hashed ([`SecretHash`], SHA-256 of a 256-bit random value), so a dump of the store yields
@@ -20,6 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::StorageError;
 use crate::secrets::SecretHash;
+
+mod signing_keys;
+pub use signing_keys::{SigningKeyRecord, SigningKeyStore};
 
 /// Free-form claims carried on a token (`iss`, `act`, …).
 pub type Claims = serde_json::Map<String, serde_json::Value>;
@@ -410,15 +413,21 @@ pub trait ReplayStore: Send + Sync + 'static {
     async fn purge_expired_assertion_ids(&self, now: i64) -> Result<u64, StorageError>;
 }
 
-/// Everything `StoreProvider` needs. Implemented for every type that implements the five
+/// Everything a deployment stores. Implemented for every type that implements the six
 /// concerns, including `Arc<dyn Storage>`.
 pub trait Storage:
-    ClientStore + AuthorizationRequestStore + CodeStore + TokenStore + ReplayStore
+    ClientStore + AuthorizationRequestStore + CodeStore + TokenStore + ReplayStore + SigningKeyStore
 {
 }
 
 impl<T> Storage for T where
-    T: ClientStore + AuthorizationRequestStore + CodeStore + TokenStore + ReplayStore + ?Sized
+    T: ClientStore
+        + AuthorizationRequestStore
+        + CodeStore
+        + TokenStore
+        + ReplayStore
+        + SigningKeyStore
+        + ?Sized
 {
 }
 

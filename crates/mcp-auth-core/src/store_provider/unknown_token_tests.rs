@@ -8,7 +8,8 @@ use mcp_auth_types::{OAuthClientMetadata, TokenEndpointAuthMethod};
 
 use super::*;
 use crate::storage::{
-    AuthorizationRequestStore, ClientStore, CodeRecord, CodeStore, ReplayStore, TokenStore,
+    AuthorizationRequestStore, ClientStore, CodeRecord, CodeStore, ReplayStore, SigningKeyRecord,
+    SigningKeyStore, TokenStore,
 };
 use crate::{ManualClock, MemoryStore};
 
@@ -352,5 +353,18 @@ impl ReplayStore for Remote {
     }
     async fn purge_expired_assertion_ids(&self, now: i64) -> Result<u64, StorageError> {
         self.inner.purge_expired_assertion_ids(now).await
+    }
+}
+
+#[async_trait]
+impl SigningKeyStore for Remote {
+    async fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StorageError> {
+        self.inner.signing_keys().await
+    }
+    async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<bool, StorageError> {
+        self.inner.insert_signing_key(key).await
+    }
+    async fn delete_signing_keys_before(&self, generation: i64) -> Result<u64, StorageError> {
+        self.inner.delete_signing_keys_before(generation).await
     }
 }
