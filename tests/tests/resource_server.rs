@@ -6,6 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod https_host;
+#[path = "resource_server/jwt_access_tokens.rs"]
+mod jwt_access_tokens;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

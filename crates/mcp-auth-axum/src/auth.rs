@@ -14,6 +14,7 @@ use mcp_auth_handlers::authorize::AuthorizationHandler;
 use mcp_auth_handlers::bearer::BearerAuth;
 use mcp_auth_handlers::context::HandlerContext;
 use mcp_auth_handlers::introspect::IntrospectionHandler;
+use mcp_auth_handlers::jwks::{JWKS_PATH, KeySetHandler};
 use mcp_auth_handlers::metadata::{
     MetadataHandler, authorization_server_metadata_paths, build_metadata,
     build_protected_resource_metadata,
@@ -182,7 +183,8 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
     }
 
     /// The OAuth routes: authorization-server metadata (root, RFC 8414 path-inserted, OpenID
-    /// alias), `/authorize`, `/token`, `/register`, `/revoke` and `/introspect` when enabled,
+    /// alias), the access-token key set (`/.well-known/jwks.json`) when tokens are signed,
+    /// `/authorize`, `/token`, `/register`, `/revoke` and `/introspect` when enabled,
     /// and the protected-resource metadata when a resource URL is configured.
     ///
     /// Every endpoint but `/authorize` and `/introspect` answers CORS requests from any origin (browser-based MCP
@@ -214,6 +216,17 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
                 &path,
                 any(move |req: Request| async move {
                     call(req, metadata_limit, |r| handler.handle(r)).await
+                })
+                .layer(cors.clone()),
+            );
+        }
+
+        if self.ctx.capabilities.supports_signed_access_tokens() {
+            let keys = Arc::new(KeySetHandler::new(Arc::clone(&self.provider)));
+            router = router.route(
+                &format!("{base}{JWKS_PATH}"),
+                any(move |req: Request| async move {
+                    call(req, metadata_limit, |r| keys.handle(r)).await
                 })
                 .layer(cors.clone()),
             );

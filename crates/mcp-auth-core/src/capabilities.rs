@@ -35,6 +35,7 @@ pub struct Capabilities {
     grant_types: Vec<GrantType>,
     client_assertion_signing_algs: Vec<String>,
     client_id_metadata_documents: bool,
+    signed_access_tokens: bool,
 }
 
 impl Default for Capabilities {
@@ -52,6 +53,7 @@ impl Capabilities {
             grant_types: vec![GrantType::AuthorizationCode, GrantType::RefreshToken],
             client_assertion_signing_algs: Vec::new(),
             client_id_metadata_documents: false,
+            signed_access_tokens: false,
         }
     }
 
@@ -151,6 +153,17 @@ impl Capabilities {
     /// Whether https URL client ids resolve to Client ID Metadata Documents.
     pub fn supports_client_id_metadata_documents(&self) -> bool {
         self.client_id_metadata_documents
+    }
+
+    /// Access tokens are signed JWTs (RFC 9068) whose keys are published at `jwks_uri`.
+    pub fn signed_access_tokens(mut self) -> Self {
+        self.signed_access_tokens = true;
+        self
+    }
+
+    /// Whether access tokens are signed JWTs with a published key set (`jwks_uri`).
+    pub fn supports_signed_access_tokens(&self) -> bool {
+        self.signed_access_tokens
     }
 }
 

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod access_token_signer;
 mod assertion;
 mod capabilities;
 mod client_metadata;
@@ -15,6 +16,7 @@ pub mod storage;
 mod store_provider;
 mod verifier_chain;
 
+pub use access_token_signer::{AccessTokenClaims, AccessTokenSigner};
 pub use assertion::{
     ClientAssertionError, ClientAssertionVerifier, IdentityAssertionGrant,
     IdentityAssertionValidator, VerifiedClientAssertion, identity_assertion_subject,

@@ -60,6 +60,14 @@ pub trait OAuthAuthorizationServerProvider: Send + Sync + 'static {
         Capabilities::new()
     }
 
+    /// The JWK Set document (JSON) that verifies this provider's access tokens, served at
+    /// `jwks_uri`: `Some` exactly when [`capabilities`](Self::capabilities) say
+    /// [`signed_access_tokens`](Capabilities::supports_signed_access_tokens). It changes as keys
+    /// rotate, so it is asked for on every request. The default is `None` (opaque tokens).
+    fn access_token_key_set(&self) -> Option<Arc<str>> {
+        None
+    }
+
     /// The registered client with this id, or `None`.
     async fn get_client(
         &self,

@@ -27,6 +27,7 @@ use self::client_cache::ClientCache;
 pub use self::sign_in::PendingAuthorization;
 use self::token_cache::AccessTokenCache;
 use self::unknown_token_cache::UnknownTokenCache;
+use crate::access_token_signer::{AccessTokenClaims, AccessTokenSigner};
 use crate::assertion::{ClientAssertionError, ClientAssertionVerifier, IdentityAssertionValidator};
 use crate::capabilities::Capabilities;
 use crate::client_metadata::{
@@ -38,7 +39,7 @@ use crate::error::{
     TokenError,
 };
 use crate::provider::{OAuthAuthorizationServerProvider, RevocableToken};
-use crate::secrets::{SecretHash, random_secret};
+use crate::secrets::{SecretHash, random_id, random_secret};
 use crate::settings::ClientRegistrationOptions;
 use crate::storage::{
     AccessTokenRecord, AuthorizationRequestRecord, Claims, ClientRecord, CodeTake, RefreshLookup,
@@ -286,22 +287,35 @@ impl<S: Storage> StoreProvider<S> {
     }
 
     /// Mints an access token (and a refresh token when enabled and the client may refresh) for
-    /// `grant`, returning the records and the response.
+    /// `grant`, returning the records and the response. The access token is a random string,
+    /// or a JWT saying the same as its record when a signer is configured.
     fn mint(
         &self,
         client: &OAuthClientInformationFull,
         grant: &GrantShape<'_>,
         access_scopes: &[String],
         with_refresh: bool,
-    ) -> (AccessTokenRecord, Option<RefreshTokenRecord>, OAuthToken) {
+    ) -> Result<(AccessTokenRecord, Option<RefreshTokenRecord>, OAuthToken), ProviderError> {
         let now = self.now();
         let grant_end = self
             .config
             .grant_lifetime
             .map(|lifetime| grant.issued_at + secs(lifetime));
         let cap = |expires_at: i64| grant_end.map_or(expires_at, |end| expires_at.min(end));
-        let access_secret = random_secret();
         let access_expires_at = cap(now + secs(self.config.access_token_ttl));
+        let access_secret = match &self.collaborators.access_token_signer {
+            None => random_secret(),
+            Some(signer) => signer.sign(&AccessTokenClaims {
+                issuer: self.config.issuer.as_str(),
+                subject: grant.subject.as_deref().unwrap_or(&client.client_id),
+                audience: grant.resource.as_deref(),
+                client_id: &client.client_id,
+                scopes: access_scopes,
+                issued_at: now,
+                expires_at: access_expires_at,
+                jwt_id: &random_id(),
+            })?,
+        };
         // The grant's claims plus the token's own `iat` (the grant may be older), which
         // introspection reports (RFC 7662 §2.2).
         let mut access_claims = grant.claims.clone();
@@ -342,7 +356,7 @@ impl<S: Storage> StoreProvider<S> {
             }
             _ => None,
         };
-        (access, refresh, response)
+        Ok((access, refresh, response))
     }
 
     fn own_claims(&self) -> Claims {
@@ -397,6 +411,13 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
 
     fn capabilities(&self) -> Capabilities {
         self.capabilities.clone()
+    }
+
+    fn access_token_key_set(&self) -> Option<Arc<str>> {
+        self.collaborators
+            .access_token_signer
+            .as_ref()
+            .map(|signer| signer.key_set())
     }
 
     async fn get_client(
@@ -502,7 +523,7 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
             claims: self.own_claims(),
             issued_at: self.now(),
         };
-        let (access, refresh, response) = self.mint(client, &shape, &code.code.scopes, true);
+        let (access, refresh, response) = self.mint(client, &shape, &code.code.scopes, true)?;
         if self.store_new_tokens(&access, refresh.as_ref()).await? {
             Ok(response)
         } else {
@@ -560,7 +581,7 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
             claims: old.claims.clone().unwrap_or_default(),
             issued_at: old.grant_issued_at,
         };
-        let (access, refresh, response) = self.mint(client, &shape, &scopes, true);
+        let (access, refresh, response) = self.mint(client, &shape, &scopes, true)?;
         let rotation = self
             .storage
             .rotate_refresh_token(&old.token_hash, &access, refresh.as_ref(), self.now())

@@ -6,6 +6,7 @@ pub mod client_auth;
 pub mod context;
 pub mod form;
 pub mod introspect;
+pub mod jwks;
 pub mod limits;
 pub mod metadata;
 pub mod register;

@@ -71,6 +71,9 @@ pub fn build_metadata(settings: &AuthSettings, capabilities: &Capabilities) -> O
     if capabilities.supports_client_id_metadata_documents() {
         metadata.client_id_metadata_document_supported = Some(true);
     }
+    if capabilities.supports_signed_access_tokens() {
+        metadata.jwks_uri = Some(issuer.endpoint(crate::jwks::JWKS_PATH));
+    }
     metadata.service_documentation = settings.service_documentation_url.clone();
 
     if registration.enabled {
@@ -439,6 +442,21 @@ mod tests {
             );
             assert_eq!(served[algs], json!(["RS256", "ES256"]));
         }
+    }
+
+    #[test]
+    fn jwks_uri_is_advertised_exactly_when_access_tokens_are_signed() {
+        let settings = issuer_only("https://as.example/tenant");
+        let opaque = to_json(&build_metadata(&settings, &Capabilities::new()));
+        assert!(opaque.get("jwks_uri").is_none());
+        let signed = to_json(&build_metadata(
+            &settings,
+            &Capabilities::new().signed_access_tokens(),
+        ));
+        assert_eq!(
+            signed["jwks_uri"],
+            "https://as.example/tenant/.well-known/jwks.json"
+        );
     }
 
     #[test]

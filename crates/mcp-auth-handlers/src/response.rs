@@ -97,6 +97,8 @@ pub enum Caching {
     NoStorePragma,
     /// `Cache-Control: public, max-age=3600` (metadata documents).
     PublicHour,
+    /// `Cache-Control: public, max-age=300` (the key set, which rotates).
+    PublicFiveMinutes,
 }
 
 /// A JSON response.
@@ -136,6 +138,12 @@ pub fn raw_json(status: StatusCode, body: Bytes, caching: Caching) -> Response<B
             headers.insert(
                 CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=3600"),
+            );
+        }
+        Caching::PublicFiveMinutes => {
+            headers.insert(
+                CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
             );
         }
     }

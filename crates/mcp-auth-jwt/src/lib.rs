@@ -7,6 +7,7 @@ mod id_jag;
 mod jwks;
 mod jws;
 pub mod limits;
+mod signing;
 #[cfg(any(test, feature = "test-util"))]
 pub mod test_util;
 mod verify_pool;
@@ -22,3 +23,8 @@ pub use jwks::{
 pub use jws::{SUPPORTED_ALGORITHMS, SigningAlgorithm};
 /// The SSRF-hardened fetcher for client `jwks_uri`s (it implements [`JwksFetcher`]).
 pub use mcp_auth_fetch::VettedFetcher;
+pub use signing::{
+    DEFAULT_PUBLISH_AHEAD, DEFAULT_ROTATION_PERIOD, JwtAccessTokenSigner,
+    JwtAccessTokenSignerBuilder, MIN_SECRET_LEN, REFRESH_INTERVAL, SealingKey, SigningKeyError,
+    UnsealError,
+};

@@ -91,6 +91,9 @@ pub enum ServerError {
     /// The sign-in templates did not compile.
     #[error("sign-in templates: {0}")]
     Templates(#[from] minijinja::Error),
+    /// JWT access tokens could not be set up.
+    #[error(transparent)]
+    Signing(#[from] crate::signing::SigningError),
     /// Serving failed.
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),
@@ -155,6 +158,7 @@ async fn build(
         // scope of their first 401 and only learn of a tool's scope from its 403.
         .step_up_scopes(config.tool_scopes.values().flatten().cloned());
     let storage = store::open(&config.store).await?;
+    let signer = crate::signing::access_token_signer(&config, &storage, &resource).await?;
     let mut provider = StoreProvider::builder(Arc::clone(&storage), issuer.as_str())
         .sign_in_url(issuer.endpoint("/sign-in"))
         .access_token_ttl(config.access_token_ttl)
@@ -176,6 +180,9 @@ async fn build(
             .contains(&GrantType::ClientCredentials)
     });
     provider = provider.client_credentials(client_credentials);
+    if let Some(signer) = &signer {
+        provider = provider.access_token_signer(Arc::clone(signer) as _);
+    }
     if identity_assertion {
         let mut validator = IdJagValidator::builder(issuer.as_str()).resource(resource.as_str());
         for idp in &config.trusted_idps {
@@ -280,8 +287,12 @@ async fn build(
         .merge(budgeted);
     let app = finish(app, &config);
 
-    let purge = tokio::spawn(purge_periodically(provider, local_limiter, cancel));
-    Ok((app, Some(purge)))
+    let keys = crate::signing::refresh_periodically(signer, cancel.clone());
+    let purge = purge_periodically(provider, local_limiter, cancel);
+    let maintenance = tokio::spawn(async move {
+        tokio::join!(purge, keys);
+    });
+    Ok((app, Some(maintenance)))
 }
 
 /// This server's public URL: `--issuer`, or `http://<bound address>`. In the authorization

@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use clap::parser::ValueSource;
-use clap::{CommandFactory, FromArgMatches, Parser};
+use clap::{CommandFactory, FromArgMatches};
 use mcp_auth_types::{OAuthClientInformationFull, validate_issuer_url};
 use serde::Deserialize;
 
@@ -25,203 +25,6 @@ pub const DEFAULT_ACCESS_TOKEN_TTL: u64 = 3600;
 /// [`StoreUrl::default_access_token_cache_ttl`]).
 pub const DEFAULT_SQLITE_ACCESS_TOKEN_CACHE_TTL: u64 = 30;
 
-/// The command line. Every flag has an `MCP_AUTH_*` variable; repeatable flags take a
-/// comma-separated list from their variable.
-#[derive(Debug, Parser)]
-#[command(
-    name = "mcp-auth-server",
-    version,
-    about = "An OAuth 2.1 authorization server with a protected MCP endpoint"
-)]
-struct Args {
-    /// Listen address [default: 127.0.0.1:8080]
-    #[arg(long, env = "MCP_AUTH_BIND", value_name = "ADDR")]
-    bind: Option<String>,
-    /// Issuer identifier, used byte for byte in metadata [default: http://<bind>]
-    #[arg(long, env = "MCP_AUTH_ISSUER", value_name = "URL")]
-    issuer: Option<String>,
-    /// memory | sqlite://PATH | postgres://... | redis://... [default: sqlite://mcp-auth.db]
-    #[arg(
-        long,
-        env = "MCP_AUTH_STORE",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    store: Option<String>,
-    /// Valid scopes, space-separated; /mcp requires all of them [default: "mcp:tools"]
-    #[arg(long, env = "MCP_AUTH_SCOPES", value_name = "\"A B\"")]
-    scopes: Option<String>,
-    /// Scopes given to a client that registers without `scope` [default: the valid scopes]
-    #[arg(long, env = "MCP_AUTH_DEFAULT_SCOPES", value_name = "\"A\"")]
-    default_scopes: Option<String>,
-    /// A sign-in user (repeatable)
-    #[arg(
-        long = "user",
-        env = "MCP_AUTH_USERS",
-        value_name = "NAME:PASSWORD",
-        hide_env_values = true
-    )]
-    users: Vec<String>,
-    /// A pre-registered client: RFC 7591 client information JSON (repeatable)
-    #[arg(long = "client", env = "MCP_AUTH_CLIENTS", value_name = "FILE")]
-    clients: Vec<PathBuf>,
-    /// Trust ID-JAGs from an enterprise IdP, whose keys are a JWKS file or https URL; enables
-    /// the SEP-990 jwt-bearer grant (repeatable)
-    #[arg(
-        long = "trusted-idp",
-        env = "MCP_AUTH_TRUSTED_IDPS",
-        value_name = "ISSUER=JWKS"
-    )]
-    trusted_idps: Vec<String>,
-    /// Be a resource server only, for this authorization server's JWT access tokens
-    /// (discovered from its metadata); no local /authorize, /token, /register or sign-in
-    /// (repeatable)
-    #[arg(
-        long = "authorization-server",
-        env = "MCP_AUTH_AUTHORIZATION_SERVERS",
-        value_name = "ISSUER"
-    )]
-    authorization_servers: Vec<String>,
-    /// With --authorization-server: verify tokens at its introspection endpoint (RFC 7662) as
-    /// this confidential client instead of as JWTs
-    #[arg(
-        long,
-        env = "MCP_AUTH_INTROSPECTION_CLIENT_ID",
-        value_name = "ID",
-        requires = "introspection_client_secret"
-    )]
-    introspection_client_id: Option<String>,
-    /// The secret of --introspection-client-id
-    #[arg(
-        long,
-        env = "MCP_AUTH_INTROSPECTION_CLIENT_SECRET",
-        value_name = "SECRET",
-        hide_env_values = true,
-        requires = "introspection_client_id"
-    )]
-    introspection_client_secret: Option<String>,
-    /// Another resource this authorization server issues tokens for, e.g. an MCP server on
-    /// another host that introspects them (repeatable)
-    #[arg(
-        long = "additional-resource",
-        env = "MCP_AUTH_ADDITIONAL_RESOURCES",
-        value_name = "URL"
-    )]
-    additional_resources: Vec<String>,
-    /// Extra PEM root certificates for the --authorization-server hosts (repeatable)
-    #[arg(
-        long = "authorization-server-root-cert",
-        env = "MCP_AUTH_AUTHORIZATION_SERVER_ROOT_CERTS",
-        value_name = "FILE"
-    )]
-    authorization_server_root_certs: Vec<PathBuf>,
-    /// Access-token lifetime [default: 3600]
-    #[arg(long, env = "MCP_AUTH_ACCESS_TOKEN_TTL", value_name = "SECONDS")]
-    access_token_ttl: Option<u64>,
-    /// Serve confirmed access tokens from memory for this long; another instance's revocation
-    /// can lag by as much (0 disables) [default: 30 with SQLite, else 0]
-    #[arg(long, env = "MCP_AUTH_ACCESS_TOKEN_CACHE_TTL", value_name = "SECONDS")]
-    access_token_cache_ttl: Option<u64>,
-    /// Do not resolve or advertise Client ID Metadata Documents (https URL client ids)
-    #[arg(long, env = "MCP_AUTH_NO_CLIENT_METADATA_DOCUMENTS")]
-    no_client_metadata_documents: bool,
-    /// Let the fetchers of metadata documents and client jwks_uri reach this special-use
-    /// address range, e.g. 10.0.0.0/8 (tests and private deployments only; repeatable)
-    #[arg(
-        long = "cimd-allow-address",
-        env = "MCP_AUTH_CIMD_ALLOW_ADDRESSES",
-        value_name = "CIDR"
-    )]
-    cimd_allow_addresses: Vec<String>,
-    /// Extra PEM root certificates for metadata-document and jwks_uri hosts (repeatable)
-    #[arg(
-        long = "cimd-root-cert",
-        env = "MCP_AUTH_CIMD_ROOT_CERTS",
-        value_name = "FILE"
-    )]
-    cimd_root_certs: Vec<PathBuf>,
-    /// Fetch metadata documents only from these client_id hosts (`*.example.com` allowed;
-    /// repeatable)
-    #[arg(
-        long = "cimd-allow-host",
-        env = "MCP_AUTH_CIMD_ALLOW_HOSTS",
-        value_name = "HOST"
-    )]
-    cimd_allow_hosts: Vec<String>,
-    /// Never fetch metadata documents from these client_id hosts (repeatable)
-    #[arg(
-        long = "cimd-deny-host",
-        env = "MCP_AUTH_CIMD_DENY_HOSTS",
-        value_name = "HOST"
-    )]
-    cimd_deny_hosts: Vec<String>,
-    /// Open connections at most [default: 4096]
-    #[arg(long, env = "MCP_AUTH_MAX_CONNECTIONS", value_name = "N")]
-    max_connections: Option<usize>,
-    /// A reverse proxy whose X-Forwarded-For / Forwarded headers name the client address
-    /// that rate limits count (repeatable)
-    #[arg(
-        long = "trusted-proxy",
-        env = "MCP_AUTH_TRUSTED_PROXIES",
-        value_name = "CIDR"
-    )]
-    trusted_proxies: Vec<String>,
-    /// TOML file with the same settings (keys: bind, issuer, store, scopes, default_scopes,
-    /// users, clients, trusted_idps, authorization_servers, authorization_server_root_certs,
-    /// introspection_client_id, introspection_client_secret, additional_resources,
-    /// access_token_ttl, access_token_cache_ttl,
-    /// no_client_metadata_documents,
-    /// cimd_allow_addresses, cimd_root_certs, cimd_allow_hosts, cimd_deny_hosts,
-    /// max_connections, trusted_proxies, log_format; tables tool_scopes and limits)
-    #[arg(long, env = "MCP_AUTH_CONFIG", value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// Log line format: text, or one JSON object per line [default: text]
-    #[arg(long, env = "MCP_AUTH_LOG_FORMAT", value_name = "FORMAT", value_enum)]
-    log_format: Option<crate::LogFormat>,
-    /// Validate the settings, print them (secrets redacted) and exit
-    #[arg(long)]
-    check_config: bool,
-    /// Read a password from stdin (not echoed on a terminal), print its argon2id PHC string
-    /// for `--user NAME:PHC`, and exit
-    #[arg(long)]
-    hash_password: bool,
-    /// Whether `--no-client-metadata-documents` came from the command line or environment
-    /// (a flag is a plain `bool`, so its absence is read from clap's value source).
-    #[arg(skip)]
-    no_client_metadata_documents_given: bool,
-}
-
-/// The TOML file: the same settings, named like the environment variables without the prefix.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    bind: Option<String>,
-    issuer: Option<String>,
-    store: Option<String>,
-    scopes: Option<Scopes>,
-    default_scopes: Option<Scopes>,
-    tool_scopes: Option<std::collections::BTreeMap<String, Scopes>>,
-    users: Option<Vec<String>>,
-    clients: Option<Vec<PathBuf>>,
-    trusted_idps: Option<Vec<String>>,
-    authorization_servers: Option<Vec<String>>,
-    authorization_server_root_certs: Option<Vec<PathBuf>>,
-    introspection_client_id: Option<String>,
-    introspection_client_secret: Option<String>,
-    additional_resources: Option<Vec<String>>,
-    access_token_ttl: Option<u64>,
-    access_token_cache_ttl: Option<u64>,
-    no_client_metadata_documents: Option<bool>,
-    cimd_allow_addresses: Option<Vec<String>>,
-    cimd_root_certs: Option<Vec<PathBuf>>,
-    cimd_allow_hosts: Option<Vec<String>>,
-    cimd_deny_hosts: Option<Vec<String>>,
-    max_connections: Option<usize>,
-    trusted_proxies: Option<Vec<String>>,
-    log_format: Option<crate::LogFormat>,
-    limits: Option<crate::limits::Limits>,
-}
-
 /// The demo's step-up: `admin_echo` needs `mcp:admin`.
 fn default_tool_scopes() -> std::collections::BTreeMap<String, Vec<String>> {
     [("admin_echo".to_owned(), vec!["mcp:admin".to_owned()])].into()
@@ -230,7 +33,7 @@ fn default_tool_scopes() -> std::collections::BTreeMap<String, Vec<String>> {
 /// Scopes in the file: `"a b"` as on the command line, or `["a", "b"]`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum Scopes {
+pub(super) enum Scopes {
     Joined(String),
     List(Vec<String>),
 }
@@ -350,6 +153,8 @@ pub struct Config {
     pub access_token_ttl: u64,
     /// How long confirmed access tokens are served from memory, in seconds (0: never).
     pub access_token_cache_ttl: u64,
+    /// Opaque or JWT access tokens, and the signing keys of JWTs.
+    pub access_tokens: AccessTokenSettings,
     /// Client ID Metadata Documents (on by default).
     pub client_metadata: crate::cimd::ClientMetadataConfig,
     /// Connection, timeout, rate and attempt bounds (`[limits]`; `--max-connections`).
@@ -446,6 +251,7 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let client_metadata = client_metadata(&args, &file, file_dir)?;
         let authorization_servers = authorization_servers(&args, &file, file_dir)?;
+        let access_tokens = access_tokens::access_tokens(&args, &file, file_dir)?;
         let bind = args
             .bind
             .or(file.bind)
@@ -528,6 +334,10 @@ impl Config {
                 ("--client", !clients.is_empty()),
                 ("--trusted-idp", !trusted_idps.is_empty()),
                 ("--additional-resource", !additional_resources.is_empty()),
+                (
+                    "--access-token-format",
+                    access_tokens.format != AccessTokenFormat::Opaque,
+                ),
             ] {
                 if given {
                     return Err(invalid(
@@ -589,6 +399,7 @@ impl Config {
             additional_resources,
             access_token_ttl,
             access_token_cache_ttl,
+            access_tokens,
         })
     }
 }
@@ -653,12 +464,18 @@ fn read_client(path: &Path) -> Result<OAuthClientInformationFull, ConfigError> {
     })
 }
 
+mod access_tokens;
+mod args;
 mod sections;
 mod store_url;
 #[cfg(test)]
 mod tests;
 mod values;
 
+pub use access_tokens::{
+    AccessTokenFormat, AccessTokenSettings, DEFAULT_SIGNING_KEY_ROTATION_DAYS,
+};
+use args::{Args, FileSettings};
 use sections::{authorization_servers, client_metadata};
 pub use store_url::StoreUrl;
 pub use values::{TrustedIdp, UserCredentials, UserSecret};

@@ -17,6 +17,9 @@ pub struct OAuthMetadata {
     /// The dynamic client registration endpoint (RFC 7591).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registration_endpoint: Option<String>,
+    /// The JWK Set that verifies the server's signed access tokens (RFC 8414 §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
     /// Scopes this server supports.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes_supported: Option<Vec<String>>,
@@ -95,6 +98,7 @@ impl OAuthMetadata {
             authorization_endpoint: authorization_endpoint.into(),
             token_endpoint: token_endpoint.into(),
             registration_endpoint: None,
+            jwks_uri: None,
             scopes_supported: None,
             response_types_supported: default_response_types(),
             response_modes_supported: None,

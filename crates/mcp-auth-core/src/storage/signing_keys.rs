@@ -74,6 +74,10 @@ impl std::fmt::Debug for SigningKeyRecord {
 /// Access-token signing keys. A deployment holds a handful (the signing key, the next one
 /// published ahead of it, the previous ones until the tokens they signed have expired), so the
 /// whole set is read at once.
+///
+/// The text fields are opaque: a backend stores any string faithfully, or refuses one it cannot
+/// hold (PostgreSQL text cannot hold NUL) with a [`StorageError`] and stores nothing of that
+/// key. It never panics on one.
 #[async_trait]
 pub trait SigningKeyStore: Send + Sync + 'static {
     /// Every stored key, by increasing `generation`.
@@ -82,11 +86,13 @@ pub trait SigningKeyStore: Send + Sync + 'static {
     /// Stores `key` unless a key of the same generation is stored — insert if absent,
     /// atomically, so that of several instances rotating at once exactly one succeeds. Returns
     /// whether it was stored; a duplicate `kid` under another generation is a
-    /// [`StorageErrorKind::Conflict`](crate::StorageErrorKind).
+    /// [`StorageErrorKind::Conflict`](crate::StorageErrorKind). The generation is checked first:
+    /// a key whose generation is stored returns `Ok(false)` whatever its `kid`, so retrying an
+    /// insert that succeeded is harmless.
     async fn insert_signing_key(&self, key: &SigningKeyRecord) -> Result<bool, StorageError>;
 
     /// Deletes the keys of generations below `generation` (keys retired for longer than any
-    /// token they signed lives); returns how many.
+    /// token they signed lives), comparing generations exactly as integers; returns how many.
     async fn delete_signing_keys_before(&self, generation: i64) -> Result<u64, StorageError>;
 }
 

@@ -11,6 +11,7 @@ use mcp_auth_types::{
 };
 
 use super::{GrantShape, StoreProvider};
+use crate::access_token_signer::AccessTokenSigner;
 use crate::assertion::{
     ClientAssertionError, ClientAssertionVerifier, IdentityAssertionValidator,
     identity_assertion_subject,
@@ -28,6 +29,7 @@ pub(super) struct Collaborators {
     pub(super) identity_assertions: Option<Arc<dyn IdentityAssertionValidator>>,
     pub(super) client_assertions: Option<Arc<dyn ClientAssertionVerifier>>,
     pub(super) client_metadata: Option<Arc<dyn ClientMetadataResolver>>,
+    pub(super) access_token_signer: Option<Arc<dyn AccessTokenSigner>>,
 }
 
 impl Collaborators {
@@ -47,6 +49,9 @@ impl Collaborators {
         if self.client_metadata.is_some() {
             capabilities = capabilities.client_id_metadata_documents();
         }
+        if self.access_token_signer.is_some() {
+            capabilities = capabilities.signed_access_tokens();
+        }
         capabilities
     }
 }
@@ -57,6 +62,7 @@ impl std::fmt::Debug for Collaborators {
             .field("identity_assertions", &self.identity_assertions.is_some())
             .field("client_assertions", &self.client_assertions.is_some())
             .field("client_metadata", &self.client_metadata.is_some())
+            .field("access_token_signer", &self.access_token_signer.is_some())
             .finish()
     }
 }
@@ -274,7 +280,7 @@ impl<S: Storage> StoreProvider<S> {
             claims,
             issued_at: self.now(),
         };
-        let (access, _, response) = self.mint(client, &shape, scopes, false);
+        let (access, _, response) = self.mint(client, &shape, scopes, false)?;
         if self.store_new_tokens(&access, None).await? {
             Ok(response)
         } else {

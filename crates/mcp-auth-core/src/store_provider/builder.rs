@@ -202,6 +202,15 @@ impl<S: Storage> StoreProviderBuilder<S> {
         self
     }
 
+    /// Issues signed JWT access tokens (RFC 9068) through `signer` (for example
+    /// `mcp_auth_jwt::JwtAccessTokenSigner`) instead of random strings, and publishes its key
+    /// set (`jwks_uri`). Each token is still stored under its hash, so revocation and
+    /// introspection work as for opaque tokens; see [`AccessTokenSigner`].
+    pub fn access_token_signer(mut self, signer: Arc<dyn AccessTokenSigner>) -> Self {
+        self.collaborators.access_token_signer = Some(signer);
+        self
+    }
+
     /// Validates the configuration.
     pub fn build(self) -> Result<StoreProvider<S>, ConfigError> {
         let issuer = validate_issuer_url(&self.issuer)?;

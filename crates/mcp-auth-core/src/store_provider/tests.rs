@@ -174,3 +174,97 @@ async fn metadata_document_scopes_follow_the_registration_rules() {
         "without rules the document is taken as is"
     );
 }
+
+/// A signer that records what it was asked to sign and returns it as the "token".
+#[derive(Default)]
+struct RecordingSigner {
+    signed: std::sync::Mutex<Vec<String>>,
+}
+
+impl AccessTokenSigner for RecordingSigner {
+    fn sign(&self, claims: &AccessTokenClaims<'_>) -> Result<String, ProviderError> {
+        let token = format!(
+            "{}|{}|{}|{}|{}|{}|{}|{}",
+            claims.issuer,
+            claims.subject,
+            claims.audience.unwrap_or("-"),
+            claims.client_id,
+            claims.scopes.join(" "),
+            claims.expires_at - claims.issued_at,
+            claims.jwt_id.len(),
+            self.signed.lock().unwrap().len(),
+        );
+        self.signed.lock().unwrap().push(claims.jwt_id.to_owned());
+        Ok(token)
+    }
+    fn key_set(&self) -> Arc<str> {
+        Arc::from(r#"{"keys":[]}"#)
+    }
+}
+
+#[tokio::test]
+async fn a_signer_makes_the_token_and_the_stored_record_still_decides() {
+    let signer = Arc::new(RecordingSigner::default());
+    let provider = StoreProvider::builder(MemoryStore::new(), "https://as.example")
+        .client_credentials(true)
+        .access_token_ttl(600)
+        .access_token_signer(Arc::clone(&signer) as Arc<dyn AccessTokenSigner>)
+        .build()
+        .unwrap();
+    assert!(provider.capabilities().supports_signed_access_tokens());
+    assert_eq!(
+        provider.access_token_key_set().as_deref(),
+        Some(r#"{"keys":[]}"#)
+    );
+    let mut metadata = mcp_auth_types::OAuthClientMetadata::new(vec![]);
+    metadata.grant_types = vec![GrantType::ClientCredentials];
+    metadata.scope = Some("mcp:tools".to_owned());
+    let client = OAuthClientInformationFull::new("svc", metadata);
+    let issue = |resource: Option<&str>| {
+        provider.exchange_client_credentials(
+            &client,
+            Some(vec!["mcp:tools".to_owned()]),
+            resource.map(str::to_owned),
+        )
+    };
+    let token = issue(Some("https://mcp.example/mcp")).await.unwrap();
+    let raw = token.access_token.expose_secret().to_owned();
+    // The client acting in its own name is the subject (RFC 9068 §2.2); a UUID `jti`.
+    assert_eq!(
+        raw,
+        "https://as.example|svc|https://mcp.example/mcp|svc|mcp:tools|600|36|0"
+    );
+    let second = issue(None).await.unwrap();
+    assert!(
+        second
+            .access_token
+            .expose_secret()
+            .starts_with("https://as.example|svc|-|")
+    );
+    let ids = signer.signed.lock().unwrap().clone();
+    assert_ne!(ids[0], ids[1], "every token has its own jti");
+
+    // The signed token is stored under its hash like an opaque one, and revocation kills it.
+    let secret = AccessTokenSecret::new(raw);
+    let loaded = provider
+        .load_access_token(&secret)
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(
+        loaded.token.resource.as_deref(),
+        Some("https://mcp.example/mcp")
+    );
+    provider
+        .revoke_token(RevocableToken::Access(loaded))
+        .await
+        .unwrap();
+    assert!(provider.load_access_token(&secret).await.unwrap().is_none());
+
+    // Without a signer: opaque tokens, no key set.
+    let opaque = StoreProvider::builder(MemoryStore::new(), "https://as.example")
+        .build()
+        .unwrap();
+    assert!(!opaque.capabilities().supports_signed_access_tokens());
+    assert!(opaque.access_token_key_set().is_none());
+}
