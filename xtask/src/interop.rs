@@ -25,7 +25,10 @@
 //!    Provider (`interop/typescript/oidc_provider.mjs`): npm `oidc-provider` (pinned) issues
 //!    RFC 9068 JWT access tokens with resource indicators; a second mcp-auth-server started
 //!    with `--authorization-server` must accept the one for its resource (the TypeScript SDK
-//!    calls `whoami` with it) and refuse the one for another resource.
+//!    calls `whoami` with it) and refuse the one for another resource. Last, our own JWT
+//!    access tokens (`interop/python/jwt_access_token_check.py`): for ES256, EdDSA and RS256 a
+//!    server with `--access-token-format jwt` issues a token that PyJWT verifies against the
+//!    published key set (and refuses for another audience or with an altered signature).
 //! 4. Stop the server, and report. A failing client fails the command, after its output and
 //!    the tail of the server's log.
 //!
@@ -203,6 +206,20 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
     outcomes.push((
         "Resource server only: JWT access tokens of npm oidc-provider, called by the TypeScript SDK",
         run_bounded(oidc_provider, CLIENT_TIMEOUT),
+    ));
+
+    // Our JWT access tokens, verified by an independent library (PyJWT) against the key set
+    // we publish, for each signing algorithm; the script starts its own servers.
+    let mut jwt_check = Command::new(&python);
+    jwt_check
+        .arg(root.join("interop/python/jwt_access_token_check.py"))
+        .arg("--server-bin")
+        .arg(&server_bin)
+        .arg("--dir")
+        .arg(work.join("jwt-access-tokens"));
+    outcomes.push((
+        "JWT access tokens (ES256, EdDSA, RS256) verified by PyJWT against our jwks_uri",
+        run_bounded(jwt_check, CLIENT_TIMEOUT),
     ));
 
     let failed = outcomes

@@ -103,6 +103,12 @@ async fn tokens_of_every_algorithm_carry_the_rfc_9068_claims_and_verify() {
         let key_set: Value = serde_json::from_str(&signer.key_set()).unwrap();
         let jwk = &key_set["keys"][0];
         assert_eq!(jwk["kid"], kid.as_str());
+        // The kid is the RFC 7638 thumbprint, as jsonwebtoken computes it independently.
+        let parsed: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwk.clone()).unwrap();
+        let thumbprint = parsed
+            .thumbprint(jsonwebtoken::jwk::ThumbprintHash::SHA256)
+            .unwrap();
+        assert_eq!(thumbprint, kid, "{algorithm:?}");
         assert_eq!(jwk["use"], "sig");
         for private in ["d", "p", "q", "dp", "dq", "qi"] {
             assert!(
