@@ -58,7 +58,7 @@ async fn abandoned_operations_leave_no_lock_behind() {
         "locking every table",
         tx.execute(
             "LOCK TABLE clients, authorization_requests, codes, grants, access_tokens, \
-             refresh_tokens, assertion_ids IN ACCESS EXCLUSIVE MODE",
+             refresh_tokens, assertion_ids, signing_keys IN ACCESS EXCLUSIVE MODE",
         ),
     )
     .await

@@ -157,11 +157,11 @@ impl JwtAccessTokenSigner {
             self.create_key(generation, activates_at, now).await?;
             keys = self.store.signing_keys().await?;
         }
-        if let Some(oldest) = rotation::oldest_needed(&keys, &self.schedule, now) {
-            if keys.first().is_some_and(|key| key.generation < oldest) {
-                self.store.delete_signing_keys_before(oldest).await?;
-                keys.retain(|key| key.generation >= oldest);
-            }
+        if let Some(oldest) = rotation::oldest_needed(&keys, &self.schedule, now)
+            && keys.first().is_some_and(|key| key.generation < oldest)
+        {
+            self.store.delete_signing_keys_before(oldest).await?;
+            keys.retain(|key| key.generation >= oldest);
         }
         let ring = self.read_ring(&keys)?;
         *self.ring.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(ring);

@@ -92,6 +92,12 @@ impl Keys {
         format!("{}jti:{}:{issuer}:{jti}", self.prefix, issuer.len())
     }
 
+    /// Every access-token signing key: a hash from generation (decimal) to the key's JSON, no
+    /// expiry. One key, since the whole set is always read at once.
+    pub(crate) fn signing_keys(&self) -> String {
+        format!("{}signing-keys", self.prefix)
+    }
+
     /// An expiry index.
     pub(crate) fn index(&self, index: Index) -> String {
         let name = match index {
@@ -126,6 +132,7 @@ mod tests {
             assert!(!key.contains("raw-token"));
         }
         assert_eq!(keys.index(Index::Tokens), "app:expiry:tokens");
+        assert_eq!(keys.signing_keys(), "app:signing-keys");
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod error;
 mod keys;
 mod rate_limit;
 mod records;
+mod signing_keys;
 mod store;
 mod tokens;
 

@@ -28,6 +28,9 @@ pub(crate) static ISSUE_TOKENS: LazyLock<Script> = script!("issue_tokens.lua");
 pub(crate) static ROTATE_REFRESH_TOKEN: LazyLock<Script> = script!("rotate_refresh_token.lua");
 pub(crate) static REVOKE_GRANT: LazyLock<Script> = script!("revoke_grant.lua");
 pub(crate) static RECORD_ASSERTION_ID: LazyLock<Script> = script!("record_assertion_id.lua");
+pub(crate) static INSERT_SIGNING_KEY: LazyLock<Script> = script!("insert_signing_key.lua");
+pub(crate) static DELETE_SIGNING_KEYS_BEFORE: LazyLock<Script> =
+    script!("delete_signing_keys_before.lua");
 static PURGE: LazyLock<Script> = script!("purge.lua");
 
 /// Index entries one purge script visits; small enough that Redis is never blocked for long.
@@ -36,7 +39,8 @@ const PURGE_BATCH: usize = 1000;
 /// Storage in Redis (7.0 or later), shared by any number of server instances.
 ///
 /// Records are JSON; every key expires with its record (`EXPIREAT` from the record's
-/// `expires_at`), so Redis itself bounds what is kept. Operations that read and write run as
+/// `expires_at`), so Redis itself bounds what is kept. Clients and signing keys, which have no
+/// expiry, are the exceptions: they go when deleted. Operations that read and write run as
 /// Lua scripts, which Redis executes atomically, so taking a code, rotating, issuing and
 /// revoking are all-or-nothing and linearizable. A token lookup is one `GET`.
 ///

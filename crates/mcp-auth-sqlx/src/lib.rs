@@ -5,6 +5,7 @@ mod detach;
 mod error;
 mod grant;
 mod postgres;
+mod signing_key;
 mod sqlite;
 
 pub use postgres::PostgresStore;

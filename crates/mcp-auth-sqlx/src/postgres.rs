@@ -18,6 +18,8 @@ use crate::detach::{detached, fit_for_reuse};
 use crate::error::{NulCharacter, storage_error};
 use crate::grant::{check_same_grant, grant_keep_until};
 
+mod signing_keys;
+
 /// Storage in PostgreSQL. Several server instances on one database see each other's writes at
 /// once, which is what a multi-instance deployment needs.
 ///
@@ -25,8 +27,8 @@ use crate::grant::{check_same_grant, grant_keep_until};
 /// `grants` table (an `INSERT … ON CONFLICT DO UPDATE` or `SELECT … FOR UPDATE`), so issuing,
 /// rotating and revoking one grant are serialised while different grants proceed in parallel;
 /// statements that depend on the locked state run after the lock is taken, in READ COMMITTED,
-/// and so see every write that committed before it. Taking a code and recording an assertion id
-/// are single atomic statements.
+/// and so see every write that committed before it. Taking a code, recording an assertion id
+/// and inserting a signing key are single atomic statements.
 ///
 /// The transactions (rotating, revoking) run on a task of their own, so a caller that stops
 /// waiting cannot leave one open with its row locks held: see the crate's `detach` module.

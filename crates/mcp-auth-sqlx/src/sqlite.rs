@@ -20,6 +20,7 @@ use crate::detach::{detached, fit_for_reuse};
 use crate::error::storage_error;
 use crate::grant::grant_keep_until;
 
+mod signing_keys;
 mod writes;
 
 /// Storage in SQLite: one file shared by the threads of one process (or by several processes
@@ -28,9 +29,10 @@ mod writes;
 /// SQLite serialises writers. Every multi-statement operation (issuing, rotating, revoking,
 /// purging tokens) runs in a `BEGIN IMMEDIATE` transaction, which takes the write lock before
 /// its first read, so no two of them interleave and none fails half-way on a lock upgrade;
-/// single-statement operations (taking a code, recording an assertion id) are atomic on their
-/// own. Each of those transactions is one query, `BEGIN IMMEDIATE; …; COMMIT`, so one call to
-/// the connection's thread (see the `sqlite::writes` module).
+/// single-statement operations (taking a code, recording an assertion id, inserting a signing
+/// key) are atomic on their own. Each of those transactions is one query,
+/// `BEGIN IMMEDIATE; …; COMMIT`, so one call to the connection's thread (see the
+/// `sqlite::writes` module).
 ///
 /// Those transactions run on a task of their own, so a caller that stops waiting (a client
 /// hanging up) cannot leave one open and the write lock held: see the crate's `detach` module.

@@ -15,6 +15,7 @@ pub mod provider;
 pub mod purge;
 pub mod records;
 pub mod replay;
+pub mod signing_keys;
 pub mod store;
 
 /// Expands to one `#[tokio::test]` per storage contract, each on a fresh store from `$factory`.
@@ -46,6 +47,14 @@ macro_rules! storage_conformance {
         );
         $crate::storage_conformance!(@module hostile $factory;
             ids_with_control_characters_are_absent_not_errors,
+        );
+        $crate::storage_conformance!(@module signing_keys $factory;
+            keys_round_trip_in_generation_order,
+            a_generation_is_inserted_once,
+            one_of_concurrent_key_insertions_wins,
+            a_duplicate_kid_is_a_conflict,
+            deleting_before_a_generation_keeps_the_rest,
+            key_fields_with_control_characters_are_stored_faithfully_or_refused,
         );
         $crate::storage_conformance!(@provider $factory;
             provider_runs_the_whole_authorization_code_flow,

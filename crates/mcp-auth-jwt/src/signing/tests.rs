@@ -205,7 +205,7 @@ async fn rotation_publishes_ahead_keeps_old_tokens_valid_and_deletes_retired_key
     assert_eq!(published(&signer).len(), 2);
     clock.set(turn + HOUR + rotation::CLOCK_SLACK);
     signer.refresh().await.unwrap();
-    assert_eq!(published(&signer), [second_kid.clone()]);
+    assert_eq!(published(&signer), [second_kid]);
     assert_eq!(store.signing_keys().await.unwrap().len(), 1);
 }
 
