@@ -149,13 +149,18 @@ pub enum VerificationUnavailable {
     /// The verification task panicked or was cancelled: answered `server_error`.
     #[error("the signature verification task failed")]
     Failed(#[source] tokio::task::JoinError),
+    /// The verification panicked on the calling worker: answered `server_error`.
+    #[error("the signature verification panicked")]
+    Panicked,
 }
 
 impl From<VerificationUnavailable> for ProviderError {
     fn from(error: VerificationUnavailable) -> Self {
         match error {
             VerificationUnavailable::Saturated(_) => ProviderError::unavailable(error),
-            VerificationUnavailable::Failed(_) => ProviderError::internal(error),
+            VerificationUnavailable::Failed(_) | VerificationUnavailable::Panicked => {
+                ProviderError::internal(error)
+            }
         }
     }
 }
