@@ -17,7 +17,10 @@
 //!   conditions, and as CPU time per request of the whole process (from
 //!   `/proc/self/task/*/schedstat`; SQLite's worker threads included), which other processes
 //!   on a busy machine do not inflate the way they inflate wall time.
-//! - `BEARER_BENCH_STORES` (comma-separated: `memory`, `sqlite`, `sqlite-cached`; default all)
+//! - A fourth row is a resource server for another issuer's RFC 9068 JWT access tokens
+//!   (`McpResource` with `JwtAccessTokenVerifier`, ES256): the token is verified on its first
+//!   request and answered from the verifier's cache after.
+//! - `BEARER_BENCH_STORES` (comma-separated: `memory`, `sqlite`, `sqlite-cached`, `jwt`; default all)
 //!   picks the stores to measure. `BEARER_BENCH_PROFILE=bare` or `=protected` loads only that
 //!   endpoint, [`PROFILE_REQUESTS`] requests after the warm-up, so that two profiler runs can
 //!   be compared per request.
@@ -40,8 +43,10 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{AUTHORIZATION, HOST, HeaderValue};
 use hyper::{Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use mcp_auth_axum::McpAuth;
+use mcp_auth_axum::{McpAuth, McpResource, RequireBearerLayer};
 use mcp_auth_core::{AuthSettings, MemoryStore, Storage, StoreProvider};
+use mcp_auth_jwt::test_util::TestKey;
+use mcp_auth_jwt::{JwksSource, JwtAccessTokenVerifier, SigningAlgorithm};
 use mcp_auth_sqlx::SqliteStore;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
@@ -159,6 +164,9 @@ fn main() {
         if wanted("sqlite") {
             all.push(serve("sqlite", sqlite_provider("plain", 0).await).await);
         }
+        if wanted("jwt") {
+            all.push(serve_jwt().await);
+        }
         if wanted("sqlite-cached") {
             let provider = sqlite_provider("cached", SQLITE_CACHE_TTL).await;
             all.push(serve("sqlite + token cache", provider).await);
@@ -228,6 +236,42 @@ async fn serve<S: Storage>(backend: &'static str, provider: StoreProvider<S>) ->
         .build()
         .expect("auth");
     let bearer = auth.require_bearer().expect("a resource URL is configured");
+    serve_layer(backend, bearer, &raw).await
+}
+
+/// A resource server for another issuer's RFC 9068 JWTs (`McpResource` with a
+/// `JwtAccessTokenVerifier`): the first request verifies the signature, every later one is a
+/// hit in the verifier's cache, as for a client reusing its token.
+async fn serve_jwt() -> Endpoints {
+    let key = TestKey::generate(SigningAlgorithm::ES256, "as-1");
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_secs(),
+    )
+    .expect("time");
+    let token = key.sign(
+        Some("at+jwt"),
+        &serde_json::json!({
+            "iss": ISSUER, "aud": RESOURCE, "sub": "alice", "client_id": "app",
+            "scope": SCOPE, "iat": now, "exp": now + 3600, "jti": "bench",
+        }),
+    );
+    let verifier = JwtAccessTokenVerifier::builder(ISSUER, RESOURCE)
+        .jwks(JwksSource::Inline(TestKey::jwks(&[&key])))
+        .build()
+        .expect("verifier");
+    let resource = McpResource::builder(RESOURCE, Arc::new(verifier))
+        .authorization_server(ISSUER)
+        .required_scopes([SCOPE])
+        .build()
+        .expect("resource");
+    serve_layer("JWT (ES256, cached)", resource.require_bearer(), &token).await
+}
+
+/// Serves the bare endpoint and the one behind `bearer`; `token` must pass it.
+async fn serve_layer(backend: &'static str, bearer: RequireBearerLayer, token: &str) -> Endpoints {
     let bare = Router::new().route(PATH, get(hello));
     let protected = Router::new().route(PATH, get(hello)).route_layer(bearer);
 
@@ -235,7 +279,7 @@ async fn serve<S: Storage>(backend: &'static str, provider: StoreProvider<S>) ->
         backend,
         bare: listen(bare).await,
         protected: listen(protected).await,
-        authorization: HeaderValue::from_str(&format!("Bearer {raw}")).expect("header"),
+        authorization: HeaderValue::from_str(&format!("Bearer {token}")).expect("header"),
     };
     // The protected endpoint really checks: no token is a 401, the token a 200.
     let anonymous = HeaderValue::from_static("Bearer not-a-token");

@@ -1,3 +1,10 @@
 //! The whole authorization-code flow against `mcp-auth-server` on the in-memory store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+#[path = "server_memory/audit.rs"]
+mod audit;
+#[path = "server_memory/metrics.rs"]
+mod metrics;
+
 mcp_auth_tests::server_flow_tests!(async { "memory".to_owned() });

@@ -2,6 +2,7 @@
 
 mod access_token_signer;
 mod assertion;
+pub mod audit;
 mod capabilities;
 mod client_metadata;
 mod clock;
@@ -51,4 +52,8 @@ pub use store_provider::{
 
 /// Re-export of the wire types, so that implementers need one dependency.
 pub use mcp_auth_types as types;
+#[doc(hidden)]
+pub use metrics as __metrics;
+#[doc(hidden)]
+pub use tracing as __tracing;
 pub use verifier_chain::ChainedTokenVerifier;

@@ -29,6 +29,7 @@ use self::token_cache::AccessTokenCache;
 use self::unknown_token_cache::UnknownTokenCache;
 use crate::access_token_signer::{AccessTokenClaims, AccessTokenSigner};
 use crate::assertion::{ClientAssertionError, ClientAssertionVerifier, IdentityAssertionValidator};
+use crate::audit;
 use crate::capabilities::Capabilities;
 use crate::client_metadata::{
     ClientMetadataError, ClientMetadataResolver, is_metadata_document_client_id,
@@ -392,6 +393,21 @@ fn loaded_access_token(
     }
 }
 
+/// The audit event of a new grant's tokens.
+fn audit_issued(access: &AccessTokenRecord, grant_type: &'static str, with_refresh: bool) {
+    metrics::counter!("mcp_auth_tokens_issued_total", "grant_type" => grant_type).increment(1);
+    crate::audit_event!(
+        audit::TOKEN_ISSUED,
+        grant_type,
+        client_id = %access.client_id,
+        subject = access.subject.as_deref().unwrap_or(""),
+        grant_id = %access.grant_id,
+        scope = %access.scopes.join(" "),
+        resource = access.resource.as_deref().unwrap_or(""),
+        refresh_token = with_refresh,
+    );
+}
+
 fn secs(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX / 4)
 }
@@ -437,9 +453,13 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
         &self,
         client_info: OAuthClientInformationFull,
     ) -> Result<(), RegistrationError> {
-        self.storage
-            .insert_client(&ClientRecord::new(client_info))
-            .await?;
+        let record = ClientRecord::new(client_info);
+        self.storage.insert_client(&record).await?;
+        crate::audit_event!(
+            audit::CLIENT_REGISTERED,
+            client_id = %record.info.client_id,
+            token_endpoint_auth_method = ?record.info.metadata.token_endpoint_auth_method,
+        );
         Ok(())
     }
 
@@ -500,8 +520,10 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
             // Presented by another client: the code is burnt and answers as unknown.
             CodeTake::Taken(_) | CodeTake::Missing => Ok(None),
             CodeTake::AlreadyRedeemed { grant_id } => {
-                tracing::warn!(
+                crate::audit_event!(
+                    warn: audit::CODE_REPLAYED,
                     client_id = %client.client_id,
+                    grant_id,
                     "authorization code presented twice; revoking its grant"
                 );
                 self.revoke_grant(&grant_id).await?;
@@ -525,6 +547,12 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
         };
         let (access, refresh, response) = self.mint(client, &shape, &code.code.scopes, true)?;
         if self.store_new_tokens(&access, refresh.as_ref()).await? {
+            crate::audit_event!(
+                audit::CODE_REDEEMED,
+                client_id = %client.client_id,
+                grant_id = %code.grant_id,
+            );
+            audit_issued(&access, "authorization_code", refresh.is_some());
             Ok(response)
         } else {
             Err(invalid_grant())
@@ -554,8 +582,10 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
             }
             Some(RefreshLookup::Active(_)) | None => Ok(None),
             Some(RefreshLookup::Rotated { grant_id }) => {
-                tracing::warn!(
+                crate::audit_event!(
+                    warn: audit::REFRESH_REUSE_DETECTED,
                     client_id = %client.client_id,
+                    grant_id,
                     "rotated refresh token presented again; revoking its grant"
                 );
                 self.revoke_grant(&grant_id).await?;
@@ -592,11 +622,20 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
             Rotation::Rotated => {
                 // Rotation deleted the grant's earlier access tokens.
                 self.forget_grant_access_tokens(&old.grant_id);
+                crate::audit_event!(
+                    audit::TOKEN_REFRESHED,
+                    client_id = %client.client_id,
+                    subject = access.subject.as_deref().unwrap_or(""),
+                    grant_id = %old.grant_id,
+                    scope = %access.scopes.join(" "),
+                );
                 Ok(response)
             }
             Rotation::Reused { grant_id } => {
-                tracing::warn!(
+                crate::audit_event!(
+                    warn: audit::REFRESH_REUSE_DETECTED,
                     client_id = %client.client_id,
+                    grant_id,
                     "concurrent refresh of one token; revoking its grant"
                 );
                 self.revoke_grant(&grant_id).await?;
@@ -653,11 +692,21 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
         &self,
         token: RevocableToken<StoredAccessToken, StoredRefreshToken>,
     ) -> Result<(), ProviderError> {
-        let grant_id = match &token {
-            RevocableToken::Access(access) => access.grant_id(),
-            RevocableToken::Refresh(refresh) => refresh.record.grant_id.as_str(),
+        let (grant_id, client_id, kind) = match &token {
+            RevocableToken::Access(access) => (
+                access.grant_id(),
+                access.token.client_id.as_str(),
+                "access_token",
+            ),
+            RevocableToken::Refresh(refresh) => (
+                refresh.record.grant_id.as_str(),
+                refresh.record.client_id.as_str(),
+                "refresh_token",
+            ),
         };
-        self.revoke_grant(grant_id).await
+        self.revoke_grant(grant_id).await?;
+        crate::audit_event!(audit::TOKEN_REVOKED, client_id, grant_id, token_type = kind);
+        Ok(())
     }
 
     async fn exchange_identity_assertion(

@@ -122,6 +122,22 @@ pub enum FetchError {
 }
 
 impl FetchError {
+    /// The outcome label of this failure in `mcp_auth_outbound_fetches_total`: one word per
+    /// variant, never the host or address.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::InvalidUrl => "invalid_url",
+            Self::AddressRefused { .. } => "address_refused",
+            Self::Resolve { .. } => "resolve_failed",
+            Self::Status(_) => "status",
+            Self::ContentType(_) => "content_type",
+            Self::TooLarge(_) => "too_large",
+            Self::Http(_) => "transport",
+            Self::Busy => "busy",
+            Self::HostUnavailable { .. } => "host_unavailable",
+        }
+    }
+
     /// Whether the URL itself is refused (not https, or a special-use address), as opposed to a
     /// failure of the host or the network: the fault of whoever chose the URL.
     pub fn is_refusal(&self) -> bool {
@@ -320,16 +336,35 @@ impl VettedFetcher {
     /// - at most `max_concurrent_fetches` requests are in flight; a call that gets no permit
     ///   within the permit wait fails with [`FetchError::Busy`].
     pub async fn fetch_json(&self, url: &str) -> Result<Fetched, FetchError> {
-        let url = self.vet_url(url)?;
+        let (outcome, result) = self.fetch_counted(url).await;
+        metrics::counter!(
+            "mcp_auth_outbound_fetches_total",
+            "fetcher" => "vetted",
+            "outcome" => outcome,
+        )
+        .increment(1);
+        result
+    }
+
+    /// [`fetch_json`](Self::fetch_json) and what happened, for the outcome counter: a failure
+    /// answered from the negative cache is `remembered`, whatever it was.
+    async fn fetch_counted(&self, url: &str) -> (&'static str, Result<Fetched, FetchError>) {
+        let url = match self.vet_url(url) {
+            Ok(url) => url,
+            Err(error) => return (error.outcome(), Err(error)),
+        };
         let host = host_key(&url);
         if let Some(error) = self.guard.failures.check(url.as_str(), &host) {
-            return Err(error);
+            return ("remembered", Err(error));
         }
-        self.guard
+        let result = self
+            .guard
             .flights
             .run(url.as_str(), || self.fetch_guarded(&url, &host))
             .await
-            .unwrap_or(Err(FetchError::Busy))
+            .unwrap_or(Err(FetchError::Busy));
+        let outcome = result.as_ref().map_or_else(FetchError::outcome, |_| "ok");
+        (outcome, result)
     }
 
     /// The URL, if it is https with a host that is not a refused IP literal.

@@ -150,11 +150,18 @@ pub fn raw_json(status: StatusCode, body: Bytes, caching: Caching) -> Response<B
     response
 }
 
-/// An OAuth error response with the code's status, `no-store` and `Pragma: no-cache`.
+/// An OAuth error response with the code's status, `no-store` and `Pragma: no-cache`. Counted
+/// in `mcp_auth_oauth_errors_total{error}` (the codes are this crate's enums, so the label is
+/// bounded).
 pub fn oauth_error<C: Serialize + Status + Copy>(
     code: C,
     description: Option<String>,
 ) -> Response<Bytes> {
+    let error = match serde_json::to_value(code) {
+        Ok(serde_json::Value::String(name)) => name,
+        _ => "unknown".to_owned(),
+    };
+    metrics::counter!("mcp_auth_oauth_errors_total", "error" => error).increment(1);
     json(
         code.status(),
         &ErrorBody::new(code, description),

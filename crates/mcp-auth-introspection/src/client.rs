@@ -116,6 +116,28 @@ impl Http {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<Vec<u8>, IntrospectionError> {
+        let result = self.send_uncounted(request).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(IntrospectionError::Http(_)) => "transport",
+            Err(IntrospectionError::Status(_)) => "status",
+            Err(IntrospectionError::TooLarge) => "too_large",
+            Err(IntrospectionError::Busy) => "busy",
+            Err(_) => "invalid",
+        };
+        metrics::counter!(
+            "mcp_auth_outbound_fetches_total",
+            "fetcher" => "introspection",
+            "outcome" => outcome,
+        )
+        .increment(1);
+        result
+    }
+
+    async fn send_uncounted(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Vec<u8>, IntrospectionError> {
         let _slot = tokio::time::timeout(SLOT_WAIT, self.slots.acquire())
             .await
             .map_err(|_| IntrospectionError::Busy)?

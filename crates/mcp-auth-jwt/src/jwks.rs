@@ -329,6 +329,25 @@ fn max_age(cache_control: &str) -> Option<u64> {
 #[async_trait]
 impl JwksFetcher for HttpJwksFetcher {
     async fn fetch(&self, url: &str) -> Result<FetchedJwks, KeyFetchError> {
+        let result = self.fetch_uncounted(url).await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(KeyFetchError::Status(_)) => "status",
+            Err(KeyFetchError::TooLarge(_)) => "too_large",
+            Err(_) => "transport",
+        };
+        metrics::counter!(
+            "mcp_auth_outbound_fetches_total",
+            "fetcher" => "jwks",
+            "outcome" => outcome,
+        )
+        .increment(1);
+        result
+    }
+}
+
+impl HttpJwksFetcher {
+    async fn fetch_uncounted(&self, url: &str) -> Result<FetchedJwks, KeyFetchError> {
         let mut response = self
             .client
             .get(url)

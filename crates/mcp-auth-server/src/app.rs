@@ -94,6 +94,9 @@ pub enum ServerError {
     /// JWT access tokens could not be set up.
     #[error(transparent)]
     Signing(#[from] crate::signing::SigningError),
+    /// The metrics listener could not start.
+    #[error("--metrics-bind: {0}")]
+    Metrics(#[source] std::io::Error),
     /// Serving failed.
     #[error("server failed: {0}")]
     Serve(#[source] std::io::Error),
@@ -112,7 +115,29 @@ pub async fn serve(
     let addr = listener.local_addr().map_err(ServerError::Listener)?;
     let cancel = CancellationToken::new();
     let connection_limits = config.limits.connections();
-    let (app, purge_task) = build(config, addr, cancel.clone()).await?;
+    let sessions = Arc::new(LocalSessionManager::default());
+    // The recorder is installed before anything records, and a port that cannot be bound stops
+    // the start-up like the main listener's would.
+    let metrics = match config.metrics_bind {
+        Some(metrics_addr) => Some(tokio::spawn(
+            crate::metrics::start(
+                metrics_addr,
+                config.limits.connections(),
+                Arc::clone(&sessions),
+                cancel.clone(),
+            )
+            .await
+            .map_err(ServerError::Metrics)?,
+        )),
+        None => None,
+    };
+    let base = public_url(&config, addr)?.path().to_owned();
+    let (app, purge_task) = build(config, addr, cancel.clone(), sessions).await?;
+    let app = if metrics.is_some() {
+        app.layer(crate::metrics::HttpMetricsLayer::new(&base))
+    } else {
+        app
+    };
     tracing::info!(%addr, "listening");
     let stop = cancel.clone();
     crate::listener::serve_connections(listener, app, &connection_limits, async move {
@@ -128,6 +153,9 @@ pub async fn serve(
     if let Some(purge_task) = purge_task {
         let _ = purge_task.await;
     }
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
+    }
     Ok(())
 }
 
@@ -137,9 +165,10 @@ async fn build(
     mut config: Config,
     addr: SocketAddr,
     cancel: CancellationToken,
+    sessions: Arc<LocalSessionManager>,
 ) -> Result<(Router, Option<tokio::task::JoinHandle<()>>), ServerError> {
     if !config.authorization_servers.issuers.is_empty() {
-        return crate::resource_server::build(config, addr, cancel);
+        return crate::resource_server::build(config, addr, cancel, sessions);
     }
     let issuer = public_url(&config, addr)?;
     let resource = format!("{}/mcp", issuer.origin());
@@ -157,7 +186,10 @@ async fn build(
         // Every client may later step up to the per-tool scopes: MCP clients register with the
         // scope of their first 401 and only learn of a tool's scope from its 403.
         .step_up_scopes(config.tool_scopes.values().flatten().cloned());
-    let storage = store::open(&config.store).await?;
+    let mut storage = store::open(&config.store).await?;
+    if crate::metrics::enabled(&config) {
+        storage = crate::metrics::storage::MeteredStorage::wrap(storage, config.store.backend());
+    }
     let signer = crate::signing::access_token_signer(&config, &storage, &resource).await?;
     let mut provider = StoreProvider::builder(Arc::clone(&storage), issuer.as_str())
         .sign_in_url(issuer.endpoint("/sign-in"))
@@ -252,7 +284,7 @@ async fn build(
     let bearer = auth
         .require_bearer()
         .ok_or(AuthConfigError::Invalid("a resource URL is required"))?;
-    let mcp = protected_mcp(&config, bearer, &issuer, addr, &cancel);
+    let mcp = protected_mcp(&config, bearer, &issuer, addr, &cancel, sessions);
 
     let sign_in_path = format!("{}/sign-in", issuer.path());
     let secure_cookie = issuer.as_str().starts_with("https://");
@@ -316,6 +348,7 @@ pub(crate) fn protected_mcp(
     issuer: &IssuerUrl,
     addr: SocketAddr,
     cancel: &CancellationToken,
+    sessions: Arc<LocalSessionManager>,
 ) -> Router {
     let operation_scopes = bearer.operation_scopes(
         config
@@ -327,7 +360,7 @@ pub(crate) fn protected_mcp(
     );
     let mcp = StreamableHttpService::new(
         || Ok(Tools::new()),
-        LocalSessionManager::default().into(),
+        sessions,
         StreamableHttpServerConfig::default()
             .with_allowed_hosts(allowed_hosts(issuer, addr))
             .with_cancellation_token(cancel.child_token()),

@@ -161,6 +161,8 @@ pub struct Config {
     pub limits: crate::limits::Limits,
     /// Proxies whose forwarding headers name the client address (`--trusted-proxy`).
     pub trusted_proxies: Vec<mcp_auth_cimd::IpRange>,
+    /// Where Prometheus metrics are served (`--metrics-bind`); `None`: no metrics.
+    pub metrics_bind: Option<std::net::SocketAddr>,
     /// The log line format (`--log-format`).
     pub log_format: crate::LogFormat,
     /// Only validate and print the settings (`--check-config`), do not serve.
@@ -383,6 +385,15 @@ impl Config {
             limits,
             trusted_proxies,
             client_metadata,
+            metrics_bind: match args.metrics_bind.or(file.metrics_bind) {
+                Some(addr) => Some(addr.parse().map_err(|_| {
+                    invalid(
+                        "--metrics-bind",
+                        format!("{addr:?} is not an IP address and port"),
+                    )
+                })?),
+                None => None,
+            },
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
             check_config: args.check_config,
             hash_password: args.hash_password,

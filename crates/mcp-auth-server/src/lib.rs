@@ -9,6 +9,7 @@ mod listener;
 mod log_format;
 mod log_writer;
 mod mcp;
+mod metrics;
 mod resource_server;
 mod sign_in;
 mod signing;

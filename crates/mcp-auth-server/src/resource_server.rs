@@ -78,6 +78,7 @@ pub(crate) fn build(
     config: Config,
     addr: SocketAddr,
     cancel: CancellationToken,
+    sessions: Arc<rmcp::transport::streamable_http_server::session::local::LocalSessionManager>,
 ) -> Result<(Router, Option<tokio::task::JoinHandle<()>>), ServerError> {
     let public = public_url(&config, addr)?;
     let resource = format!("{}/mcp", public.origin());
@@ -129,9 +130,16 @@ pub(crate) fn build(
         builder = builder.authorization_server(issuer.as_str());
     }
     let protected = builder.build()?;
-    let app = protected_mcp(&config, protected.require_bearer(), &public, addr, &cancel)
-        .route("/healthz", get(|| async { "ok\n" }))
-        .merge(protected.router());
+    let app = protected_mcp(
+        &config,
+        protected.require_bearer(),
+        &public,
+        addr,
+        &cancel,
+        sessions,
+    )
+    .route("/healthz", get(|| async { "ok\n" }))
+    .merge(protected.router());
     // No store, so no purge task.
     Ok((finish(app, &config), None))
 }

@@ -38,8 +38,8 @@ use http::header::{
     RETRY_AFTER, SET_COOKIE, X_FRAME_OPTIONS,
 };
 use http::{HeaderMap, HeaderValue, StatusCode};
-use mcp_auth_core::ErrorChain;
 use mcp_auth_core::secrets::{constant_time_eq, random_secret};
+use mcp_auth_core::{ErrorChain, audit};
 use mcp_auth_core::{PendingAuthorization, StoreProvider, is_metadata_document_client_id};
 use minijinja::{Environment, context};
 use serde::Deserialize;
@@ -426,16 +426,14 @@ async fn submit(
     }
     match form.decision.as_str() {
         "deny" => match sign_in.provider.deny_authorization(&form.request_id).await {
-            Ok(location) => {
-                tracing::info!("authorization denied by the user");
-                redirect(&sign_in, &location)
-            }
+            // The provider's audit event (consent.denied) records it.
+            Ok(location) => redirect(&sign_in, &location),
             Err(err) => finish_error(&sign_in, &err),
         },
         "approve" => {
             let peer = connect_info.map(|axum::Extension(ConnectInfo(peer))| peer);
             let client = sign_in.throttle.client_ip(&headers, peer);
-            approve(&sign_in, form, &client_key(client)).await
+            approve(&sign_in, form, client).await
         }
         _ => sign_in.message(
             StatusCode::BAD_REQUEST,
@@ -445,7 +443,8 @@ async fn submit(
     }
 }
 
-async fn approve(sign_in: &SignIn, form: SubmitForm, client: &str) -> Response {
+async fn approve(sign_in: &SignIn, form: SubmitForm, ip: std::net::IpAddr) -> Response {
+    let client = &client_key(ip);
     // Load the request first: an unknown one gets the restart page, whatever the password.
     let pending = match sign_in
         .provider
@@ -483,7 +482,13 @@ async fn approve(sign_in: &SignIn, form: SubmitForm, client: &str) -> Response {
         Err(Busy) => return sign_in.busy(),
     };
     if !verified {
-        tracing::info!(client_id = %pending.client.client_id, "sign-in failed: wrong user name or password");
+        mcp_auth_core::audit_event!(
+            audit::SIGN_IN_FAILED,
+            user = ?username,
+            client_id = %pending.client.client_id,
+            %ip,
+            "wrong user name or password"
+        );
         return sign_in.form(
             &pending,
             &request_id,
@@ -498,10 +503,18 @@ async fn approve(sign_in: &SignIn, form: SubmitForm, client: &str) -> Response {
         .await
     {
         Ok(location) => {
-            tracing::info!(
+            mcp_auth_core::audit_event!(
+                audit::SIGN_IN_SUCCEEDED,
                 user = %username,
                 client_id = %pending.client.client_id,
-                "authorization approved"
+                %ip,
+            );
+            mcp_auth_core::audit_event!(
+                audit::CONSENT_APPROVED,
+                user = %username,
+                client_id = %pending.client.client_id,
+                %ip,
+                scope = %pending.params.scopes.as_deref().unwrap_or_default().join(" "),
             );
             redirect(sign_in, &location)
         }
@@ -530,7 +543,12 @@ async fn spend_attempt(
     {
         Ok(RateDecision::Allowed) => {}
         Ok(RateDecision::Limited { .. }) => {
-            tracing::warn!("sign-in burned after too many wrong passwords");
+            mcp_auth_core::audit_event!(
+                warn: audit::RATE_LIMITED,
+                budget = "sign-in-request",
+                client,
+                "sign-in burned after too many wrong passwords"
+            );
             return Some(
                 match sign_in.provider.deny_authorization(request_id).await {
                     Ok(location) => redirect(sign_in, &location),
@@ -559,8 +577,11 @@ async fn spend_attempt(
         match sign_in.throttle.limiter.acquire(&key, quota).await {
             Ok(RateDecision::Allowed) => {}
             Ok(RateDecision::Limited { retry_after }) => {
-                tracing::warn!(
+                mcp_auth_core::audit_event!(
+                    warn: audit::RATE_LIMITED,
                     budget = key.split(':').next().unwrap_or(""),
+                    client,
+                    user = ?username,
                     "sign-in throttled"
                 );
                 return Some(sign_in.too_many_attempts(Some(retry_after)));

@@ -189,7 +189,13 @@ impl Throttle {
         match self.limiter.acquire(key, quota).await {
             Ok(RateDecision::Allowed) => None,
             Ok(RateDecision::Limited { retry_after }) => {
-                tracing::info!(budget = key.split(':').next().unwrap_or(""), "rate limited");
+                let (budget, client) = key.split_once(':').unwrap_or((key, ""));
+                mcp_auth_core::audit_event!(
+                    mcp_auth_core::audit::RATE_LIMITED,
+                    budget,
+                    client,
+                    retry_after_ms = u64::try_from(retry_after.as_millis()).unwrap_or(u64::MAX),
+                );
                 Some(
                     too_many_requests(retry_after)
                         .map(axum::body::Body::from)

@@ -67,6 +67,13 @@ impl std::fmt::Debug for Collaborators {
     }
 }
 
+/// Who a refresh-less grant is for, and by which grant type (for the audit event).
+struct IssuedGrant {
+    grant_type: &'static str,
+    subject: String,
+    claims: Claims,
+}
+
 /// The replay-store issuer under which ID-JAG ids are recorded. The prefix keeps identity
 /// providers and clients (whose ids may be URLs too) in separate namespaces.
 fn id_jag_replay_issuer(issuer: &str) -> String {
@@ -229,7 +236,12 @@ impl<S: Storage> StoreProvider<S> {
         }
         let subject =
             identity_assertion_subject(&grant.issuer, grant.tenant.as_deref(), &grant.subject);
-        self.issue_without_refresh(client, &scopes, Some(resource), subject, claims)
+        let grant = IssuedGrant {
+            grant_type: "urn:ietf:params:oauth:grant-type:jwt-bearer",
+            subject,
+            claims,
+        };
+        self.issue_without_refresh(client, &scopes, Some(resource), grant)
             .await
     }
 
@@ -259,7 +271,12 @@ impl<S: Storage> StoreProvider<S> {
             .filter(|scope| self.within_valid_scopes(scope))
             .collect();
         let claims = self.own_claims();
-        self.issue_without_refresh(client, &scopes, resource, client.client_id.clone(), claims)
+        let grant = IssuedGrant {
+            grant_type: "client_credentials",
+            subject: client.client_id.clone(),
+            claims,
+        };
+        self.issue_without_refresh(client, &scopes, resource, grant)
             .await
     }
 
@@ -268,20 +285,20 @@ impl<S: Storage> StoreProvider<S> {
         client: &OAuthClientInformationFull,
         scopes: &[String],
         resource: Option<String>,
-        subject: String,
-        claims: Claims,
+        grant: IssuedGrant,
     ) -> Result<OAuthToken, TokenError> {
         let grant_id = random_id();
         let shape = GrantShape {
             grant_id: &grant_id,
             scopes,
             resource,
-            subject: Some(subject),
-            claims,
+            subject: Some(grant.subject),
+            claims: grant.claims,
             issued_at: self.now(),
         };
         let (access, _, response) = self.mint(client, &shape, scopes, false)?;
         if self.store_new_tokens(&access, None).await? {
+            super::audit_issued(&access, grant.grant_type, false);
             Ok(response)
         } else {
             Err(reject(

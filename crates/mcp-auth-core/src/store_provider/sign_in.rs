@@ -77,6 +77,14 @@ impl<S: Storage> StoreProvider<S> {
             subject: Some(subject.to_owned()),
         };
         self.storage.insert_code(&record).await?;
+        crate::audit_event!(
+            crate::audit::CODE_ISSUED,
+            client_id = %record.client_id,
+            subject,
+            grant_id = %record.grant_id,
+            scope = %record.scopes.join(" "),
+            resource = record.resource.as_deref().unwrap_or(""),
+        );
         let code = AuthorizationCodeSecret::new(code);
         Ok(construct_redirect_uri(
             &params.redirect_uri,
@@ -92,6 +100,7 @@ impl<S: Storage> StoreProvider<S> {
     /// `error=access_denied`, `state` and `iss`.
     pub async fn deny_authorization(&self, request_id: &str) -> Result<String, AuthorizeError> {
         let request = self.take_request(request_id).await?;
+        crate::audit_event!(crate::audit::CONSENT_DENIED, client_id = %request.client_id);
         Ok(construct_redirect_uri(
             &request.params.redirect_uri,
             &[

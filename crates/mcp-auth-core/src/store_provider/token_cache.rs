@@ -86,13 +86,17 @@ impl AccessTokenCache {
 
     /// The live cached record of `hash` at `now`, if any.
     pub(super) fn get(&self, hash: &SecretHash, now: i64) -> Option<SharedAccessTokenRecord> {
-        let entry = self.entries.get(hash.as_bytes())?;
-        let fresh = now - entry.read_at < self.ttl && entry.record.expires_at() > now;
-        if fresh && !self.revoked_since(&entry) {
-            return Some(entry.record.clone());
-        }
-        self.entries.remove(hash.as_bytes());
-        None
+        let found = self.entries.get(hash.as_bytes()).and_then(|entry| {
+            let fresh = now - entry.read_at < self.ttl && entry.record.expires_at() > now;
+            if fresh && !self.revoked_since(&entry) {
+                return Some(entry.record.clone());
+            }
+            self.entries.remove(hash.as_bytes());
+            None
+        });
+        let result = if found.is_some() { "hit" } else { "miss" };
+        metrics::counter!("mcp_auth_access_token_cache_total", "result" => result).increment(1);
+        found
     }
 
     /// Starts a storage read at `now`.

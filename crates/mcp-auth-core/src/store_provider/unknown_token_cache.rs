@@ -120,7 +120,11 @@ impl<S: Storage> StoreProvider<S> {
         now: i64,
     ) -> Option<Result<Option<SharedAccessTokenRecord>, StorageError>> {
         let unknown = self.unknown_tokens.as_ref()?;
-        unknown.is_unknown(hash, now).then_some(Ok(None))
+        let known = unknown.is_unknown(hash, now);
+        if known {
+            metrics::counter!("mcp_auth_unknown_token_cache_hits_total").increment(1);
+        }
+        known.then_some(Ok(None))
     }
 
     /// Stores the tokens of a new issuance, then forgets their access token's hash from the

@@ -176,9 +176,14 @@ pub(super) struct Args {
     /// signing_key_rotation_days, secret_key_file,
     /// no_client_metadata_documents,
     /// cimd_allow_addresses, cimd_root_certs, cimd_allow_hosts, cimd_deny_hosts,
-    /// max_connections, trusted_proxies, log_format; tables tool_scopes and limits)
+    /// max_connections, trusted_proxies, metrics_bind, log_format; tables tool_scopes and
+    /// limits)
     #[arg(long, env = "MCP_AUTH_CONFIG", value_name = "FILE")]
     pub(super) config: Option<PathBuf>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of its own (keep it on a
+    /// private address) [default: off]
+    #[arg(long, env = "MCP_AUTH_METRICS_BIND", value_name = "ADDR")]
+    pub(super) metrics_bind: Option<String>,
     /// Log line format: text, or one JSON object per line [default: text]
     #[arg(long, env = "MCP_AUTH_LOG_FORMAT", value_name = "FORMAT", value_enum)]
     pub(super) log_format: Option<crate::LogFormat>,
@@ -226,6 +231,7 @@ pub(super) struct FileSettings {
     pub(super) cimd_deny_hosts: Option<Vec<String>>,
     pub(super) max_connections: Option<usize>,
     pub(super) trusted_proxies: Option<Vec<String>>,
+    pub(super) metrics_bind: Option<String>,
     pub(super) log_format: Option<crate::LogFormat>,
     pub(super) limits: Option<crate::limits::Limits>,
 }

@@ -17,6 +17,16 @@ pub enum StoreUrl {
 }
 
 impl StoreUrl {
+    /// The backend's name, as metrics label it.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+            Self::Redis(_) => "redis",
+        }
+    }
+
     /// The access-token cache a store gets unless configured: SQLite is a local file that one
     /// server process writes, so the cache sees every revocation at once (30 s only bounds the
     /// rare second process on the same file); Postgres and Redis exist to be shared by several
