@@ -2,8 +2,11 @@
 //! `.cargo/config.toml`).
 //!
 //! - `test [nextest args]`: start throwaway PostgreSQL and Redis servers, run the doctests and
-//!   the nextest suite against them, stop the servers.
-//! - `services`: start the same servers, print their `export` lines, wait for Ctrl-C.
+//!   the nextest suite against them, stop the servers. Missing server binaries are installed
+//!   first with apt-get when xtask runs as root or has passwordless sudo, unless
+//!   `MCP_AUTH_NO_PROVISION=1` (`provision.rs`).
+//! - `services`: start the same servers (installing them the same way), print their `export`
+//!   lines, wait for Ctrl-C.
 //! - `lint`: rustfmt, clippy, rustdoc and cargo-deny with warnings denied, then `tidy`.
 //! - `tidy`: repository hygiene checks that need no compiler.
 //! - `interop`: the official MCP Python and TypeScript SDK clients against `mcp-auth-server`.
@@ -21,6 +24,7 @@
 
 mod bench_e2e;
 mod interop;
+mod provision;
 mod services;
 mod tidy;
 
@@ -39,8 +43,11 @@ usage: cargo xtask <command>
 
 commands:
   test [ARGS]   start PostgreSQL and Redis, run `cargo test --workspace --doc` and
-                `cargo nextest run --workspace --profile ci [ARGS]` against them
-  services      start PostgreSQL and Redis, print their environment, wait for Ctrl-C
+                `cargo nextest run --workspace --profile ci [ARGS]` against them; installs
+                PostgreSQL and Redis with apt-get first if they are missing and xtask runs
+                as root or with passwordless sudo (MCP_AUTH_NO_PROVISION=1 forbids it)
+  services      start PostgreSQL and Redis (installing them like `test`), print their
+                environment, wait for Ctrl-C
   lint          fmt --check, clippy -D warnings, doc -D warnings, cargo deny, tidy
   tidy          repository hygiene checks
   interop       run the official MCP Python and TypeScript SDK clients against

@@ -36,7 +36,7 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use crate::Result;
+use crate::{Result, provision};
 
 /// The hidden subcommand that runs [`watchdog`].
 pub(crate) const WATCHDOG_COMMAND: &str = "__watchdog";
@@ -94,10 +94,10 @@ impl Plan {
 }
 
 impl Services {
-    /// Starts both servers, or fails with the command that fixes a missing binary.
+    /// Starts both servers, installing their binaries first if they are missing (see
+    /// `provision.rs`), or fails with the command that installs them.
     pub(crate) fn start() -> Result<Services> {
-        let pg_bin = find_postgres()?;
-        let redis_server = find_redis()?;
+        let (pg_bin, redis_server) = provision::server_binaries()?;
         let run_as = if running_as_root() {
             let has_user = Command::new("id")
                 .args(["-u", POSTGRES_USER])
@@ -398,54 +398,7 @@ pub(crate) fn watchdog(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The newest PostgreSQL's binary directory. Debian keeps it in `/usr/lib/postgresql/<major>/bin`,
-/// off PATH; elsewhere initdb is usually on PATH.
-fn find_postgres() -> Result<PathBuf> {
-    let is_install = |bin: &Path| bin.join("initdb").is_file() && bin.join("pg_ctl").is_file();
-    let newest = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let version: Vec<u32> = entry
-                .file_name()
-                .to_str()?
-                .split('.')
-                .map(str::parse)
-                .collect::<Result<_, _>>()
-                .ok()?;
-            Some((version, entry.path().join("bin")))
-        })
-        .filter(|(_, bin)| is_install(bin))
-        .max();
-    if let Some((_, bin)) = newest {
-        return Ok(bin);
-    }
-    find_on_path("initdb")
-        .and_then(|initdb| initdb.parent().map(Path::to_path_buf))
-        .filter(|bin| is_install(bin))
-        .ok_or_else(|| "PostgreSQL not found: apt-get install -y postgresql".into())
-}
-
-fn find_redis() -> Result<PathBuf> {
-    find_on_path("redis-server")
-        .or_else(|| {
-            ["/usr/bin", "/usr/sbin", "/usr/local/bin"]
-                .iter()
-                .map(|dir| Path::new(dir).join("redis-server"))
-                .find(|path| path.is_file())
-        })
-        .ok_or_else(|| "redis-server not found: apt-get install -y redis-server".into())
-}
-
-fn find_on_path(program: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
-}
-
-fn running_as_root() -> bool {
+pub(crate) fn running_as_root() -> bool {
     // The owner of /proc/self is this process's effective user.
     fs::metadata("/proc/self").is_ok_and(|meta| meta.uid() == 0)
 }
