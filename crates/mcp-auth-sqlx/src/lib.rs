@@ -2,9 +2,11 @@
 
 mod codec;
 mod detach;
+mod dialect;
 mod error;
 mod grant;
 mod postgres;
+mod shared;
 mod signing_key;
 mod sqlite;
 

@@ -3,24 +3,18 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use mcp_auth_core::StorageError;
-use mcp_auth_core::secrets::SecretHash;
-use mcp_auth_core::storage::{
-    AccessTokenRecord, AuthorizationRequestRecord, AuthorizationRequestStore, ClientRecord,
-    ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup, RefreshTokenRecord, ReplayStore,
-    Rotation, TokenStore,
-};
+use sqlx::Sqlite;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::codec::{decode, encode, encode_client};
-use crate::detach::{detached, fit_for_reuse};
+use crate::detach::fit_for_reuse;
+use crate::dialect::{Dialect, Sql};
 use crate::error::storage_error;
-use crate::grant::grant_keep_until;
+use crate::shared::storage_impls;
 
-mod signing_keys;
+mod sql;
 mod writes;
 
 /// Storage in SQLite: one file shared by the threads of one process (or by several processes
@@ -160,309 +154,25 @@ impl SqliteStore {
     }
 }
 
-fn key(hash: &SecretHash) -> &[u8] {
-    hash.as_bytes()
-}
+/// SQLite's side of the shared operations: reads on the read pool, writes on the writer, every
+/// text storable. (The token writes are in [`writes`].)
+impl Dialect for SqliteStore {
+    type Db = Sqlite;
 
-#[async_trait]
-impl ClientStore for SqliteStore {
-    async fn insert_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
-        sqlx::query("INSERT INTO clients (client_id, record) VALUES (?1, ?2)")
-            .bind(&client.info.client_id)
-            .bind(encode_client(client)?)
-            .execute(&self.writer)
-            .await
-            .map_err(storage_error)?;
+    const SQL: Sql = sql::SQL;
+
+    fn reader(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// SQLite text holds any string, NUL included.
+    fn storable(_what: &'static str, _text: &str) -> Result<(), StorageError> {
         Ok(())
     }
-
-    async fn upsert_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO clients (client_id, record) VALUES (?1, ?2) \
-             ON CONFLICT (client_id) DO UPDATE SET record = excluded.record",
-        )
-        .bind(&client.info.client_id)
-        .bind(encode_client(client)?)
-        .execute(&self.writer)
-        .await
-        .map_err(storage_error)?;
-        Ok(())
-    }
-
-    async fn get_client(&self, client_id: &str) -> Result<Option<ClientRecord>, StorageError> {
-        let record: Option<String> =
-            sqlx::query_scalar("SELECT record FROM clients WHERE client_id = ?1")
-                .bind(client_id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(storage_error)?;
-        record.map(|json| decode("client", &json)).transpose()
-    }
-
-    async fn delete_client(&self, client_id: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query("DELETE FROM clients WHERE client_id = ?1")
-            .bind(client_id)
-            .execute(&self.writer)
-            .await
-            .map_err(storage_error)?;
-        Ok(done.rows_affected() > 0)
-    }
 }
 
-#[async_trait]
-impl AuthorizationRequestStore for SqliteStore {
-    async fn insert_authorization_request(
-        &self,
-        request: &AuthorizationRequestRecord,
-    ) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO authorization_requests (request_hash, expires_at, record) \
-             VALUES (?1, ?2, ?3)",
-        )
-        .bind(key(&request.request_hash))
-        .bind(request.expires_at)
-        .bind(encode(request)?)
-        .execute(&self.writer)
-        .await
-        .map_err(storage_error)?;
-        Ok(())
-    }
-
-    async fn get_authorization_request(
-        &self,
-        request_hash: &SecretHash,
-        now: i64,
-    ) -> Result<Option<AuthorizationRequestRecord>, StorageError> {
-        let record: Option<String> = sqlx::query_scalar(
-            "SELECT record FROM authorization_requests \
-             WHERE request_hash = ?1 AND expires_at > ?2",
-        )
-        .bind(key(request_hash))
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(storage_error)?;
-        record
-            .map(|json| decode("authorization request", &json))
-            .transpose()
-    }
-
-    async fn take_authorization_request(
-        &self,
-        request_hash: &SecretHash,
-        now: i64,
-    ) -> Result<Option<AuthorizationRequestRecord>, StorageError> {
-        // One statement: of concurrent deletes of one row, only one sees it.
-        let record: Option<String> = sqlx::query_scalar(
-            "DELETE FROM authorization_requests \
-             WHERE request_hash = ?1 AND expires_at > ?2 RETURNING record",
-        )
-        .bind(key(request_hash))
-        .bind(now)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(storage_error)?;
-        record
-            .map(|json| decode("authorization request", &json))
-            .transpose()
-    }
-
-    async fn purge_expired_authorization_requests(&self, now: i64) -> Result<u64, StorageError> {
-        let done = sqlx::query("DELETE FROM authorization_requests WHERE expires_at <= ?1")
-            .bind(now)
-            .execute(&self.writer)
-            .await
-            .map_err(storage_error)?;
-        Ok(done.rows_affected())
-    }
-}
-
-#[async_trait]
-impl CodeStore for SqliteStore {
-    async fn insert_code(&self, code: &CodeRecord) -> Result<(), StorageError> {
-        sqlx::query(
-            "INSERT INTO codes (code_hash, grant_id, expires_at, record) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .bind(key(&code.code_hash))
-        .bind(&code.grant_id)
-        .bind(code.expires_at)
-        .bind(encode(code)?)
-        .execute(&self.writer)
-        .await
-        .map_err(storage_error)?;
-        Ok(())
-    }
-
-    async fn get_code(
-        &self,
-        code_hash: &SecretHash,
-        now: i64,
-    ) -> Result<Option<CodeRecord>, StorageError> {
-        let record: Option<String> = sqlx::query_scalar(
-            "SELECT record FROM codes WHERE code_hash = ?1 AND NOT redeemed AND expires_at > ?2",
-        )
-        .bind(key(code_hash))
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(storage_error)?;
-        record.map(|json| decode("code", &json)).transpose()
-    }
-
-    async fn take_code(&self, code_hash: &SecretHash, now: i64) -> Result<CodeTake, StorageError> {
-        // The flag flip is one statement, so of concurrent takers exactly one sees the row
-        // unredeemed. The row stays as the redemption marker until it expires.
-        let record: Option<String> = sqlx::query_scalar(
-            "UPDATE codes SET redeemed = 1 \
-             WHERE code_hash = ?1 AND NOT redeemed AND expires_at > ?2 RETURNING record",
-        )
-        .bind(key(code_hash))
-        .bind(now)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(storage_error)?;
-        if let Some(json) = record {
-            return Ok(CodeTake::Taken(decode("code", &json)?));
-        }
-        // Nothing taken: a redemption marker means the code was replayed. Redeemed is final, so
-        // reading it outside the update cannot see a state the update did not.
-        let grant_id: Option<String> = sqlx::query_scalar(
-            "SELECT grant_id FROM codes WHERE code_hash = ?1 AND redeemed AND expires_at > ?2",
-        )
-        .bind(key(code_hash))
-        .bind(now)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(storage_error)?;
-        Ok(match grant_id {
-            Some(grant_id) => CodeTake::AlreadyRedeemed { grant_id },
-            None => CodeTake::Missing,
-        })
-    }
-
-    async fn purge_expired_codes(&self, now: i64) -> Result<u64, StorageError> {
-        let done = sqlx::query("DELETE FROM codes WHERE expires_at <= ?1")
-            .bind(now)
-            .execute(&self.writer)
-            .await
-            .map_err(storage_error)?;
-        Ok(done.rows_affected())
-    }
-}
-
-#[async_trait]
-impl TokenStore for SqliteStore {
-    async fn issue_tokens(
-        &self,
-        access: &AccessTokenRecord,
-        refresh: Option<&RefreshTokenRecord>,
-    ) -> Result<bool, StorageError> {
-        let query = writes::issue(access, refresh, grant_keep_until(access, refresh)?)?;
-        let pool = self.writer.clone();
-        detached(async move { writes::issued(pool, query).await }).await
-    }
-
-    async fn get_access_token(
-        &self,
-        token_hash: &SecretHash,
-        now: i64,
-    ) -> Result<Option<AccessTokenRecord>, StorageError> {
-        let record: Option<String> = sqlx::query_scalar(
-            "SELECT record FROM access_tokens WHERE token_hash = ?1 AND expires_at > ?2",
-        )
-        .bind(key(token_hash))
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(storage_error)?;
-        record.map(|json| decode("access token", &json)).transpose()
-    }
-
-    async fn get_refresh_token(
-        &self,
-        token_hash: &SecretHash,
-        now: i64,
-    ) -> Result<Option<RefreshLookup>, StorageError> {
-        let row: Option<(bool, String)> = sqlx::query_as(
-            "SELECT rotated, record FROM refresh_tokens WHERE token_hash = ?1 AND expires_at > ?2",
-        )
-        .bind(key(token_hash))
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(storage_error)?;
-        row.map(|(rotated, json)| {
-            let record: RefreshTokenRecord = decode("refresh token", &json)?;
-            Ok(if rotated {
-                RefreshLookup::Rotated {
-                    grant_id: record.grant_id,
-                }
-            } else {
-                RefreshLookup::Active(record)
-            })
-        })
-        .transpose()
-    }
-
-    async fn rotate_refresh_token(
-        &self,
-        old_hash: &SecretHash,
-        access: &AccessTokenRecord,
-        refresh: Option<&RefreshTokenRecord>,
-        now: i64,
-    ) -> Result<Rotation, StorageError> {
-        let keep_until = grant_keep_until(access, refresh)?;
-        let query = writes::rotate(old_hash, access, refresh, keep_until, now)?;
-        let pool = self.writer.clone();
-        let (access, refresh) = (access.clone(), refresh.cloned());
-        detached(async move { writes::rotated(pool, query, &access, refresh.as_ref()).await }).await
-    }
-
-    async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
-        let query = writes::revoke(grant_id, keep_until);
-        let pool = self.writer.clone();
-        detached(async move { writes::run(pool, query).await.map(drop) }).await
-    }
-
-    async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StorageError> {
-        let pool = self.writer.clone();
-        detached(async move { writes::purge_tokens(pool, now).await }).await
-    }
-}
-
-#[async_trait]
-impl ReplayStore for SqliteStore {
-    async fn record_assertion_id(
-        &self,
-        issuer: &str,
-        jti: &str,
-        expires_at: i64,
-        now: i64,
-    ) -> Result<bool, StorageError> {
-        // Insert if absent, or take over an entry that has expired; one statement, so two
-        // concurrent first uses cannot both succeed.
-        let first: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO assertion_ids (issuer, jti, expires_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (issuer, jti) DO UPDATE SET expires_at = excluded.expires_at \
-             WHERE assertion_ids.expires_at <= ?4 \
-             RETURNING 1",
-        )
-        .bind(issuer)
-        .bind(jti)
-        .bind(expires_at)
-        .bind(now)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(storage_error)?;
-        Ok(first.is_some())
-    }
-
-    async fn purge_expired_assertion_ids(&self, now: i64) -> Result<u64, StorageError> {
-        let done = sqlx::query("DELETE FROM assertion_ids WHERE expires_at <= ?1")
-            .bind(now)
-            .execute(&self.writer)
-            .await
-            .map_err(storage_error)?;
-        Ok(done.rows_affected())
-    }
-}
+storage_impls!(SqliteStore);

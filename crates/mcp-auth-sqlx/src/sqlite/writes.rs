@@ -1,4 +1,4 @@
-//! The token writes of [`SqliteStore`](super::SqliteStore).
+//! The token writes of [`SqliteStore`].
 //!
 //! # One call to the database per operation
 //!
@@ -35,12 +35,15 @@ use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
 use sqlx::{Row as _, Sqlite};
 
+use super::SqliteStore;
 use crate::codec::encode;
+use crate::detach::detached;
+use crate::dialect::TokenWrites;
 use crate::error::storage_error;
 use crate::grant::check_same_grant;
 
 /// A query with its arguments bound and owned, ready to move onto a detached task.
-pub(super) type Prepared = Query<'static, Sqlite, SqliteArguments<'static>>;
+type Prepared = Query<'static, Sqlite, SqliteArguments<'static>>;
 
 /// Issuing: claims the grant (creates its row or extends `keep_until`, unless revoked; the
 /// `RETURNING` row says it was claimed) and stores the tokens if it was. `?1` grant, `?2`
@@ -134,12 +137,52 @@ const PURGE_TOKENS: &str = "BEGIN IMMEDIATE;\
      DELETE FROM grants WHERE keep_until <= ?1 AND NOT revoked;\
      COMMIT;";
 
+/// Each write is bound here, on the caller's task, and run detached on the writer: a caller
+/// that stops waiting cannot stop it half-way, with the write lock held.
+impl TokenWrites for SqliteStore {
+    async fn issue(
+        &self,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+        keep_until: i64,
+    ) -> Result<bool, StorageError> {
+        let query = issue_query(access, refresh, keep_until)?;
+        let pool = self.writer.clone();
+        detached(async move { issued(pool, query).await }).await
+    }
+
+    async fn rotate(
+        &self,
+        old_hash: &SecretHash,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+        keep_until: i64,
+        now: i64,
+    ) -> Result<Rotation, StorageError> {
+        let query = rotate_query(old_hash, access, refresh, keep_until, now)?;
+        let pool = self.writer.clone();
+        let (access, refresh) = (access.clone(), refresh.cloned());
+        detached(async move { rotated(pool, query, &access, refresh.as_ref()).await }).await
+    }
+
+    async fn revoke(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
+        let query = revoke_query(grant_id, keep_until);
+        let pool = self.writer.clone();
+        detached(async move { run(pool, query).await.map(drop) }).await
+    }
+
+    async fn purge(&self, now: i64) -> Result<u64, StorageError> {
+        let pool = self.writer.clone();
+        detached(async move { purge_tokens(pool, now).await }).await
+    }
+}
+
 fn key(hash: &SecretHash) -> Vec<u8> {
     hash.as_bytes().to_vec()
 }
 
 /// `TokenStore::issue_tokens`, bound: run it with [`issued`].
-pub(super) fn issue(
+fn issue_query(
     access: &AccessTokenRecord,
     refresh: Option<&RefreshTokenRecord>,
     keep_until: i64,
@@ -171,13 +214,13 @@ fn bind_refresh(
     })
 }
 
-/// Runs an [`issue`] query: `false` when the grant was revoked and nothing was stored.
-pub(super) async fn issued(pool: SqlitePool, query: Prepared) -> Result<bool, StorageError> {
+/// Runs an [`issue_query`]: `false` when the grant was revoked and nothing was stored.
+async fn issued(pool: SqlitePool, query: Prepared) -> Result<bool, StorageError> {
     Ok(!run(pool, query).await?.is_empty())
 }
 
 /// `TokenStore::rotate_refresh_token`, bound: run it with [`rotated`].
-pub(super) fn rotate(
+fn rotate_query(
     old_hash: &SecretHash,
     access: &AccessTokenRecord,
     refresh: Option<&RefreshTokenRecord>,
@@ -199,9 +242,9 @@ pub(super) fn rotate(
     bind_refresh(query, refresh)
 }
 
-/// Runs a [`rotate`] query for new tokens of `access`'s grant (and `refresh`'s, the same one:
+/// Runs a [`rotate_query`] for new tokens of `access`'s grant (and `refresh`'s, the same one:
 /// [`grant_keep_until`](crate::grant::grant_keep_until) checked it).
-pub(super) async fn rotated(
+async fn rotated(
     pool: SqlitePool,
     query: Prepared,
     access: &AccessTokenRecord,
@@ -237,14 +280,14 @@ pub(super) async fn rotated(
 }
 
 /// `TokenStore::revoke_grant`, bound: run it with [`run`].
-pub(super) fn revoke(grant_id: &str, keep_until: i64) -> Prepared {
+fn revoke_query(grant_id: &str, keep_until: i64) -> Prepared {
     sqlx::query(REVOKE)
         .bind(grant_id.to_owned())
         .bind(keep_until)
 }
 
 /// `TokenStore::purge_expired_tokens`.
-pub(super) async fn purge_tokens(pool: SqlitePool, now: i64) -> Result<u64, StorageError> {
+async fn purge_tokens(pool: SqlitePool, now: i64) -> Result<u64, StorageError> {
     let rows = run(pool, sqlx::query(PURGE_TOKENS).bind(now)).await?;
     let mut purged = 0u64;
     for row in &rows {
@@ -259,7 +302,7 @@ pub(super) async fn purge_tokens(pool: SqlitePool, now: i64) -> Result<u64, Stor
 /// and a connection that cannot even do that is closed rather than returned to the pool (a
 /// `ROLLBACK` fails when `BEGIN` itself failed, and then there is nothing to undo; closing the
 /// connection covers the case where there was).
-pub(super) async fn run(pool: SqlitePool, query: Prepared) -> Result<Vec<SqliteRow>, StorageError> {
+async fn run(pool: SqlitePool, query: Prepared) -> Result<Vec<SqliteRow>, StorageError> {
     let mut conn = pool.acquire().await.map_err(storage_error)?;
     // `fetch_all`, never `fetch_optional`/`fetch_one`: those stop the query at the first row,
     // before its `COMMIT`.
@@ -336,7 +379,7 @@ mod tests {
             .execute(&pool)
             .await
             .expect("create");
-        let query = issue(&access("g", "a"), None, NOW + 60).expect("bind");
+        let query = issue_query(&access("g", "a"), None, NOW + 60).expect("bind");
         assert!(issued(pool.clone(), query).await.is_err());
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&pool)
