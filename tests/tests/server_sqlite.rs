@@ -99,3 +99,59 @@ async fn token_requests_dropped_mid_flight_leave_the_store_working() {
         .await
         .expect("rollback");
 }
+
+/// A user kept in the store (what `mcp-auth-server user add` writes) signs in beside the
+/// `--user`s, is the subject of its tokens, and cannot sign in once removed; a wrong password
+/// gets the form again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_in_the_store_signs_in_beside_the_flag_users_until_removed() {
+    use mcp_auth_core::storage::{AdminStore, UserRecord};
+    use mcp_auth_tests::server::TestServer;
+
+    let url = mcp_auth_tests::server::fresh_sqlite_url(env!("CARGO_TARGET_TMPDIR")).await;
+    let server = TestServer::start(&url).await;
+    let store = mcp_auth_sqlx::SqliteStore::connect(&url).await.unwrap();
+    let phc = mcp_auth_server::hash_password(b"carol's password").unwrap();
+    assert!(
+        store
+            .insert_user(&UserRecord::new("carol", phc, 0))
+            .await
+            .unwrap()
+    );
+
+    let client = server.register("store users").await;
+    let tokens = server.sign_in(&client, "carol", "carol's password").await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let session = server.mcp_initialize(token).await;
+    let whoami = server
+        .mcp_call_ok(token, &session, "whoami", serde_json::json!({}))
+        .await;
+    assert_eq!(whoami["structuredContent"]["subject"], "carol", "{whoami}");
+
+    let wrong = |password: &'static str| {
+        let server = &server;
+        let client = &client;
+        async move {
+            let authorization = server.authorize(client).await;
+            let page = server.sign_in_page(&authorization).await;
+            server
+                .submit(
+                    &page,
+                    &[
+                        ("username", "carol"),
+                        ("password", password),
+                        ("decision", "approve"),
+                    ],
+                )
+                .await
+                .status()
+        }
+    };
+    assert_eq!(wrong("not carol's").await, 200, "the form again");
+    assert!(store.delete_user("carol").await.unwrap());
+    assert_eq!(
+        wrong("carol's password").await,
+        200,
+        "a removed user signs in no more"
+    );
+}

@@ -30,6 +30,8 @@ pub const TOKEN_REVOKED: &str = "token.revoked";
 pub const REFRESH_REUSE_DETECTED: &str = "refresh.reuse_detected";
 /// A client registered (RFC 7591).
 pub const CLIENT_REGISTERED: &str = "client.registered";
+/// A grant was revoked by an administrator (`grant revoke`, or with its user or client).
+pub const GRANT_REVOKED: &str = "grant.revoked";
 /// A client was removed by an administrator.
 pub const CLIENT_REMOVED: &str = "client.removed";
 /// A user signed in.
@@ -44,6 +46,8 @@ pub const CONSENT_DENIED: &str = "consent.denied";
 pub const RATE_LIMITED: &str = "rate_limit.hit";
 /// A user was added by an administrator.
 pub const USER_ADDED: &str = "user.added";
+/// A user's password was changed by an administrator.
+pub const USER_PASSWORD_CHANGED: &str = "user.password_changed";
 /// A user was removed by an administrator.
 pub const USER_REMOVED: &str = "user.removed";
 

@@ -41,9 +41,10 @@ pub use settings::{
     RevocationOptions,
 };
 pub use storage::{
-    AccessTokenRecord, AuthorizationRequestRecord, AuthorizationRequestStore, ClientRecord,
-    ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup, RefreshTokenRecord, ReplayStore,
-    Rotation, SigningKeyRecord, SigningKeyStore, Storage, TokenStore,
+    AccessTokenRecord, AdminStore, AuthorizationRequestRecord, AuthorizationRequestStore,
+    ClientRecord, ClientStore, CodeRecord, CodeStore, CodeTake, GrantRecord, RefreshLookup,
+    RefreshTokenRecord, ReplayStore, Rotation, SigningKeyRecord, SigningKeyStore, Storage,
+    TokenStore, UserRecord,
 };
 pub use store_provider::{
     MAX_ACCESS_TOKEN_CACHE_TTL, MAX_CODE_TTL, PendingAuthorization, PurgeReport, StoreProvider,

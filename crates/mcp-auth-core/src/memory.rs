@@ -11,8 +11,10 @@ use crate::secrets::SecretHash;
 use crate::storage::{
     AccessTokenRecord, AuthorizationRequestRecord, AuthorizationRequestStore, ClientRecord,
     ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup, RefreshTokenRecord, ReplayStore,
-    Rotation, SharedAccessTokenRecord, SigningKeyRecord, SigningKeyStore, TokenStore,
+    Rotation, SharedAccessTokenRecord, SigningKeyRecord, SigningKeyStore, TokenStore, UserRecord,
 };
+
+mod admin;
 
 /// Storage in process memory: the reference implementation of every storage contract.
 ///
@@ -53,6 +55,8 @@ struct State {
     assertion_ids: HashMap<(String, String), i64>,
     /// A handful at most: see [`SigningKeyStore`].
     signing_keys: BTreeMap<i64, SigningKeyRecord>,
+    /// Sign-in users by name.
+    users: BTreeMap<String, UserRecord>,
     inserts_since_sweep: usize,
     /// Inserts after which the next opportunistic sweep runs: the records the last sweep kept,
     /// at least [`MEMORY_STORE_SWEEP_EVERY`].

@@ -1,9 +1,10 @@
 //! Storage traits: what a backend must guarantee for `StoreProvider` to be secure.
 //!
 //! Storage is split by concern — clients, pending authorization requests, authorization codes,
-//! tokens, assertion replay, access-token signing keys — so a
+//! tokens, assertion replay, access-token signing keys, users and the administrators'
+//! listings — so a
 //! deployment can mix backends (clients in Postgres, tokens in Redis). [`Storage`] is the
-//! blanket trait over all six.
+//! blanket trait over all seven.
 //!
 //! Backends store no usable credential: codes, tokens and client secrets arrive here already
 //! hashed ([`SecretHash`], SHA-256 of a 256-bit random value), so a dump of the store yields
@@ -21,7 +22,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::StorageError;
 use crate::secrets::SecretHash;
 
+mod admin;
 mod signing_keys;
+pub use admin::{AdminStore, GrantRecord, UserRecord};
 pub use signing_keys::{SigningKeyRecord, SigningKeyStore};
 
 /// Free-form claims carried on a token (`iss`, `act`, …).
@@ -413,10 +416,16 @@ pub trait ReplayStore: Send + Sync + 'static {
     async fn purge_expired_assertion_ids(&self, now: i64) -> Result<u64, StorageError>;
 }
 
-/// Everything a deployment stores. Implemented for every type that implements the six
+/// Everything a deployment stores. Implemented for every type that implements the seven
 /// concerns, including `Arc<dyn Storage>`.
 pub trait Storage:
-    ClientStore + AuthorizationRequestStore + CodeStore + TokenStore + ReplayStore + SigningKeyStore
+    ClientStore
+    + AuthorizationRequestStore
+    + CodeStore
+    + TokenStore
+    + ReplayStore
+    + SigningKeyStore
+    + AdminStore
 {
 }
 
@@ -427,6 +436,7 @@ impl<T> Storage for T where
         + TokenStore
         + ReplayStore
         + SigningKeyStore
+        + AdminStore
         + ?Sized
 {
 }

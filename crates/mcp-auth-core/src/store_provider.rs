@@ -1,5 +1,6 @@
 //! [`StoreProvider`]: a complete authorization-server provider over any [`Storage`].
 
+mod admin;
 mod assertion_grants;
 mod builder;
 mod client_cache;

@@ -98,6 +98,12 @@ impl Keys {
         format!("{}signing-keys", self.prefix)
     }
 
+    /// The sign-in users kept in the store: a hash from user name to the user's JSON, no
+    /// expiry.
+    pub(crate) fn users(&self) -> String {
+        format!("{}users", self.prefix)
+    }
+
     /// An expiry index.
     pub(crate) fn index(&self, index: Index) -> String {
         let name = match index {

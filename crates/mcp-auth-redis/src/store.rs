@@ -31,6 +31,7 @@ pub(crate) static RECORD_ASSERTION_ID: LazyLock<Script> = script!("record_assert
 pub(crate) static INSERT_SIGNING_KEY: LazyLock<Script> = script!("insert_signing_key.lua");
 pub(crate) static DELETE_SIGNING_KEYS_BEFORE: LazyLock<Script> =
     script!("delete_signing_keys_before.lua");
+pub(crate) static SET_USER_PASSWORD: LazyLock<Script> = script!("set_user_password.lua");
 static PURGE: LazyLock<Script> = script!("purge.lua");
 
 /// Index entries one purge script visits; small enough that Redis is never blocked for long.

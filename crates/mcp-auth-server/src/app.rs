@@ -257,10 +257,17 @@ async fn build(
     let users = tokio::task::spawn_blocking(move || Users::hash(credentials, concurrency, wait))
         .await
         .map_err(|err| ServerError::Serve(std::io::Error::other(err)))??;
+    // Users kept in the store (`mcp-auth-server user add`) sign in beside the `--user`s.
+    let users = users.with_store(Arc::clone(&storage) as Arc<dyn mcp_auth_core::AdminStore>);
     if users.is_empty() {
-        tracing::warn!("no --user given: nobody can sign in, every authorization will fail");
+        tracing::info!(
+            "no --user given: only users added with `mcp-auth-server user add` can sign in"
+        );
     } else {
-        tracing::info!(users = users.len(), "sign-in users ready");
+        tracing::info!(
+            users = users.len(),
+            "--user sign-ins ready, besides the store's users"
+        );
     }
 
     // What the server supports is the provider's statement (its capabilities, from the

@@ -165,6 +165,8 @@ pub struct Config {
     pub metrics_bind: Option<std::net::SocketAddr>,
     /// The log line format (`--log-format`).
     pub log_format: crate::LogFormat,
+    /// Only run this administration command (`user`, `client`, `grant`), do not serve.
+    pub command: Option<AdminCommand>,
     /// Only validate and print the settings (`--check-config`), do not serve.
     pub check_config: bool,
     /// Only hash a password read from stdin and print it (`--hash-password`), do not serve.
@@ -395,6 +397,7 @@ impl Config {
                 None => None,
             },
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            command: args.command,
             check_config: args.check_config,
             hash_password: args.hash_password,
             bind,
@@ -477,6 +480,7 @@ fn read_client(path: &Path) -> Result<OAuthClientInformationFull, ConfigError> {
 
 mod access_tokens;
 mod args;
+mod commands;
 mod sections;
 mod store_url;
 #[cfg(test)]
@@ -487,6 +491,7 @@ pub use access_tokens::{
     AccessTokenFormat, AccessTokenSettings, DEFAULT_SIGNING_KEY_ROTATION_DAYS,
 };
 use args::{Args, FileSettings};
+pub use commands::{AdminCommand, ClientCommand, GrantCommand, UserCommand};
 use sections::{authorization_servers, client_metadata};
 pub use store_url::StoreUrl;
 pub use values::{TrustedIdp, UserCredentials, UserSecret};

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod access_log;
+mod admin;
 mod app;
 mod cimd;
 pub mod config;
@@ -21,6 +22,7 @@ pub use access_log::{
     ACCESS_LOG_TARGET, AccessLog, AccessLogFuture, AccessLogLayer, REQUEST_ID, RequestIds,
     with_observability,
 };
+pub use admin::{AdminError, run as run_admin};
 pub use app::{PURGE_INTERVAL, ServerError, serve};
 pub use cimd::ClientMetadataConfig;
 pub use config::{Config, ConfigError, StoreUrl, TrustedIdp, UserCredentials, UserSecret};

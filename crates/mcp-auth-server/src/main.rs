@@ -30,6 +30,17 @@ async fn main() -> ExitCode {
     if config.hash_password {
         return print_password_hash();
     }
+    if let Some(command) = &config.command {
+        // Audit events (user added, grants revoked, …) go to stderr like the server's logs.
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(
+                EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| EnvFilter::new("warn,mcp_auth::audit=info")),
+            )
+            .init();
+        return run_command(&config, command).await;
+    }
     // Logs go to stderr (stdout is for --check-config) through a background thread, so that
     // a slow terminal or pipe never stalls a request; the guard flushes what is queued when
     // `main` returns.
@@ -68,17 +79,31 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Reads one password from stdin: without echo, and asked twice when `confirm`, on a
+/// terminal; else the first line (without its line ending).
+fn read_password(confirm: bool) -> Result<String, String> {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        let first = rpassword::prompt_password("password: ").map_err(|err| err.to_string())?;
+        if confirm {
+            let again = rpassword::prompt_password("again: ").map_err(|err| err.to_string())?;
+            if again != first {
+                return Err("the passwords differ".to_owned());
+            }
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|err| err.to_string())?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 /// `--hash-password`: reads one password from stdin — without echo when stdin is a terminal —
 /// and prints its argon2id PHC string, for `--user NAME:PHC`.
 fn print_password_hash() -> ExitCode {
-    let read = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        rpassword::prompt_password("password: ")
-    } else {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map(|_| line)
-    };
-    let password = match read {
-        Ok(password) => password.trim_end_matches(['\r', '\n']).to_owned(),
+    let password = match read_password(false) {
+        Ok(password) => password,
         Err(err) => {
             eprintln!("mcp-auth-server: cannot read the password: {err}");
             return ExitCode::FAILURE;
@@ -96,6 +121,23 @@ fn print_password_hash() -> ExitCode {
         Err(err) => {
             eprintln!("mcp-auth-server: cannot hash the password: {err}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// `user`, `client` or `grant`: runs the command on the configured store, its report on
+/// stdout, errors on stderr; exit status 1 when what it names does not exist, 2 on other
+/// failures.
+async fn run_command(config: &Config, command: &mcp_auth_server::config::AdminCommand) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    match mcp_auth_server::run_admin(config, command, || read_password(true), &mut out).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("mcp-auth-server: {}", report(&err));
+            match err {
+                mcp_auth_server::AdminError::Missing(_) => ExitCode::from(1),
+                _ => ExitCode::from(2),
+            }
         }
     }
 }

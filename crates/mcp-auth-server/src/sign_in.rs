@@ -48,7 +48,7 @@ use url::{Host, Url};
 use crate::limits::Limits;
 use crate::store::DynStorage;
 use crate::throttle::{Throttle, client_key};
-use crate::users::{Busy, Users};
+use crate::users::{Users, VerifyError};
 use mcp_auth_core::secrets::SecretHash;
 
 /// The provider the server runs.
@@ -479,7 +479,8 @@ async fn approve(sign_in: &SignIn, form: SubmitForm, ip: std::net::IpAddr) -> Re
     }
     let verified = match sign_in.users.verify(username.clone(), password).await {
         Ok(verified) => verified,
-        Err(Busy) => return sign_in.busy(),
+        Err(VerifyError::Busy) => return sign_in.busy(),
+        Err(VerifyError::Unavailable) => return sign_in.unavailable(),
     };
     if !verified {
         mcp_auth_core::audit_event!(

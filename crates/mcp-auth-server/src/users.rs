@@ -154,6 +154,9 @@ pub(crate) struct Users {
     /// The digest an unknown user name is checked against, so that a wrong name costs as much
     /// time as a wrong password and timing does not reveal which names exist.
     dummy: Digest,
+    /// Users kept in the store (`mcp-auth-server user add`), asked for names that no `--user`
+    /// gives.
+    store: Option<Arc<dyn mcp_auth_core::AdminStore>>,
 }
 
 /// Names only: digests are not secret in the RFC sense, but there is no reason to print them.
@@ -193,7 +196,14 @@ impl Users {
             dummy,
             checks: Arc::new(Semaphore::new(concurrency.max(1))),
             check_wait,
+            store: None,
         })
+    }
+
+    /// Also signs in the users kept in `store`; a `--user` of the same name wins.
+    pub(crate) fn with_store(mut self, store: Arc<dyn mcp_auth_core::AdminStore>) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// How many users can sign in.
@@ -206,26 +216,39 @@ impl Users {
         self.hashes.is_empty()
     }
 
-    /// Whether `password` is `name`'s. Runs argon2 on the blocking pool (it takes tens of
-    /// milliseconds of CPU) and always runs it once, for unknown names too; `Err(Busy)` when
-    /// no check slot freed up in time.
+    /// Whether `password` is `name`'s: a `--user`'s, else one kept in the store. Runs argon2
+    /// on the blocking pool (it takes tens of milliseconds of CPU) and always runs it once, for
+    /// unknown names too, so that timing does not tell which names exist; `Err(Busy)` when no
+    /// check slot freed up in time, `Err(Unavailable)` when the store cannot answer.
     pub(crate) async fn verify(
         self: &Arc<Self>,
         name: String,
         password: String,
-    ) -> Result<bool, Busy> {
+    ) -> Result<bool, VerifyError> {
+        let stored = match (&self.store, self.hashes.contains_key(&name)) {
+            (Some(store), false) => match store.get_user(&name).await {
+                // A stored hash that does not parse (written by hand) signs nobody in.
+                Ok(user) => user.and_then(|user| Digest::from_phc(&user.password_hash).ok()),
+                Err(err) => {
+                    tracing::error!(error = %mcp_auth_core::ErrorChain(&err), "cannot read a sign-in user");
+                    return Err(VerifyError::Unavailable);
+                }
+            },
+            _ => None,
+        };
         let permit =
             tokio::time::timeout(self.check_wait, Arc::clone(&self.checks).acquire_owned())
                 .await
-                .map_err(|_| Busy)?
-                .map_err(|_| Busy)?;
+                .map_err(|_| VerifyError::Busy)?
+                .map_err(|_| VerifyError::Busy)?;
         let users = Arc::clone(self);
         let verified = tokio::task::spawn_blocking(move || {
             // Held until argon2 returns, even if the request that asked is gone.
             let _permit = permit;
-            let (digest, known) = match users.hashes.get(&name) {
-                Some(digest) => (digest, true),
-                None => (&users.dummy, false),
+            let (digest, known) = match (users.hashes.get(&name), &stored) {
+                (Some(digest), _) => (digest, true),
+                (None, Some(digest)) => (digest, true),
+                (None, None) => (&users.dummy, false),
             };
             let matches = digest.matches(password.as_bytes());
             known && matches
@@ -236,10 +259,14 @@ impl Users {
     }
 }
 
-/// Every password-check slot stayed taken for the whole wait: the sign-in answers 503 with
-/// `Retry-After`.
+/// Why a password could not be checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Busy;
+pub(crate) enum VerifyError {
+    /// Every password-check slot stayed taken for the whole wait: 503 with `Retry-After`.
+    Busy,
+    /// The store holding the user could not be read: 503.
+    Unavailable,
+}
 
 #[cfg(test)]
 mod tests {
@@ -341,7 +368,10 @@ mod tests {
         );
         // Hold the only slot, as a check in progress would.
         let held = Arc::clone(&users.checks).acquire_owned().await.unwrap();
-        assert_eq!(users.verify("alice".into(), "pw".into()).await, Err(Busy));
+        assert_eq!(
+            users.verify("alice".into(), "pw".into()).await,
+            Err(VerifyError::Busy)
+        );
         drop(held);
         assert_eq!(users.verify("alice".into(), "pw".into()).await, Ok(true));
     }

@@ -135,6 +135,22 @@ pub(crate) struct Sql {
     pub(crate) insert_signing_key: &'static str,
     /// Deletes the signing keys of generations below the one bound.
     pub(crate) delete_signing_keys_before: &'static str,
+
+    /// Inserts a user unless the name is taken: `name`, `password_hash`, `created_at`.
+    pub(crate) insert_user: &'static str,
+    /// Replaces a user's password hash: `name`, `password_hash`.
+    pub(crate) set_user_password: &'static str,
+    /// A user's `name`, `password_hash`, `created_at` by `name`.
+    pub(crate) get_user: &'static str,
+    /// Every user's `name`, `password_hash`, `created_at`, by name.
+    pub(crate) list_users: &'static str,
+    /// Deletes a user by `name`.
+    pub(crate) delete_user: &'static str,
+    /// Every client's `record`, by `client_id`.
+    pub(crate) list_clients: &'static str,
+    /// The `record` of every live token at `now` (access tokens and unrotated refresh tokens
+    /// not expired) whose grant is not revoked.
+    pub(crate) live_token_records: &'static str,
 }
 
 #[cfg(test)]
@@ -167,6 +183,13 @@ mod tests {
             purge_assertion_ids,
             insert_signing_key,
             delete_signing_keys_before,
+            insert_user,
+            set_user_password,
+            get_user,
+            list_users,
+            delete_user,
+            list_clients,
+            live_token_records,
         } = sql;
         vec![
             ("insert_client", insert_client),
@@ -188,6 +211,13 @@ mod tests {
             ("purge_assertion_ids", purge_assertion_ids),
             ("insert_signing_key", insert_signing_key),
             ("delete_signing_keys_before", delete_signing_keys_before),
+            ("insert_user", insert_user),
+            ("set_user_password", set_user_password),
+            ("get_user", get_user),
+            ("list_users", list_users),
+            ("delete_user", delete_user),
+            ("list_clients", list_clients),
+            ("live_token_records", live_token_records),
         ]
     }
 

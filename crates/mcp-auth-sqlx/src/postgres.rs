@@ -127,6 +127,7 @@ impl Dialect for PostgresStore {
 }
 
 storage_impls!(PostgresStore);
+crate::admin::admin_impls!(PostgresStore);
 
 #[cfg(test)]
 mod tests {

@@ -176,3 +176,4 @@ impl Dialect for SqliteStore {
 }
 
 storage_impls!(SqliteStore);
+crate::admin::admin_impls!(SqliteStore);

@@ -10,6 +10,7 @@
 //! backend: every backend instantiates both.
 
 pub mod abandon;
+pub mod admin;
 pub mod hostile;
 pub mod provider;
 pub mod purge;
@@ -47,6 +48,11 @@ macro_rules! storage_conformance {
         );
         $crate::storage_conformance!(@module hostile $factory;
             ids_with_control_characters_are_absent_not_errors,
+        );
+        $crate::storage_conformance!(@module admin $factory;
+            users_are_added_once_changed_listed_and_removed,
+            clients_are_listed_by_id_with_their_secret_hash_only,
+            live_grants_are_listed_by_subject_and_client,
         );
         $crate::storage_conformance!(@module signing_keys $factory;
             keys_round_trip_in_generation_order,

@@ -262,7 +262,10 @@ fn the_update_command_runs_apt_get_update_noninteractively() {
     let recorded = fs::read_to_string(&record).unwrap();
     fs::remove_dir_all(&dir).unwrap();
     assert!(status.success());
-    assert_eq!(recorded, "noninteractive -o DPkg::Lock::Timeout=300 update\n");
+    assert_eq!(
+        recorded,
+        "noninteractive -o DPkg::Lock::Timeout=300 update\n"
+    );
 }
 
 #[test]

@@ -100,6 +100,11 @@ impl ClientCache {
             .map(|entry| entry.record.clone())
     }
 
+    /// Forgets `client_id` (it was just deleted).
+    pub(super) fn remove(&self, client_id: &str) {
+        self.entries.remove(client_id);
+    }
+
     pub(super) fn put(&self, record: ClientRecord, now: i64) {
         if self.ttl == 0 {
             return;

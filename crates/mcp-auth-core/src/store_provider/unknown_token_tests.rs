@@ -8,8 +8,8 @@ use mcp_auth_types::{OAuthClientMetadata, TokenEndpointAuthMethod};
 
 use super::*;
 use crate::storage::{
-    AuthorizationRequestStore, ClientStore, CodeRecord, CodeStore, ReplayStore, SigningKeyRecord,
-    SigningKeyStore, TokenStore,
+    AdminStore, AuthorizationRequestStore, ClientStore, CodeRecord, CodeStore, GrantRecord,
+    ReplayStore, SigningKeyRecord, SigningKeyStore, TokenStore, UserRecord,
 };
 use crate::{ManualClock, MemoryStore};
 
@@ -366,5 +366,39 @@ impl SigningKeyStore for Remote {
     }
     async fn delete_signing_keys_before(&self, generation: i64) -> Result<u64, StorageError> {
         self.inner.delete_signing_keys_before(generation).await
+    }
+}
+
+#[async_trait]
+impl AdminStore for Remote {
+    async fn insert_user(&self, user: &UserRecord) -> Result<bool, StorageError> {
+        self.inner.insert_user(user).await
+    }
+    async fn set_user_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<bool, StorageError> {
+        self.inner.set_user_password(name, password_hash).await
+    }
+    async fn get_user(&self, name: &str) -> Result<Option<UserRecord>, StorageError> {
+        self.inner.get_user(name).await
+    }
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StorageError> {
+        self.inner.list_users().await
+    }
+    async fn delete_user(&self, name: &str) -> Result<bool, StorageError> {
+        self.inner.delete_user(name).await
+    }
+    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StorageError> {
+        self.inner.list_clients().await
+    }
+    async fn list_grants(
+        &self,
+        subject: Option<&str>,
+        client_id: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<GrantRecord>, StorageError> {
+        self.inner.list_grants(subject, client_id, now).await
     }
 }

@@ -194,6 +194,9 @@ pub(super) struct Args {
     /// for `--user NAME:PHC`, and exit
     #[arg(long)]
     pub(super) hash_password: bool,
+    /// An administration command instead of serving
+    #[command(subcommand)]
+    pub(super) command: Option<super::AdminCommand>,
     /// Whether `--no-client-metadata-documents` came from the command line or environment
     /// (a flag is a plain `bool`, so its absence is read from clap's value source).
     #[arg(skip)]

@@ -5,9 +5,10 @@ use std::time::Instant;
 use async_trait::async_trait;
 use mcp_auth_core::secrets::SecretHash;
 use mcp_auth_core::storage::{
-    AccessTokenRecord, AuthorizationRequestRecord, AuthorizationRequestStore, ClientRecord,
-    ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup, RefreshTokenRecord, ReplayStore,
-    Rotation, SigningKeyRecord, SigningKeyStore, TokenStore,
+    AccessTokenRecord, AdminStore, AuthorizationRequestRecord, AuthorizationRequestStore,
+    ClientRecord, ClientStore, CodeRecord, CodeStore, CodeTake, GrantRecord, RefreshLookup,
+    RefreshTokenRecord, ReplayStore, Rotation, SigningKeyRecord, SigningKeyStore, TokenStore,
+    UserRecord,
 };
 use mcp_auth_core::{StorageError, StorageErrorKind, storage::SharedAccessTokenRecord};
 
@@ -292,5 +293,41 @@ impl SigningKeyStore for MeteredStorage {
             "delete_signing_keys_before",
             self.inner.delete_signing_keys_before(generation).await
         )
+    }
+}
+
+/// Administration is a command line's, not a request's: forwarded unmeasured, except the
+/// user lookup of every sign-in.
+#[async_trait]
+impl AdminStore for MeteredStorage {
+    async fn insert_user(&self, user: &UserRecord) -> Result<bool, StorageError> {
+        self.inner.insert_user(user).await
+    }
+    async fn set_user_password(
+        &self,
+        name: &str,
+        password_hash: &str,
+    ) -> Result<bool, StorageError> {
+        self.inner.set_user_password(name, password_hash).await
+    }
+    async fn get_user(&self, name: &str) -> Result<Option<UserRecord>, StorageError> {
+        metered!(self, "get_user", self.inner.get_user(name).await)
+    }
+    async fn list_users(&self) -> Result<Vec<UserRecord>, StorageError> {
+        self.inner.list_users().await
+    }
+    async fn delete_user(&self, name: &str) -> Result<bool, StorageError> {
+        self.inner.delete_user(name).await
+    }
+    async fn list_clients(&self) -> Result<Vec<ClientRecord>, StorageError> {
+        self.inner.list_clients().await
+    }
+    async fn list_grants(
+        &self,
+        subject: Option<&str>,
+        client_id: Option<&str>,
+        now: i64,
+    ) -> Result<Vec<GrantRecord>, StorageError> {
+        self.inner.list_grants(subject, client_id, now).await
     }
 }

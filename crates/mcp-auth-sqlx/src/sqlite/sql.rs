@@ -49,4 +49,18 @@ pub(super) const SQL: Sql = Sql {
          (generation, kid, algorithm, public_jwk, private_key, created_at, activates_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (generation) DO NOTHING",
     delete_signing_keys_before: "DELETE FROM signing_keys WHERE generation < ?1",
+
+    insert_user: "INSERT INTO users (name, password_hash, created_at) \
+         VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING",
+    set_user_password: "UPDATE users SET password_hash = ?2 WHERE name = ?1",
+    get_user: "SELECT name, password_hash, created_at FROM users WHERE name = ?1",
+    list_users: "SELECT name, password_hash, created_at FROM users ORDER BY name",
+    delete_user: "DELETE FROM users WHERE name = ?1",
+    list_clients: "SELECT record FROM clients ORDER BY client_id",
+    live_token_records: "SELECT a.record FROM access_tokens a \
+         WHERE a.expires_at > ?1 AND NOT EXISTS \
+         (SELECT 1 FROM grants g WHERE g.grant_id = a.grant_id AND g.revoked) \
+         UNION ALL SELECT r.record FROM refresh_tokens r \
+         WHERE r.expires_at > ?1 AND NOT r.rotated AND NOT EXISTS \
+         (SELECT 1 FROM grants g WHERE g.grant_id = r.grant_id AND g.revoked)",
 };
