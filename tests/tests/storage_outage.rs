@@ -10,6 +10,8 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod common;
+#[path = "storage_outage/server_load.rs"]
+mod server_load;
 
 use std::fmt::Debug;
 use std::future::Future;
