@@ -6,6 +6,7 @@ mod rotation;
 mod sealing;
 #[cfg(test)]
 mod tests;
+mod trust;
 
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
@@ -21,6 +22,7 @@ use serde::Serialize;
 use self::key::PrivateKey;
 use self::rotation::Schedule;
 pub use self::sealing::{MIN_SECRET_LEN, SealingKey, UnsealError};
+use self::trust::{Distrust, TrustedKey};
 use crate::{ACCESS_TOKEN_TYP, SigningAlgorithm};
 
 /// Default [`rotation_period`](JwtAccessTokenSignerBuilder::rotation_period): 30 days.
@@ -96,6 +98,36 @@ struct KeyRing {
 }
 
 impl KeyRing {
+    /// The ring of `keys`: each published as derived from its private key (never as stored).
+    fn of(keys: Vec<TrustedKey>) -> Self {
+        let mut published = Vec::with_capacity(keys.len());
+        let mut ring = Vec::with_capacity(keys.len());
+        for key in keys {
+            let TrustedKey {
+                record,
+                algorithm,
+                private,
+            } = key;
+            published.push(serde_json::Value::Object(
+                private.public_jwk(algorithm, &record.kid),
+            ));
+            let header = serde_json::json!({
+                "alg": algorithm.as_str(), "typ": ACCESS_TOKEN_TYP, "kid": record.kid,
+            });
+            ring.push(RingKey {
+                generation: record.generation,
+                kid: record.kid,
+                activates_at: record.activates_at,
+                header: URL_SAFE_NO_PAD.encode(header.to_string()),
+                private,
+            });
+        }
+        Self {
+            keys: ring,
+            key_set: Arc::from(serde_json::json!({ "keys": published }).to_string()),
+        }
+    }
+
     /// The key that signs at `now`: the newest one whose time has come.
     fn signing(&self, now: i64) -> Option<&RingKey> {
         self.keys.iter().rev().find(|key| key.activates_at <= now)
@@ -109,8 +141,7 @@ struct RingKey {
     activates_at: i64,
     /// The encoded protected header, `{"alg","typ","kid"}`: the same for every token.
     header: String,
-    /// `Err` when this instance cannot read the private key (it is still published).
-    private: Result<PrivateKey, String>,
+    private: PrivateKey,
 }
 
 /// Builder for [`JwtAccessTokenSigner`].
@@ -153,19 +184,55 @@ impl JwtAccessTokenSigner {
         let _one_at_a_time = self.refreshing.lock().await;
         let now = self.clock.now();
         let mut keys = self.store.signing_keys().await?;
-        if let Some((generation, activates_at)) = rotation::due_key(&keys, &self.schedule, now) {
+        let mut trusted = self.trusted(&keys)?;
+        let records: Vec<SigningKeyRecord> = trusted.iter().map(|key| key.record.clone()).collect();
+        if let Some(activates_at) = rotation::due_key(&records, &self.schedule, now) {
+            // Numbered after every stored key, trusted or not: generations are unique.
+            let generation = keys
+                .last()
+                .map_or(1, |newest| newest.generation.saturating_add(1));
             self.create_key(generation, activates_at, now).await?;
             keys = self.store.signing_keys().await?;
+            trusted = self.trusted(&keys)?;
         }
-        if let Some(oldest) = rotation::oldest_needed(&keys, &self.schedule, now)
+        let records: Vec<SigningKeyRecord> = trusted.iter().map(|key| key.record.clone()).collect();
+        if let Some(oldest) = rotation::oldest_needed(&records, &self.schedule, now)
             && keys.first().is_some_and(|key| key.generation < oldest)
         {
             self.store.delete_signing_keys_before(oldest).await?;
-            keys.retain(|key| key.generation >= oldest);
+            trusted.retain(|key| key.record.generation >= oldest);
         }
-        let ring = self.read_ring(&keys)?;
+        let ring = KeyRing::of(trusted);
         *self.ring.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(ring);
         Ok(())
+    }
+
+    /// The keys of `keys` this instance uses (see the `trust` module), logging the others.
+    /// Fails when the newest stored key cannot be read here: signing with an older one, or
+    /// creating another, would split the deployment.
+    fn trusted(&self, keys: &[SigningKeyRecord]) -> Result<Vec<TrustedKey>, SigningKeyError> {
+        let mut trusted = Vec::with_capacity(keys.len());
+        for (index, record) in keys.iter().enumerate() {
+            match trust::trust(record, self.sealing.as_ref()) {
+                Ok(key) => trusted.push(key),
+                Err(Distrust::Unsealed) => tracing::warn!(
+                    kid = %record.kid,
+                    "ignoring an unsealed access-token signing key: the deployment has a secret key"
+                ),
+                Err(Distrust::Unreadable(reason)) if index + 1 == keys.len() => {
+                    return Err(SigningKeyError::Unreadable {
+                        kid: record.kid.clone(),
+                        reason,
+                    });
+                }
+                Err(Distrust::Unreadable(reason)) => tracing::error!(
+                    kid = %record.kid,
+                    %reason,
+                    "ignoring an access-token signing key that cannot be read here"
+                ),
+            }
+        }
+        Ok(trusted)
     }
 
     /// Generates and stores generation `generation`; losing the race to another instance is
@@ -203,51 +270,6 @@ impl JwtAccessTokenSigner {
         Ok(())
     }
 
-    /// The ring of `keys`: every key published, each private key read where this instance can.
-    fn read_ring(&self, keys: &[SigningKeyRecord]) -> Result<KeyRing, SigningKeyError> {
-        let mut ring_keys = Vec::with_capacity(keys.len());
-        let mut published = Vec::with_capacity(keys.len());
-        for record in keys {
-            let jwk: serde_json::Value =
-                serde_json::from_str(&record.public_jwk).map_err(|_| {
-                    SigningKeyError::Unreadable {
-                        kid: record.kid.clone(),
-                        reason: "its public JWK is not JSON".to_owned(),
-                    }
-                })?;
-            published.push(jwk);
-            let private = SigningAlgorithm::parse(&record.algorithm)
-                .ok_or_else(|| "unknown algorithm".to_owned())
-                .and_then(|algorithm| {
-                    let pkcs8 =
-                        sealing::load(self.sealing.as_ref(), &record.kid, &record.private_key)
-                            .map_err(|error| error.to_string())?;
-                    PrivateKey::from_pkcs8(algorithm, &pkcs8).map_err(str::to_owned)
-                });
-            if self.sealing.is_some() && !sealing::is_sealed(&record.private_key) {
-                tracing::warn!(kid = %record.kid, "access-token signing key is stored unsealed; it rotates out on schedule");
-            }
-            if let Err(reason) = &private {
-                tracing::error!(kid = %record.kid, %reason, "access-token signing key cannot be read");
-            }
-            let header = serde_json::json!({
-                "alg": record.algorithm, "typ": ACCESS_TOKEN_TYP, "kid": record.kid,
-            });
-            ring_keys.push(RingKey {
-                generation: record.generation,
-                kid: record.kid.clone(),
-                activates_at: record.activates_at,
-                header: URL_SAFE_NO_PAD.encode(header.to_string()),
-                private,
-            });
-        }
-        let key_set = serde_json::json!({ "keys": published }).to_string();
-        Ok(KeyRing {
-            keys: ring_keys,
-            key_set: Arc::from(key_set),
-        })
-    }
-
     fn ring(&self) -> Arc<KeyRing> {
         Arc::clone(&self.ring.read().unwrap_or_else(PoisonError::into_inner))
     }
@@ -282,9 +304,7 @@ impl AccessTokenSigner for JwtAccessTokenSigner {
         let key = ring
             .signing(now)
             .ok_or_else(|| ProviderError::unavailable("no access-token signing key is loaded"))?;
-        let private = key.private.as_ref().map_err(|reason| {
-            ProviderError::internal(format!("signing key {} cannot be read: {reason}", key.kid))
-        })?;
+        let private = &key.private;
         let payload = Payload {
             iss: claims.issuer,
             sub: claims.subject,
@@ -391,17 +411,9 @@ impl JwtAccessTokenSignerBuilder {
             ring: RwLock::new(Arc::default()),
             refreshing: tokio::sync::Mutex::new(()),
         });
+        // Fails when the newest stored key cannot be read here (see `trusted`); otherwise a
+        // key that signs now is in the ring (created if there was none this instance trusts).
         signer.refresh().await?;
-        let now = signer.clock.now();
-        let ring = signer.ring();
-        if let Some(key) = ring.signing(now)
-            && let Err(reason) = &key.private
-        {
-            return Err(SigningKeyError::Unreadable {
-                kid: key.kid.clone(),
-                reason: reason.clone(),
-            });
-        }
         Ok(signer)
     }
 }

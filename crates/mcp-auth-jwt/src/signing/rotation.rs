@@ -23,21 +23,18 @@ pub(crate) struct Schedule {
     pub(crate) token_lifetime: i64,
 }
 
-/// The key to create now, if one is due: its generation and when it starts signing.
+/// When the key to create now starts signing, if one is due (its generation follows every
+/// stored key's).
 ///
-/// - No key: generation 1, signing at once (nobody can hold a stale key set yet).
+/// - No key: one signing at once (nobody can hold a stale key set yet).
 /// - The newest key signs already, and its successor is due within `publish_ahead`, or it uses
 ///   another algorithm than the configured one: the next generation, signing at the later of its
 ///   turn and `publish_ahead` from now (after an outage longer than a period the old key keeps
 ///   signing until the new one has been published long enough).
 /// - The newest key does not sign yet: nothing (it is the successor, already published).
-pub(crate) fn due_key(
-    keys: &[SigningKeyRecord],
-    schedule: &Schedule,
-    now: i64,
-) -> Option<(i64, i64)> {
+pub(crate) fn due_key(keys: &[SigningKeyRecord], schedule: &Schedule, now: i64) -> Option<i64> {
     let Some(newest) = keys.last() else {
-        return Some((1, now));
+        return Some(now);
     };
     if newest.activates_at > now {
         return None;
@@ -45,8 +42,9 @@ pub(crate) fn due_key(
     let turn = newest.activates_at.saturating_add(schedule.rotation_period);
     let other_algorithm = newest.algorithm != schedule.algorithm.as_str();
     if other_algorithm || turn - schedule.publish_ahead <= now {
-        let starts = if other_algorithm { now } else { turn }.max(now + schedule.publish_ahead);
-        Some((newest.generation + 1, starts))
+        let starts = if other_algorithm { now } else { turn }
+            .max(now.saturating_add(schedule.publish_ahead));
+        Some(starts)
     } else {
         None
     }
@@ -64,7 +62,12 @@ pub(crate) fn oldest_needed(
         .zip(keys.iter().skip(1).map(Some).chain([None]))
         .find(|(_, successor)| match successor {
             None => true,
-            Some(next) => next.activates_at + schedule.token_lifetime + CLOCK_SLACK > now,
+            Some(next) => {
+                next.activates_at
+                    .saturating_add(schedule.token_lifetime)
+                    .saturating_add(CLOCK_SLACK)
+                    > now
+            }
         })
         .map(|(key, _)| key.generation)
 }
@@ -99,7 +102,7 @@ mod tests {
 
     #[test]
     fn the_first_key_signs_at_once() {
-        assert_eq!(due_key(&[], &schedule(), 1_000), Some((1, 1_000)));
+        assert_eq!(due_key(&[], &schedule(), 1_000), Some(1_000));
     }
 
     #[test]
@@ -107,7 +110,7 @@ mod tests {
         let keys = [key(1, 0, "ES256")];
         let turn = 30 * DAY;
         assert_eq!(due_key(&keys, &schedule(), turn - HOUR - 1), None);
-        assert_eq!(due_key(&keys, &schedule(), turn - HOUR), Some((2, turn)));
+        assert_eq!(due_key(&keys, &schedule(), turn - HOUR), Some(turn));
         let keys = [key(1, 0, "ES256"), key(2, turn, "ES256")];
         assert_eq!(
             due_key(&keys, &schedule(), turn - 10),
@@ -120,13 +123,13 @@ mod tests {
     fn after_a_long_outage_the_old_key_signs_until_the_new_one_was_published_long_enough() {
         let keys = [key(1, 0, "ES256")];
         let now = 90 * DAY;
-        assert_eq!(due_key(&keys, &schedule(), now), Some((2, now + HOUR)));
+        assert_eq!(due_key(&keys, &schedule(), now), Some(now + HOUR));
     }
 
     #[test]
     fn a_new_algorithm_rotates_early_but_still_publishes_ahead() {
         let keys = [key(1, 0, "RS256")];
-        assert_eq!(due_key(&keys, &schedule(), DAY), Some((2, DAY + HOUR)));
+        assert_eq!(due_key(&keys, &schedule(), DAY), Some(DAY + HOUR));
     }
 
     #[test]

@@ -5,6 +5,7 @@ use mcp_auth_core::{ManualClock, MemoryStore, TokenVerifier};
 use serde_json::Value;
 
 use super::*;
+use crate::signing::key::PrivateKey;
 use crate::{JwksSource, JwtAccessTokenVerifier};
 
 const ISSUER: &str = "https://as.example";
@@ -276,4 +277,108 @@ async fn bad_schedules_are_refused() {
         store.signing_keys().await.unwrap().is_empty(),
         "nothing stored"
     );
+}
+
+/// A record as someone with write access to the store but without the secret could write:
+/// a fresh key of theirs, stored unsealed, or with a public JWK that is not its key's.
+fn injected(generation: i64, activates_at: i64, public_jwk: Option<String>) -> SigningKeyRecord {
+    let (private, pkcs8) = PrivateKey::generate(SigningAlgorithm::ES256).unwrap();
+    let kid = private.thumbprint();
+    let jwk = public_jwk.unwrap_or_else(|| {
+        serde_json::Value::Object(private.public_jwk(SigningAlgorithm::ES256, &kid)).to_string()
+    });
+    SigningKeyRecord::new(
+        generation,
+        kid.clone(),
+        "ES256".to_owned(),
+        jwk,
+        sealing::store(None, &kid, &pkcs8).unwrap(),
+        activates_at,
+        activates_at,
+    )
+}
+
+fn published_kids(signer: &JwtAccessTokenSigner) -> Vec<String> {
+    let key_set: Value = serde_json::from_str(&signer.key_set()).unwrap();
+    key_set["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|jwk| jwk["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn with_a_secret_an_unsealed_record_is_neither_published_nor_used() {
+    let secret = b"0123456789abcdef0123456789abcdef";
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(START));
+    let signer = builder(&store, &clock)
+        .sealing_key(SealingKey::from_secret(secret).unwrap())
+        .load()
+        .await
+        .unwrap();
+    let (_, ours) = signer.signing_kid().unwrap();
+    let theirs = injected(2, START - 1, None);
+    assert!(store.insert_signing_key(&theirs).await.unwrap());
+    signer.refresh().await.unwrap();
+    assert_eq!(
+        published_kids(&signer),
+        std::slice::from_ref(&ours),
+        "never in the key set"
+    );
+    let token = signer.sign(&claims(&[], START, None)).unwrap();
+    assert_eq!(decode_part(&token, 0)["kid"], ours.as_str(), "never signs");
+}
+
+#[tokio::test]
+async fn the_published_key_is_the_stored_private_keys_own_and_a_false_kid_is_refused() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(START));
+    // A record whose public JWK is someone else's key: the key set shows the private key's.
+    let (other, _) = PrivateKey::generate(SigningAlgorithm::ES256).unwrap();
+    let foreign_jwk =
+        serde_json::Value::Object(other.public_jwk(SigningAlgorithm::ES256, "foreign")).to_string();
+    let record = injected(1, START, Some(foreign_jwk));
+    assert!(store.insert_signing_key(&record).await.unwrap());
+    let signer = builder(&store, &clock).load().await.unwrap();
+    let key_set: Value = serde_json::from_str(&signer.key_set()).unwrap();
+    let published = &key_set["keys"][0];
+    assert_eq!(published["kid"], record.kid.as_str());
+    let stored: Value = serde_json::from_str(&record.public_jwk).unwrap();
+    assert_ne!(
+        published["x"], stored["x"],
+        "derived, not read from the record"
+    );
+    let token = signer.sign(&claims(&[], START, None)).unwrap();
+    assert!(accepted(&verifier_of(&signer, START), &token).await);
+
+    // A newest record whose kid is not its key's thumbprint: refused, and loading fails
+    // rather than signing with an older key beside it.
+    let mut lying = injected(2, START, None);
+    lying.kid = "not-the-thumbprint".to_owned();
+    assert!(store.insert_signing_key(&lying).await.unwrap());
+    let error = builder(&store, &clock).load().await.unwrap_err();
+    assert!(error.to_string().contains("thumbprint"), "{error}");
+}
+
+#[tokio::test]
+async fn setting_a_secret_replaces_unsealed_keys_with_a_sealed_one() {
+    let store = Arc::new(MemoryStore::new());
+    let clock = Arc::new(ManualClock::new(START));
+    let unsealed = builder(&store, &clock).load().await.unwrap();
+    let (_, old) = unsealed.signing_kid().unwrap();
+    let sealed = builder(&store, &clock)
+        .sealing_key(SealingKey::from_secret(b"0123456789abcdef0123456789abcdef").unwrap())
+        .load()
+        .await
+        .unwrap();
+    let (generation, new) = sealed.signing_kid().unwrap();
+    assert_eq!(generation, 2);
+    assert_ne!(new, old);
+    assert_eq!(published_kids(&sealed), [new]);
+    // The ignored unsealed key is retired at once: it is no longer published anyway.
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(sealing::is_sealed(&keys[0].private_key));
 }
