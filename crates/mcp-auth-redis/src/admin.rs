@@ -7,7 +7,8 @@
 use async_trait::async_trait;
 use mcp_auth_core::StorageError;
 use mcp_auth_core::storage::{
-    AccessTokenRecord, AdminStore, ClientRecord, GrantRecord, RefreshTokenRecord, UserRecord,
+    AccessTokenRecord, AdminStore, ClientRecord, CodeRecord, GrantRecord, RefreshTokenRecord,
+    UserRecord,
 };
 
 use crate::keys::Index;
@@ -101,6 +102,8 @@ impl AdminStore for RedisStore {
             cursor = next;
         }
         clients.sort_by(|a, b| a.info.client_id.cmp(&b.info.client_id));
+        // SCAN may return a key more than once.
+        clients.dedup_by(|a, b| a.info.client_id == b.info.client_id);
         Ok(clients)
     }
 
@@ -131,7 +134,7 @@ impl AdminStore for RedisStore {
         grant_ids.sort_unstable();
         grant_ids.dedup();
         let mut grants = Vec::new();
-        for grant_id in grant_ids {
+        for grant_id in &grant_ids {
             if let Some(grant) = self.live_grant(grant_id, now).await?
                 && subject.is_none_or(|subject| grant.subject.as_deref() == Some(subject))
                 && client_id.is_none_or(|client_id| grant.client_id == client_id)
@@ -139,6 +142,44 @@ impl AdminStore for RedisStore {
                 grants.push(grant);
             }
         }
+        // A grant whose code is not yet redeemed has no tokens yet: it is live all the same.
+        let codes: Vec<String> = self
+            .query(
+                redis::cmd("ZRANGEBYSCORE")
+                    .arg(self.keys.index(Index::Codes))
+                    .arg(format!("({now}"))
+                    .arg("+inf"),
+            )
+            .await?;
+        for key in codes {
+            let (json, redeemed): (Option<String>, Option<String>) = self
+                .query(redis::cmd("HMGET").arg(&key).arg("record").arg("redeemed"))
+                .await?;
+            let Some(json) = json else { continue };
+            let code: CodeRecord = decode("code", &json)?;
+            if redeemed.as_deref() == Some("1")
+                || code.expires_at <= now
+                || grant_ids.contains(&code.grant_id.as_str())
+                || subject.is_some_and(|subject| code.subject.as_deref() != Some(subject))
+                || client_id.is_some_and(|client_id| code.client_id != client_id)
+            {
+                continue;
+            }
+            let revoked: bool = self
+                .query(redis::cmd("EXISTS").arg(self.keys.revoked(&code.grant_id)))
+                .await?;
+            if !revoked {
+                grants.push(GrantRecord::new(
+                    code.grant_id,
+                    code.client_id,
+                    code.subject,
+                    code.scopes,
+                    code.resource,
+                    code.expires_at,
+                ));
+            }
+        }
+        grants.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
         Ok(grants)
     }
 }

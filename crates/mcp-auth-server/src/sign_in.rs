@@ -483,9 +483,10 @@ async fn approve(sign_in: &SignIn, form: SubmitForm, ip: std::net::IpAddr) -> Re
         Err(VerifyError::Unavailable) => return sign_in.unavailable(),
     };
     if !verified {
+        // Not the name as typed: people type their password into the name field.
         mcp_auth_core::audit_event!(
             audit::SIGN_IN_FAILED,
-            user = ?username,
+            user_hash = %user_hash(&username),
             client_id = %pending.client.client_id,
             %ip,
             "wrong user name or password"
@@ -521,6 +522,15 @@ async fn approve(sign_in: &SignIn, form: SubmitForm, ip: std::net::IpAddr) -> Re
         }
         Err(err) => finish_error(sign_in, &err),
     }
+}
+
+/// What the audit log says of a user name as typed: the first 16 hex digits of its SHA-256,
+/// enough to tell that attempts aimed at one name, never the text (which may be a password
+/// typed into the wrong field).
+fn user_hash(name: &str) -> String {
+    let mut hex = SecretHash::of(name).to_hex();
+    hex.truncate(16);
+    hex
 }
 
 /// Spends one attempt of the pending request's, the user name's and the client address's
@@ -582,7 +592,7 @@ async fn spend_attempt(
                     warn: audit::RATE_LIMITED,
                     budget = key.split(':').next().unwrap_or(""),
                     client,
-                    user = ?username,
+                    user_hash = %user_hash(username),
                     "sign-in throttled"
                 );
                 return Some(sign_in.too_many_attempts(Some(retry_after)));

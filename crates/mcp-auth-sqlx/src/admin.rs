@@ -12,8 +12,8 @@ use mcp_auth_core::StorageError;
 use mcp_auth_core::storage::GrantRecord;
 use serde::Deserialize;
 
-/// The fields of a stored access- or refresh-token record that describe its grant (both
-/// records have them under these names).
+/// The fields of a stored code, access- or refresh-token record that describe its grant (the
+/// three records have them under these names).
 #[derive(Deserialize)]
 struct TokenSummary {
     grant_id: String,

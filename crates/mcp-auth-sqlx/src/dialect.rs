@@ -148,8 +148,9 @@ pub(crate) struct Sql {
     pub(crate) delete_user: &'static str,
     /// Every client's `record`, by `client_id`.
     pub(crate) list_clients: &'static str,
-    /// The `record` of every live token at `now` (access tokens and unrotated refresh tokens
-    /// not expired) whose grant is not revoked.
+    /// The `record` of every live credential at `now` (access tokens, unrotated refresh tokens
+    /// and unredeemed codes, not expired) whose grant is not revoked: a grant whose code is
+    /// not yet redeemed is a grant to list and revoke too.
     pub(crate) live_token_records: &'static str,
 }
 

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use mcp_auth_core::storage::{AdminStore, ClientStore, TokenStore, UserRecord};
+use mcp_auth_core::storage::{AdminStore, ClientStore, CodeStore, TokenStore, UserRecord};
 use mcp_auth_core::types::{OAuthClientInformationFull, OAuthClientMetadata};
 use mcp_auth_core::{ClientRecord, Storage};
 
-use super::records::{NOW, access, refresh};
+use super::records::{NOW, access, code, refresh};
 
 const PHC: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g";
@@ -126,6 +126,17 @@ pub async fn live_grants_are_listed_by_subject_and_client(store: Arc<dyn Storage
     grant(&store, "g4", "c1", "alice", NOW + 86_400, true).await;
     store.revoke_grant("g4", NOW + 86_400).await.unwrap();
     grant(&store, "g5", "c1", "alice", NOW + 100, false).await;
+    // A sign-in whose code is not yet redeemed is a live grant too; a redeemed code is not.
+    let (_, mut pending) = code("c2", NOW + 300);
+    pending.grant_id = "g6".to_owned();
+    store.insert_code(&pending).await.unwrap();
+    let (redeemed_raw, mut redeemed) = code("c2", NOW + 300);
+    redeemed.grant_id = "g7".to_owned();
+    store.insert_code(&redeemed).await.unwrap();
+    store
+        .take_code(&mcp_auth_core::secrets::SecretHash::of(&redeemed_raw), NOW)
+        .await
+        .unwrap();
 
     let ids = |grants: Vec<mcp_auth_core::GrantRecord>| -> Vec<String> {
         grants.into_iter().map(|g| g.grant_id).collect()
@@ -133,11 +144,11 @@ pub async fn live_grants_are_listed_by_subject_and_client(store: Arc<dyn Storage
     let later = NOW + 200; // g5 has expired by then
     assert_eq!(
         ids(store.list_grants(None, None, later).await.unwrap()),
-        ["g1", "g2", "g3"]
+        ["g1", "g2", "g3", "g6"]
     );
     assert_eq!(
         ids(store.list_grants(Some("alice"), None, later).await.unwrap()),
-        ["g1", "g2"]
+        ["g1", "g2", "g6"]
     );
     assert_eq!(
         ids(store.list_grants(None, Some("c1"), later).await.unwrap()),
@@ -159,8 +170,14 @@ pub async fn live_grants_are_listed_by_subject_and_client(store: Arc<dyn Storage
     );
     assert_eq!(
         ids(store.list_grants(Some("alice"), None, NOW).await.unwrap()),
-        ["g1", "g2", "g5"],
+        ["g1", "g2", "g5", "g6"],
         "g5 is live at NOW"
+    );
+    store.revoke_grant("g6", NOW + 300).await.unwrap();
+    assert_eq!(
+        ids(store.list_grants(None, Some("c2"), later).await.unwrap()),
+        ["g2"],
+        "a revoked code's grant is gone"
     );
 
     // A grant is described by its longest-lived token: g1's refresh token.

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::{MemoryStore, RefreshEntry};
+use super::{CodeEntry, MemoryStore, RefreshEntry};
 use crate::error::StorageError;
 use crate::storage::{AdminStore, ClientRecord, GrantRecord, UserRecord};
 
@@ -103,6 +103,28 @@ impl AdminStore for MemoryStore {
             }) {
                 grants.push(grant);
             }
+        }
+        // A grant whose code is not yet redeemed has no tokens yet: it is live all the same.
+        for entry in state.codes.values() {
+            let CodeEntry::Live(code) = entry else {
+                continue;
+            };
+            if code.expires_at <= now
+                || state.grant_revoked(&code.grant_id)
+                || grants.iter().any(|grant| grant.grant_id == code.grant_id)
+                || subject.is_some_and(|subject| code.subject.as_deref() != Some(subject))
+                || client_id.is_some_and(|client_id| code.client_id != client_id)
+            {
+                continue;
+            }
+            grants.push(GrantRecord::new(
+                code.grant_id.clone(),
+                code.client_id.clone(),
+                code.subject.clone(),
+                code.scopes.clone(),
+                code.resource.clone(),
+                code.expires_at,
+            ));
         }
         grants.sort_by(|a, b| a.grant_id.cmp(&b.grant_id));
         Ok(grants)

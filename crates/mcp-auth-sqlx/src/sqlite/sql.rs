@@ -62,5 +62,8 @@ pub(super) const SQL: Sql = Sql {
          (SELECT 1 FROM grants g WHERE g.grant_id = a.grant_id AND g.revoked) \
          UNION ALL SELECT r.record FROM refresh_tokens r \
          WHERE r.expires_at > ?1 AND NOT r.rotated AND NOT EXISTS \
-         (SELECT 1 FROM grants g WHERE g.grant_id = r.grant_id AND g.revoked)",
+         (SELECT 1 FROM grants g WHERE g.grant_id = r.grant_id AND g.revoked) \
+         UNION ALL SELECT c.record FROM codes c \
+         WHERE c.expires_at > ?1 AND NOT c.redeemed AND NOT EXISTS \
+         (SELECT 1 FROM grants g WHERE g.grant_id = c.grant_id AND g.revoked)",
 };
