@@ -54,16 +54,28 @@ impl VerificationPool {
             .await
             .map_err(|_| VerificationUnavailable::Saturated(self.wait))?
             .map_err(|_| VerificationUnavailable::Saturated(self.wait))?;
-        let flavor = tokio::runtime::Handle::current().runtime_flavor();
-        if flavor == tokio::runtime::RuntimeFlavor::MultiThread {
-            let _permit = permit;
-            // A panic stays a failed verification (as a panicking blocking task is), not a
-            // panic of the request that asked for it.
-            return tokio::task::block_in_place(|| {
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-            })
-            .map_err(|_| VerificationUnavailable::Panicked);
+        let mut work = Some(work);
+        if tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            // `block_in_place` still refuses a thread that is no worker of that runtime (a
+            // current-thread runtime that entered a multi-threaded one's handle): its panic
+            // comes before the work is taken, and the work then goes to the blocking pool. A
+            // panic of the work itself stays a failed verification, as a panicking blocking
+            // task's is, not a panic of the request that asked for it.
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                tokio::task::block_in_place(|| work.take().map(|work| work()))
+            }));
+            match outcome {
+                Ok(Some(result)) => return Ok(result),
+                Ok(None) => return Err(VerificationUnavailable::Panicked),
+                Err(_) if work.is_none() => return Err(VerificationUnavailable::Panicked),
+                Err(_) => {}
+            }
         }
+        let Some(work) = work else {
+            return Err(VerificationUnavailable::Panicked);
+        };
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             work()
@@ -87,6 +99,29 @@ mod tests {
         assert!(matches!(panicked, Err(VerificationUnavailable::Panicked)));
         // The permit came back despite the panic.
         assert_eq!(pool.run(|| 7).await.unwrap(), 7);
+    }
+
+    #[test]
+    fn a_thread_that_is_no_worker_of_the_entered_runtime_falls_back_to_the_blocking_pool() {
+        let multi = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let current = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let pool = VerificationPool::new(1, Duration::from_secs(5));
+        let caller = std::thread::current().id();
+        let (value, thread) = current
+            .block_on(async {
+                let _entered = multi.handle().enter();
+                pool.run(|| (7, std::thread::current().id())).await
+            })
+            .unwrap();
+        assert_eq!(value, 7);
+        assert_ne!(thread, caller, "ran on the blocking pool, not in place");
     }
 
     #[tokio::test]
