@@ -47,8 +47,9 @@ pub use storage::{
     TokenStore, UserRecord,
 };
 pub use store_provider::{
-    MAX_ACCESS_TOKEN_CACHE_TTL, MAX_CODE_TTL, PendingAuthorization, PurgeReport, StoreProvider,
-    StoreProviderBuilder, StoredAccessToken, StoredAuthorizationCode, StoredRefreshToken,
+    MAX_ACCESS_TOKEN_CACHE_TTL, MAX_CODE_TTL, MAX_REFRESH_REUSE_INTERVAL, PendingAuthorization,
+    PurgeReport, StoreProvider, StoreProviderBuilder, StoredAccessToken, StoredAuthorizationCode,
+    StoredRefreshToken,
 };
 
 /// Re-export of the wire types, so that implementers need one dependency.

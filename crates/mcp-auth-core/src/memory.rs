@@ -76,10 +76,11 @@ enum CodeEntry {
 #[derive(Debug)]
 enum RefreshEntry {
     Live(Box<RefreshTokenRecord>),
-    /// Rotated: presenting it again until `expires_at` is reuse.
+    /// Rotated (at `rotated_at`): presenting it again until `expires_at` is reuse.
     Rotated {
         grant_id: Arc<str>,
         expires_at: i64,
+        rotated_at: i64,
     },
 }
 
@@ -512,6 +513,7 @@ impl TokenStore for MemoryStore {
             RefreshEntry::Rotated {
                 grant_id: shared_id,
                 expires_at,
+                rotated_at: now,
             },
         );
         state.remove_grant_access(&grant_id);
@@ -543,6 +545,39 @@ impl TokenStore for MemoryStore {
             .or_insert(keep_until);
         *entry = (*entry).max(keep_until);
         Ok(())
+    }
+
+    async fn refresh_token_rotation(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<(i64, RefreshTokenRecord)>, StorageError> {
+        let state = self.state();
+        let Some(RefreshEntry::Rotated {
+            grant_id,
+            expires_at,
+            rotated_at,
+        }) = state.refresh.get(token_hash.as_bytes())
+        else {
+            return Ok(None);
+        };
+        if *expires_at <= now {
+            return Ok(None);
+        }
+        // A marker keeps no record (that is what makes it small): the grant's live refresh
+        // token, which replaced it, says the same of the grant.
+        let live = state.grants.get(grant_id).and_then(|tokens| {
+            tokens
+                .refresh
+                .iter()
+                .find_map(|hash| match state.refresh.get(hash) {
+                    Some(RefreshEntry::Live(record)) if record.expires_at > now => {
+                        Some((**record).clone())
+                    }
+                    _ => None,
+                })
+        });
+        Ok(live.map(|record| (*rotated_at, record)))
     }
 
     async fn purge_expired_tokens(&self, now: i64) -> Result<u64, StorageError> {
@@ -672,8 +707,8 @@ mod tests {
             assert!(matches!(rotate(&store, "g", 2, 3).await, Rotation::Rotated));
             assert!(matches!(
                 store.state().refresh.get(hash(2).as_bytes()),
-                Some(RefreshEntry::Rotated { grant_id, expires_at })
-                    if &**grant_id == "g" && *expires_at == NOW + 86_400
+                Some(RefreshEntry::Rotated { grant_id, expires_at, rotated_at })
+                    if &**grant_id == "g" && *expires_at == NOW + 86_400 && *rotated_at == NOW
             ));
             assert!(matches!(
                 rotate(&store, "g", 2, 5).await,

@@ -382,6 +382,16 @@ pub trait TokenStore: Send + Sync + 'static {
         now: i64,
     ) -> Result<Rotation, StorageError>;
 
+    /// When the refresh token `token_hash` was rotated, and a record of its grant (scopes,
+    /// subject, resource, claims, start) to mint from: what presenting a just-rotated token
+    /// again within the provider's reuse interval needs. `None` when the token is unknown,
+    /// expired at `now` or not rotated. A rotation records its `now` as the time.
+    async fn refresh_token_rotation(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<(i64, RefreshTokenRecord)>, StorageError>;
+
     /// Revokes a grant: deletes every access and refresh token carrying `grant_id` and refuses
     /// new tokens for it until `keep_until`. Revoking an unknown grant is not an error.
     async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError>;
@@ -544,6 +554,13 @@ impl<T: TokenStore + ?Sized> TokenStore for Arc<T> {
         (**self)
             .rotate_refresh_token(old_hash, access, refresh, now)
             .await
+    }
+    async fn refresh_token_rotation(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<(i64, RefreshTokenRecord)>, StorageError> {
+        (**self).refresh_token_rotation(token_hash, now).await
     }
     async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
         (**self).revoke_grant(grant_id, keep_until).await

@@ -51,6 +51,10 @@ use crate::storage::{
 /// Longest authorization-code lifetime allowed: RFC 6749 §4.1.2 recommends at most 10 minutes.
 pub const MAX_CODE_TTL: u64 = 600;
 
+/// Longest refresh-token reuse interval allowed: a rotated token that works for longer is a
+/// token that works twice for anyone who stole it.
+pub const MAX_REFRESH_REUSE_INTERVAL: u64 = 300;
+
 /// Longest access-token cache lifetime allowed: the cache trades revocation lag across
 /// instances for speed, and five minutes is already a long lag.
 pub const MAX_ACCESS_TOKEN_CACHE_TTL: u64 = 300;
@@ -65,6 +69,7 @@ struct Config {
     access_token_ttl: u64,
     refresh_token_ttl: Option<u64>,
     grant_lifetime: Option<u64>,
+    refresh_reuse_interval: u64,
     valid_scopes: Option<Vec<String>>,
     client_scope_rules: Option<ClientRegistrationOptions>,
 }
@@ -139,6 +144,9 @@ impl AsRef<AuthorizationCode> for StoredAuthorizationCode {
 pub struct StoredRefreshToken {
     token: RefreshToken,
     record: RefreshTokenRecord,
+    /// Rotated moments ago (within the reuse interval): exchanged for a further pair of its
+    /// grant instead of rotated again.
+    reissue: bool,
 }
 
 impl AsRef<RefreshToken> for StoredRefreshToken {
@@ -242,6 +250,52 @@ impl<S: Storage> StoreProvider<S> {
         .max()
         .unwrap_or(0);
         self.now() + secs(longest)
+    }
+
+    /// The grant record of `hash`, a refresh token of `client` rotated no longer than the
+    /// reuse interval ago; `None` when the interval is 0 or has passed.
+    async fn recently_rotated(
+        &self,
+        hash: &SecretHash,
+        client: &OAuthClientInformationFull,
+    ) -> Result<Option<RefreshTokenRecord>, ProviderError> {
+        if self.config.refresh_reuse_interval == 0 {
+            return Ok(None);
+        }
+        let now = self.now();
+        Ok(self
+            .storage
+            .refresh_token_rotation(hash, now)
+            .await?
+            .filter(|(rotated_at, record)| {
+                now - rotated_at <= secs(self.config.refresh_reuse_interval)
+                    && record.client_id == client.client_id
+            })
+            .map(|(_, record)| record))
+    }
+
+    /// Stores a further pair for the grant of a refresh token rotated within the reuse
+    /// interval, leaving the pair the rotation issued working: of two refreshes racing with
+    /// one token, both callers end up with working tokens and the grant survives.
+    async fn reissue(
+        &self,
+        client: &OAuthClientInformationFull,
+        access: &AccessTokenRecord,
+        refresh: Option<&RefreshTokenRecord>,
+        response: OAuthToken,
+    ) -> Result<OAuthToken, TokenError> {
+        if !self.store_new_tokens(access, refresh).await? {
+            return Err(invalid_grant());
+        }
+        crate::audit_event!(
+            audit::TOKEN_REFRESHED,
+            client_id = %client.client_id,
+            subject = access.subject.as_deref().unwrap_or(""),
+            grant_id = %access.grant_id,
+            scope = %access.scopes.join(" "),
+            within_reuse_interval = true,
+        );
+        Ok(response)
     }
 
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), ProviderError> {
@@ -379,6 +433,27 @@ struct GrantShape<'a> {
     subject: Option<String>,
     claims: Claims,
     issued_at: i64,
+}
+
+/// The provider's refresh token for `record`, presented as `token`.
+fn loaded_refresh_token(
+    token: &RefreshTokenSecret,
+    record: RefreshTokenRecord,
+    reissue: bool,
+) -> StoredRefreshToken {
+    let mut loaded = RefreshToken::new(
+        token.clone(),
+        record.client_id.clone(),
+        record.scopes.clone(),
+    );
+    loaded.expires_at = Some(record.expires_at);
+    loaded.subject = record.subject.clone();
+    loaded.resource = record.resource.clone();
+    StoredRefreshToken {
+        token: loaded,
+        record,
+        reissue,
+    }
 }
 
 /// The provider's access token for `record`, presented as `token`: the token's information
@@ -568,21 +643,13 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
         let hash = SecretHash::of(token.expose_secret());
         match self.storage.get_refresh_token(&hash, self.now()).await? {
             Some(RefreshLookup::Active(record)) if record.client_id == client.client_id => {
-                let mut loaded = RefreshToken::new(
-                    token.clone(),
-                    record.client_id.clone(),
-                    record.scopes.clone(),
-                );
-                loaded.expires_at = Some(record.expires_at);
-                loaded.subject = record.subject.clone();
-                loaded.resource = record.resource.clone();
-                Ok(Some(StoredRefreshToken {
-                    token: loaded,
-                    record,
-                }))
+                Ok(Some(loaded_refresh_token(token, record, false)))
             }
             Some(RefreshLookup::Active(_)) | None => Ok(None),
             Some(RefreshLookup::Rotated { grant_id }) => {
+                if let Some(record) = self.recently_rotated(&hash, client).await? {
+                    return Ok(Some(loaded_refresh_token(token, record, true)));
+                }
                 crate::audit_event!(
                     warn: audit::REFRESH_REUSE_DETECTED,
                     client_id = %client.client_id,
@@ -613,6 +680,11 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
             issued_at: old.grant_issued_at,
         };
         let (access, refresh, response) = self.mint(client, &shape, &scopes, true)?;
+        if token.reissue {
+            return self
+                .reissue(client, &access, refresh.as_ref(), response)
+                .await;
+        }
         let rotation = self
             .storage
             .rotate_refresh_token(&old.token_hash, &access, refresh.as_ref(), self.now())
@@ -633,6 +705,16 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
                 Ok(response)
             }
             Rotation::Reused { grant_id } => {
+                // A concurrent refresh of the same token won the rotation moments ago.
+                if self
+                    .recently_rotated(&old.token_hash, client)
+                    .await?
+                    .is_some()
+                {
+                    return self
+                        .reissue(client, &access, refresh.as_ref(), response)
+                        .await;
+                }
                 crate::audit_event!(
                     warn: audit::REFRESH_REUSE_DETECTED,
                     client_id = %client.client_id,

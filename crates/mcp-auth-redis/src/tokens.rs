@@ -131,6 +131,30 @@ impl TokenStore for RedisStore {
         }
     }
 
+    async fn refresh_token_rotation(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<(i64, RefreshTokenRecord)>, StorageError> {
+        let (json, rotated, rotated_at): (Option<String>, Option<String>, Option<i64>) = self
+            .query(
+                redis::cmd("HMGET")
+                    .arg(self.keys.refresh(token_hash))
+                    .arg("record")
+                    .arg("rotated")
+                    .arg("rotated_at"),
+            )
+            .await?;
+        let (Some(json), Some(rotated_at)) = (json, rotated_at) else {
+            return Ok(None);
+        };
+        if rotated.as_deref() != Some("1") {
+            return Ok(None);
+        }
+        let record: RefreshTokenRecord = decode("refresh token", &json)?;
+        Ok((record.expires_at > now).then_some((rotated_at, record)))
+    }
+
     async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
         self.invoke::<()>(
             REVOKE_GRANT

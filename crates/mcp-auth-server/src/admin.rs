@@ -87,6 +87,7 @@ fn provider(config: &Config, storage: DynStorage) -> Result<StoreProvider<DynSto
         .unwrap_or_else(|| format!("http://{}", config.bind));
     Ok(StoreProvider::builder(storage, issuer)
         .access_token_ttl(config.access_token_ttl)
+        .grant_lifetime(Some(config.grant_lifetime_days * 24 * 3600))
         .build()?)
 }
 

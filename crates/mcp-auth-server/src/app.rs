@@ -195,6 +195,8 @@ async fn build(
         .sign_in_url(issuer.endpoint("/sign-in"))
         .access_token_ttl(config.access_token_ttl)
         .access_token_cache_ttl(config.access_token_cache_ttl)
+        .refresh_reuse_interval(config.refresh_reuse_interval)
+        .grant_lifetime(Some(config.grant_lifetime_days * 24 * 3600))
         .valid_scopes(valid_scopes.iter().cloned())
         // Metadata-document clients and requests without `scope` follow /register's rules.
         .client_scope_rules(registration.clone());

@@ -21,6 +21,9 @@ pub const DEFAULT_STORE: &str = "sqlite://mcp-auth.db";
 pub const DEFAULT_SCOPES: &str = "mcp:tools";
 /// Default access-token lifetime in seconds.
 pub const DEFAULT_ACCESS_TOKEN_TTL: u64 = 3600;
+/// Default absolute grant lifetime in days: refresh tokens rotate for at most this long after
+/// the sign-in (RFC 9700 §4.14.2), then the user signs in again.
+pub const DEFAULT_GRANT_LIFETIME_DAYS: u64 = 90;
 /// Default access-token cache lifetime on SQLite, in seconds (see
 /// [`StoreUrl::default_access_token_cache_ttl`]).
 pub const DEFAULT_SQLITE_ACCESS_TOKEN_CACHE_TTL: u64 = 30;
@@ -155,6 +158,10 @@ pub struct Config {
     pub access_token_cache_ttl: u64,
     /// Opaque or JWT access tokens, and the signing keys of JWTs.
     pub access_tokens: AccessTokenSettings,
+    /// Seconds after a rotation during which the rotated refresh token still gets a pair.
+    pub refresh_reuse_interval: u64,
+    /// Days a grant lives at most, however often it is refreshed.
+    pub grant_lifetime_days: u64,
     /// Client ID Metadata Documents (on by default).
     pub client_metadata: crate::cimd::ClientMetadataConfig,
     /// Connection, timeout, rate and attempt bounds (`[limits]`; `--max-connections`).
@@ -368,6 +375,26 @@ impl Config {
                 ),
             ));
         }
+        let refresh_reuse_interval = args
+            .refresh_reuse_interval
+            .or(file.refresh_reuse_interval)
+            .unwrap_or(0);
+        if refresh_reuse_interval > mcp_auth_core::MAX_REFRESH_REUSE_INTERVAL {
+            return Err(invalid(
+                "--refresh-reuse-interval",
+                format!(
+                    "at most {} seconds",
+                    mcp_auth_core::MAX_REFRESH_REUSE_INTERVAL
+                ),
+            ));
+        }
+        let grant_lifetime_days = args
+            .grant_lifetime_days
+            .or(file.grant_lifetime_days)
+            .unwrap_or(DEFAULT_GRANT_LIFETIME_DAYS);
+        if !(1..=400).contains(&grant_lifetime_days) {
+            return Err(invalid("--grant-lifetime-days", "between 1 and 400 days"));
+        }
         let mut limits = file.limits.unwrap_or_default();
         if let Some(max) = args.max_connections.or(file.max_connections) {
             limits.max_connections = max;
@@ -414,6 +441,8 @@ impl Config {
             access_token_ttl,
             access_token_cache_ttl,
             access_tokens,
+            refresh_reuse_interval,
+            grant_lifetime_days,
         })
     }
 }

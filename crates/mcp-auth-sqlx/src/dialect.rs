@@ -136,6 +136,9 @@ pub(crate) struct Sql {
     /// Deletes the signing keys of generations below the one bound.
     pub(crate) delete_signing_keys_before: &'static str,
 
+    /// A rotated refresh token's `rotated_at` and `record`: `token_hash`, `now` (not expired).
+    pub(crate) refresh_token_rotation: &'static str,
+
     /// Inserts a user unless the name is taken: `name`, `password_hash`, `created_at`.
     pub(crate) insert_user: &'static str,
     /// Replaces a user's password hash: `name`, `password_hash`.
@@ -184,6 +187,7 @@ mod tests {
             purge_assertion_ids,
             insert_signing_key,
             delete_signing_keys_before,
+            refresh_token_rotation,
             insert_user,
             set_user_password,
             get_user,
@@ -212,6 +216,7 @@ mod tests {
             ("purge_assertion_ids", purge_assertion_ids),
             ("insert_signing_key", insert_signing_key),
             ("delete_signing_keys_before", delete_signing_keys_before),
+            ("refresh_token_rotation", refresh_token_rotation),
             ("insert_user", insert_user),
             ("set_user_password", set_user_password),
             ("get_user", get_user),

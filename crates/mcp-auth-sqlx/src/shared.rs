@@ -293,6 +293,25 @@ macro_rules! storage_impls {
                     TokenWrites::rotate(self, old_hash, access, refresh, keep_until, now).await
                 }
 
+                async fn refresh_token_rotation(
+                    &self,
+                    token_hash: &SecretHash,
+                    now: i64,
+                ) -> Result<Option<(i64, RefreshTokenRecord)>, StorageError> {
+                    let row: Option<(i64, String)> =
+                        sqlx::query_as(Self::SQL.refresh_token_rotation)
+                            .bind(key(token_hash))
+                            .bind(now)
+                            .fetch_optional(self.reader())
+                            .await
+                            .map_err(storage_error)?;
+                    row.map(|(rotated_at, json)| {
+                        decode::<RefreshTokenRecord>("refresh token", &json)
+                            .map(|record| (rotated_at, record))
+                    })
+                    .transpose()
+                }
+
                 async fn revoke_grant(
                     &self,
                     grant_id: &str,

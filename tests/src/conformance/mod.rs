@@ -15,6 +15,7 @@ pub mod hostile;
 pub mod provider;
 pub mod purge;
 pub mod records;
+pub mod refresh_reuse;
 pub mod replay;
 pub mod signing_keys;
 pub mod store;
@@ -53,6 +54,11 @@ macro_rules! storage_conformance {
             users_are_added_once_changed_listed_and_removed,
             clients_are_listed_by_id_with_their_secret_hash_only,
             live_grants_are_listed_by_subject_and_client,
+        );
+        $crate::storage_conformance!(@module refresh_reuse $factory;
+            racing_refreshes_within_the_reuse_interval_all_get_working_pairs,
+            racing_refreshes_without_an_interval_revoke_the_grant,
+            reuse_after_the_interval_revokes_the_grant,
         );
         $crate::storage_conformance!(@module signing_keys $factory;
             keys_round_trip_in_generation_order,

@@ -136,7 +136,8 @@ pub async fn obtain_code(
     AuthorizationCodeSecret::new(query_param(&redirect, "code").expect("code"))
 }
 
-async fn exchange(
+/// Exchanges `code` (an unknown code is `invalid_grant`).
+pub async fn exchange(
     provider: &StoreProvider<Arc<dyn Storage>>,
     client: &OAuthClientInformationFull,
     code: &AuthorizationCodeSecret,
@@ -156,7 +157,10 @@ async fn exchange(
 /// Whether `token` is live, asked both ways: without waiting (where the provider can answer
 /// at once: its cache, an in-memory store) before and after the asynchronous lookup, which
 /// must agree with it.
-async fn access_ok(provider: &StoreProvider<Arc<dyn Storage>>, token: &AccessTokenSecret) -> bool {
+pub async fn access_ok(
+    provider: &StoreProvider<Arc<dyn Storage>>,
+    token: &AccessTokenSecret,
+) -> bool {
     let fingerprint = |found: Option<mcp_auth_core::StoredAccessToken>| {
         found.map(|found| {
             let grant = found.grant_id().to_owned();
@@ -176,7 +180,8 @@ async fn access_ok(provider: &StoreProvider<Arc<dyn Storage>>, token: &AccessTok
     waited.is_some()
 }
 
-async fn refresh(
+/// Refreshes `token` for `scopes` (an unknown token is `invalid_grant`).
+pub async fn refresh(
     provider: &StoreProvider<Arc<dyn Storage>>,
     client: &OAuthClientInformationFull,
     token: &RefreshTokenSecret,

@@ -15,6 +15,7 @@ pub struct StoreProviderBuilder<S> {
     access_token_ttl: u64,
     refresh_token_ttl: Option<u64>,
     grant_lifetime: Option<u64>,
+    refresh_reuse_interval: u64,
     client_cache_ttl: u64,
     access_token_cache_ttl: u64,
     access_token_cache_capacity: usize,
@@ -43,6 +44,7 @@ impl<S: Storage> StoreProvider<S> {
             access_token_ttl: 3600,
             refresh_token_ttl: Some(30 * 24 * 3600),
             grant_lifetime: None,
+            refresh_reuse_interval: 0,
             client_cache_ttl: 5,
             access_token_cache_ttl: 0,
             access_token_cache_capacity: 10_000,
@@ -96,6 +98,17 @@ impl<S: Storage> StoreProviderBuilder<S> {
     /// often it is refreshed.
     pub fn grant_lifetime(mut self, seconds: Option<u64>) -> Self {
         self.grant_lifetime = seconds;
+        self
+    }
+
+    /// Seconds after a rotation during which the refresh token just rotated still works once
+    /// more per presentation: it gets a further pair of the same grant instead of revoking
+    /// it (default 0: strict reuse detection, RFC 9700 §4.14.2; at most
+    /// [`MAX_REFRESH_REUSE_INTERVAL`]). For clients that refresh from two processes at once,
+    /// or lose a response: each caller ends up with working tokens. After the interval,
+    /// presenting it revokes the grant as before.
+    pub fn refresh_reuse_interval(mut self, seconds: u64) -> Self {
+        self.refresh_reuse_interval = seconds;
         self
     }
 
@@ -243,6 +256,12 @@ impl<S: Storage> StoreProviderBuilder<S> {
                 MAX_ACCESS_TOKEN_CACHE_TTL,
             ),
             (
+                "refresh_reuse_interval",
+                self.refresh_reuse_interval,
+                0,
+                MAX_REFRESH_REUSE_INTERVAL,
+            ),
+            (
                 "unknown_token_cache_ttl",
                 self.unknown_token_cache_ttl,
                 0,
@@ -288,6 +307,7 @@ impl<S: Storage> StoreProviderBuilder<S> {
                 access_token_ttl: self.access_token_ttl,
                 refresh_token_ttl: self.refresh_token_ttl,
                 grant_lifetime: self.grant_lifetime,
+                refresh_reuse_interval: self.refresh_reuse_interval,
                 valid_scopes: self.valid_scopes,
                 client_scope_rules: self.client_scope_rules,
             },

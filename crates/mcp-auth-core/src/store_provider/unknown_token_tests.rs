@@ -330,6 +330,13 @@ impl TokenStore for Remote {
         self.wrote(&access.token_hash);
         rotation
     }
+    async fn refresh_token_rotation(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<(i64, RefreshTokenRecord)>, StorageError> {
+        self.inner.refresh_token_rotation(token_hash, now).await
+    }
     async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
         self.inner.revoke_grant(grant_id, keep_until).await
     }

@@ -20,7 +20,7 @@ end
 if redis.call('EXISTS', KEYS[2]) == 1 then
   return {0, ''}
 end
-redis.call('HSET', KEYS[1], 'rotated', '1')
+redis.call('HSET', KEYS[1], 'rotated', '1', 'rotated_at', ARGV[1])
 delete_members(KEYS[3])
 store_access(KEYS[7], ARGV[3], tonumber(ARGV[4]), KEYS[3], KEYS[5], KEYS[6])
 if KEYS[8] then

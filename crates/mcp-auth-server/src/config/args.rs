@@ -105,6 +105,14 @@ pub(super) struct Args {
     /// can lag by as much (0 disables) [default: 30 with SQLite, else 0]
     #[arg(long, env = "MCP_AUTH_ACCESS_TOKEN_CACHE_TTL", value_name = "SECONDS")]
     pub(super) access_token_cache_ttl: Option<u64>,
+    /// Seconds after a refresh during which the refresh token it replaced still gets a pair
+    /// (for clients that refresh from two processes at once; 0 to 300) [default: 0]
+    #[arg(long, env = "MCP_AUTH_REFRESH_REUSE_INTERVAL", value_name = "SECONDS")]
+    pub(super) refresh_reuse_interval: Option<u64>,
+    /// Days after a sign-in when its grant ends, however often it is refreshed (1 to 400)
+    /// [default: 90]
+    #[arg(long, env = "MCP_AUTH_GRANT_LIFETIME_DAYS", value_name = "DAYS")]
+    pub(super) grant_lifetime_days: Option<u64>,
     /// opaque: random strings checked against the store; jwt: RFC 9068 JWTs that resource
     /// servers elsewhere verify with the key set at /.well-known/jwks.json [default: opaque]
     #[arg(
@@ -172,7 +180,8 @@ pub(super) struct Args {
     /// TOML file with the same settings (keys: bind, issuer, store, scopes, default_scopes,
     /// users, clients, trusted_idps, authorization_servers, authorization_server_root_certs,
     /// introspection_client_id, introspection_client_secret, additional_resources,
-    /// access_token_ttl, access_token_cache_ttl, access_token_format, signing_alg,
+    /// access_token_ttl, access_token_cache_ttl, refresh_reuse_interval, grant_lifetime_days,
+    /// access_token_format, signing_alg,
     /// signing_key_rotation_days, secret_key_file,
     /// no_client_metadata_documents,
     /// cimd_allow_addresses, cimd_root_certs, cimd_allow_hosts, cimd_deny_hosts,
@@ -223,6 +232,8 @@ pub(super) struct FileSettings {
     pub(super) additional_resources: Option<Vec<String>>,
     pub(super) access_token_ttl: Option<u64>,
     pub(super) access_token_cache_ttl: Option<u64>,
+    pub(super) refresh_reuse_interval: Option<u64>,
+    pub(super) grant_lifetime_days: Option<u64>,
     pub(super) access_token_format: Option<super::AccessTokenFormat>,
     pub(super) signing_alg: Option<String>,
     pub(super) signing_key_rotation_days: Option<u64>,

@@ -365,3 +365,28 @@ fn refuses_invalid_client_metadata_settings() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn refresh_reuse_and_grant_lifetime_have_documented_defaults_and_bounds() {
+    let config = parse(&[]).unwrap();
+    assert_eq!(config.refresh_reuse_interval, 0, "strict reuse detection");
+    assert_eq!(config.grant_lifetime_days, DEFAULT_GRANT_LIFETIME_DAYS);
+    let config = parse(&[
+        "--refresh-reuse-interval",
+        "30",
+        "--grant-lifetime-days",
+        "7",
+    ])
+    .unwrap();
+    assert_eq!(
+        (config.refresh_reuse_interval, config.grant_lifetime_days),
+        (30, 7)
+    );
+    for args in [
+        &["--refresh-reuse-interval", "301"][..],
+        &["--grant-lifetime-days", "0"],
+        &["--grant-lifetime-days", "401"],
+    ] {
+        assert!(parse(args).is_err(), "{args:?}");
+    }
+}

@@ -233,6 +233,17 @@ impl TokenStore for MeteredStorage {
                 .await
         )
     }
+    async fn refresh_token_rotation(
+        &self,
+        token_hash: &SecretHash,
+        now: i64,
+    ) -> Result<Option<(i64, RefreshTokenRecord)>, StorageError> {
+        metered!(
+            self,
+            "refresh_token_rotation",
+            self.inner.refresh_token_rotation(token_hash, now).await
+        )
+    }
     async fn revoke_grant(&self, grant_id: &str, keep_until: i64) -> Result<(), StorageError> {
         metered!(
             self,

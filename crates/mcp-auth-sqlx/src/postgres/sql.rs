@@ -52,6 +52,8 @@ pub(super) const SQL: Sql = Sql {
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (generation) DO NOTHING",
     delete_signing_keys_before: "DELETE FROM signing_keys WHERE generation < $1",
 
+    refresh_token_rotation: "SELECT rotated_at, record FROM refresh_tokens \
+         WHERE token_hash = $1 AND rotated AND rotated_at IS NOT NULL AND expires_at > $2",
     insert_user: "INSERT INTO users (name, password_hash, created_at) \
          VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
     set_user_password: "UPDATE users SET password_hash = $2 WHERE name = $1",

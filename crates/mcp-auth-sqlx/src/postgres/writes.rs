@@ -96,7 +96,7 @@ impl TokenWrites for PostgresStore {
             // conditional on the old token being marked here.
             let rotated: i64 = sqlx::query_scalar(
                 "WITH old AS ( \
-                     UPDATE refresh_tokens SET rotated = TRUE \
+                     UPDATE refresh_tokens SET rotated = TRUE, rotated_at = $2 \
                      WHERE token_hash = $1 AND expires_at > $2 AND NOT rotated \
                      RETURNING grant_id \
                  ), deleted AS ( \

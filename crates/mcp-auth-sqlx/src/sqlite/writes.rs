@@ -101,7 +101,7 @@ macro_rules! rotate_sql {
             "INSERT INTO access_tokens (token_hash, grant_id, expires_at, record) \
              SELECT ?5, ?3, ?6, ?7 WHERE ", rotation_allowed!(), ";",
             $($refresh, rotation_allowed!(), ";",)?
-            "UPDATE refresh_tokens SET rotated = 1 WHERE token_hash = ?1 AND ", rotation_allowed!(), ";",
+            "UPDATE refresh_tokens SET rotated = 1, rotated_at = ?2 WHERE token_hash = ?1 AND ", rotation_allowed!(), ";",
             "COMMIT;"
         )
     };
