@@ -26,6 +26,9 @@ pub const TOKEN_ISSUED: &str = "token.issued";
 pub const TOKEN_REFRESHED: &str = "token.refreshed";
 /// A token was revoked (RFC 7009), and with it its grant.
 pub const TOKEN_REVOKED: &str = "token.revoked";
+/// A refresh token rotated moments ago was presented again within the reuse interval and got
+/// a further pair of its grant (WARN: a client racing itself and a thief look the same).
+pub const REFRESH_REUSED_WITHIN_INTERVAL: &str = "refresh.reused_within_interval";
 /// A rotated refresh token was presented again: its grant was revoked (RFC 9700 §4.14.2).
 pub const REFRESH_REUSE_DETECTED: &str = "refresh.reuse_detected";
 /// A client registered (RFC 7591).

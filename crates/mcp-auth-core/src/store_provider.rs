@@ -287,13 +287,14 @@ impl<S: Storage> StoreProvider<S> {
         if !self.store_new_tokens(access, refresh).await? {
             return Err(invalid_grant());
         }
+        // At WARN: a legitimate client racing itself looks exactly like a thief replaying a
+        // token within the interval, and each such pair starts a refresh chain of its own.
         crate::audit_event!(
-            audit::TOKEN_REFRESHED,
+            warn: audit::REFRESH_REUSED_WITHIN_INTERVAL,
             client_id = %client.client_id,
             subject = access.subject.as_deref().unwrap_or(""),
             grant_id = %access.grant_id,
             scope = %access.scopes.join(" "),
-            within_reuse_interval = true,
         );
         Ok(response)
     }
@@ -679,6 +680,13 @@ impl<S: Storage> OAuthAuthorizationServerProvider for StoreProvider<S> {
             claims: old.claims.clone().unwrap_or_default(),
             issued_at: old.grant_issued_at,
         };
+        // A grant past its absolute lifetime gets nothing, not a token that is born expired
+        // (tokens issued before the lifetime was set are not capped by it yet).
+        if let Some(lifetime) = self.config.grant_lifetime
+            && old.grant_issued_at.saturating_add(secs(lifetime)) <= self.now()
+        {
+            return Err(invalid_grant());
+        }
         let (access, refresh, response) = self.mint(client, &shape, &scopes, true)?;
         if token.reissue {
             return self

@@ -195,8 +195,9 @@ impl JwtAccessTokenSigner {
             keys = self.store.signing_keys().await?;
             trusted = self.trusted(&keys)?;
         }
-        let records: Vec<SigningKeyRecord> = trusted.iter().map(|key| key.record.clone()).collect();
-        if let Some(oldest) = rotation::oldest_needed(&records, &self.schedule, now)
+        // Over every stored key, trusted or not: an instance must never delete a key that
+        // another (with the secret this one lacks, or before it was set) still signs with.
+        if let Some(oldest) = rotation::oldest_needed(&keys, &self.schedule, now)
             && keys.first().is_some_and(|key| key.generation < oldest)
         {
             self.store.delete_signing_keys_before(oldest).await?;

@@ -1,7 +1,10 @@
 //! Issue 13's "outages lose nothing" on SQLite: the binary is killed with SIGKILL in the middle
-//! of a load — registrations, client-credentials grants, protected `/mcp` calls — and started
-//! again on the same file. Every token whose issuance was answered before the kill works
-//! after the restart, and every client whose registration was answered is still there.
+//! of a load — registrations, client-credentials grants, protected `/mcp` calls with them — and
+//! started again on the same file. Every token whose issuance was answered before the kill
+//! works after the restart, and every client whose registration was answered is still there:
+//! an answer is given only after its write committed. (SQLite's WAL survives a killed process
+//! by construction; this proves the server answers no write before it is durable there, not
+//! what a power loss would keep.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -46,11 +49,17 @@ async fn start(store: &str, client_file: &str, port: u16, http: &reqwest::Client
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let server = Server { child, origin };
+    let mut server = Server { child, origin };
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
+        // A server that exited (its port taken meanwhile) must not pass for healthy because
+        // another process answers there.
+        if let Some(status) = server.child.try_wait().unwrap() {
+            panic!("the server exited during start-up: {status}");
+        }
         if let Ok(response) = http.get(format!("{}/healthz", server.origin)).send().await
             && response.status() == 200
+            && server.child.try_wait().unwrap().is_none()
         {
             return server;
         }
@@ -85,11 +94,21 @@ async fn load(http: reqwest::Client, origin: String, confirmed: Arc<Mutex<Confir
                 return;
             };
             let access = body["access_token"].as_str().unwrap().to_owned();
+            let call = http
+                .post(format!("{origin}/mcp"))
+                .bearer_auth(&access)
+                .header("accept", "application/json, text/event-stream")
+                .json(&initialize())
+                .send()
+                .await;
             confirmed
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .tokens
                 .push(access);
+            if call.is_err() {
+                return;
+            }
         }
         let registered = http
             .post(format!("{origin}/register"))
@@ -121,11 +140,7 @@ async fn mcp_accepts(http: &reqwest::Client, origin: &str, token: &str) -> bool 
         .post(format!("{origin}/mcp"))
         .bearer_auth(token)
         .header("accept", "application/json, text/event-stream")
-        .json(
-            &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "crash", "version": "0"}}}),
-        )
+        .json(&initialize())
         .send()
         .await
         .unwrap();
@@ -165,7 +180,18 @@ async fn sigkill_mid_load_loses_no_answered_write_on_sqlite() {
             ))
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Until the load has written enough (bounded: a loaded machine is slower, not stuck).
+    let loaded = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < loaded {
+        let enough = {
+            let confirmed = confirmed.lock().unwrap_or_else(PoisonError::into_inner);
+            confirmed.tokens.len() >= 300 && confirmed.clients.len() >= 20
+        };
+        if enough {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // SIGKILL: no shutdown, no flush, mid-write.
     server.child.kill().unwrap();
     server.child.wait().unwrap();
@@ -204,6 +230,12 @@ async fn sigkill_mid_load_loses_no_answered_write_on_sqlite() {
         confirmed.clients.len()
     );
     assert_eq!((lost_tokens, lost_clients), (0, 0));
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "crash", "version": "0"}}})
 }
 
 fn rand_suffix() -> u64 {

@@ -377,7 +377,13 @@ async fn setting_a_secret_replaces_unsealed_keys_with_a_sealed_one() {
     assert_eq!(generation, 2);
     assert_ne!(new, old);
     assert_eq!(published_kids(&sealed), [new]);
-    // The ignored unsealed key is retired at once: it is no longer published anyway.
+    // The ignored unsealed key is kept (an instance without the secret may still sign with it)
+    // until its last token has expired, then deleted like any retired key.
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(sealing::is_sealed(&keys[1].private_key));
+    clock.set(START + HOUR + rotation::CLOCK_SLACK);
+    sealed.refresh().await.unwrap();
     let keys = store.signing_keys().await.unwrap();
     assert_eq!(keys.len(), 1);
     assert!(sealing::is_sealed(&keys[0].private_key));
