@@ -4,6 +4,8 @@ mod admin;
 mod assertion_grants;
 mod builder;
 mod client_cache;
+mod mint;
+mod refresh_reuse;
 mod sign_in;
 #[cfg(test)]
 mod tests;
@@ -25,10 +27,12 @@ use mcp_auth_types::{
 use self::assertion_grants::Collaborators;
 pub use self::builder::StoreProviderBuilder;
 use self::client_cache::ClientCache;
+use self::mint::{GrantShape, audit_issued};
+use self::refresh_reuse::loaded_refresh_token;
 pub use self::sign_in::PendingAuthorization;
 use self::token_cache::AccessTokenCache;
 use self::unknown_token_cache::UnknownTokenCache;
-use crate::access_token_signer::{AccessTokenClaims, AccessTokenSigner};
+use crate::access_token_signer::AccessTokenSigner;
 use crate::assertion::{ClientAssertionError, ClientAssertionVerifier, IdentityAssertionValidator};
 use crate::audit;
 use crate::capabilities::Capabilities;
@@ -41,11 +45,11 @@ use crate::error::{
     TokenError,
 };
 use crate::provider::{OAuthAuthorizationServerProvider, RevocableToken};
-use crate::secrets::{SecretHash, random_id, random_secret};
+use crate::secrets::{SecretHash, random_secret};
 use crate::settings::ClientRegistrationOptions;
 use crate::storage::{
-    AccessTokenRecord, AuthorizationRequestRecord, Claims, ClientRecord, CodeTake, RefreshLookup,
-    RefreshTokenRecord, Rotation, SharedAccessTokenRecord, Storage,
+    AuthorizationRequestRecord, ClientRecord, CodeTake, RefreshLookup, RefreshTokenRecord,
+    Rotation, SharedAccessTokenRecord, Storage,
 };
 
 /// Longest authorization-code lifetime allowed: RFC 6749 §4.1.2 recommends at most 10 minutes.
@@ -252,53 +256,6 @@ impl<S: Storage> StoreProvider<S> {
         self.now() + secs(longest)
     }
 
-    /// The grant record of `hash`, a refresh token of `client` rotated no longer than the
-    /// reuse interval ago; `None` when the interval is 0 or has passed.
-    async fn recently_rotated(
-        &self,
-        hash: &SecretHash,
-        client: &OAuthClientInformationFull,
-    ) -> Result<Option<RefreshTokenRecord>, ProviderError> {
-        if self.config.refresh_reuse_interval == 0 {
-            return Ok(None);
-        }
-        let now = self.now();
-        Ok(self
-            .storage
-            .refresh_token_rotation(hash, now)
-            .await?
-            .filter(|(rotated_at, record)| {
-                now - rotated_at <= secs(self.config.refresh_reuse_interval)
-                    && record.client_id == client.client_id
-            })
-            .map(|(_, record)| record))
-    }
-
-    /// Stores a further pair for the grant of a refresh token rotated within the reuse
-    /// interval, leaving the pair the rotation issued working: of two refreshes racing with
-    /// one token, both callers end up with working tokens and the grant survives.
-    async fn reissue(
-        &self,
-        client: &OAuthClientInformationFull,
-        access: &AccessTokenRecord,
-        refresh: Option<&RefreshTokenRecord>,
-        response: OAuthToken,
-    ) -> Result<OAuthToken, TokenError> {
-        if !self.store_new_tokens(access, refresh).await? {
-            return Err(invalid_grant());
-        }
-        // At WARN: a legitimate client racing itself looks exactly like a thief replaying a
-        // token within the interval, and each such pair starts a refresh chain of its own.
-        crate::audit_event!(
-            warn: audit::REFRESH_REUSED_WITHIN_INTERVAL,
-            client_id = %client.client_id,
-            subject = access.subject.as_deref().unwrap_or(""),
-            grant_id = %access.grant_id,
-            scope = %access.scopes.join(" "),
-        );
-        Ok(response)
-    }
-
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), ProviderError> {
         self.storage
             .revoke_grant(grant_id, self.revocation_horizon())
@@ -342,119 +299,6 @@ impl<S: Storage> StoreProvider<S> {
             cache.revoke_grant(grant_id, self.now());
         }
     }
-
-    /// Mints an access token (and a refresh token when enabled and the client may refresh) for
-    /// `grant`, returning the records and the response. The access token is a random string,
-    /// or a JWT saying the same as its record when a signer is configured.
-    fn mint(
-        &self,
-        client: &OAuthClientInformationFull,
-        grant: &GrantShape<'_>,
-        access_scopes: &[String],
-        with_refresh: bool,
-    ) -> Result<(AccessTokenRecord, Option<RefreshTokenRecord>, OAuthToken), ProviderError> {
-        let now = self.now();
-        let grant_end = self
-            .config
-            .grant_lifetime
-            .map(|lifetime| grant.issued_at + secs(lifetime));
-        let cap = |expires_at: i64| grant_end.map_or(expires_at, |end| expires_at.min(end));
-        let access_expires_at = cap(now + secs(self.config.access_token_ttl));
-        let access_secret = match &self.collaborators.access_token_signer {
-            None => random_secret(),
-            Some(signer) => signer.sign(&AccessTokenClaims {
-                issuer: self.config.issuer.as_str(),
-                subject: grant.subject.as_deref().unwrap_or(&client.client_id),
-                audience: grant.resource.as_deref(),
-                client_id: &client.client_id,
-                scopes: access_scopes,
-                issued_at: now,
-                expires_at: access_expires_at,
-                jwt_id: &random_id(),
-            })?,
-        };
-        // The grant's claims plus the token's own `iat` (the grant may be older), which
-        // introspection reports (RFC 7662 §2.2).
-        let mut access_claims = grant.claims.clone();
-        access_claims.insert("iat".to_owned(), serde_json::Value::from(now));
-        let access = AccessTokenRecord {
-            token_hash: SecretHash::of(&access_secret),
-            grant_id: grant.grant_id.to_owned(),
-            client_id: client.client_id.clone(),
-            scopes: access_scopes.to_vec(),
-            expires_at: access_expires_at,
-            resource: grant.resource.clone(),
-            subject: grant.subject.clone(),
-            claims: Some(access_claims),
-        };
-        let mut response = OAuthToken::bearer(AccessTokenSecret::new(access_secret))
-            .with_expires_in(u64::try_from(access_expires_at - now).unwrap_or(0))
-            .with_scopes(access_scopes);
-        let refresh = match self.config.refresh_token_ttl {
-            Some(ttl) if with_refresh && client.has_grant_type(&GrantType::RefreshToken) => {
-                let expires_at = cap(now + secs(ttl));
-                // A refresh token that would expire with the access token adds nothing.
-                (expires_at > access_expires_at).then(|| {
-                    let secret = random_secret();
-                    let record = RefreshTokenRecord {
-                        token_hash: SecretHash::of(&secret),
-                        grant_id: grant.grant_id.to_owned(),
-                        client_id: client.client_id.clone(),
-                        scopes: grant.scopes.to_vec(),
-                        expires_at,
-                        resource: grant.resource.clone(),
-                        subject: grant.subject.clone(),
-                        claims: Some(grant.claims.clone()),
-                        grant_issued_at: grant.issued_at,
-                    };
-                    response.refresh_token = Some(RefreshTokenSecret::new(secret));
-                    record
-                })
-            }
-            _ => None,
-        };
-        Ok((access, refresh, response))
-    }
-
-    fn own_claims(&self) -> Claims {
-        let mut claims = Claims::new();
-        claims.insert(
-            "iss".to_owned(),
-            serde_json::Value::String(self.config.issuer.as_str().to_owned()),
-        );
-        claims
-    }
-}
-
-/// What a grant's tokens share.
-struct GrantShape<'a> {
-    grant_id: &'a str,
-    scopes: &'a [String],
-    resource: Option<String>,
-    subject: Option<String>,
-    claims: Claims,
-    issued_at: i64,
-}
-
-/// The provider's refresh token for `record`, presented as `token`.
-fn loaded_refresh_token(
-    token: &RefreshTokenSecret,
-    record: RefreshTokenRecord,
-    reissue: bool,
-) -> StoredRefreshToken {
-    let mut loaded = RefreshToken::new(
-        token.clone(),
-        record.client_id.clone(),
-        record.scopes.clone(),
-    );
-    loaded.expires_at = Some(record.expires_at);
-    loaded.subject = record.subject.clone();
-    loaded.resource = record.resource.clone();
-    StoredRefreshToken {
-        token: loaded,
-        record,
-        reissue,
-    }
 }
 
 /// The provider's access token for `record`, presented as `token`: the token's information
@@ -468,21 +312,6 @@ fn loaded_access_token(
         token: AccessToken::with_info(token.clone(), info),
         grant_id,
     }
-}
-
-/// The audit event of a new grant's tokens.
-fn audit_issued(access: &AccessTokenRecord, grant_type: &'static str, with_refresh: bool) {
-    metrics::counter!("mcp_auth_tokens_issued_total", "grant_type" => grant_type).increment(1);
-    crate::audit_event!(
-        audit::TOKEN_ISSUED,
-        grant_type,
-        client_id = %access.client_id,
-        subject = access.subject.as_deref().unwrap_or(""),
-        grant_id = %access.grant_id,
-        scope = %access.scopes.join(" "),
-        resource = access.resource.as_deref().unwrap_or(""),
-        refresh_token = with_refresh,
-    );
 }
 
 fn secs(value: u64) -> i64 {

@@ -3,6 +3,7 @@
 use super::builder::StoreProviderBuilder;
 use super::*;
 use crate::MemoryStore;
+use crate::access_token_signer::AccessTokenClaims;
 use crate::storage::ClientStore;
 
 #[test]

@@ -8,8 +8,8 @@ use mcp_auth_types::{OAuthClientMetadata, TokenEndpointAuthMethod};
 
 use super::*;
 use crate::storage::{
-    AdminStore, AuthorizationRequestStore, ClientStore, CodeRecord, CodeStore, GrantRecord,
-    ReplayStore, SigningKeyRecord, SigningKeyStore, TokenStore, UserRecord,
+    AccessTokenRecord, AdminStore, AuthorizationRequestStore, ClientStore, CodeRecord, CodeStore,
+    GrantRecord, ReplayStore, SigningKeyRecord, SigningKeyStore, TokenStore, UserRecord,
 };
 use crate::{ManualClock, MemoryStore};
 
