@@ -703,3 +703,60 @@ async fn verifier_failures_without_waiting_are_503_too() {
         .unwrap_err();
     assert_eq!(rejection.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+mod well_formed_bearer_fast_path {
+    use http::HeaderValue;
+    use proptest::prelude::*;
+
+    use super::super::{exact_bearer, well_formed_bearer};
+
+    /// Bytes a header value may hold, weighted towards what makes bearer credentials.
+    fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
+        let alphabet: Vec<u8> = b" \t=BbEeAaRr.-_~+/0zZ:!\"\\,;"
+            .iter()
+            .copied()
+            .chain([0x80, 0xc3, 0xa9, 0x7e])
+            .collect();
+        proptest::collection::vec(proptest::sample::select(alphabet), 0..40)
+    }
+
+    proptest! {
+        /// Whatever the fast path accepts, the full judgement accepts as the same token.
+        #[test]
+        fn accepts_only_what_the_full_judgement_accepts(raw in header_bytes()) {
+            let Ok(value) = HeaderValue::from_bytes(&raw) else { return Ok(()) };
+            if let Some(token) = well_formed_bearer(value.as_bytes()) {
+                let exact = exact_bearer(&value).expect("the full judgement accepts it too");
+                prop_assert_eq!(exact.expose_secret(), token);
+            }
+        }
+
+        /// And it takes the common forms itself.
+        #[test]
+        fn takes_the_common_forms(
+            token in "[A-Za-z0-9_-]{1,60}\\.[A-Za-z0-9_-]{1,60}\\.[A-Za-z0-9_-]{1,60}={0,2}",
+            scheme in "(Bearer|bearer|BEARER)",
+            pad in "[ \t]{0,2}",
+        ) {
+            let header = format!("{pad}{scheme} {token}{pad}");
+            let value = HeaderValue::from_str(&header).expect("a header value");
+            prop_assert_eq!(well_formed_bearer(value.as_bytes()), Some(token.as_str()));
+        }
+    }
+
+    #[test]
+    fn everything_else_goes_to_the_full_judgement() {
+        for header in [
+            "Basic abc",
+            "Bearer",
+            "Bearer ",
+            "Bearer\tabc",
+            "Bearer a b",
+            "Bearer ===",
+            "Bearer a=b",
+            "Bearerabc",
+        ] {
+            assert_eq!(well_formed_bearer(header.as_bytes()), None, "{header:?}");
+        }
+    }
+}
