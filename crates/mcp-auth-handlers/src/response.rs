@@ -17,9 +17,16 @@ use serde::Serialize;
 pub trait Status {
     /// The status code.
     fn status(self) -> StatusCode;
+
+    /// The wire form of the code (its `as_str`), for the error counter's label.
+    fn wire(self) -> &'static str;
 }
 
 impl Status for TokenErrorCode {
+    fn wire(self) -> &'static str {
+        self.as_str()
+    }
+
     /// RFC 6749 §5.2: 400, except `invalid_client`, which is 401 (the RFC says the server "MAY"
     /// use 401 and MUST when the client tried the Authorization header; we always do, so
     /// clients see one behaviour).
@@ -32,6 +39,10 @@ impl Status for TokenErrorCode {
 }
 
 impl Status for RevocationErrorCode {
+    fn wire(self) -> &'static str {
+        self.as_str()
+    }
+
     fn status(self) -> StatusCode {
         match self {
             Self::InvalidClient => StatusCode::UNAUTHORIZED,
@@ -41,6 +52,10 @@ impl Status for RevocationErrorCode {
 }
 
 impl Status for IntrospectionErrorCode {
+    fn wire(self) -> &'static str {
+        self.as_str()
+    }
+
     /// RFC 7662 §2.3 (through RFC 6749 §5.2): 401 for `invalid_client`, 400 otherwise.
     fn status(self) -> StatusCode {
         match self {
@@ -51,6 +66,10 @@ impl Status for IntrospectionErrorCode {
 }
 
 impl Status for RegistrationErrorCode {
+    fn wire(self) -> &'static str {
+        self.as_str()
+    }
+
     /// RFC 7591 §3.2.2: 400 for every registration error.
     fn status(self) -> StatusCode {
         StatusCode::BAD_REQUEST
@@ -58,6 +77,10 @@ impl Status for RegistrationErrorCode {
 }
 
 impl Status for AuthorizeErrorCode {
+    fn wire(self) -> &'static str {
+        self.as_str()
+    }
+
     /// Only used when the error cannot be redirected (unknown client, bad redirect URI).
     fn status(self) -> StatusCode {
         match self {
@@ -69,6 +92,10 @@ impl Status for AuthorizeErrorCode {
 }
 
 impl Status for BearerErrorCode {
+    fn wire(self) -> &'static str {
+        self.as_str()
+    }
+
     /// RFC 6750 §3.1.
     fn status(self) -> StatusCode {
         match self {
@@ -80,6 +107,10 @@ impl Status for BearerErrorCode {
 }
 
 impl Status for ServerErrorCode {
+    fn wire(self) -> &'static str {
+        self.as_str()
+    }
+
     fn status(self) -> StatusCode {
         match self {
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
@@ -157,11 +188,7 @@ pub fn oauth_error<C: Serialize + Status + Copy>(
     code: C,
     description: Option<String>,
 ) -> Response<Bytes> {
-    let error = match serde_json::to_value(code) {
-        Ok(serde_json::Value::String(name)) => name,
-        _ => "unknown".to_owned(),
-    };
-    metrics::counter!("mcp_auth_oauth_errors_total", "error" => error).increment(1);
+    metrics::counter!("mcp_auth_oauth_errors_total", "error" => code.wire()).increment(1);
     json(
         code.status(),
         &ErrorBody::new(code, description),

@@ -185,8 +185,8 @@ impl JwtAccessTokenSigner {
         let now = self.clock.now();
         let mut keys = self.store.signing_keys().await?;
         let mut trusted = self.trusted(&keys)?;
-        let records: Vec<SigningKeyRecord> = trusted.iter().map(|key| key.record.clone()).collect();
-        if let Some(activates_at) = rotation::due_key(&records, &self.schedule, now) {
+        let newest = trusted.last().map(|key| &key.record);
+        if let Some(activates_at) = rotation::due_key(newest, &self.schedule, now) {
             // Numbered after every stored key, trusted or not: generations are unique.
             let generation = keys
                 .last()

@@ -207,10 +207,9 @@ async fn client(
             writeln!(out, "{text}")?;
         }
         ClientCommand::Remove { client_id } => {
-            let grants = provider.grants(None, Some(client_id)).await?.len();
-            if !provider.remove_client(client_id).await? {
+            let Some(grants) = provider.remove_client(client_id).await? else {
                 return Err(AdminError::Missing(format!("no client {client_id:?}")));
-            }
+            };
             writeln!(out, "removed client {client_id}; revoked {grants} grants")?;
         }
     }

@@ -59,19 +59,17 @@ impl<S: Storage> StoreProvider<S> {
         Ok(grants)
     }
 
-    /// Deletes the client `client_id` and revokes its grants; `false` when there was no such
-    /// client (its grants, if any, are revoked all the same).
-    pub async fn remove_client(&self, client_id: &str) -> Result<bool, ProviderError> {
-        let revoked = self.revoke_grants(None, Some(client_id)).await?;
+    /// Deletes the client `client_id` and revokes its grants; returns how many grants it
+    /// revoked, or `None` when there was no such client (its grants, if any, are revoked all
+    /// the same).
+    pub async fn remove_client(&self, client_id: &str) -> Result<Option<usize>, ProviderError> {
+        let revoked = self.revoke_grants(None, Some(client_id)).await?.len();
         let removed = self.storage.delete_client(client_id).await?;
         self.clients.remove(client_id);
-        if removed {
-            crate::audit_event!(
-                audit::CLIENT_REMOVED,
-                client_id,
-                grants_revoked = revoked.len(),
-            );
+        if !removed {
+            return Ok(None);
         }
-        Ok(removed)
+        crate::audit_event!(audit::CLIENT_REMOVED, client_id, grants_revoked = revoked);
+        Ok(Some(revoked))
     }
 }

@@ -23,8 +23,8 @@ pub(crate) struct Schedule {
     pub(crate) token_lifetime: i64,
 }
 
-/// When the key to create now starts signing, if one is due (its generation follows every
-/// stored key's).
+/// When the key to create now starts signing, if one is due, given the newest key in use (the
+/// new key's generation follows every stored key's).
 ///
 /// - No key: one signing at once (nobody can hold a stale key set yet).
 /// - The newest key signs already, and its successor is due within `publish_ahead`, or it uses
@@ -32,8 +32,12 @@ pub(crate) struct Schedule {
 ///   turn and `publish_ahead` from now (after an outage longer than a period the old key keeps
 ///   signing until the new one has been published long enough).
 /// - The newest key does not sign yet: nothing (it is the successor, already published).
-pub(crate) fn due_key(keys: &[SigningKeyRecord], schedule: &Schedule, now: i64) -> Option<i64> {
-    let Some(newest) = keys.last() else {
+pub(crate) fn due_key(
+    newest: Option<&SigningKeyRecord>,
+    schedule: &Schedule,
+    now: i64,
+) -> Option<i64> {
+    let Some(newest) = newest else {
         return Some(now);
     };
     if newest.activates_at > now {
@@ -102,18 +106,18 @@ mod tests {
 
     #[test]
     fn the_first_key_signs_at_once() {
-        assert_eq!(due_key(&[], &schedule(), 1_000), Some(1_000));
+        assert_eq!(due_key(None, &schedule(), 1_000), Some(1_000));
     }
 
     #[test]
     fn the_successor_is_published_an_hour_before_its_turn_and_not_twice() {
         let keys = [key(1, 0, "ES256")];
         let turn = 30 * DAY;
-        assert_eq!(due_key(&keys, &schedule(), turn - HOUR - 1), None);
-        assert_eq!(due_key(&keys, &schedule(), turn - HOUR), Some(turn));
+        assert_eq!(due_key(keys.last(), &schedule(), turn - HOUR - 1), None);
+        assert_eq!(due_key(keys.last(), &schedule(), turn - HOUR), Some(turn));
         let keys = [key(1, 0, "ES256"), key(2, turn, "ES256")];
         assert_eq!(
-            due_key(&keys, &schedule(), turn - 10),
+            due_key(keys.last(), &schedule(), turn - 10),
             None,
             "the successor is waiting"
         );
@@ -123,13 +127,13 @@ mod tests {
     fn after_a_long_outage_the_old_key_signs_until_the_new_one_was_published_long_enough() {
         let keys = [key(1, 0, "ES256")];
         let now = 90 * DAY;
-        assert_eq!(due_key(&keys, &schedule(), now), Some(now + HOUR));
+        assert_eq!(due_key(keys.last(), &schedule(), now), Some(now + HOUR));
     }
 
     #[test]
     fn a_new_algorithm_rotates_early_but_still_publishes_ahead() {
         let keys = [key(1, 0, "RS256")];
-        assert_eq!(due_key(&keys, &schedule(), DAY), Some(DAY + HOUR));
+        assert_eq!(due_key(keys.last(), &schedule(), DAY), Some(DAY + HOUR));
     }
 
     #[test]
