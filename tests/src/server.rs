@@ -22,8 +22,9 @@ pub const ALICE_PASSWORD: &str = "alice-password";
 pub const BOB_PASSWORD: &str = "bob-password: with spaces & colons";
 /// The scope the server requires on `/mcp`.
 pub const SCOPE: &str = "mcp:tools";
-/// The scope `admin_echo` needs besides [`SCOPE`] (the server's default `[tool_scopes]`), which
-/// every registration records so that a client can step up to it.
+/// The scope `admin_echo` needs besides [`SCOPE`] ([`TestServer::start`] sets
+/// `--tool-scope admin_echo=mcp:admin`, as an operator would), which every registration
+/// records so that a client can step up to it.
 pub const ADMIN_SCOPE: &str = "mcp:admin";
 /// The MCP protocol version the client negotiates (one with sessions).
 pub const MCP_PROTOCOL_VERSION: &str = "2025-06-18";
@@ -67,7 +68,8 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on `store` (`memory`, `sqlite://…`, `postgres://…`, `redis://…`) with
     /// the users `alice` (her password given in clear) and `bob` (his given as the argon2id
-    /// PHC string `--hash-password` prints, so that both forms of `--user` sign in).
+    /// PHC string `--hash-password` prints, so that both forms of `--user` sign in), and
+    /// `admin_echo` needing [`ADMIN_SCOPE`].
     pub async fn start(store: &str) -> Self {
         let bob_hash = mcp_auth_server::hash_password(BOB_PASSWORD.as_bytes()).expect("hash");
         let bob = format!("bob:{bob_hash}");
@@ -80,6 +82,8 @@ impl TestServer {
             &alice,
             "--user",
             &bob,
+            "--tool-scope",
+            "admin_echo=mcp:admin",
         ])
         .expect("test configuration");
         Self::start_with(without_request_budgets(config)).await

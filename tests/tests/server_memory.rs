@@ -4,6 +4,8 @@
 
 #[path = "server_memory/audit.rs"]
 mod audit;
+#[path = "server_memory/gateway.rs"]
+mod gateway;
 #[path = "server_memory/metrics.rs"]
 mod metrics;
 

@@ -186,11 +186,14 @@ pub struct SessionBinding<S> {
 
 type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
-/// Asks the MCP service to end `session` (a `DELETE` carrying its id), as its client would.
+/// Asks the MCP service to end `session` (a `DELETE` carrying its id), as its client would,
+/// authenticated as its owner (`owner`), so that a service that needs the verified token,
+/// such as a gateway forwarding the DELETE upstream, accepts it.
 async fn close_session<S, ReqBody, ResBody>(
     inner: &mut S,
     uri: &http::Uri,
     host: Option<&http::HeaderValue>,
+    owner: &Authenticated,
     session: &str,
 ) where
     S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
@@ -208,6 +211,7 @@ async fn close_session<S, ReqBody, ResBody>(
         return;
     };
     request.headers_mut().insert(MCP_SESSION_ID, id);
+    request.extensions_mut().insert(owner.clone());
     if std::future::poll_fn(|cx| inner.poll_ready(cx))
         .await
         .is_ok()
@@ -247,17 +251,14 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let sessions = Arc::clone(&self.sessions);
         Box::pin(async move {
-            let Some(principal) = request
-                .extensions()
-                .get::<Authenticated>()
-                .map(Authenticated::principal)
-            else {
+            let Some(owner) = request.extensions().get::<Authenticated>().cloned() else {
                 tracing::error!("SessionBindingLayer runs without RequireBearerLayer around it");
                 return Ok(close_unread(
                     StatusCode::UNAUTHORIZED.into_response(),
                     request.version(),
                 ));
             };
+            let principal = owner.principal();
             let session = request
                 .headers()
                 .get(MCP_SESSION_ID)
@@ -282,7 +283,7 @@ where
                         .and_then(|v| v.to_str().ok())
                     {
                         for evicted in sessions.bind(created.to_owned(), principal) {
-                            close_session(&mut inner, &uri, host.as_ref(), &evicted).await;
+                            close_session(&mut inner, &uri, host.as_ref(), &owner, &evicted).await;
                         }
                     }
                 }

@@ -19,6 +19,7 @@ use mcp_auth_axum::handlers::McpOperationScopes;
 use mcp_auth_axum::{McpAuth, RequireBearerLayer, SessionBindingLayer};
 use mcp_auth_core::ErrorChain;
 use mcp_auth_core::{LocalRateLimiter, RateLimitStore};
+use mcp_auth_gateway::UpstreamProxy;
 use mcp_auth_jwt::{IdJagValidator, JwksSource};
 use mcp_auth_types::{GrantType, IssuerUrl, IssuerUrlError, validate_issuer_url};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -28,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
+use crate::gateway::{Readiness, UpstreamSettings, readyz};
 use crate::mcp::Tools;
 use crate::sign_in::{Provider, SignIn};
 use crate::store::{self, DynStorage, StoreError};
@@ -94,6 +96,9 @@ pub enum ServerError {
     /// JWT access tokens could not be set up.
     #[error(transparent)]
     Signing(#[from] crate::signing::SigningError),
+    /// The `--upstream` proxy could not be set up.
+    #[error("--upstream: {0}")]
+    Upstream(#[from] mcp_auth_gateway::UpstreamConfigError),
     /// The metrics listener could not start.
     #[error("--metrics-bind: {0}")]
     Metrics(#[source] std::io::Error),
@@ -293,7 +298,20 @@ async fn build(
     let bearer = auth
         .require_bearer()
         .ok_or(AuthConfigError::Invalid("a resource URL is required"))?;
-    let mcp = protected_mcp(&config, bearer, &issuer, addr, &cancel, sessions);
+    let upstream = config
+        .upstream
+        .as_ref()
+        .map(UpstreamSettings::proxy)
+        .transpose()?;
+    let mcp = protected_mcp(
+        &config,
+        bearer,
+        &issuer,
+        addr,
+        &cancel,
+        sessions,
+        upstream.clone(),
+    );
 
     let sign_in_path = format!("{}/sign-in", issuer.path());
     let secure_cookie = issuer.as_str().starts_with("https://");
@@ -323,8 +341,13 @@ async fn build(
             throttle,
             crate::throttle::limit_requests,
         ));
+    let readiness = Readiness {
+        storage: Some(Arc::clone(&storage)),
+        upstream,
+    };
     let app = mcp
         .route("/healthz", get(healthz).with_state(Arc::clone(&storage)))
+        .route("/readyz", get(readyz).with_state(readiness))
         .merge(budgeted);
     let app = finish(app, &config);
 
@@ -350,7 +373,8 @@ pub(crate) fn public_url(config: &Config, addr: SocketAddr) -> Result<IssuerUrl,
     }
 }
 
-/// The demo tools at `/mcp` behind `bearer`, the per-tool scopes and the session binding.
+/// `/mcp` behind `bearer`, the per-tool scopes and the session binding: the demo tools, or
+/// with `upstream` (gateway mode) that MCP server, proxied.
 pub(crate) fn protected_mcp(
     config: &Config,
     bearer: RequireBearerLayer,
@@ -358,6 +382,7 @@ pub(crate) fn protected_mcp(
     addr: SocketAddr,
     cancel: &CancellationToken,
     sessions: Arc<LocalSessionManager>,
+    upstream: Option<UpstreamProxy>,
 ) -> Router {
     let operation_scopes = bearer.operation_scopes(
         config
@@ -367,6 +392,17 @@ pub(crate) fn protected_mcp(
                 scopes.tool(tool.as_str(), needed.iter().cloned())
             }),
     );
+    let layers = tower::ServiceBuilder::new()
+        .layer(bearer)
+        .layer(operation_scopes)
+        .layer(
+            SessionBindingLayer::default()
+                .max_per_principal(config.limits.mcp_sessions_per_principal),
+        );
+    if let Some(upstream) = upstream {
+        tracing::info!(upstream = %upstream.upstream(), "gateway: /mcp proxies the upstream MCP server");
+        return Router::new().route_service("/mcp", layers.service(upstream));
+    }
     let mcp = StreamableHttpService::new(
         || Ok(Tools::new()),
         sessions,
@@ -374,15 +410,7 @@ pub(crate) fn protected_mcp(
             .with_allowed_hosts(allowed_hosts(issuer, addr))
             .with_cancellation_token(cancel.child_token()),
     );
-    let mcp = tower::ServiceBuilder::new()
-        .layer(bearer)
-        .layer(operation_scopes)
-        .layer(
-            SessionBindingLayer::default()
-                .max_per_principal(config.limits.mcp_sessions_per_principal),
-        )
-        .service(mcp);
-    Router::new().route_service("/mcp", mcp)
+    Router::new().route_service("/mcp", layers.service(mcp))
 }
 
 /// The layers around the whole application: the request timeout, request ids and the

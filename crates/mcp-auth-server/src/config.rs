@@ -28,11 +28,6 @@ pub const DEFAULT_GRANT_LIFETIME_DAYS: u64 = 90;
 /// [`StoreUrl::default_access_token_cache_ttl`]).
 pub const DEFAULT_SQLITE_ACCESS_TOKEN_CACHE_TTL: u64 = 30;
 
-/// The demo's step-up: `admin_echo` needs `mcp:admin`.
-fn default_tool_scopes() -> std::collections::BTreeMap<String, Vec<String>> {
-    [("admin_echo".to_owned(), vec!["mcp:admin".to_owned()])].into()
-}
-
 /// Scopes in the file: `"a b"` as on the command line, or `["a", "b"]`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -134,12 +129,16 @@ pub struct Config {
     pub scopes: Vec<String>,
     /// Scopes given to a client that registers without `scope`.
     pub default_scopes: Vec<String>,
-    /// Scopes a `tools/call` of each tool needs besides [`scopes`](Self::scopes) (TOML table
-    /// `[tool_scopes]`; default `admin_echo = ["mcp:admin"]`). They are valid scopes too, and
+    /// Scopes a `tools/call` of each tool needs besides [`scopes`](Self::scopes)
+    /// (`--tool-scope`, or the TOML table `[tool_scopes]`; default none, so that `--scopes`
+    /// alone decides what is advertised and registered). They are valid scopes too, and
     /// every dynamic registration records them besides what the client asked for (or
     /// `default_scopes`), so that a client can request them when a 403 tells it to step up.
     /// An authorization still grants only what it requests.
     pub tool_scopes: std::collections::BTreeMap<String, Vec<String>>,
+    /// Gateway mode (`--upstream`): `/mcp` proxies this MCP server instead of serving the demo
+    /// tools.
+    pub upstream: Option<crate::UpstreamSettings>,
     /// Sign-in users.
     pub users: Vec<UserCredentials>,
     /// Pre-registered clients.
@@ -215,6 +214,20 @@ impl Config {
         if from_env("additional_resources") {
             args.additional_resources = split_list(&args.additional_resources);
         }
+        if from_env("tool_scopes") {
+            args.tool_scopes = split_list(&args.tool_scopes);
+        }
+        // Header values may hold commas, so the variable takes one header per line.
+        if from_env("upstream_headers") {
+            args.upstream_headers = args
+                .upstream_headers
+                .iter()
+                .flat_map(|value| value.lines())
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
         if from_env("trusted_proxies") {
             args.trusted_proxies = split_list(&args.trusted_proxies);
         }
@@ -237,6 +250,9 @@ impl Config {
         if from_env("clients") {
             args.clients = split_paths(&args.clients);
         }
+        if from_env("upstream_root_certs") {
+            args.upstream_root_certs = split_paths(&args.upstream_root_certs);
+        }
         if from_env("cimd_root_certs") {
             args.cimd_root_certs = split_paths(&args.cimd_root_certs);
         }
@@ -257,12 +273,14 @@ impl Config {
 
     fn resolve(
         args: Args,
-        file: FileSettings,
+        mut file: FileSettings,
         file_dir: Option<&Path>,
     ) -> Result<Self, ConfigError> {
         let client_metadata = client_metadata(&args, &file, file_dir)?;
         let authorization_servers = authorization_servers(&args, &file, file_dir)?;
         let access_tokens = access_tokens::access_tokens(&args, &file, file_dir)?;
+        let upstream = upstream(&args, &file, file_dir)?;
+        let tool_scopes = tool_scopes(&args, &mut file)?;
         let bind = args
             .bind
             .or(file.bind)
@@ -298,13 +316,6 @@ impl Config {
                 format!("{scope:?} is not one of --scopes"),
             ));
         }
-        let tool_scopes = match file.tool_scopes {
-            Some(table) => table
-                .into_iter()
-                .map(|(tool, scopes)| (tool, scopes.into_list()))
-                .collect(),
-            None => default_tool_scopes(),
-        };
         let users = pick(args.users, file.users)
             .iter()
             .map(|value| UserCredentials::parse(value))
@@ -433,6 +444,7 @@ impl Config {
             scopes,
             default_scopes,
             tool_scopes,
+            upstream,
             users,
             clients,
             trusted_idps,
@@ -521,6 +533,6 @@ pub use access_tokens::{
 };
 use args::{Args, FileSettings};
 pub use commands::{AdminCommand, ClientCommand, GrantCommand, UserCommand};
-use sections::{authorization_servers, client_metadata};
+use sections::{authorization_servers, client_metadata, tool_scopes, upstream};
 pub use store_url::StoreUrl;
 pub use values::{TrustedIdp, UserCredentials, UserSecret};

@@ -130,6 +130,15 @@ pub(crate) fn build(
         builder = builder.authorization_server(issuer.as_str());
     }
     let protected = builder.build()?;
+    let upstream = config
+        .upstream
+        .as_ref()
+        .map(crate::UpstreamSettings::proxy)
+        .transpose()?;
+    let readiness = crate::gateway::Readiness {
+        storage: None,
+        upstream: upstream.clone(),
+    };
     let app = protected_mcp(
         &config,
         protected.require_bearer(),
@@ -137,8 +146,10 @@ pub(crate) fn build(
         addr,
         &cancel,
         sessions,
+        upstream,
     )
     .route("/healthz", get(|| async { "ok\n" }))
+    .route("/readyz", get(crate::gateway::readyz).with_state(readiness))
     .merge(protected.router());
     // No store, so no purge task.
     Ok((finish(app, &config), None))

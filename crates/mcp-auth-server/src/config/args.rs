@@ -133,6 +133,38 @@ pub(super) struct Args {
     /// `openssl rand -base64 32`): private signing keys are stored sealed with it
     #[arg(long, env = "MCP_AUTH_SECRET_KEY_FILE", value_name = "FILE")]
     pub(super) secret_key_file: Option<PathBuf>,
+    /// Serve /mcp by proxying this streamable-HTTP MCP endpoint (http or https) instead of the
+    /// demo tools; the upstream gets the verified identity, never the client's token
+    #[arg(long, env = "MCP_AUTH_UPSTREAM", value_name = "URL")]
+    pub(super) upstream: Option<String>,
+    /// A header added to every upstream request, e.g. the upstream's own API key (repeatable;
+    /// the variable takes one per line; values redacted in logs and --check-config)
+    #[arg(
+        long = "upstream-header",
+        env = "MCP_AUTH_UPSTREAM_HEADERS",
+        value_name = "\"NAME: VALUE\"",
+        hide_env_values = true
+    )]
+    pub(super) upstream_headers: Vec<String>,
+    /// Seconds to the upstream's response headers; an open SSE stream may outlive it (1 to
+    /// 3600) [default: 30]
+    #[arg(long, env = "MCP_AUTH_UPSTREAM_TIMEOUT", value_name = "SECONDS")]
+    pub(super) upstream_timeout: Option<u64>,
+    /// Extra PEM root certificates for an https upstream (repeatable)
+    #[arg(
+        long = "upstream-root-cert",
+        env = "MCP_AUTH_UPSTREAM_ROOT_CERTS",
+        value_name = "FILE"
+    )]
+    pub(super) upstream_root_certs: Vec<PathBuf>,
+    /// Scopes a `tools/call` of TOOL needs besides --scopes, e.g. "deploy=mcp:admin"
+    /// (repeatable; replaces the file's [tool_scopes]) [default: none]
+    #[arg(
+        long = "tool-scope",
+        env = "MCP_AUTH_TOOL_SCOPES",
+        value_name = "TOOL=\"A B\""
+    )]
+    pub(super) tool_scopes: Vec<String>,
     /// Do not resolve or advertise Client ID Metadata Documents (https URL client ids)
     #[arg(long, env = "MCP_AUTH_NO_CLIENT_METADATA_DOCUMENTS")]
     pub(super) no_client_metadata_documents: bool,
@@ -182,8 +214,8 @@ pub(super) struct Args {
     /// introspection_client_id, introspection_client_secret, additional_resources,
     /// access_token_ttl, access_token_cache_ttl, refresh_reuse_interval, grant_lifetime_days,
     /// access_token_format, signing_alg,
-    /// signing_key_rotation_days, secret_key_file,
-    /// no_client_metadata_documents,
+    /// signing_key_rotation_days, secret_key_file, upstream, upstream_headers,
+    /// upstream_timeout, upstream_root_certs, no_client_metadata_documents,
     /// cimd_allow_addresses, cimd_root_certs, cimd_allow_hosts, cimd_deny_hosts,
     /// max_connections, trusted_proxies, metrics_bind, log_format; tables tool_scopes and
     /// limits)
@@ -238,6 +270,10 @@ pub(super) struct FileSettings {
     pub(super) signing_alg: Option<String>,
     pub(super) signing_key_rotation_days: Option<u64>,
     pub(super) secret_key_file: Option<PathBuf>,
+    pub(super) upstream: Option<String>,
+    pub(super) upstream_headers: Option<Vec<String>>,
+    pub(super) upstream_timeout: Option<u64>,
+    pub(super) upstream_root_certs: Option<Vec<PathBuf>>,
     pub(super) no_client_metadata_documents: Option<bool>,
     pub(super) cimd_allow_addresses: Option<Vec<String>>,
     pub(super) cimd_root_certs: Option<Vec<PathBuf>>,

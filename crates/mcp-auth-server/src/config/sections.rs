@@ -136,3 +136,95 @@ fn is_host_pattern(pattern: &str) -> bool {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
 }
+
+/// `--upstream` and its headers, timeout and root certificates: flag or variable, else the
+/// file. Upstream settings without `--upstream` would be silently ignored, so they are
+/// refused.
+pub(super) fn upstream(
+    args: &Args,
+    file: &FileSettings,
+    file_dir: Option<&Path>,
+) -> Result<Option<crate::UpstreamSettings>, ConfigError> {
+    let url = args.upstream.clone().or_else(|| file.upstream.clone());
+    let headers = pick(args.upstream_headers.clone(), file.upstream_headers.clone());
+    let timeout = args.upstream_timeout.or(file.upstream_timeout);
+    let root_certs = pick_paths(
+        args.upstream_root_certs.clone(),
+        file.upstream_root_certs.clone(),
+        file_dir,
+    );
+    let Some(url) = url else {
+        for (setting, given) in [
+            ("--upstream-header", !headers.is_empty()),
+            ("--upstream-timeout", timeout.is_some()),
+            ("--upstream-root-cert", !root_certs.is_empty()),
+        ] {
+            if given {
+                return Err(invalid(setting, "has no effect without --upstream"));
+            }
+        }
+        return Ok(None);
+    };
+    let mut settings = crate::UpstreamSettings::new(url);
+    for line in &headers {
+        settings.headers.push(
+            line.parse()
+                .map_err(|err| invalid("--upstream-header", format!("{err}")))?,
+        );
+    }
+    if let Some(timeout) = timeout {
+        if !(1..=crate::MAX_UPSTREAM_TIMEOUT).contains(&timeout) {
+            return Err(invalid(
+                "--upstream-timeout",
+                format!("between 1 and {} seconds", crate::MAX_UPSTREAM_TIMEOUT),
+            ));
+        }
+        settings.timeout = timeout;
+    }
+    for path in root_certs {
+        let pem = std::fs::read(&path)
+            .map_err(|err| invalid("--upstream-root-cert", format!("{}: {err}", path.display())))?;
+        settings.root_certificates_pem.extend_from_slice(&pem);
+        settings.root_certificates_pem.push(b'\n');
+    }
+    // The URL and certificates are checked now, so that --check-config catches them.
+    settings
+        .proxy()
+        .map_err(|err| invalid("--upstream", err.to_string()))?;
+    Ok(Some(settings))
+}
+
+/// Per-tool scopes: `--tool-scope TOOL="A B"` (flag or variable), else the file's
+/// `[tool_scopes]` table, else none.
+pub(super) fn tool_scopes(
+    args: &Args,
+    file: &mut FileSettings,
+) -> Result<std::collections::BTreeMap<String, Vec<String>>, ConfigError> {
+    if args.tool_scopes.is_empty() {
+        return Ok(file
+            .tool_scopes
+            .take()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(tool, scopes)| (tool, scopes.into_list()))
+            .collect());
+    }
+    let mut table = std::collections::BTreeMap::new();
+    for item in &args.tool_scopes {
+        let (tool, scopes) = item
+            .split_once('=')
+            .ok_or_else(|| invalid("--tool-scope", format!("{item:?} is not TOOL=SCOPES")))?;
+        let scopes = super::split_scopes(scopes.trim().trim_matches('"'));
+        if tool.trim().is_empty() || scopes.is_empty() {
+            return Err(invalid(
+                "--tool-scope",
+                format!("{item:?} needs a tool name and at least one scope"),
+            ));
+        }
+        table
+            .entry(tool.trim().to_owned())
+            .or_insert_with(Vec::new)
+            .extend(scopes);
+    }
+    Ok(table)
+}

@@ -1,0 +1,415 @@
+//! [`UpstreamProxy`]: the tower service that forwards a verified MCP request upstream and
+//! streams the answer back.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::response::IntoResponse;
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_LENGTH};
+use http::uri::PathAndQuery;
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use mcp_auth_axum::{Authenticated, MissingAuthentication};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::failure::Failure;
+use crate::headers::{self, UpstreamHeader};
+use crate::limits;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// Why the proxy could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UpstreamConfigError {
+    /// The upstream URL is not an absolute http(s) URL without credentials or fragment.
+    #[error("{0}")]
+    Url(String),
+    /// A root certificate could not be read.
+    #[error("root certificates: {0}")]
+    Certificate(String),
+    /// TLS could not be set up.
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// Forwards MCP requests to one upstream streamable-HTTP endpoint; see the crate docs for
+/// what crosses it. Cheap to clone: clones share one connection pool.
+#[derive(Clone)]
+pub struct UpstreamProxy {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    uri: Uri,
+    headers: Vec<UpstreamHeader>,
+    header_timeout: Duration,
+    max_request_body: usize,
+    /// The last readiness answer and when it was found; the lock also makes probes single-file.
+    readiness: tokio::sync::Mutex<Option<(Instant, bool)>>,
+}
+
+impl std::fmt::Debug for UpstreamProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamProxy")
+            .field("uri", &self.shared.uri)
+            .field("headers", &self.shared.headers)
+            .field("header_timeout", &self.shared.header_timeout)
+            .field("max_request_body", &self.shared.max_request_body)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`UpstreamProxy`].
+#[derive(Debug)]
+pub struct UpstreamProxyBuilder {
+    url: String,
+    headers: Vec<UpstreamHeader>,
+    header_timeout: Duration,
+    max_request_body: usize,
+    root_certificates: Vec<CertificateDer<'static>>,
+}
+
+impl UpstreamProxy {
+    /// A proxy to the MCP endpoint at `url` (`http://` or `https://`, path included).
+    pub fn builder(url: impl Into<String>) -> UpstreamProxyBuilder {
+        UpstreamProxyBuilder {
+            url: url.into(),
+            headers: Vec::new(),
+            header_timeout: limits::DEFAULT_HEADER_TIMEOUT,
+            max_request_body: limits::DEFAULT_MAX_REQUEST_BODY,
+            root_certificates: Vec::new(),
+        }
+    }
+
+    /// The upstream endpoint.
+    pub fn upstream(&self) -> &Uri {
+        &self.shared.uri
+    }
+
+    /// Whether the upstream answers HTTP at all (any status counts; an `OPTIONS` request with
+    /// the operator's headers). Probes run one at a time and an answer is reused for
+    /// [`READY_CACHE`](limits::READY_CACHE), so that probing cannot be used to flood the
+    /// upstream.
+    pub async fn check_ready(&self) -> bool {
+        let mut last = self.shared.readiness.lock().await;
+        if let Some((at, ready)) = *last
+            && at.elapsed() < limits::READY_CACHE
+        {
+            return ready;
+        }
+        let mut request = Request::new(UpstreamBody::default());
+        *request.method_mut() = Method::OPTIONS;
+        *request.uri_mut() = self.shared.uri.clone();
+        for header in &self.shared.headers {
+            let (name, value) = header.pair();
+            request.headers_mut().insert(name.clone(), value.clone());
+        }
+        let timeout = limits::READY_PROBE_TIMEOUT.min(self.shared.header_timeout);
+        let ready = matches!(
+            tokio::time::timeout(timeout, self.shared.client.request(request)).await,
+            Ok(Ok(_))
+        );
+        *last = Some((Instant::now(), ready));
+        ready
+    }
+}
+
+impl UpstreamProxyBuilder {
+    /// Adds `header` to every upstream request, replacing a client header of that name.
+    #[must_use]
+    pub fn header(mut self, header: UpstreamHeader) -> Self {
+        self.headers.push(header);
+        self
+    }
+
+    /// Time to the upstream's response headers, connection set-up included (default 30 s).
+    #[must_use]
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
+    }
+
+    /// Largest request body forwarded, in bytes (default 4 MiB).
+    #[must_use]
+    pub fn max_request_body(mut self, bytes: usize) -> Self {
+        self.max_request_body = bytes;
+        self
+    }
+
+    /// Trusts the PEM root certificates in `pem` for an https upstream, besides the system's.
+    pub fn root_certificates_pem(mut self, pem: &[u8]) -> Result<Self, UpstreamConfigError> {
+        let before = self.root_certificates.len();
+        for certificate in CertificateDer::pem_slice_iter(pem) {
+            self.root_certificates.push(
+                certificate.map_err(|err| UpstreamConfigError::Certificate(err.to_string()))?,
+            );
+        }
+        if self.root_certificates.len() == before {
+            return Err(UpstreamConfigError::Certificate(
+                "no PEM certificate found".to_owned(),
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The proxy. Opens no connection: the first request does.
+    pub fn build(self) -> Result<UpstreamProxy, UpstreamConfigError> {
+        let uri = upstream_uri(&self.url)?;
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let verifier = if self.root_certificates.is_empty() {
+            rustls_platform_verifier::Verifier::new(Arc::clone(&provider))?
+        } else {
+            rustls_platform_verifier::Verifier::new_with_extra_roots(
+                self.root_certificates,
+                Arc::clone(&provider),
+            )?
+        };
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        // The upstream's answers are often several small writes (SSE events); without
+        // TCP_NODELAY, Nagle's algorithm meets delayed ACKs and each waits ~40 ms.
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(limits::CONNECT_TIMEOUT));
+        http.enforce_http(false);
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(limits::POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(limits::POOL_MAX_IDLE)
+            .build(connector);
+        Ok(UpstreamProxy {
+            shared: Arc::new(Shared {
+                client,
+                uri,
+                headers: self.headers,
+                header_timeout: self.header_timeout,
+                max_request_body: self.max_request_body,
+                readiness: tokio::sync::Mutex::new(None),
+            }),
+        })
+    }
+}
+
+/// Checks the upstream URL: absolute http(s), a host, no user information or fragment.
+fn upstream_uri(url: &str) -> Result<Uri, UpstreamConfigError> {
+    let refuse = |why: &str| UpstreamConfigError::Url(format!("{url:?}: {why}"));
+    if url.contains('#') {
+        return Err(refuse("a fragment is not allowed"));
+    }
+    let uri: Uri = url.parse().map_err(|_| refuse("not a URL"))?;
+    if !matches!(uri.scheme_str(), Some("http" | "https")) {
+        return Err(refuse("the scheme must be http or https"));
+    }
+    let authority = uri.authority().ok_or_else(|| refuse("no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(refuse(
+            "credentials in the URL are not allowed; use --upstream-header",
+        ));
+    }
+    if authority.host().is_empty() {
+        return Err(refuse("no host"));
+    }
+    Ok(uri)
+}
+
+impl<B> tower::Service<Request<B>> for UpstreamProxy
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let shared = Arc::clone(&self.shared);
+        Box::pin(async move { Ok(shared.forward(request).await) })
+    }
+}
+
+impl Shared {
+    async fn forward<B>(&self, request: Request<B>) -> Response<Body>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (parts, body) = request.into_parts();
+        let close = parts.version <= Version::HTTP_11;
+        if !matches!(parts.method, Method::GET | Method::POST | Method::DELETE) {
+            let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
+            response
+                .headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+            return response;
+        }
+        let Some(Authenticated(token)) = parts.extensions.get::<Authenticated>() else {
+            // Fail closed: a proxy mounted without the bearer layer forwards nothing.
+            tracing::error!("UpstreamProxy reached without RequireBearerLayer around it");
+            return MissingAuthentication.into_response();
+        };
+        let declared = parts
+            .headers
+            .get(CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok());
+        if declared.is_some_and(|length| length > self.max_request_body as u64) {
+            return self.failed(Failure::TooLarge, close);
+        }
+        let Ok(headers) = headers::to_upstream(&parts.headers, token, &self.headers) else {
+            return self.failed(Failure::IdentityNotForwardable, false);
+        };
+        let mut upstream = Request::new(
+            Limited::new(body, self.max_request_body)
+                .map_err(Into::into)
+                .boxed_unsync(),
+        );
+        *upstream.method_mut() = parts.method;
+        *upstream.uri_mut() = self.uri_for(parts.uri.query());
+        *upstream.headers_mut() = headers;
+        let answer = tokio::time::timeout(self.header_timeout, self.client.request(upstream)).await;
+        let response = match answer {
+            Err(_) => return self.failed(Failure::Timeout, close),
+            Ok(Err(err)) => {
+                let failure = classify(&err);
+                tracing::warn!(
+                    failure = failure.code(),
+                    error = %mcp_auth_axum::core::ErrorChain(&err),
+                    "the upstream MCP server did not answer"
+                );
+                return self.failed(failure, close);
+            }
+            Ok(Ok(response)) => response,
+        };
+        let status = response.status();
+        if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
+            // The client's token was valid here: an upstream refusing the gateway is a
+            // misconfiguration (a missing or wrong --upstream-header), not the client's fault,
+            // and a 401 would send the client to re-authorize for nothing.
+            tracing::warn!(
+                upstream_status = status.as_u16(),
+                "the upstream MCP server refused the gateway's request; check --upstream-header"
+            );
+            return self.failed(Failure::RejectedGateway, false);
+        }
+        metrics::counter!("mcp_auth_gateway_upstream_requests_total", "outcome" => "answered")
+            .increment(1);
+        let (mut parts, incoming) = response.into_parts();
+        headers::from_upstream(&mut parts.headers);
+        Response::from_parts(parts, Body::new(incoming))
+    }
+
+    /// The upstream URL, with the client's query when the configured URL has none.
+    fn uri_for(&self, query: Option<&str>) -> Uri {
+        let Some(query) = query.filter(|_| self.uri.query().is_none()) else {
+            return self.uri.clone();
+        };
+        let mut parts = self.uri.clone().into_parts();
+        let path = parts
+            .path_and_query
+            .as_ref()
+            .map_or("/", PathAndQuery::path);
+        match PathAndQuery::try_from(format!("{path}?{query}")) {
+            Ok(path_and_query) => {
+                parts.path_and_query = Some(path_and_query);
+                Uri::from_parts(parts).unwrap_or_else(|_| self.uri.clone())
+            }
+            Err(_) => self.uri.clone(),
+        }
+    }
+
+    fn failed(&self, failure: Failure, close: bool) -> Response<Body> {
+        metrics::counter!(
+            "mcp_auth_gateway_upstream_requests_total",
+            "outcome" => failure.code()
+        )
+        .increment(1);
+        failure.into_response(close)
+    }
+}
+
+/// Which failure a client error is: the request body over the limit, no connection, or a
+/// connection lost before the answer.
+fn classify(err: &hyper_util::client::legacy::Error) -> Failure {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(cause) = source {
+        if cause.is::<LengthLimitError>() {
+            return Failure::TooLarge;
+        }
+        source = cause.source();
+    }
+    if err.is_connect() {
+        Failure::Unreachable
+    } else {
+        Failure::ConnectionLost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upstream_urls_are_checked() {
+        for good in [
+            "http://127.0.0.1:8000/mcp",
+            "https://mcp.internal/mcp",
+            "http://[::1]:9/",
+        ] {
+            assert!(upstream_uri(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "ftp://host/mcp",
+            "/mcp",
+            "http://user:pw@host/mcp",
+            "http://host/mcp#frag",
+            "not a url",
+        ] {
+            assert!(upstream_uri(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_clients_query_is_kept_unless_the_upstream_has_one() {
+        let proxy = UpstreamProxy::builder("http://127.0.0.1:9/mcp")
+            .build()
+            .unwrap();
+        assert_eq!(proxy.shared.uri_for(None), "http://127.0.0.1:9/mcp");
+        assert_eq!(
+            proxy.shared.uri_for(Some("a=1")),
+            "http://127.0.0.1:9/mcp?a=1"
+        );
+        let fixed = UpstreamProxy::builder("http://127.0.0.1:9/mcp?tenant=x")
+            .build()
+            .unwrap();
+        assert_eq!(
+            fixed.shared.uri_for(Some("a=1")),
+            "http://127.0.0.1:9/mcp?tenant=x"
+        );
+    }
+}

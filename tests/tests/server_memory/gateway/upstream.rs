@@ -1,0 +1,166 @@
+//! A Rust stand-in for an MCP server behind the gateway, on a real socket: it records what it
+//! receives and answers each request the way a test asks for.
+//!
+//! `POST` reads the JSON-RPC message: `initialize` opens a session (`mcp-session-id: s-N`,
+//! and a `Set-Cookie` the gateway must not pass on); a notification gets 202; `tools/call`
+//! of `stream` answers three SSE events 300 ms apart, of `slow` answers after 3 s, of
+//! `reject` answers 401, of anything else a JSON result. `GET` opens an SSE stream that sends
+//! one event and stays open; `DELETE` answers 200.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body_util::channel::Channel;
+use serde_json::{Value, json};
+
+/// One request as the upstream received it.
+#[derive(Clone, Debug)]
+pub(super) struct Seen {
+    pub(super) method: Method,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Bytes,
+}
+
+impl Seen {
+    /// The JSON-RPC `params.name` (a tool call's tool), if any.
+    pub(super) fn tool(&self) -> Option<String> {
+        let message: Value = serde_json::from_slice(&self.body).ok()?;
+        message["params"]["name"].as_str().map(str::to_owned)
+    }
+}
+
+#[derive(Clone, Default)]
+struct Shared {
+    seen: Arc<Mutex<Vec<Seen>>>,
+    sessions: Arc<Mutex<u32>>,
+}
+
+/// The running stand-in; stops with the test's runtime.
+pub(super) struct Upstream {
+    pub(super) addr: SocketAddr,
+    shared: Shared,
+}
+
+impl Upstream {
+    pub(super) async fn start() -> Self {
+        let shared = Shared::default();
+        let app = axum::Router::new()
+            .route("/mcp", axum::routing::any(handle))
+            .with_state(shared.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { addr, shared }
+    }
+
+    pub(super) fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    /// Every request received so far.
+    pub(super) fn seen(&self) -> Vec<Seen> {
+        self.shared.seen.lock().unwrap().clone()
+    }
+}
+
+async fn handle(State(shared): State<Shared>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let seen = Seen {
+        method: parts.method.clone(),
+        headers: parts.headers.clone(),
+        body: body.clone(),
+    };
+    let tool = seen.tool();
+    shared.seen.lock().unwrap().push(seen);
+    match parts.method {
+        Method::GET => sse(vec![(Duration::ZERO, "listening")], true),
+        Method::DELETE => StatusCode::OK.into_response(),
+        _ => {
+            let message: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let id = message["id"].clone();
+            match message["method"].as_str() {
+                Some("initialize") => {
+                    let session = {
+                        let mut count = shared.sessions.lock().unwrap();
+                        *count += 1;
+                        format!("s-{count}")
+                    };
+                    let mut response = axum::Json(json!({
+                        "jsonrpc": "2.0",
+                        "id": id,
+                        "result": {"serverInfo": {"name": "mcp-auth-server", "version": "0"}},
+                    }))
+                    .into_response();
+                    let headers = response.headers_mut();
+                    headers.insert("mcp-session-id", HeaderValue::from_str(&session).unwrap());
+                    headers.insert("set-cookie", HeaderValue::from_static("upstream=1"));
+                    response
+                }
+                Some(_) if id.is_null() => StatusCode::ACCEPTED.into_response(),
+                _ => match tool.as_deref() {
+                    Some("stream") => sse(
+                        (1..=3)
+                            .map(|i| (Duration::from_millis(300), ["one", "two", "three"][i - 1]))
+                            .collect(),
+                        false,
+                    ),
+                    Some("slow") => {
+                        tokio::time::sleep(Duration::from_secs(3)).await;
+                        axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": {}}))
+                            .into_response()
+                    }
+                    Some("reject") => StatusCode::UNAUTHORIZED.into_response(),
+                    _ => axum::Json(json!({
+                        "jsonrpc": "2.0",
+                        "id": id,
+                        "result": {"content": [{"type": "text", "text": "ok"}]},
+                    }))
+                    .into_response(),
+                },
+            }
+        }
+    }
+}
+
+/// An SSE response sending each `(delay, data)` after its delay; kept open afterwards when
+/// `stay_open`.
+fn sse(events: Vec<(Duration, &'static str)>, stay_open: bool) -> Response {
+    let (mut sender, body) = Channel::<Bytes, std::convert::Infallible>::new(4);
+    tokio::spawn(async move {
+        for (delay, data) in events {
+            tokio::time::sleep(delay).await;
+            let event = format!("event: message\ndata: {data}\n\n");
+            if sender.send_data(Bytes::from(event)).await.is_err() {
+                return;
+            }
+        }
+        if stay_open {
+            // Until the client goes away (the send fails) or the test ends.
+            for _ in 0..600 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if sender
+                    .send_data(Bytes::from_static(b": keep-alive\n\n"))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    });
+    let mut response = Response::new(Body::new(body));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    response
+}
