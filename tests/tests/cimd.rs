@@ -55,6 +55,8 @@ impl MetadataHost {
             "127.0.0.1/32",
             "--cimd-root-cert",
             &pem,
+            "--tool-scope",
+            "admin_echo=mcp:admin",
         ];
         args.extend_from_slice(extra);
         TestServer::start_with(Config::from_args(args).expect("test configuration")).await

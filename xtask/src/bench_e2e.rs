@@ -17,7 +17,11 @@
 //! The servers run with their default logging (`RUST_LOG` unset), their stderr read by a
 //! thread here as a log collector would; per-IP rate limits are off (`[limits]` set to 0) so
 //! that the load from one address is served rather than refused.
+//!
+//! `cargo xtask bench gateway` ([`gateway`]) reuses these pieces for the server in gateway
+//! mode in front of a trivial upstream.
 
+mod gateway;
 mod http;
 mod load;
 mod report;
@@ -62,8 +66,11 @@ const FLOOR_TOKEN: &str = "floor-token-0123456789abcdef0123456789abcdef";
 /// A bearer token no server issued.
 const UNKNOWN_TOKEN: &str = "unknown-token-0123456789abcdef0123456789abcdef";
 
-/// Builds the binaries, runs every measurement and prints the report.
-pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
+pub(crate) use gateway::run as run_gateway;
+
+/// Builds the release `mcp-auth-server` and the example `example` of `mcp-auth-tests`, and
+/// returns their paths.
+fn build(sh: &Shell, root: &Path, cargo: &str, example: &str) -> Result<(PathBuf, PathBuf)> {
     cmd!(
         sh,
         "{cargo} build --release --package mcp-auth-server --bin mcp-auth-server"
@@ -71,24 +78,31 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
     .run()?;
     cmd!(
         sh,
-        "{cargo} build --release --package mcp-auth-tests --example e2e_floor"
+        "{cargo} build --release --package mcp-auth-tests --example {example}"
     )
     .run()?;
     let release = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root.join("target"), PathBuf::from)
         .join("release");
-    let server_bin = release.join("mcp-auth-server");
-    let floor_bin = release.join("examples").join("e2e_floor");
+    Ok((
+        release.join("mcp-auth-server"),
+        release.join("examples").join(example),
+    ))
+}
+
+/// Builds the binaries, runs every measurement and prints the report.
+pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
+    let (server_bin, floor_bin) = build(sh, root, cargo, "e2e_floor")?;
 
     let started = Instant::now();
     let pinning = Pinning::detect()?;
-    let work = TempDir::create()?;
-    write_server_files(&work.0)?;
+    let work = TempDir::create("e2e")?;
+    write_server_files(&work.0, load::CONNECTIONS)?;
 
     let floor = Target::floor(&floor_bin, &pinning)?;
-    let memory = Target::server("memory", &server_bin, "memory", &work.0, &pinning)?;
+    let memory = Target::server("memory", &server_bin, "memory", &work.0, &pinning, None)?;
     let sqlite_url = format!("sqlite://{}", work.0.join("mcp-auth.db").display());
-    let sqlite = Target::server("SQLite", &server_bin, &sqlite_url, &work.0, &pinning)?;
+    let sqlite = Target::server("SQLite", &server_bin, &sqlite_url, &work.0, &pinning, None)?;
     let targets = [floor, memory, sqlite];
 
     let ticks = clock_ticks_per_second();
@@ -232,8 +246,10 @@ fn clock_ticks_per_second() -> u64 {
 struct TempDir(PathBuf);
 
 impl TempDir {
-    fn create() -> Result<Self> {
-        let dir = std::env::temp_dir().join(format!("mcp-auth-bench-e2e-{}", std::process::id()));
+    /// `label` tells apart the runs of one `cargo xtask bench`.
+    fn create(label: &str) -> Result<Self> {
+        let dir =
+            std::env::temp_dir().join(format!("mcp-auth-bench-{label}-{}", std::process::id()));
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }
@@ -249,8 +265,9 @@ impl Drop for TempDir {
 }
 
 /// The two pre-registered clients and the config that names them and turns the per-IP rate
-/// limits off (0 = unlimited; see crates/mcp-auth-server/src/limits.rs).
-fn write_server_files(dir: &Path) -> Result<()> {
+/// limits off (0 = unlimited; see crates/mcp-auth-server/src/limits.rs), for a load of
+/// `connections` connections.
+fn write_server_files(dir: &Path, connections: usize) -> Result<()> {
     std::fs::write(
         dir.join("machine.json"),
         format!(
@@ -281,7 +298,7 @@ sign_in_per_minute = 0
 # One MCP session per load connection, all of the one machine client.
 mcp_sessions_per_principal = {sessions}
 "#,
-            sessions = 2 * load::CONNECTIONS
+            sessions = 2 * connections
         ),
     )?;
     Ok(())
@@ -290,24 +307,37 @@ mcp_sessions_per_principal = {sessions}
 /// A started child process with its stderr collected; killed on drop.
 struct Process {
     child: Child,
-    log: Arc<Mutex<Vec<u8>>>,
+    log: Arc<Mutex<Log>>,
 }
+
+/// What a process wrote to stderr: the last [`LOG_TAIL_BYTES`], and its warnings and errors
+/// counted (the tail alone would lose them under a busy access log).
+#[derive(Default)]
+struct Log {
+    tail: Vec<u8>,
+    warnings: u64,
+    /// The first [`WARNINGS_KEPT`] warning or error lines.
+    first_warnings: Vec<String>,
+}
+
+/// Warning and error lines kept whole for the report.
+const WARNINGS_KEPT: usize = 5;
 
 impl Process {
     fn spawn(mut command: Command) -> Result<Self> {
         command.stdin(Stdio::null()).stderr(Stdio::piped());
         let mut child = command.spawn()?;
-        let log = Arc::new(Mutex::new(Vec::new()));
-        if let Some(mut stderr) = child.stderr.take() {
+        let log = Arc::new(Mutex::new(Log::default()));
+        if let Some(stderr) = child.stderr.take() {
             let log = Arc::clone(&log);
             std::thread::spawn(move || {
-                let mut chunk = [0u8; 8192];
-                while let Ok(n @ 1..) = stderr.read(&mut chunk) {
+                let mut stderr = BufReader::with_capacity(8192, stderr);
+                let mut line = Vec::new();
+                while let Ok(1..) = read_line(&mut stderr, &mut line) {
                     if let Ok(mut log) = log.lock() {
-                        log.extend_from_slice(&chunk[..n]);
-                        let excess = log.len().saturating_sub(LOG_TAIL_BYTES);
-                        log.drain(..excess);
+                        log.record(&line);
                     }
+                    line.clear();
                 }
             });
         }
@@ -321,8 +351,39 @@ impl Process {
     fn log_tail(&self) -> String {
         self.log
             .lock()
-            .map(|log| String::from_utf8_lossy(&log).into_owned())
+            .map(|log| String::from_utf8_lossy(&log.tail).into_owned())
             .unwrap_or_default()
+    }
+
+    /// How many warning and error lines the process logged, and the first of them.
+    fn warnings(&self) -> (u64, Vec<String>) {
+        self.log
+            .lock()
+            .map(|log| (log.warnings, log.first_warnings.clone()))
+            .unwrap_or_default()
+    }
+}
+
+/// One line (at most 64 KiB of it, the rest comes as further lines) appended to `line`; the
+/// bytes read, 0 at the end of the stream.
+fn read_line(reader: &mut impl BufRead, line: &mut Vec<u8>) -> std::io::Result<usize> {
+    const MAX_LINE: u64 = 64 * 1024;
+    reader.by_ref().take(MAX_LINE).read_until(b'\n', line)
+}
+
+impl Log {
+    fn record(&mut self, line: &[u8]) {
+        self.tail.extend_from_slice(line);
+        let excess = self.tail.len().saturating_sub(LOG_TAIL_BYTES);
+        self.tail.drain(..excess);
+        // The server's text format prints the level right-aligned in five columns.
+        let text = String::from_utf8_lossy(line);
+        if text.contains(" WARN ") || text.contains("ERROR ") {
+            self.warnings += 1;
+            if self.first_warnings.len() < WARNINGS_KEPT {
+                self.first_warnings.push(text.trim_end().to_owned());
+            }
+        }
     }
 }
 
@@ -344,31 +405,41 @@ struct Target {
     sessions: bool,
 }
 
+/// Starts `command`, a server that prints `listening on ADDR` as its first line of stdout
+/// (the floor, the gateway bench's upstream), and returns it with that address.
+fn spawn_listening(name: &str, mut command: Command) -> Result<(Process, SocketAddr)> {
+    command.stdout(Stdio::piped());
+    let mut process = Process::spawn(command)?;
+    let stdout = process
+        .child
+        .stdout
+        .take()
+        .ok_or_else(|| format!("no {name} stdout"))?;
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = sender.send(lines.next());
+        // Keep reading so that the server never blocks on a full pipe.
+        for _ in lines {}
+    });
+    let line = match receiver.recv_timeout(START_TIMEOUT) {
+        Ok(Some(Ok(line))) => line,
+        _ => {
+            return Err(format!("the {name} did not start: {}", process.log_tail()).into());
+        }
+    };
+    let addr = line
+        .strip_prefix("listening on ")
+        .ok_or_else(|| format!("unexpected first line from the {name}: {line:?}"))?
+        .parse()?;
+    Ok((process, addr))
+}
+
 impl Target {
     fn floor(bin: &Path, pinning: &Pinning) -> Result<Self> {
         let mut command = pinning.command(bin);
-        command
-            .args([FLOOR_TOKEN, MACHINE_CLIENT, MACHINE_SECRET])
-            .stdout(Stdio::piped());
-        let mut process = Process::spawn(command)?;
-        let stdout = process.child.stdout.take().ok_or("no floor stdout")?;
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = sender.send(lines.next());
-            // Keep reading so that the floor never blocks on a full pipe.
-            for _ in lines {}
-        });
-        let line = match receiver.recv_timeout(START_TIMEOUT) {
-            Ok(Some(Ok(line))) => line,
-            _ => {
-                return Err(format!("the floor did not start: {}", process.log_tail()).into());
-            }
-        };
-        let addr = line
-            .strip_prefix("listening on ")
-            .ok_or_else(|| format!("unexpected first line from the floor: {line:?}"))?
-            .parse()?;
+        command.args([FLOOR_TOKEN, MACHINE_CLIENT, MACHINE_SECRET]);
+        let (process, addr) = spawn_listening("floor", command)?;
         Ok(Self {
             name: "floor",
             process,
@@ -378,12 +449,14 @@ impl Target {
         })
     }
 
+    /// `mcp-auth-server` on `store`, in gateway mode in front of `upstream` if given.
     fn server(
         name: &'static str,
         bin: &Path,
         store: &str,
         dir: &Path,
         pinning: &Pinning,
+        upstream: Option<&str>,
     ) -> Result<Self> {
         let addr = TcpListener::bind("127.0.0.1:0")?.local_addr()?;
         let mut command = pinning.command(bin);
@@ -395,6 +468,9 @@ impl Target {
             .arg("--config")
             .arg(dir.join("config.toml"))
             .stdout(Stdio::null());
+        if let Some(upstream) = upstream {
+            command.arg("--upstream").arg(upstream);
+        }
         // Default logging, and no setting from this shell's environment.
         command.env_remove("RUST_LOG");
         for (name, _) in std::env::vars_os() {
@@ -493,5 +569,22 @@ mod tests {
         ] {
             assert_eq!(parse_cpu_list(list), cpus, "{list:?}");
         }
+    }
+
+    #[test]
+    fn warnings_are_counted_whatever_the_tail_keeps() {
+        let mut log = Log::default();
+        let stderr = "2026-12-05T10:00:00Z  INFO request: POST /mcp 200\n\
+                      2026-12-05T10:00:00Z  WARN gateway: the upstream did not answer\n\
+                      2026-12-05T10:00:01Z ERROR server: no\n";
+        let mut reader = stderr.as_bytes();
+        let mut line = Vec::new();
+        while read_line(&mut reader, &mut line).expect("read") > 0 {
+            log.record(&line);
+            line.clear();
+        }
+        assert_eq!((log.warnings, log.first_warnings.len()), (2, 2));
+        assert!(log.first_warnings[0].ends_with("did not answer"));
+        assert_eq!(log.tail.len(), stderr.len());
     }
 }

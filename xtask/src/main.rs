@@ -14,12 +14,15 @@
 //!   (`tests/benches/bearer.rs`), on the memory and the SQLite store with and without the
 //!   token cache, then the layer's own cost without sockets (`tests/benches/bearer_layer.rs`,
 //!   criterion).
-//!   Then `bench e2e`.
+//!   Then `bench e2e` and `bench gateway`.
 //! - `bench e2e`: the release binary `mcp-auth-server` end to end over loopback, on the memory
 //!   store and on SQLite, beside a minimal axum floor built in the same run
 //!   (`tests/examples/e2e_floor.rs`): server CPU per request of each endpoint and its ratio to
 //!   the floor, and `tools/call` latency on a kept-alive connection (`bench_e2e.rs`).
-//! - `bench lib`: only the library benches, without `bench e2e`.
+//! - `bench gateway`: a trivial MCP upstream (`tests/examples/e2e_upstream.rs`) loaded
+//!   directly and through `mcp-auth-server --upstream` in the same run, 64 connections both
+//!   ways: the gateway's CPU per request and the latency it adds (`bench_e2e/gateway.rs`).
+//! - `bench lib`: only the library benches, without `bench e2e` and `bench gateway`.
 //! - `ci`: `lint`, then `test`, then `interop`.
 
 mod bench_e2e;
@@ -55,6 +58,7 @@ commands:
   bench         requests per second of an endpoint behind RequireBearerLayer beside the
                 same endpoint without it (memory and SQLite stores, loopback only), then
                 the layer's own cost per request without sockets; then `bench e2e`
+                and `bench gateway`
   bench lib     only the library benches above
   bench e2e     the release binary mcp-auth-server end to end (memory and SQLite stores)
                 beside a minimal axum floor built in the same run: server CPU per request
@@ -62,6 +66,10 @@ commands:
                 with ratios to the floor, and tools/call latency on one kept-alive
                 connection (servers pinned to one core with taskset; ~3 minutes
                 after the release builds)
+  bench gateway a trivial MCP upstream loaded directly and through mcp-auth-server
+                --upstream, 64 connections both ways, alternating rounds: the gateway's
+                CPU per request, the upstream's, p50/p99 under load and sequential, and
+                the goals (both servers pinned to one core; ~30 s after the builds)
   ci            lint, then test, then interop";
 
 fn main() -> ExitCode {
@@ -194,15 +202,20 @@ fn interop() -> Result<ExitCode> {
     interop::run(&shell()?, &project_root(), &cargo())
 }
 
-/// `bench [lib | e2e]`. The library's load run and its report live in the bench target, which
-/// has the workspace's crates at hand; this only builds and runs it optimised. The binary's
-/// end-to-end run lives in `bench_e2e.rs`.
+/// `bench [lib | e2e | gateway]`. The library's load run and its report live in the bench
+/// target, which has the workspace's crates at hand; this only builds and runs it optimised.
+/// The binary's end-to-end runs live in `bench_e2e.rs` and `bench_e2e/gateway.rs`.
 fn bench(args: &[String]) -> Result<ExitCode> {
-    let (lib, e2e) = match args {
-        [] => (true, true),
-        [only] if only == "lib" => (true, false),
-        [only] if only == "e2e" => (false, true),
-        _ => return Err(format!("`bench` takes `lib` or `e2e` or nothing\n\n{USAGE}").into()),
+    let (lib, e2e, gateway) = match args {
+        [] => (true, true, true),
+        [only] if only == "lib" => (true, false, false),
+        [only] if only == "e2e" => (false, true, false),
+        [only] if only == "gateway" => (false, false, true),
+        _ => {
+            return Err(
+                format!("`bench` takes `lib`, `e2e`, `gateway` or nothing\n\n{USAGE}").into(),
+            );
+        }
     };
     let sh = shell()?;
     let cargo = cargo();
@@ -220,7 +233,13 @@ fn bench(args: &[String]) -> Result<ExitCode> {
         .run()?;
     }
     if e2e {
-        return bench_e2e::run(&sh, &project_root(), &cargo);
+        let code = bench_e2e::run(&sh, &project_root(), &cargo)?;
+        if code != ExitCode::SUCCESS {
+            return Ok(code);
+        }
+    }
+    if gateway {
+        return bench_e2e::run_gateway(&sh, &project_root(), &cargo);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,7 +10,8 @@ use std::str::FromStr;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use mcp_auth_types::AccessToken;
 
-/// The verified token's subject (absent for a token without one, e.g. `client_credentials`).
+/// The verified token's subject: the user's, or for a `client_credentials` token the client's
+/// own id; absent only for a token without a subject.
 pub const SUBJECT_HEADER: HeaderName = HeaderName::from_static("x-mcp-auth-subject");
 /// The verified token's client.
 pub const CLIENT_ID_HEADER: HeaderName = HeaderName::from_static("x-mcp-auth-client-id");

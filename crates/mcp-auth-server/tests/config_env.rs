@@ -144,3 +144,37 @@ fn the_access_token_cache_ttl_comes_from_the_environment_too() {
     let out = settings(&check(&[("MCP_AUTH_ACCESS_TOKEN_CACHE_TTL", "9")], &[]));
     assert!(out.contains("access_token_cache_ttl: 9,"), "{out}");
 }
+
+#[test]
+fn gateway_settings_come_from_the_environment_with_header_values_redacted() {
+    let out = settings(&check(
+        &[
+            ("MCP_AUTH_UPSTREAM", "http://127.0.0.1:9/mcp"),
+            (
+                "MCP_AUTH_UPSTREAM_HEADERS",
+                "X-Upstream-Key: s3cret-one\nX-Accept: a, b",
+            ),
+            ("MCP_AUTH_UPSTREAM_TIMEOUT", "7"),
+            ("MCP_AUTH_TOOL_SCOPES", "deploy=mcp:admin,read=mcp:read"),
+        ],
+        &[],
+    ));
+    assert!(out.contains("http://127.0.0.1:9/mcp"), "{out}");
+    assert!(out.contains("x-upstream-key: [redacted]"), "{out}");
+    // One header per line: the comma inside a value does not split it.
+    assert!(out.contains("x-accept: [redacted]"), "{out}");
+    assert!(!out.contains("s3cret-one"), "a header value printed: {out}");
+    assert!(out.contains("timeout: 7"), "{out}");
+    assert!(
+        out.contains("\"deploy\"") && out.contains("\"mcp:read\""),
+        "{out}"
+    );
+
+    // Gateway settings without --upstream would do nothing, so they are refused.
+    let refused = check(&[("MCP_AUTH_UPSTREAM_TIMEOUT", "7")], &[]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--upstream-timeout"));
+    let refused = check(&[], &["--upstream", "ftp://example.com/mcp"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("http or https"));
+}

@@ -1,6 +1,8 @@
-//! The load generator: [`CONNECTIONS`] kept-alive connections, one thread each, sending the
-//! same request back to back; the server's CPU time is read from `/proc/PID/stat` around the
-//! measured window. And the latency run: one connection, sequential requests.
+//! The load generator: kept-alive connections ([`CONNECTIONS`] for `bench e2e`), one thread
+//! each, sending the same request back to back; the servers' CPU time is read from
+//! `/proc/PID/stat` around the measured window, and every request's latency is recorded (the
+//! clock read that ends one request starts the next, so this costs the load generator a
+//! vector push, not a clock read). And the latency run: one connection, sequential requests.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,7 +12,8 @@ use std::time::{Duration, Instant};
 use super::http::{Conn, Response};
 use crate::Result;
 
-/// Concurrent connections, each with one request in flight (a thread each). Enough that the
+/// Concurrent connections of `bench e2e`, each with one request in flight (a thread each).
+/// Enough that the
 /// server, on its one core, finds requests waiting whenever it finishes one: a server that
 /// idles between requests pays a wake-up per request, which inflates its CPU per request the
 /// more the faster it is (measured: 8 connections left the floor 85% idle and doubled its
@@ -23,7 +26,8 @@ const WARMUP: Duration = Duration::from_millis(300);
 /// is charged 75 ticks: a resolution near 1%.
 const WINDOW: Duration = Duration::from_millis(1_500);
 /// Requests of one measured window at most, whatever the speed (and so connections, when the
-/// server closes after each answer: well under the ephemeral port range).
+/// server closes after each answer: well under the ephemeral port range). Also bounds the
+/// latencies recorded: 16 bytes each, 3.2 MB at most.
 const MAX_REQUESTS: u64 = 200_000;
 /// Sequential requests of a latency run, after [`LATENCY_WARMUP`] unmeasured ones.
 const LATENCY_REQUESTS: usize = 1_000;
@@ -46,6 +50,9 @@ pub(super) struct LoadRun {
     /// Responses whose status was not the expected one, and the first of them.
     pub(super) unexpected: u64,
     pub(super) first_unexpected: Option<String>,
+    /// Latency percentiles of the window's requests, each timed from its send to the end of
+    /// its response, under this load (so they include the wait for the server's attention).
+    pub(super) under_load: Option<Latency>,
 }
 
 impl LoadRun {
@@ -107,25 +114,38 @@ pub(super) fn load(
     prepare: &Prepare,
     expect: u16,
 ) -> Result<LoadRun> {
+    load_with(addr, CONNECTIONS, &[clock], prepare, expect).map(|(run, _)| run)
+}
+
+/// Loads `addr` like [`load`] on `connections` connections, and measures the CPU time of
+/// every process in `clocks` over the window: the run's `cpu` is the first's, and the second
+/// value holds each one's, in order.
+pub(super) fn load_with(
+    addr: SocketAddr,
+    connections: usize,
+    clocks: &[&CpuClock],
+    prepare: &Prepare,
+    expect: u16,
+) -> Result<(LoadRun, Vec<Duration>)> {
     // Workers and this thread meet twice: after the warm-up (CPU read) and to start.
-    let barrier = Arc::new(Barrier::new(CONNECTIONS + 1));
+    let barrier = Arc::new(Barrier::new(connections + 1));
     let sent = Arc::new(AtomicU64::new(0));
-    let total = Arc::new(Mutex::new(LoadRun::default()));
-    let mut workers = Vec::with_capacity(CONNECTIONS);
-    for _ in 0..CONNECTIONS {
+    let total = Arc::new(Mutex::new((LoadRun::default(), Vec::new())));
+    let mut workers = Vec::with_capacity(connections);
+    for _ in 0..connections {
         let (barrier, sent, total, prepare) = (
             Arc::clone(&barrier),
             Arc::clone(&sent),
             Arc::clone(&total),
             Arc::clone(prepare),
         );
+        let capacity = usize::try_from(MAX_REQUESTS).unwrap_or(0) / connections.max(1);
         workers.push(std::thread::spawn(move || -> Result<(), String> {
-            let outcome = worker(addr, &prepare, expect, &barrier, &sent);
-            let (run, error) = match outcome {
-                Ok(run) => (run, None),
-                Err((run, error)) => (run, Some(error)),
-            };
-            if let Ok(mut total) = total.lock() {
+            let mut times = Vec::with_capacity(capacity);
+            let (run, error) = worker(addr, &prepare, expect, &barrier, &sent, &mut times);
+            if let Ok(mut guard) = total.lock() {
+                let (total, all_times) = &mut *guard;
+                all_times.extend_from_slice(&times);
                 total.requests += run.requests;
                 total.reconnects += run.reconnects;
                 total.unexpected += run.unexpected;
@@ -137,7 +157,7 @@ pub(super) fn load(
         }));
     }
     barrier.wait();
-    let cpu_before = clock.read();
+    let cpu_before: Vec<Result<Duration>> = clocks.iter().map(|clock| clock.read()).collect();
     let started = Instant::now();
     barrier.wait();
     let mut errors = Vec::new();
@@ -149,29 +169,35 @@ pub(super) fn load(
         }
     }
     let elapsed = started.elapsed();
-    let cpu_after = clock.read()?;
+    let mut cpu = Vec::with_capacity(clocks.len());
+    for (clock, before) in clocks.iter().zip(cpu_before) {
+        cpu.push(clock.read()?.saturating_sub(before?));
+    }
     if let Some(error) = errors.first() {
         return Err(format!(
-            "{} of {CONNECTIONS} connections failed: {error}",
+            "{} of {connections} connections failed: {error}",
             errors.len()
         )
         .into());
     }
-    let mut run = total.lock().map_err(|_| "poisoned")?.clone();
-    run.cpu = cpu_after.saturating_sub(cpu_before?);
+    let (mut run, mut times) = std::mem::take(&mut *total.lock().map_err(|_| "poisoned")?);
+    run.cpu = cpu.first().copied().unwrap_or_default();
     run.elapsed = elapsed;
-    Ok(run)
+    run.under_load = percentiles(&mut times);
+    Ok((run, cpu))
 }
 
-/// One connection's part. Reaches both barriers whatever happens, so that a failing
-/// connection cannot leave the others waiting; an error carries what was counted before it.
+/// One connection's part, each measured request's latency pushed to `times`. Reaches both
+/// barriers whatever happens, so that a failing connection cannot leave the others waiting;
+/// returns what was counted, and the error that ended it early if one did.
 fn worker(
     addr: SocketAddr,
     prepare: &Prepare,
     expect: u16,
     barrier: &Barrier,
     sent: &AtomicU64,
-) -> Result<LoadRun, (LoadRun, String)> {
+    times: &mut Vec<Duration>,
+) -> (LoadRun, Option<String>) {
     let mut run = LoadRun::default();
     let set_up = (|| -> Result<(Conn, Vec<u8>)> {
         let mut conn = Conn::connect(addr)?;
@@ -185,14 +211,23 @@ fn worker(
     })();
     barrier.wait();
     barrier.wait();
-    let (mut conn, request) = set_up.map_err(|err| (LoadRun::default(), err.to_string()))?;
+    let (mut conn, request) = match set_up {
+        Ok(ready) => ready,
+        Err(err) => return (run, Some(err.to_string())),
+    };
     let deadline = Instant::now() + WINDOW;
-    while Instant::now() < deadline && sent.fetch_add(1, Ordering::Relaxed) < MAX_REQUESTS {
+    // One clock read per request, as before latencies were recorded: the end of one request
+    // is the start of the next.
+    let mut started = Instant::now();
+    while started < deadline && sent.fetch_add(1, Ordering::Relaxed) < MAX_REQUESTS {
         if let Err(err) = send(&mut conn, addr, &request, expect, &mut run) {
-            return Err((run, err.to_string()));
+            return (run, Some(err.to_string()));
         }
+        let done = Instant::now();
+        times.push(done - started);
+        started = done;
     }
-    Ok(run)
+    (run, None)
 }
 
 /// One request and its response; reconnects when the server closed the connection, whether
@@ -236,7 +271,8 @@ fn check(response: &Response, expect: u16, run: &mut LoadRun) {
     }
 }
 
-/// Latency percentiles of sequential requests on one kept-alive connection.
+/// Latency percentiles: of sequential requests on one kept-alive connection, or of a load
+/// run's requests.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Latency {
     pub(super) p50: Duration,
@@ -264,12 +300,24 @@ pub(super) fn latency(addr: SocketAddr, prepare: &Prepare, expect: u16) -> Resul
     if let Some(first) = run.first_unexpected {
         return Err(format!("latency run: {first}").into());
     }
+    Ok(percentiles(&mut times).unwrap_or(Latency {
+        p50: Duration::ZERO,
+        p99: Duration::ZERO,
+        samples: 0,
+    }))
+}
+
+/// The median and 99th percentile (nearest rank) of `times`, which it sorts; `None` if empty.
+fn percentiles(times: &mut [Duration]) -> Option<Latency> {
+    if times.is_empty() {
+        return None;
+    }
     times.sort_unstable();
     let at = |fraction: f64| -> Duration {
         let index = ((times.len() as f64 * fraction).ceil() as usize).saturating_sub(1);
         times.get(index).copied().unwrap_or_default()
     };
-    Ok(Latency {
+    Some(Latency {
         p50: at(0.50),
         p99: at(0.99),
         samples: times.len(),
@@ -311,6 +359,17 @@ mod tests {
             send(&mut conn, addr, &request, 200, &mut run).expect("answered");
         }
         assert_eq!((run.requests, run.reconnects, run.unexpected), (2, 1, 0));
+    }
+
+    #[test]
+    fn percentiles_are_nearest_ranks() {
+        let mut times: Vec<Duration> = (1..=200).rev().map(Duration::from_micros).collect();
+        let latency = percentiles(&mut times).expect("some");
+        assert_eq!(
+            (latency.p50, latency.p99, latency.samples),
+            (Duration::from_micros(100), Duration::from_micros(198), 200)
+        );
+        assert!(percentiles(&mut []).is_none());
     }
 
     #[test]

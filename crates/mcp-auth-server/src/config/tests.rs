@@ -390,3 +390,83 @@ fn refresh_reuse_and_grant_lifetime_have_documented_defaults_and_bounds() {
         assert!(parse(args).is_err(), "{args:?}");
     }
 }
+
+#[test]
+fn tool_scopes_are_none_unless_given_and_flags_replace_the_table() {
+    let config = parse(&[]).unwrap();
+    assert!(
+        config.tool_scopes.is_empty(),
+        "no demo scope leaks by default"
+    );
+    assert_eq!(config.valid_scopes(), ["mcp:tools"]);
+    let config = parse(&[
+        "--tool-scope",
+        "deploy=mcp:admin mcp:deploy",
+        "--tool-scope",
+        "read=\"mcp:read\"",
+    ])
+    .unwrap();
+    assert_eq!(config.tool_scopes["deploy"], ["mcp:admin", "mcp:deploy"]);
+    assert_eq!(config.tool_scopes["read"], ["mcp:read"]);
+    assert_eq!(
+        config.valid_scopes(),
+        ["mcp:tools", "mcp:admin", "mcp:deploy", "mcp:read"]
+    );
+    let dir = temp_dir("tool-scopes");
+    let file = dir.join("server.toml");
+    std::fs::write(&file, "[tool_scopes]\nadmin_echo = [\"mcp:admin\"]\n").unwrap();
+    let from_file = parse(&["--config", file.to_str().unwrap()]).unwrap();
+    assert_eq!(from_file.tool_scopes["admin_echo"], ["mcp:admin"]);
+    let replaced = parse(&[
+        "--config",
+        file.to_str().unwrap(),
+        "--tool-scope",
+        "other=x",
+    ])
+    .unwrap();
+    assert!(!replaced.tool_scopes.contains_key("admin_echo"));
+    for bad in ["noequals", "=mcp:admin", "tool=", "tool=\"\""] {
+        assert!(parse(&["--tool-scope", bad]).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn upstream_settings_are_checked_and_their_header_values_redacted() {
+    let config = parse(&[
+        "--upstream",
+        "https://mcp.internal:8443/mcp",
+        "--upstream-header",
+        "Authorization: Bearer upstream-own-key",
+        "--upstream-timeout",
+        "5",
+    ])
+    .unwrap();
+    let upstream = config.upstream.as_ref().unwrap();
+    assert_eq!(upstream.url, "https://mcp.internal:8443/mcp");
+    assert_eq!(upstream.timeout, 5);
+    let printed = format!("{config:#?}");
+    assert!(!printed.contains("upstream-own-key"), "{printed}");
+    assert!(printed.contains("authorization: [redacted]"), "{printed}");
+    assert!(parse(&[]).unwrap().upstream.is_none());
+    for (args, setting) in [
+        (&["--upstream-header", "X-K: v"][..], "--upstream-header"),
+        (&["--upstream-timeout", "5"], "--upstream-timeout"),
+        (&["--upstream", "http://u:p@host/mcp"], "--upstream"),
+        (
+            &["--upstream", "http://host/mcp", "--upstream-timeout", "0"],
+            "--upstream-timeout",
+        ),
+        (
+            &[
+                "--upstream",
+                "http://host/mcp",
+                "--upstream-header",
+                "X-MCP-Auth-Subject: root",
+            ],
+            "--upstream-header",
+        ),
+    ] {
+        let err = parse(args).unwrap_err().to_string();
+        assert!(err.starts_with(setting), "{args:?}: {err}");
+    }
+}
