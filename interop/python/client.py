@@ -33,6 +33,7 @@ import re
 import sys
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -222,6 +223,46 @@ class _Recorder(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+@dataclass
+class ResponseLog:
+    """Every HTTP response an `httpx2` client receives (its `record` is a response event hook),
+    including the 401 and 403 the SDK's auth flow handles itself: the step-up checks
+    (`step_up_client.py`, `gateway_client.py`) read the challenge from it."""
+
+    # (method, URL, status, `WWW-Authenticate`) of each response, in order.
+    seen: list[tuple[str, str, int, str]] = field(default_factory=list)
+
+    async def record(self, response: httpx2.Response) -> None:
+        request = response.request
+        self.seen.append(
+            (request.method, str(request.url), response.status_code, response.headers.get("www-authenticate", ""))
+        )
+
+    def step_up_challenge(self, since: int) -> tuple[str, dict[str, str]]:
+        """The `WWW-Authenticate` of the one 403 among the responses from index `since` on, and
+        its parameters."""
+        forbidden = [entry for entry in self.seen[since:] if entry[2] == 403]
+        if len(forbidden) != 1:
+            raise InteropError(
+                f"expected one 403 before the step-up, saw {[(m, u, s) for m, u, s, _ in self.seen[since:]]}"
+            )
+        challenge = forbidden[0][3]
+        return challenge, challenge_params(challenge)
+
+
+def challenge_params(header: str) -> dict[str, str]:
+    """The `name="value"` parameters of a `Bearer` challenge (RFC 6750 §3)."""
+    params: dict[str, str] = {}
+    rest = header.strip()
+    if rest.lower().startswith("bearer"):
+        rest = rest[len("bearer") :]
+    for part in rest.split(","):
+        name, sep, value = part.strip().partition("=")
+        if sep:
+            params[name.strip()] = value.strip().strip('"')
+    return params
+
+
 # --- the MCP client --------------------------------------------------------------------------
 
 
@@ -365,6 +406,36 @@ def _find(err: BaseException, kind: type[BaseException], word: str = "", depth: 
     return None
 
 
+def sign_in_parser(description: str, origin: str = "server") -> argparse.ArgumentParser:
+    """The command line of a check that signs in: the `origin`'s URL and the user. Shared by
+    this file, `step_up_client.py` and `gateway_client.py`, which may add their own options."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--server", required=True, help=f"the {origin}'s origin, e.g. http://127.0.0.1:8080")
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--password", required=True)
+    return parser
+
+
+def run_reported(step: Callable[[str], None], flow: Callable[[], Awaitable[None]]) -> int:
+    """Runs `flow` and reports its outcome through `step`; returns the process's exit code: 0,
+    or 1 on any failure. Shared by this file's, `step_up_client.py`'s and `gateway_client.py`'s
+    `main`."""
+    started = time.monotonic()
+    try:
+        anyio.run(flow)
+    except BaseException as err:  # noqa: BLE001 - report anything, then fail
+        # A check that fails inside the SDK's flow reaches here wrapped in exception groups.
+        ours = _find(err, InteropError)
+        if ours is not None:
+            step(f"FAILED: {ours}")
+        else:
+            traceback.print_exception(err)
+            step(f"FAILED with {type(err).__name__}: {err}")
+        return 1
+    step(f"ok ({time.monotonic() - started:.1f} s)")
+    return 0
+
+
 async def main_async(args: argparse.Namespace) -> None:
     server = args.server.rstrip("/")
     # One deadline per flow bounds everything, so a hung server fails the run instead of
@@ -377,28 +448,12 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", required=True, help="the server's origin, e.g. http://127.0.0.1:8080")
-    parser.add_argument("--user", required=True)
-    parser.add_argument("--password", required=True)
+    parser = sign_in_parser(__doc__.split("\n\n")[0])
     parser.add_argument(
         "--refresh-after", type=float, default=3.5, help="seconds to wait for the access token to expire"
     )
     args = parser.parse_args()
-    started = time.monotonic()
-    try:
-        anyio.run(main_async, args)
-    except BaseException as err:  # noqa: BLE001 - report anything, then fail
-        # A check that fails inside the SDK's flow reaches here wrapped in exception groups.
-        ours = _find(err, InteropError)
-        if ours is not None:
-            step(f"FAILED: {ours}")
-        else:
-            traceback.print_exception(err)
-            step(f"FAILED with {type(err).__name__}: {err}")
-        return 1
-    step(f"ok ({time.monotonic() - started:.1f} s)")
-    return 0
+    return run_reported(step, lambda: main_async(args))
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ scopes.
 
     python step_up_client.py --server http://127.0.0.1:PORT --user NAME --password PASSWORD
 
-The server must run with its default tool scopes (`admin_echo` needs `mcp:admin` besides the
-endpoint's `mcp:tools`; `--scopes` left at `mcp:tools`, so that a `mcp:tools` token passes the
+The server must run with `--tool-scope admin_echo=mcp:admin` (`admin_echo` needs `mcp:admin`
+besides the endpoint's `mcp:tools`; `--scopes` left at `mcp:tools`, so that a `mcp:tools` token passes the
 endpoint and is refused only by the tool). The SDK's `OAuthClientProvider` does every protocol
 step; this script plays the user at the sign-in page (the `User` of `client.py`) and records
 every HTTP response the SDK sees.
@@ -23,21 +23,27 @@ Steps, each reported on stderr; any failure exits 1 with a message naming the st
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-import time
-import traceback
 
 import anyio
 import httpx2
-from client import InteropError, MemoryStorage, User, _find, make_provider, whoami_of
+from client import (
+    HTTP_TIMEOUT,
+    InteropError,
+    MemoryStorage,
+    ResponseLog,
+    User,
+    make_provider,
+    run_reported,
+    sign_in_parser,
+    whoami_of,
+)
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 BASE_SCOPE = "mcp:tools"
 ADMIN_SCOPE = "mcp:admin"
-HTTP_TIMEOUT = 20.0
 FLOW_TIMEOUT = 90.0
 
 
@@ -45,33 +51,14 @@ def step(message: str) -> None:
     print(f"python-sdk step-up: {message}", file=sys.stderr, flush=True)
 
 
-def challenge_params(header: str) -> dict[str, str]:
-    """The `name="value"` parameters of a `Bearer` challenge (RFC 6750 §3)."""
-    params: dict[str, str] = {}
-    rest = header.strip()
-    if rest.lower().startswith("bearer"):
-        rest = rest[len("bearer") :]
-    for part in rest.split(","):
-        name, sep, value = part.strip().partition("=")
-        if sep:
-            params[name.strip()] = value.strip().strip('"')
-    return params
-
-
 async def step_up(server: str, username: str, password: str) -> None:
     storage = MemoryStorage()
     user = User(username, password)
     auth = make_provider(server, storage, user)
-    # Every response the SDK's auth flow receives, including the 401 and 403 it handles itself.
-    seen: list[tuple[str, str, int, str]] = []
-
-    async def record(response: httpx2.Response) -> None:
-        request = response.request
-        seen.append(
-            (request.method, str(request.url), response.status_code, response.headers.get("www-authenticate", ""))
-        )
-
-    async with httpx2.AsyncClient(auth=auth, timeout=HTTP_TIMEOUT, event_hooks={"response": [record]}) as http:
+    responses = ResponseLog()
+    async with httpx2.AsyncClient(
+        auth=auth, timeout=HTTP_TIMEOUT, event_hooks={"response": [responses.record]}
+    ) as http:
         async with Client(streamable_http_client(f"{server}/mcp", http_client=http)) as client:
             if storage.tokens is None or storage.client_info is None:
                 raise InteropError("the SDK connected without a token")
@@ -83,7 +70,7 @@ async def step_up(server: str, username: str, password: str) -> None:
                 raise InteropError(f"whoami scopes are {who.get('scopes')!r}, expected [{BASE_SCOPE!r}]")
             step(f"signed in as client {client_id} with scope {BASE_SCOPE!r} only; whoami agrees")
 
-            before = len(seen)
+            before = len(responses.seen)
             result = await client.call_tool("admin_echo", {"text": "stepped up"})
             if getattr(result, "is_error", False) or getattr(result, "isError", False):
                 raise InteropError(f"admin_echo returned a tool error: {result}")
@@ -91,14 +78,9 @@ async def step_up(server: str, username: str, password: str) -> None:
             if texts != ["stepped up"]:
                 raise InteropError(f"admin_echo returned {texts!r}, expected ['stepped up']")
 
-            forbidden = [entry for entry in seen[before:] if entry[2] == 403]
-            if len(forbidden) != 1:
-                raise InteropError(
-                    f"expected one 403 before the step-up, saw {[(m, u, s) for m, u, s, _ in seen[before:]]}"
-                )
-            params = challenge_params(forbidden[0][3])
+            challenge, params = responses.step_up_challenge(before)
             if params.get("error") != "insufficient_scope":
-                raise InteropError(f"the 403's challenge is {forbidden[0][3]!r}, expected error=insufficient_scope")
+                raise InteropError(f"the 403's challenge is {challenge!r}, expected error=insufficient_scope")
             challenged = params.get("scope", "").split()
             if ADMIN_SCOPE not in challenged:
                 raise InteropError(f"the 403's challenge names scope {challenged!r}, without {ADMIN_SCOPE!r}")
@@ -121,29 +103,13 @@ async def step_up(server: str, username: str, password: str) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", required=True, help="the server's origin, e.g. http://127.0.0.1:8080")
-    parser.add_argument("--user", required=True)
-    parser.add_argument("--password", required=True)
-    args = parser.parse_args()
-    started = time.monotonic()
+    args = sign_in_parser(__doc__.split("\n\n")[0]).parse_args()
 
     async def bounded() -> None:
         with anyio.fail_after(FLOW_TIMEOUT):
             await step_up(args.server.rstrip("/"), args.user, args.password)
 
-    try:
-        anyio.run(bounded)
-    except BaseException as err:  # noqa: BLE001 - report anything, then fail
-        ours = _find(err, InteropError)
-        if ours is not None:
-            step(f"FAILED: {ours}")
-        else:
-            traceback.print_exception(err)
-            step(f"FAILED with {type(err).__name__}: {err}")
-        return 1
-    step(f"ok ({time.monotonic() - started:.1f} s)")
-    return 0
+    return run_reported(step, bounded)
 
 
 if __name__ == "__main__":

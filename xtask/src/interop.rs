@@ -2,8 +2,8 @@
 //! `mcp-auth-server`.
 //!
 //! 1. Build the server and start it on a free loopback port (in-memory store, one demo user, a
-//!    short access-token lifetime so that the clients must refresh, the default per-tool
-//!    scopes: `admin_echo` needs `mcp:admin`), then wait for `/healthz`.
+//!    short access-token lifetime so that the clients must refresh, and a per-tool scope:
+//!    `--tool-scope admin_echo=mcp:admin`), then wait for `/healthz`.
 //! 2. Prepare the clients: a Python venv with `interop/python/requirements.txt` (the `mcp`
 //!    SDK), `npm ci` plus a type check in `interop/typescript` (the
 //!    `@modelcontextprotocol/sdk` SDK), and `npm ci` in `interop/conformance` (the
@@ -29,8 +29,14 @@
 //!    access tokens (`interop/python/jwt_access_token_check.py`): for ES256, EdDSA and RS256 a
 //!    server with `--access-token-format jwt` issues a token that PyJWT verifies against the
 //!    published key set (and refuses for another audience or with an altered signature).
-//! 4. Stop the server, and report. A failing client fails the command, after its output and
-//!    the tail of the server's log.
+//! 4. Stop the server. Then gateway mode ([`gateway`]): for an upstream MCP server built with
+//!    each SDK (`interop/python/upstream_server.py`, `interop/typescript/upstream_server.mjs`),
+//!    a gateway (`--upstream`, `--upstream-header`, `--tool-scope headers=mcp:admin`) in front
+//!    of it, and both SDKs' clients (`gateway_client.py`, `gateway_client.mjs`) through it:
+//!    tools, the identity headers forwarded and the client's credentials not, streamed
+//!    progress, and the step-up to `mcp:admin`.
+//! 5. Report. A failing client fails the command, after its output and the tail of the
+//!    server's log (and of the upstream's, for the gateway checks).
 //!
 //! Everything it writes lives in `<target dir>/interop/`: the venv, the server's log, the
 //! conformance suite's results (`conformance/`) and a copy of the pinned files recording what
@@ -38,15 +44,14 @@
 //! driver, as npm wants, and is ignored by git.
 //!
 //! Stopping: the server is a child process owned by [`Server`], which stops it (SIGTERM, then
-//! SIGKILL) when dropped, so errors and failing clients stop it too. Ctrl-C reaches the whole
-//! foreground process group, the server included.
+//! SIGKILL) when dropped, so errors and failing clients stop it too; the gateway checks'
+//! upstreams are killed the same way. Ctrl-C reaches the whole foreground process group, the
+//! server included.
 
 use std::{
     fs,
-    io::{Read, Write},
-    net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream},
     path::{Path, PathBuf},
-    process::{Child, Command, ExitCode, ExitStatus, Stdio},
+    process::{Command, ExitCode, ExitStatus, Stdio},
     thread,
     time::{Duration, Instant},
 };
@@ -54,6 +59,11 @@ use std::{
 use xshell::{Shell, cmd};
 
 use crate::Result;
+
+mod gateway;
+mod server;
+
+use server::{Server, print_log_tail};
 
 /// The sign-in user the clients use.
 const DEMO_USER: &str = "demo";
@@ -66,13 +76,10 @@ const ID_JAG_IDP: &str = "https://idp.interop.example";
 const ACCESS_TOKEN_TTL_SECS: u32 = 3;
 const REFRESH_AFTER_SECS: &str = "4.5";
 
-const SERVER_START_TIMEOUT: Duration = Duration::from_secs(60);
-const SERVER_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// One client's whole run: sign-in, two calls, the wait, and for Python a second sign-in.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(180);
 /// Installing the SDKs from the registries.
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
-const SERVER_LOG_TAIL_LINES: usize = 60;
 /// Node.js releases the TypeScript SDK supports (its `engines` field says `>=18`). The
 /// conformance suite needs 22, which `interop/conformance` installs as the npm package `node`.
 const MIN_NODE_MAJOR: u32 = 18;
@@ -127,18 +134,14 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
         trusted_idp,
         "--client".to_owned(),
         enterprise_client,
+        // The step-up client's tool; the server's default has no per-tool scopes.
+        "--tool-scope".to_owned(),
+        "admin_echo=mcp:admin".to_owned(),
     ];
     let server = Server::start(&server_bin, &work.join("server.log"), &extra_args)?;
     let origin = server.origin();
     eprintln!("xtask: interop: mcp-auth-server is up at {origin}");
-    let sign_in_args = [
-        "--server",
-        &origin,
-        "--user",
-        DEMO_USER,
-        "--password",
-        DEMO_PASSWORD,
-    ];
+    let sign_in_args = demo_sign_in(&origin);
     let refresh_args = ["--refresh-after", REFRESH_AFTER_SECS];
 
     let mut outcomes = Vec::new();
@@ -222,17 +225,18 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
         run_bounded(jwt_check, CLIENT_TIMEOUT),
     ));
 
-    let failed = outcomes
-        .iter()
-        .any(|(_, outcome)| !matches!(outcome, Ok(status) if status.success()));
-    if failed {
-        eprintln!(
-            "\nxtask: interop: last {SERVER_LOG_TAIL_LINES} lines of the server's log ({}):",
-            server.log.display()
-        );
-        eprintln!("{}", tail(&server.log, SERVER_LOG_TAIL_LINES));
+    if any_failed(&outcomes) {
+        print_log_tail("server", &server.log);
     }
     drop(server);
+
+    outcomes.extend(gateway::run(&gateway::Tools {
+        root,
+        work: &work,
+        server_bin: &server_bin,
+        python: &python,
+    }));
+    let failed = any_failed(&outcomes);
 
     eprintln!(
         "\nxtask: interop summary ({:.0} s):",
@@ -267,6 +271,25 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The options with which a client signs in to the server at `origin` as the demo user.
+fn demo_sign_in(origin: &str) -> [&str; 6] {
+    [
+        "--server",
+        origin,
+        "--user",
+        DEMO_USER,
+        "--password",
+        DEMO_PASSWORD,
+    ]
+}
+
+/// Whether any client failed, or could not be run.
+fn any_failed(outcomes: &[(&str, Result<ExitStatus>)]) -> bool {
+    outcomes
+        .iter()
+        .any(|(_, outcome)| !matches!(outcome, Ok(status) if status.success()))
 }
 
 /// Builds the server and returns its executable, as cargo reports it.
@@ -450,127 +473,6 @@ fn run_bounded(mut command: Command, timeout: Duration) -> Result<ExitStatus> {
             return Err(format!("{program} did not finish in {} s", timeout.as_secs()).into());
         }
         thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The running server; dropping it stops it.
-struct Server {
-    child: Child,
-    addr: SocketAddr,
-    log: PathBuf,
-}
-
-impl Server {
-    /// Starts the server on a free loopback port and waits until `/healthz` answers 200.
-    fn start(bin: &Path, log: &Path, extra_args: &[String]) -> Result<Self> {
-        // The port is free when picked; another process could take it before the server binds,
-        // so a server that exits at once is started again on a new port, a few times.
-        let mut last_error = String::new();
-        for _ in 0..3 {
-            let addr = free_port()?;
-            let log_file = fs::File::create(log)?;
-            let child = Command::new(bin)
-                .args(["--bind", &addr.to_string(), "--store", "memory"])
-                .args(["--user", &format!("{DEMO_USER}:{DEMO_PASSWORD}")])
-                .args(["--access-token-ttl", &ACCESS_TOKEN_TTL_SECS.to_string()])
-                .args(extra_args)
-                // A log file, not a terminal: no colour codes.
-                .env("NO_COLOR", "1")
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone()?)
-                .stderr(log_file)
-                .spawn()
-                .map_err(|err| format!("cannot start {}: {err}", bin.display()))?;
-            let mut server = Self {
-                child,
-                addr,
-                log: log.to_path_buf(),
-            };
-            match server.wait_healthy() {
-                Ok(()) => return Ok(server),
-                Err(err) => last_error = err,
-            }
-        }
-        Err(format!(
-            "mcp-auth-server did not start: {last_error}\n{}",
-            tail(log, SERVER_LOG_TAIL_LINES)
-        )
-        .into())
-    }
-
-    fn origin(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn wait_healthy(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + SERVER_START_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("it exited with {status}"));
-            }
-            if healthz(self.addr) {
-                return Ok(());
-            }
-            thread::sleep(Duration::from_millis(100));
-        }
-        Err(format!(
-            "/healthz did not answer 200 within {} s",
-            SERVER_START_TIMEOUT.as_secs()
-        ))
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            return;
-        }
-        // SIGTERM first, for the graceful shutdown the server implements.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + SERVER_STOP_TIMEOUT;
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        eprintln!("xtask: interop: the server ignored SIGTERM; killing it");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> Result<SocketAddr> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?)
-}
-
-/// One `GET /healthz`: true on a 200.
-fn healthz(addr: SocketAddr) -> bool {
-    let attempt = || -> std::io::Result<bool> {
-        let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-        write!(
-            stream,
-            "GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        )?;
-        let mut head = [0_u8; 12];
-        stream.read_exact(&mut head)?;
-        Ok(head.starts_with(b"HTTP/1.1 200"))
-    };
-    attempt().unwrap_or(false)
-}
-
-/// The last `lines` lines of the file at `path`, or why it cannot be read.
-fn tail(path: &Path, lines: usize) -> String {
-    match fs::read_to_string(path) {
-        Ok(text) => {
-            let all: Vec<&str> = text.lines().collect();
-            all[all.len().saturating_sub(lines)..].join("\n")
-        }
-        Err(err) => format!("(cannot read {}: {err})", path.display()),
     }
 }
 
