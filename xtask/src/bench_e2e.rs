@@ -196,10 +196,21 @@ impl Pinning {
 
     /// The command that starts `program`, pinned to the server CPU if any.
     fn command(&self, program: &Path) -> Command {
-        match self.cpus {
-            Some((_, server)) => {
+        self.pinned(program, self.cpus.map(|(_, server)| server))
+    }
+
+    /// The command that starts `program` beside the load generator, on its CPU if any: for a
+    /// process whose CPU is not what is measured (the gateway bench's upstream), so that it
+    /// does not share the measured server's core.
+    fn beside_load(&self, program: &Path) -> Command {
+        self.pinned(program, self.cpus.map(|(load, _)| load))
+    }
+
+    fn pinned(&self, program: &Path, cpu: Option<u32>) -> Command {
+        match cpu {
+            Some(cpu) => {
                 let mut command = Command::new("taskset");
-                command.arg("-c").arg(server.to_string()).arg(program);
+                command.arg("-c").arg(cpu.to_string()).arg(program);
                 command
             }
             None => Command::new(program),

@@ -111,15 +111,16 @@ where
         let layer = self.layer.clone();
         Box::pin(async move {
             let version = request.version();
-            let Some(Authenticated(token)) = request.extensions().get::<Authenticated>().cloned()
-            else {
+            let authenticated = request.extensions().get::<Authenticated>();
+            if authenticated.is_some() && layer.scopes.is_empty() {
+                // Nothing to judge: no copy of the token, no look at the body.
+                return inner.call(request).await.map(|r| r.map(Body::new));
+            }
+            let Some(Authenticated(token)) = authenticated.cloned() else {
                 tracing::error!("McpScopesLayer used without a RequireBearerLayer around it");
                 let response = layer.auth.unauthenticated().into_response().map(Body::from);
                 return Ok(close_unread(response, version));
             };
-            if layer.scopes.is_empty() {
-                return inner.call(request).await.map(|r| r.map(Body::new));
-            }
             let mut needed = layer.scopes.for_headers(request.headers());
             let (parts, body) = request.into_parts();
             let read = match read_prefix(body, layer.body_limit).await {

@@ -251,7 +251,7 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let sessions = Arc::clone(&self.sessions);
         Box::pin(async move {
-            let Some(owner) = request.extensions().get::<Authenticated>().cloned() else {
+            let Some(owner) = request.extensions().get::<Authenticated>() else {
                 tracing::error!("SessionBindingLayer runs without RequireBearerLayer around it");
                 return Ok(close_unread(
                     StatusCode::UNAUTHORIZED.into_response(),
@@ -259,6 +259,13 @@ where
                 ));
             };
             let principal = owner.principal();
+            // Kept only when this request may open a session (and so evict the principal's
+            // oldest, closed in its name); a request in a session needs no copy of the token.
+            let owner = if request.headers().contains_key(MCP_SESSION_ID) {
+                None
+            } else {
+                Some(owner.clone())
+            };
             let session = request
                 .headers()
                 .get(MCP_SESSION_ID)
@@ -283,7 +290,10 @@ where
                         .and_then(|v| v.to_str().ok())
                     {
                         for evicted in sessions.bind(created.to_owned(), principal) {
-                            close_session(&mut inner, &uri, host.as_ref(), &owner, &evicted).await;
+                            if let Some(owner) = &owner {
+                                close_session(&mut inner, &uri, host.as_ref(), owner, &evicted)
+                                    .await;
+                            }
                         }
                     }
                 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::response::IntoResponse;
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_LENGTH};
+use http::header::{ALLOW, CONTENT_LENGTH, HOST};
 use http::uri::PathAndQuery;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::UnsyncBoxBody;
@@ -54,6 +54,8 @@ pub struct UpstreamProxy {
 
 struct Shared {
     client: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+    /// The upstream's authority, sent as `Host` (RFC 9110 §7.2).
+    host: HeaderValue,
     uri: Uri,
     headers: Vec<UpstreamHeader>,
     header_timeout: Duration,
@@ -114,6 +116,9 @@ impl UpstreamProxy {
         let mut request = Request::new(UpstreamBody::default());
         *request.method_mut() = Method::OPTIONS;
         *request.uri_mut() = self.shared.uri.clone();
+        request
+            .headers_mut()
+            .insert(HOST, self.shared.host.clone());
         for header in &self.shared.headers {
             let (name, value) = header.pair();
             request.headers_mut().insert(name.clone(), value.clone());
@@ -195,13 +200,18 @@ impl UpstreamProxyBuilder {
             .enable_http1()
             .wrap_connector(http);
         let client = Client::builder(TokioExecutor::new())
+            // `Host` is computed once here (`host`) rather than from the URI per request.
+            .set_host(false)
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(limits::POOL_IDLE_TIMEOUT)
             .pool_max_idle_per_host(limits::POOL_MAX_IDLE)
             .build(connector);
+        let host = HeaderValue::from_str(uri.authority().map_or("", |a| a.as_str()))
+            .map_err(|_| UpstreamConfigError::Url(format!("{:?}: no valid host", self.url)))?;
         Ok(UpstreamProxy {
             shared: Arc::new(Shared {
                 client,
+                host,
                 uri,
                 headers: self.headers,
                 header_timeout: self.header_timeout,
@@ -292,6 +302,7 @@ impl Shared {
         *upstream.method_mut() = parts.method;
         *upstream.uri_mut() = self.uri_for(parts.uri.query());
         *upstream.headers_mut() = headers;
+        upstream.headers_mut().insert(HOST, self.host.clone());
         let answer = tokio::time::timeout(self.header_timeout, self.client.request(upstream)).await;
         let response = match answer {
             Err(_) => return self.failed(Failure::Timeout, close),

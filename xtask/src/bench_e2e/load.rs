@@ -271,6 +271,71 @@ fn check(response: &Response, expect: u16, run: &mut LoadRun) {
     }
 }
 
+/// How long a paced run sends, after one warm-up request per connection.
+const PACED_WINDOW: Duration = Duration::from_secs(2);
+
+/// Latency at a fixed request rate: `connections` connections together send `rate` requests a
+/// second, each on its own evenly spaced schedule (staggered so that they do not all fire at
+/// once). Each request is timed from when it was due, not from when it could be sent, so a
+/// stall shows in every request queued behind it rather than being hidden by the wait
+/// (no coordinated omission). Unlike [`load`], the server is not saturated: at a rate it
+/// can serve, the latency is its own and the hop's, not the time spent queued behind the
+/// other connections.
+pub(super) fn paced(
+    addr: SocketAddr,
+    connections: usize,
+    rate: u64,
+    prepare: &Prepare,
+    expect: u16,
+) -> Result<Latency> {
+    let connections_u32 = u32::try_from(connections.max(1))?;
+    let interval = Duration::from_secs(1) * connections_u32 / u32::try_from(rate.max(1))?;
+    let barrier = Arc::new(Barrier::new(connections + 1));
+    let mut workers = Vec::with_capacity(connections);
+    for index in 0..connections_u32 {
+        let (barrier, prepare) = (Arc::clone(&barrier), Arc::clone(prepare));
+        workers.push(std::thread::spawn(
+            move || -> Result<Vec<Duration>, String> {
+                let set_up = (|| -> Result<(Conn, Vec<u8>)> {
+                    let mut conn = Conn::connect(addr)?;
+                    let request = prepare(&mut conn)?;
+                    send(&mut conn, addr, &request, expect, &mut LoadRun::default())?;
+                    Ok((conn, request))
+                })();
+                barrier.wait();
+                let (mut conn, request) = set_up.map_err(|err| err.to_string())?;
+                let start = Instant::now() + interval * index / connections_u32;
+                let end = start + PACED_WINDOW;
+                let mut run = LoadRun::default();
+                let mut times = Vec::new();
+                let mut due = start;
+                while due < end {
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    send(&mut conn, addr, &request, expect, &mut run).map_err(|e| e.to_string())?;
+                    times.push(due.elapsed());
+                    due += interval;
+                }
+                match run.first_unexpected {
+                    Some(first) => Err(format!("paced run: {first}")),
+                    None => Ok(times),
+                }
+            },
+        ));
+    }
+    barrier.wait();
+    let mut times = Vec::new();
+    for worker in workers {
+        times.extend(
+            worker
+                .join()
+                .map_err(|_| "a paced load thread panicked")??,
+        );
+    }
+    percentiles(&mut times).ok_or_else(|| "a paced run timed no request".into())
+}
+
 /// Latency percentiles: of sequential requests on one kept-alive connection, or of a load
 /// run's requests.
 #[derive(Debug, Clone, Copy)]
