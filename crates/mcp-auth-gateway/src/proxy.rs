@@ -116,9 +116,7 @@ impl UpstreamProxy {
         let mut request = Request::new(UpstreamBody::default());
         *request.method_mut() = Method::OPTIONS;
         *request.uri_mut() = self.shared.uri.clone();
-        request
-            .headers_mut()
-            .insert(HOST, self.shared.host.clone());
+        request.headers_mut().insert(HOST, self.shared.host.clone());
         for header in &self.shared.headers {
             let (name, value) = header.pair();
             request.headers_mut().insert(name.clone(), value.clone());

@@ -18,7 +18,7 @@ use mcp_auth_types::{
 use serde_json::Value;
 
 use self::cache::VerifiedTokens;
-use self::discovery::IssuerKeys;
+pub(crate) use self::discovery::IssuerKeys;
 use crate::error::{Failure, JwtConfigError, Rejection, configured_issuer, configured_leeway};
 use crate::id_jag::DEFAULT_LEEWAY;
 use crate::jwks::{HttpJwksFetcher, JwksFetcher, JwksSource};

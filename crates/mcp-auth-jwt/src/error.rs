@@ -90,6 +90,13 @@ pub enum Rejection {
         /// The longest lifetime accepted, in seconds.
         max: u64,
     },
+    /// The ID token's `nonce` is not the one this sign-in sent (OpenID Connect Core
+    /// §3.1.3.7 rule 11): it answers another sign-in, or is replayed.
+    #[error("nonce: the ID token does not answer this sign-in")]
+    Nonce,
+    /// The ID token's `iat` is older than a token answering this sign-in can be.
+    #[error("iat: the ID token was issued too long ago")]
+    Stale,
     /// `jti` is longer than [`MAX_JTI_LENGTH`](crate::limits::MAX_JTI_LENGTH) characters.
     #[error("jti: the assertion id may be at most 256 characters long")]
     JtiTooLong,

@@ -4,6 +4,7 @@ mod access_token;
 mod client_assertion;
 mod error;
 mod id_jag;
+mod id_token;
 mod jwks;
 mod jws;
 pub mod limits;
@@ -16,6 +17,7 @@ pub use access_token::{ACCESS_TOKEN_TYP, JwtAccessTokenVerifier, JwtAccessTokenV
 pub use client_assertion::PrivateKeyJwtVerifier;
 pub use error::{JwtConfigError, KeyFetchError, KeySetLimit, Rejection, VerificationUnavailable};
 pub use id_jag::{DEFAULT_LEEWAY, ID_JAG_TYP, IdJagValidator, IdJagValidatorBuilder};
+pub use id_token::{IdTokenClaims, IdTokenError, IdTokenValidator, IdTokenValidatorBuilder};
 pub use jwks::{
     DEFAULT_MAX_AGE, FetchedJwks, HttpJwksFetcher, HttpJwksFetcherBuilder, JwksFetcher, JwksSource,
     MAX_MAX_AGE, MIN_REFETCH_INTERVAL,

@@ -70,3 +70,15 @@ pub const MAX_VERIFIED_TOKEN_AGE: i64 = 300;
 /// The longest JWT access token looked at (8 KiB): real ones are under 2 KiB, and nothing
 /// longer is base64-decoded or parsed.
 pub const MAX_ACCESS_TOKEN_BYTES: usize = 8 * 1024;
+
+/// The largest ID token accepted (16 KiB): real ones are one to two kilobytes, a few more with
+/// group claims; a bound keeps parsing cheap.
+pub const MAX_ID_TOKEN_BYTES: usize = 16 * 1024;
+
+/// How old an ID token's `iat` may be, in seconds (10 minutes, plus the leeway): it answers a
+/// code this relying party redeemed a moment ago, so an older one is a replay or a provider
+/// whose clock is far off.
+pub const MAX_ID_TOKEN_AGE: i64 = 600;
+
+/// The longest `sub` accepted: OpenID Connect Core §2 allows at most 255 ASCII characters.
+pub const MAX_SUBJECT_LENGTH: usize = 255;

@@ -14,12 +14,12 @@ use crate::limits::DISCOVERY_RETRY_INTERVAL;
 /// An issuer's key set: a [`KeyCache`] over keys given when built, or over the `jwks_uri`
 /// its metadata names, discovered once (single-flight, retried at most every
 /// [`DISCOVERY_RETRY_INTERVAL`] seconds after a failure).
-pub(super) enum IssuerKeys {
+pub(crate) enum IssuerKeys {
     Given(KeyCache),
     Discovered(Discovered),
 }
 
-pub(super) struct Discovered {
+pub(crate) struct Discovered {
     issuer: String,
     fetcher: Arc<dyn JwksFetcher>,
     state: Mutex<DiscoveryState>,
@@ -33,7 +33,7 @@ struct DiscoveryState {
 }
 
 impl IssuerKeys {
-    pub(super) fn given(
+    pub(crate) fn given(
         issuer: &str,
         source: JwksSource,
         fetcher: &Arc<dyn JwksFetcher>,
@@ -41,7 +41,7 @@ impl IssuerKeys {
         Ok(Self::Given(KeyCache::new(issuer, source, fetcher)?))
     }
 
-    pub(super) fn discovered(issuer: &str, fetcher: Arc<dyn JwksFetcher>) -> Self {
+    pub(crate) fn discovered(issuer: &str, fetcher: Arc<dyn JwksFetcher>) -> Self {
         Self::Discovered(Discovered {
             issuer: issuer.to_owned(),
             fetcher,
@@ -51,7 +51,7 @@ impl IssuerKeys {
     }
 
     /// The key set to check a signature with `kid` against at `now`.
-    pub(super) async fn keys(
+    pub(crate) async fn keys(
         &self,
         kid: Option<&str>,
         now: i64,
