@@ -230,6 +230,41 @@ impl OidcRelyingParty {
         code: &str,
         pending: &PendingSignIn,
     ) -> Result<serde_json::Map<String, Value>, OidcError> {
+        let (body, authorization) = self.token_request(metadata, code, pending);
+        let answer = self
+            .inner
+            .http
+            .post_form(&metadata.token_endpoint, authorization.as_deref(), body)
+            .await?;
+        let body: Option<serde_json::Map<String, Value>> =
+            serde_json::from_slice(&answer.body).ok();
+        match (answer.status, body) {
+            (200, Some(body)) => Ok(body),
+            (200, None) => Err(OidcError::Invalid(
+                "the token response is not a JSON object",
+            )),
+            (400 | 401, body) => Err(OidcError::TokenRefused {
+                error: body
+                    .as_ref()
+                    .and_then(|body| body.get("error"))
+                    .and_then(Value::as_str)
+                    .map_or_else(|| "invalid_request".to_owned(), error_code),
+            }),
+            (status, _) => Err(OidcError::Unavailable(format!(
+                "the token endpoint answered {status}"
+            ))),
+        }
+    }
+
+    /// The token request's form body and, for `client_secret_basic`, its `Authorization`.
+    /// (Built apart from the request: the form serializer is not `Send`, so it must not live
+    /// across an await.)
+    fn token_request(
+        &self,
+        metadata: &ProviderMetadata,
+        code: &str,
+        pending: &PendingSignIn,
+    ) -> (String, Option<String>) {
         let mut form = form_urlencoded::Serializer::new(String::new());
         form.append_pair("grant_type", "authorization_code")
             .append_pair("code", code)
@@ -253,33 +288,7 @@ impl OidcRelyingParty {
                 None
             }
         };
-        let answer = self
-            .inner
-            .http
-            .post_form(
-                &metadata.token_endpoint,
-                authorization.as_deref(),
-                form.finish(),
-            )
-            .await?;
-        let body: Option<serde_json::Map<String, Value>> =
-            serde_json::from_slice(&answer.body).ok();
-        match (answer.status, body) {
-            (200, Some(body)) => Ok(body),
-            (200, None) => Err(OidcError::Invalid(
-                "the token response is not a JSON object",
-            )),
-            (400 | 401, body) => Err(OidcError::TokenRefused {
-                error: body
-                    .as_ref()
-                    .and_then(|body| body.get("error"))
-                    .and_then(Value::as_str)
-                    .map_or_else(|| "invalid_request".to_owned(), error_code),
-            }),
-            (status, _) => Err(OidcError::Unavailable(format!(
-                "the token endpoint answered {status}"
-            ))),
-        }
+        (form.finish(), authorization)
     }
 
     /// The discovered provider, discovering it (single-flight) if nobody has, at most once a

@@ -96,6 +96,9 @@ pub enum ServerError {
     /// JWT access tokens could not be set up.
     #[error(transparent)]
     Signing(#[from] crate::signing::SigningError),
+    /// Sign-in through the OpenID Provider could not be set up.
+    #[error("--oidc-issuer: {0}")]
+    Oidc(String),
     /// The `--upstream` proxy could not be set up.
     #[error("--upstream: {0}")]
     Upstream(#[from] mcp_auth_gateway::UpstreamConfigError),
@@ -323,6 +326,7 @@ async fn build(
         &sign_in_path,
         config.limits.endpoint_quotas(),
     );
+    let federation = crate::federation::federation(&config, &issuer, &storage, &users).await?;
     let sign_in = SignIn::new(
         Arc::clone(&provider),
         Arc::new(users),
@@ -330,6 +334,7 @@ async fn build(
         secure_cookie,
         throttle.clone(),
         config.limits.clone(),
+        federation,
     )?;
 
     // Request budgets guard the OAuth endpoints and the sign-in page only: `/mcp` (the hot

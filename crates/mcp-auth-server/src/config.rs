@@ -139,6 +139,8 @@ pub struct Config {
     /// Gateway mode (`--upstream`): `/mcp` proxies this MCP server instead of serving the demo
     /// tools.
     pub upstream: Option<crate::UpstreamSettings>,
+    /// Sign-in through an OpenID Provider (`--oidc-issuer` and the settings with it).
+    pub oidc: Option<OidcSettings>,
     /// Sign-in users.
     pub users: Vec<UserCredentials>,
     /// Pre-registered clients.
@@ -214,6 +216,9 @@ impl Config {
         if from_env("additional_resources") {
             args.additional_resources = split_list(&args.additional_resources);
         }
+        if from_env("oidc_allow_domains") {
+            args.oidc_allow_domains = split_list(&args.oidc_allow_domains);
+        }
         if from_env("tool_scopes") {
             args.tool_scopes = split_list(&args.tool_scopes);
         }
@@ -253,6 +258,9 @@ impl Config {
         if from_env("upstream_root_certs") {
             args.upstream_root_certs = split_paths(&args.upstream_root_certs);
         }
+        if from_env("oidc_root_certs") {
+            args.oidc_root_certs = split_paths(&args.oidc_root_certs);
+        }
         if from_env("cimd_root_certs") {
             args.cimd_root_certs = split_paths(&args.cimd_root_certs);
         }
@@ -278,7 +286,8 @@ impl Config {
     ) -> Result<Self, ConfigError> {
         let client_metadata = client_metadata(&args, &file, file_dir)?;
         let authorization_servers = authorization_servers(&args, &file, file_dir)?;
-        let access_tokens = access_tokens::access_tokens(&args, &file, file_dir)?;
+        let oidc = oidc::oidc(&args, &file, file_dir)?;
+        let access_tokens = access_tokens::access_tokens(&args, &file, file_dir, oidc.is_some())?;
         let upstream = upstream(&args, &file, file_dir)?;
         let tool_scopes = tool_scopes(&args, &mut file)?;
         let bind = args
@@ -355,6 +364,7 @@ impl Config {
                 ("--user", !users.is_empty()),
                 ("--client", !clients.is_empty()),
                 ("--trusted-idp", !trusted_idps.is_empty()),
+                ("--oidc-issuer", oidc.is_some()),
                 ("--additional-resource", !additional_resources.is_empty()),
                 (
                     "--access-token-format",
@@ -445,6 +455,7 @@ impl Config {
             default_scopes,
             tool_scopes,
             upstream,
+            oidc,
             users,
             clients,
             trusted_idps,
@@ -522,6 +533,7 @@ fn read_client(path: &Path) -> Result<OAuthClientInformationFull, ConfigError> {
 mod access_tokens;
 mod args;
 mod commands;
+mod oidc;
 mod sections;
 mod store_url;
 #[cfg(test)]
@@ -533,6 +545,7 @@ pub use access_tokens::{
 };
 use args::{Args, FileSettings};
 pub use commands::{AdminCommand, ClientCommand, GrantCommand, UserCommand};
+pub use oidc::{DEFAULT_OIDC_SCOPES, OidcSettings};
 use sections::{authorization_servers, client_metadata, tool_scopes, upstream};
 pub use store_url::StoreUrl;
 pub use values::{TrustedIdp, UserCredentials, UserSecret};

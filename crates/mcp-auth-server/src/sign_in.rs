@@ -45,6 +45,11 @@ use minijinja::{Environment, context};
 use serde::Deserialize;
 use url::{Host, Url};
 
+mod federation;
+
+pub(crate) use federation::Federation;
+pub use federation::{OIDC_COOKIE, SECURE_OIDC_COOKIE};
+
 use crate::limits::Limits;
 use crate::store::DynStorage;
 use crate::throttle::{Throttle, client_key};
@@ -82,6 +87,8 @@ pub(crate) struct SignIn {
     secure_cookie: bool,
     throttle: Throttle,
     limits: Limits,
+    /// Sign-in through an OpenID Provider, when configured.
+    federation: Option<Arc<Federation>>,
 }
 
 impl SignIn {
@@ -94,6 +101,7 @@ impl SignIn {
         secure_cookie: bool,
         throttle: Throttle,
         limits: Limits,
+        federation: Option<Federation>,
     ) -> Result<Self, minijinja::Error> {
         let mut templates = Environment::new();
         templates.add_template(SIGN_IN_TEMPLATE, include_str!("../templates/sign_in.html"))?;
@@ -106,6 +114,7 @@ impl SignIn {
             secure_cookie,
             throttle,
             limits,
+            federation: federation.map(Arc::new),
         })
     }
 
@@ -114,6 +123,12 @@ impl SignIn {
         let path = self.path.clone();
         Router::new()
             .route(&path, get(show).post(submit))
+            .route(&format!("{path}/oidc"), get(federation::start))
+            .route(&format!("{path}/oidc/callback"), get(federation::callback))
+            .route(
+                &format!("{path}/oidc/consent"),
+                axum::routing::post(federation::consent),
+            )
             .with_state(Arc::new(self))
     }
 
@@ -172,6 +187,31 @@ impl SignIn {
         error: Option<&str>,
         username: &str,
     ) -> Response {
+        self.page_for(pending, request_id, csrf_token, error, username, None)
+    }
+
+    /// The consent form for `pending`, after `user` signed in at the identity provider.
+    fn consent_form(
+        &self,
+        pending: &PendingAuthorization,
+        request_id: &str,
+        csrf_token: &str,
+        user: &str,
+    ) -> Response {
+        self.page_for(pending, request_id, csrf_token, None, "", Some(user))
+    }
+
+    /// The sign-in page: the password form and the identity provider's button, or, once
+    /// `federated_user` signed in there, the consent form.
+    fn page_for(
+        &self,
+        pending: &PendingAuthorization,
+        request_id: &str,
+        csrf_token: &str,
+        error: Option<&str>,
+        username: &str,
+        federated_user: Option<&str>,
+    ) -> Response {
         let client = &pending.client;
         let client_name = client
             .metadata
@@ -203,6 +243,11 @@ impl SignIn {
                 csrf_token,
                 error,
                 username,
+                federated_user,
+                password_form => self.federation.as_ref().is_none_or(|f| f.password_sign_in),
+                oidc_name => self.federation.as_ref().map(|f| f.name().to_owned()),
+                oidc_start => format!("{}/oidc", self.path),
+                consent_action => format!("{}/oidc/consent", self.path),
             },
         );
         let csp = match redirect.as_ref().and_then(form_action_source) {
@@ -373,6 +418,14 @@ async fn show(
     let Some(request_id) = query.ok().and_then(|Query(q)| q.request_id) else {
         return sign_in.unknown_request();
     };
+    if sign_in
+        .federation
+        .as_ref()
+        .is_some_and(|federation| !federation.password_sign_in)
+    {
+        // Only the identity provider signs users in: no page to choose from.
+        return federation::start_for(&sign_in, &request_id).await;
+    }
     match sign_in.provider.pending_authorization(&request_id).await {
         Ok(Some(pending)) => {
             let token = bound_csrf_token(&request_id);
@@ -619,64 +672,4 @@ fn finish_error(sign_in: &SignIn, err: &mcp_auth_core::AuthorizeError) -> Respon
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn loopback_redirects_are_recognised() {
-        for (uri, loopback) in [
-            ("http://localhost:3000/cb", true),
-            ("http://LOCALHOST./cb", true),
-            ("http://app.localhost/cb", true),
-            ("http://127.0.0.1:8080/cb", true),
-            ("http://127.9.9.9/cb", true),
-            ("http://[::1]:9/cb", true),
-            ("https://localhost.example/cb", false),
-            ("https://app.example/cb", false),
-            ("com.example.app:/cb", false),
-        ] {
-            assert_eq!(is_loopback(&Url::parse(uri).unwrap()), loopback, "{uri}");
-        }
-    }
-
-    #[test]
-    fn form_action_names_the_redirect_origin_or_scheme() {
-        let source = |uri: &str| form_action_source(&Url::parse(uri).unwrap());
-        assert_eq!(
-            source("http://127.0.0.1:33418/callback?x=1").as_deref(),
-            Some("http://127.0.0.1:33418")
-        );
-        assert_eq!(
-            source("https://App.Example/cb").as_deref(),
-            Some("https://app.example")
-        );
-        assert_eq!(
-            source("com.example.app:/oauth2redirect").as_deref(),
-            Some("com.example.app:")
-        );
-        assert_eq!(source("http://[::1]:8080/cb"), None);
-    }
-
-    #[test]
-    fn reads_the_csrf_cookie_among_others() {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            COOKIE,
-            HeaderValue::from_static("a=1; mcp_auth_csrf=tok; b=2"),
-        );
-        assert_eq!(csrf_cookie_value(&headers, CSRF_COOKIE), Some("tok"));
-        assert_eq!(csrf_cookie_value(&headers, SECURE_CSRF_COOKIE), None);
-        assert_eq!(csrf_cookie_value(&HeaderMap::new(), CSRF_COOKIE), None);
-    }
-
-    #[test]
-    fn a_csrf_token_is_valid_only_for_its_own_pending_request() {
-        let token = bound_csrf_token("request-a");
-        assert!(csrf_token_is_valid(&token, &token, "request-a"));
-        assert!(!csrf_token_is_valid(&token, &token, "request-b"));
-        assert!(!csrf_token_is_valid(&token, "other", "request-a"));
-        assert!(!csrf_token_is_valid("", "", "request-a"));
-        // A bare random value (no binding) is refused.
-        assert!(!csrf_token_is_valid("abc", "abc", "request-a"));
-    }
-}
+mod tests;

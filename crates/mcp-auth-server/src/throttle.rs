@@ -161,7 +161,11 @@ impl Throttle {
         ]
         .into_iter()
         .map(|(path, name, quota)| (format!("{base}{path}"), name, quota))
-        .chain([(sign_in_path.to_owned(), "sign-in", quotas.sign_in)])
+        // The sign-in page and its OpenID Connect steps spend one budget.
+        .chain(
+            ["", "/oidc", "/oidc/callback", "/oidc/consent"]
+                .map(|step| (format!("{sign_in_path}{step}"), "sign-in", quotas.sign_in)),
+        )
         .filter_map(|(path, name, quota)| quota.map(|quota| (path, name, quota)))
         .collect();
         Self {

@@ -47,6 +47,13 @@ impl SealingKey {
     /// The sealing key of the secret `secret` (at least [`MIN_SECRET_LEN`] bytes, surrounding
     /// whitespace ignored, so a file written by `openssl rand -base64 32` works as it is).
     pub fn from_secret(secret: &[u8]) -> Result<Self, String> {
+        Self::for_purpose(secret, "access-token signing keys at rest")
+    }
+
+    /// The key for `purpose` derived from the operator's secret (HKDF-SHA256 with `purpose` as
+    /// the info string): each purpose (signing keys at rest, sign-in cookies, upstream tokens
+    /// at rest) gets a key of its own from the one secret, so no two share a key.
+    pub fn for_purpose(secret: &[u8], purpose: &str) -> Result<Self, String> {
         let secret = secret.trim_ascii();
         if secret.len() < MIN_SECRET_LEN {
             return Err(format!(
@@ -57,12 +64,52 @@ impl SealingKey {
         }
         let prk = Salt::new(HKDF_SHA256, b"mcp-auth secret key").extract(secret);
         let mut bytes = [0u8; 32];
-        prk.expand(&[b"access-token signing keys at rest"], &AES_256_GCM)
+        prk.expand(&[purpose.as_bytes()], &AES_256_GCM)
             .and_then(|okm| okm.fill(&mut bytes))
             .map_err(|_| "key derivation failed".to_owned())?;
         let key = RandomizedNonceKey::new(&AES_256_GCM, &bytes)
             .map_err(|_| "key derivation failed".to_owned())?;
         Ok(Self { key })
+    }
+
+    /// A key of 256 random bits, for what only this process must read (a sign-in cookie
+    /// when the operator gave no secret).
+    pub fn random() -> Result<Self, String> {
+        let bytes: [u8; 32] = rand_bytes()?;
+        let key = RandomizedNonceKey::new(&AES_256_GCM, &bytes)
+            .map_err(|_| "key generation failed".to_owned())?;
+        Ok(Self { key })
+    }
+
+    /// `plain` sealed (AES-256-GCM, a fresh random nonce) with `context` as additional data,
+    /// as base64url text: it opens only with this key and the same context.
+    pub fn seal_text(&self, context: &str, plain: &[u8]) -> Result<String, &'static str> {
+        let mut in_out = plain.to_vec();
+        let nonce = self
+            .key
+            .seal_in_place_append_tag(Aad::from(context.as_bytes()), &mut in_out)
+            .map_err(|_| "sealing failed")?;
+        let mut sealed = nonce.as_ref().to_vec();
+        sealed.extend_from_slice(&in_out);
+        Ok(URL_SAFE_NO_PAD.encode(sealed))
+    }
+
+    /// Opens what [`seal_text`](Self::seal_text) sealed under `context`.
+    pub fn open_text(&self, context: &str, text: &str) -> Result<Vec<u8>, UnsealError> {
+        let sealed = URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| UnsealError::Malformed)?;
+        if sealed.len() < NONCE_LEN {
+            return Err(UnsealError::Malformed);
+        }
+        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| UnsealError::Malformed)?;
+        let mut in_out = ciphertext.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut in_out)
+            .map_err(|_| UnsealError::WrongSecretKey)?;
+        Ok(plain.to_vec())
     }
 
     fn seal(&self, kid: &str, pkcs8: &[u8]) -> Result<String, &'static str> {
@@ -89,6 +136,12 @@ impl SealingKey {
             .map_err(|_| UnsealError::WrongSecretKey)?;
         Ok(plain.to_vec())
     }
+}
+
+fn rand_bytes() -> Result<[u8; 32], String> {
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| "no randomness".to_owned())?;
+    Ok(bytes)
 }
 
 fn aad(kid: &str) -> Aad<Vec<u8>> {
@@ -189,6 +242,29 @@ mod tests {
             load(Some(&sealing), "kid", "a256gcm:AAAA"),
             Err(UnsealError::Malformed)
         );
+    }
+
+    #[test]
+    fn purposes_get_keys_of_their_own_and_text_opens_only_in_its_context() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let cookies = SealingKey::for_purpose(secret, "sign-in cookies").unwrap();
+        let sealed = cookies.seal_text("oidc", b"pending").unwrap();
+        assert_eq!(cookies.open_text("oidc", &sealed).unwrap(), b"pending");
+        assert_eq!(
+            cookies.open_text("consent", &sealed),
+            Err(UnsealError::WrongSecretKey)
+        );
+        let tokens = SealingKey::for_purpose(secret, "upstream tokens").unwrap();
+        assert_eq!(
+            tokens.open_text("oidc", &sealed),
+            Err(UnsealError::WrongSecretKey)
+        );
+        let random = SealingKey::random().unwrap();
+        assert_eq!(
+            random.open_text("oidc", &sealed),
+            Err(UnsealError::WrongSecretKey)
+        );
+        assert_eq!(cookies.open_text("oidc", "!!"), Err(UnsealError::Malformed));
     }
 
     #[test]

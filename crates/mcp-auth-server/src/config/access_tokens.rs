@@ -48,11 +48,13 @@ impl Default for AccessTokenSettings {
 }
 
 /// `--access-token-format` and the signing-key flags: flag or variable, else the file. Signing
-/// settings without JWT access tokens would be silently ignored, so they are refused.
+/// settings without JWT access tokens would be silently ignored, so they are refused; the
+/// secret key also seals the OpenID Connect sign-in cookies (`oidc`).
 pub(super) fn access_tokens(
     args: &Args,
     file: &FileSettings,
     file_dir: Option<&Path>,
+    oidc: bool,
 ) -> Result<AccessTokenSettings, ConfigError> {
     let format = args
         .access_token_format
@@ -75,12 +77,13 @@ pub(super) fn access_tokens(
         for (setting, given) in [
             ("--signing-alg", signing_alg.is_some()),
             ("--signing-key-rotation-days", rotation_days.is_some()),
-            ("--secret-key-file", secret_key_file.is_some()),
+            ("--secret-key-file", secret_key_file.is_some() && !oidc),
         ] {
             if given {
                 return Err(invalid(
                     setting,
-                    "has no effect without --access-token-format jwt",
+                    "has no effect without --access-token-format jwt (or --oidc-issuer for the \
+                     secret key)",
                 ));
             }
         }

@@ -165,6 +165,44 @@ pub(super) struct Args {
         value_name = "TOOL=\"A B\""
     )]
     pub(super) tool_scopes: Vec<String>,
+    /// Sign users in through this OpenID Provider (discovery at
+    /// URL/.well-known/openid-configuration); its callback is <issuer>/sign-in/oidc/callback
+    #[arg(long, env = "MCP_AUTH_OIDC_ISSUER", value_name = "URL")]
+    pub(super) oidc_issuer: Option<String>,
+    /// This server's client id at the OpenID Provider
+    #[arg(long, env = "MCP_AUTH_OIDC_CLIENT_ID", value_name = "ID")]
+    pub(super) oidc_client_id: Option<String>,
+    /// This server's client secret at the OpenID Provider
+    #[arg(
+        long,
+        env = "MCP_AUTH_OIDC_CLIENT_SECRET",
+        value_name = "SECRET",
+        hide_env_values = true
+    )]
+    pub(super) oidc_client_secret: Option<String>,
+    /// Scopes asked of the provider [default: "openid email profile"]
+    #[arg(long, env = "MCP_AUTH_OIDC_SCOPES", value_name = "\"A B\"")]
+    pub(super) oidc_scopes: Option<String>,
+    /// The ID-token claim that names the user (e.g. email, preferred_username) [default: sub]
+    #[arg(long, env = "MCP_AUTH_OIDC_SUBJECT_CLAIM", value_name = "CLAIM")]
+    pub(super) oidc_subject_claim: Option<String>,
+    /// Only users whose verified email is in this domain (repeatable)
+    #[arg(
+        long = "oidc-allow-domain",
+        env = "MCP_AUTH_OIDC_ALLOW_DOMAINS",
+        value_name = "DOMAIN"
+    )]
+    pub(super) oidc_allow_domains: Vec<String>,
+    /// The provider's name on the sign-in button [default: the issuer's host]
+    #[arg(long, env = "MCP_AUTH_OIDC_NAME", value_name = "NAME")]
+    pub(super) oidc_name: Option<String>,
+    /// Extra PEM root certificates for the OpenID Provider (repeatable)
+    #[arg(
+        long = "oidc-root-cert",
+        env = "MCP_AUTH_OIDC_ROOT_CERTS",
+        value_name = "FILE"
+    )]
+    pub(super) oidc_root_certs: Vec<PathBuf>,
     /// Do not resolve or advertise Client ID Metadata Documents (https URL client ids)
     #[arg(long, env = "MCP_AUTH_NO_CLIENT_METADATA_DOCUMENTS")]
     pub(super) no_client_metadata_documents: bool,
@@ -215,7 +253,9 @@ pub(super) struct Args {
     /// access_token_ttl, access_token_cache_ttl, refresh_reuse_interval, grant_lifetime_days,
     /// access_token_format, signing_alg,
     /// signing_key_rotation_days, secret_key_file, upstream, upstream_headers,
-    /// upstream_timeout, upstream_root_certs, no_client_metadata_documents,
+    /// upstream_timeout, upstream_root_certs, oidc_issuer, oidc_client_id,
+    /// oidc_client_secret, oidc_scopes, oidc_subject_claim, oidc_allow_domains, oidc_name,
+    /// oidc_root_certs, no_client_metadata_documents,
     /// cimd_allow_addresses, cimd_root_certs, cimd_allow_hosts, cimd_deny_hosts,
     /// max_connections, trusted_proxies, metrics_bind, log_format; tables tool_scopes and
     /// limits)
@@ -274,6 +314,14 @@ pub(super) struct FileSettings {
     pub(super) upstream_headers: Option<Vec<String>>,
     pub(super) upstream_timeout: Option<u64>,
     pub(super) upstream_root_certs: Option<Vec<PathBuf>>,
+    pub(super) oidc_issuer: Option<String>,
+    pub(super) oidc_client_id: Option<String>,
+    pub(super) oidc_client_secret: Option<String>,
+    pub(super) oidc_scopes: Option<String>,
+    pub(super) oidc_subject_claim: Option<String>,
+    pub(super) oidc_allow_domains: Option<Vec<String>>,
+    pub(super) oidc_name: Option<String>,
+    pub(super) oidc_root_certs: Option<Vec<PathBuf>>,
     pub(super) no_client_metadata_documents: Option<bool>,
     pub(super) cimd_allow_addresses: Option<Vec<String>>,
     pub(super) cimd_root_certs: Option<Vec<PathBuf>>,
