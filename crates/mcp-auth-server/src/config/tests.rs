@@ -470,3 +470,100 @@ fn upstream_settings_are_checked_and_their_header_values_redacted() {
         assert!(err.starts_with(setting), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn oidc_settings_come_as_a_group_with_defaults_and_a_redacted_secret() {
+    let config = parse(&[
+        "--oidc-issuer",
+        "https://login.acme.example/realms/staff",
+        "--oidc-client-id",
+        "mcp-auth",
+        "--oidc-client-secret",
+        "oidc-s3cret",
+        "--oidc-allow-domain",
+        "@ACME.example",
+    ])
+    .unwrap();
+    let oidc = config.oidc.as_ref().unwrap();
+    assert_eq!(oidc.scopes, ["openid", "email", "profile"]);
+    assert_eq!(oidc.subject_claim, "sub");
+    assert_eq!(oidc.allow_domains, ["acme.example"]);
+    assert_eq!(oidc.name, "login.acme.example");
+    let printed = format!("{config:#?}");
+    assert!(!printed.contains("oidc-s3cret"), "{printed}");
+    assert!(parse(&[]).unwrap().oidc.is_none());
+    for (args, setting) in [
+        (&["--oidc-client-id", "x"][..], "--oidc-client-id"),
+        (&["--oidc-name", "SSO"], "--oidc-name"),
+        (
+            &[
+                "--oidc-issuer",
+                "http://idp.example",
+                "--oidc-client-id",
+                "x",
+                "--oidc-client-secret",
+                "y",
+            ],
+            "--oidc-issuer",
+        ),
+        (
+            &[
+                "--oidc-issuer",
+                "https://idp.example",
+                "--oidc-client-secret",
+                "y",
+            ],
+            "--oidc-client-id",
+        ),
+        (
+            &[
+                "--oidc-issuer",
+                "https://idp.example",
+                "--oidc-client-id",
+                "x",
+            ],
+            "--oidc-client-secret",
+        ),
+        (
+            &[
+                "--oidc-issuer",
+                "https://idp.example",
+                "--oidc-client-id",
+                "x",
+                "--oidc-client-secret",
+                "y",
+                "--oidc-allow-domain",
+                "not a domain",
+            ],
+            "--oidc-allow-domain",
+        ),
+        (
+            &[
+                "--authorization-server",
+                "https://as.example",
+                "--oidc-issuer",
+                "https://idp.example",
+                "--oidc-client-id",
+                "x",
+                "--oidc-client-secret",
+                "y",
+            ],
+            "--oidc-issuer",
+        ),
+    ] {
+        let err = parse(args).unwrap_err().to_string();
+        assert!(err.starts_with(setting), "{args:?}: {err}");
+    }
+    // The secret key also seals the sign-in cookies, so it is accepted with --oidc-issuer.
+    let with_secret = parse(&[
+        "--oidc-issuer",
+        "https://idp.example",
+        "--oidc-client-id",
+        "x",
+        "--oidc-client-secret",
+        "y",
+        "--secret-key-file",
+        "/run/secrets/mcp-auth",
+    ]);
+    assert!(with_secret.is_ok(), "{with_secret:?}");
+}
