@@ -1,6 +1,8 @@
 //! A loopback https host for the tests of client-chosen URLs (metadata documents, `jwks_uri`):
 //! a self-signed certificate for `127.0.0.1`, `localhost` and `keys.test` (trusted through
-//! configuration), JSON documents per path, and a request count per path.
+//! configuration), JSON documents per path, and a request count per path. [`self_signed`] is
+//! that certificate and its TLS acceptor alone, for other loopback https servers (the gateway
+//! tests' https upstream).
 
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -10,6 +12,42 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// A self-signed certificate and a TLS acceptor that presents it.
+pub(crate) struct SelfSigned {
+    pub(crate) acceptor: tokio_rustls::TlsAcceptor,
+    /// The certificate, PEM.
+    pub(crate) pem: String,
+    /// The certificate, written to a file (for the server's `--*-root-cert` flags).
+    pub(crate) pem_file: PathBuf,
+}
+
+/// A self-signed certificate for `names` (an IP address becomes an IP SAN), on aws-lc-rs.
+pub(crate) fn self_signed(names: &[&str]) -> SelfSigned {
+    let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+    let certified = rcgen::generate_simple_self_signed(names).unwrap();
+    let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![certified.cert.der().clone()],
+            tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(
+                certified.signing_key.serialize_der().into(),
+            ),
+        )
+        .unwrap();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(dir).unwrap();
+    let pem_file = dir.join(format!("https-host-{:016x}.pem", rand::random::<u64>()));
+    std::fs::write(&pem_file, certified.cert.pem()).unwrap();
+    SelfSigned {
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        pem: certified.cert.pem(),
+        pem_file,
+    }
+}
 
 /// The host; it serves until the test's runtime ends.
 pub(crate) struct HttpsHost {
@@ -25,21 +63,11 @@ pub(crate) struct HttpsHost {
 
 impl HttpsHost {
     pub(crate) async fn start() -> Self {
-        let names = ["127.0.0.1", "localhost", "keys.test"].map(str::to_owned);
-        let certified = rcgen::generate_simple_self_signed(names.to_vec()).unwrap();
-        let provider = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![certified.cert.der().clone()],
-                tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(
-                    certified.signing_key.serialize_der().into(),
-                ),
-            )
-            .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let SelfSigned {
+            acceptor,
+            pem,
+            pem_file,
+        } = self_signed(&["127.0.0.1", "localhost", "keys.test"]);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let documents: Arc<Mutex<HashMap<String, String>>> = Arc::default();
@@ -78,13 +106,9 @@ impl HttpsHost {
                 });
             }
         });
-        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-        std::fs::create_dir_all(dir).unwrap();
-        let pem_file = dir.join(format!("https-host-{:016x}.pem", rand::random::<u64>()));
-        std::fs::write(&pem_file, certified.cert.pem()).unwrap();
         Self {
             port,
-            pem: certified.cert.pem(),
+            pem,
             pem_file,
             documents,
             hits,

@@ -2,7 +2,9 @@
 //! an MCP server (`gateway/upstream.rs`). What must cross the gateway (the verified identity,
 //! the MCP headers, streamed bodies) and what must not (the client's token and cookies, its
 //! forged identity headers, the upstream's cookies), the failures, and the layers in front
-//! (session binding, per-tool scopes, the bearer check).
+//! (session binding, per-tool scopes, the bearer check). An https upstream is reached only
+//! through a root the operator names; the body limit on streamed bodies is in
+//! `gateway/body_limit.rs`.
 
 use std::time::{Duration, Instant};
 
@@ -11,6 +13,10 @@ use mcp_auth_tests::server::{ALICE_PASSWORD, BOB_PASSWORD, TestServer, without_r
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+#[path = "gateway/body_limit.rs"]
+mod body_limit;
+#[path = "../https_host/mod.rs"]
+mod https_host;
 #[path = "gateway/upstream.rs"]
 mod upstream;
 
@@ -48,6 +54,20 @@ async fn token_of(server: &TestServer, user: &str, password: &str) -> (String, S
         tokens["access_token"].as_str().unwrap().to_owned(),
         client.client_id.clone(),
     )
+}
+
+/// An access token of alice's with every scope (`mcp:tools mcp:admin`): the per-tool scope
+/// layer cannot judge a body over its 64 KiB window, so without them it refuses such a body
+/// first (403) and the gateway's own limit is never reached.
+async fn admin_token(server: &TestServer) -> String {
+    let client = server.register("admin client").await;
+    let authorization = server.authorize_scope(&client, "mcp:tools mcp:admin").await;
+    let page = server.sign_in_page(&authorization).await;
+    let params = server.approve(&page, "alice", ALICE_PASSWORD).await;
+    let tokens = server
+        .exchange_code(&client, &authorization, &params["code"])
+        .await;
+    tokens["access_token"].as_str().unwrap().to_owned()
 }
 
 fn call(tool: &str) -> Value {
@@ -335,17 +355,9 @@ async fn upstream_failures_are_clear_and_name_no_address() {
     )
     .await;
 
-    // A declared body over the limit is refused before anything is forwarded. (The token has
-    // every scope: the per-tool scope layer cannot judge a body that large, so without them
-    // it refuses it first, 403.)
-    let client = server.register("admin client").await;
-    let authorization = server.authorize_scope(&client, "mcp:tools mcp:admin").await;
-    let page = server.sign_in_page(&authorization).await;
-    let params = server.approve(&page, "alice", ALICE_PASSWORD).await;
-    let tokens = server
-        .exchange_code(&client, &authorization, &params["code"])
-        .await;
-    let token = tokens["access_token"].as_str().unwrap();
+    // A declared body over the limit is refused before anything is forwarded (see
+    // `admin_token` for why the token has every scope).
+    let token = &admin_token(&server).await;
     let session = initialize(&server, token).await;
     let before = upstream.seen().len();
     let huge = format!(
@@ -369,6 +381,51 @@ async fn upstream_failures_are_clear_and_name_no_address() {
         before,
         "an oversized body was forwarded"
     );
+}
+
+#[tokio::test]
+async fn an_https_upstream_is_reached_only_through_a_root_the_operator_names() {
+    let (upstream, root) = Upstream::start_https().await;
+    assert!(upstream.url().starts_with("https://127.0.0.1:"));
+
+    // Certificate verification is on: the upstream's self-signed certificate is trusted by
+    // nothing the gateway knows without `--upstream-root-cert`.
+    let server = gateway(&upstream.url(), &[]).await;
+    let ready = server.http.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let (token, _) = token_of(&server, "alice", ALICE_PASSWORD).await;
+    let response = server.mcp_post(Some(&token), None, call("echo")).await;
+    assert_failure(
+        response,
+        StatusCode::BAD_GATEWAY,
+        "upstream_unreachable",
+        &upstream.addr,
+    )
+    .await;
+    assert!(
+        upstream.seen().is_empty(),
+        "a request crossed an unverified TLS connection"
+    );
+    drop(server);
+
+    let root = root.to_str().unwrap();
+    let server = gateway(&upstream.url(), &["--upstream-root-cert", root]).await;
+    let ready = server.http.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let (token, _) = token_of(&server, "alice", ALICE_PASSWORD).await;
+    let session = initialize(&server, &token).await;
+    let response = server
+        .mcp_post(Some(&token), Some(&session), call("echo"))
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(answer["result"]["content"][0]["text"], "ok", "{answer}");
+    let seen = upstream.seen();
+    let call = seen.last().unwrap();
+    assert_eq!(call.tool().as_deref(), Some("echo"));
+    assert_eq!(call.headers["x-mcp-auth-subject"], "alice");
+    assert_eq!(call.headers["x-upstream-key"], "gateway-secret");
+    assert!(call.headers.get("authorization").is_none());
 }
 
 async fn assert_failure(

@@ -5,19 +5,36 @@
 //! and a `Set-Cookie` the gateway must not pass on); a notification gets 202; `tools/call`
 //! of `stream` answers three SSE events 300 ms apart, of `slow` answers after 3 s, of
 //! `reject` answers 401, of anything else a JSON result. `GET` opens an SSE stream that sends
-//! one event and stays open; `DELETE` answers 200.
+//! one event and stays open; `DELETE` answers 200. A `POST` to `/mcp?answer=early` gets 202
+//! at once and its body is read afterwards, as an upstream that answers before the body has
+//! arrived. A body that breaks off is recorded as far as it arrived. [`Upstream::start_https`]
+//! serves the same over TLS with a self-signed certificate for `127.0.0.1`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use http_body_util::BodyExt;
 use http_body_util::channel::Channel;
 use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use super::https_host;
+
+/// The most body bytes recorded per request: above the gateway's 4 MiB limit, so that a body
+/// the gateway let through whole would show here whole.
+const MAX_RECORDED_BODY: usize = 16 * 1024 * 1024;
+
+/// The longest a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One request as the upstream received it.
 #[derive(Clone, Debug)]
@@ -25,6 +42,8 @@ pub(super) struct Seen {
     pub(super) method: Method,
     pub(super) headers: HeaderMap,
     pub(super) body: Bytes,
+    /// Whether the body arrived to its end (false: the connection broke off first).
+    pub(super) complete: bool,
 }
 
 impl Seen {
@@ -44,23 +63,46 @@ struct Shared {
 /// The running stand-in; stops with the test's runtime.
 pub(super) struct Upstream {
     pub(super) addr: SocketAddr,
+    scheme: &'static str,
     shared: Shared,
 }
 
 impl Upstream {
     pub(super) async fn start() -> Self {
         let shared = Shared::default();
-        let app = axum::Router::new()
-            .route("/mcp", axum::routing::any(handle))
-            .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let app = app(&shared);
         tokio::spawn(async move { axum::serve(listener, app).await });
-        Self { addr, shared }
+        Self {
+            addr,
+            scheme: "http",
+            shared,
+        }
+    }
+
+    /// The stand-in over TLS, and a file holding its (self-signed) certificate as PEM.
+    pub(super) async fn start_https() -> (Self, PathBuf) {
+        let shared = Shared::default();
+        let certificate = https_host::self_signed(&["127.0.0.1"]);
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let listener = TlsListener {
+            tcp,
+            acceptor: certificate.acceptor,
+        };
+        let app = app(&shared);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let upstream = Self {
+            addr,
+            scheme: "https",
+            shared,
+        };
+        (upstream, certificate.pem_file)
     }
 
     pub(super) fn url(&self) -> String {
-        format!("http://{}/mcp", self.addr)
+        format!("{}://{}/mcp", self.scheme, self.addr)
     }
 
     /// Every request received so far.
@@ -69,15 +111,81 @@ impl Upstream {
     }
 }
 
+fn app(shared: &Shared) -> axum::Router {
+    axum::Router::new()
+        .route("/mcp", axum::routing::any(handle))
+        .with_state(shared.clone())
+}
+
+/// Accepts TCP connections and completes the TLS handshake before axum sees them. A failed
+/// handshake (a client that does not trust the certificate) drops that connection only.
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, peer)) = self.tcp.accept().await else {
+                // Out of file descriptors, say: wait rather than spin.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let handshake = self.acceptor.accept(stream);
+            if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                return (tls, peer);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// Reads `body` until it ends or breaks off (keeping at most [`MAX_RECORDED_BODY`] bytes):
+/// the bytes, and whether that was its end.
+async fn read_body(mut body: Body) -> (Bytes, bool) {
+    let mut read = BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return (read.freeze(), false);
+        };
+        if let Ok(data) = frame.into_data() {
+            if read.len() + data.len() > MAX_RECORDED_BODY {
+                return (read.freeze(), false);
+            }
+            read.extend_from_slice(&data);
+        }
+    }
+    (read.freeze(), true)
+}
+
 async fn handle(State(shared): State<Shared>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, 16 * 1024 * 1024)
-        .await
-        .unwrap_or_default();
+    if parts.method == Method::POST && parts.uri.query() == Some("answer=early") {
+        tokio::spawn(async move {
+            let read = tokio::time::timeout(Duration::from_secs(30), read_body(body)).await;
+            let (body, complete) = read.unwrap_or_default();
+            shared.seen.lock().unwrap().push(Seen {
+                method: parts.method,
+                headers: parts.headers,
+                body,
+                complete,
+            });
+        });
+        return StatusCode::ACCEPTED.into_response();
+    }
+    let (body, complete) = read_body(body).await;
     let seen = Seen {
         method: parts.method.clone(),
         headers: parts.headers.clone(),
         body: body.clone(),
+        complete,
     };
     let tool = seen.tool();
     shared.seen.lock().unwrap().push(seen);
