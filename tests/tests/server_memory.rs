@@ -8,5 +8,7 @@ mod audit;
 mod gateway;
 #[path = "server_memory/metrics.rs"]
 mod metrics;
+#[path = "server_memory/oidc.rs"]
+mod oidc;
 
 mcp_auth_tests::server_flow_tests!(async { "memory".to_owned() });

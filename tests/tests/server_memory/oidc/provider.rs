@@ -1,0 +1,414 @@
+//! A stand-in OpenID Provider on `https://127.0.0.1:PORT` (a self-signed certificate for that
+//! address, which the server under test trusts through `--oidc-root-cert`).
+//!
+//! It serves discovery (listing one client authentication method, chosen at start), a JWKS,
+//! `/authorize` (which records the request and answers the way the test says: approve, refuse
+//! with `access_denied`, or answer with a state of its own) and `/token`, which checks what a
+//! real provider checks — the grant type, a code it issued and has not redeemed (single use),
+//! the `redirect_uri` of its request, the PKCE verifier against the S256 challenge, and the
+//! client's credentials by the advertised method — and returns an ID token whose claims the
+//! test may change.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode, header};
+use mcp_auth_jwt::SigningAlgorithm;
+use mcp_auth_jwt::test_util::TestKey;
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+/// The server's client id at the provider.
+pub(super) const CLIENT_ID: &str = "mcp-auth-at-acme";
+/// Its secret: spaces, a colon and an ampersand, so that `client_secret_basic` must
+/// form-encode it (RFC 6749 §2.3.1) for the provider to read it back.
+pub(super) const CLIENT_SECRET: &str = "op secret: with & in it";
+
+/// The longest a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Seconds an issued ID token is valid.
+const ID_TOKEN_LIFETIME: i64 = 300;
+
+/// How the token endpoint wants the client to authenticate (the one method discovery lists).
+#[derive(Clone, Copy, Debug)]
+pub(super) enum ClientAuth {
+    Basic,
+    Post,
+}
+
+/// What `/authorize` answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Answer {
+    /// The user signed in: a code, the request's state and `iss`.
+    Approve,
+    /// The user (or a policy) refused: `error=access_denied`, the state and `iss`.
+    Deny,
+    /// A code, but with a state this sign-in never sent (a forged callback).
+    WrongState,
+}
+
+/// A code issued by `/authorize`, until redeemed.
+struct Grant {
+    redirect_uri: String,
+    code_challenge: String,
+    nonce: String,
+}
+
+struct Shared {
+    issuer: String,
+    auth: ClientAuth,
+    key: TestKey,
+    answer: Mutex<Answer>,
+    token_endpoint_down: AtomicBool,
+    claims: Mutex<Value>,
+    codes: Mutex<HashMap<String, Grant>>,
+    authorizations: Mutex<Vec<HashMap<String, String>>>,
+    token_outcomes: Mutex<Vec<Result<(), String>>>,
+}
+
+/// The running provider; it serves until the test's runtime ends.
+pub(super) struct Provider {
+    /// `https://127.0.0.1:PORT`, byte for byte the `issuer` of its documents and tokens.
+    pub(super) issuer: String,
+    /// Its certificate, PEM, in a file (for `--oidc-root-cert`).
+    pub(super) pem_file: PathBuf,
+    /// Its certificate, PEM (for the test's browser).
+    pub(super) pem: String,
+    shared: Arc<Shared>,
+}
+
+impl Provider {
+    /// Starts a provider whose discovery lists `auth` as the one client authentication
+    /// method; it approves every sign-in as `u-1001` (`ada@acme.example`, verified).
+    pub(super) async fn start(auth: ClientAuth) -> Self {
+        let (acceptor, pem, pem_file) = self_signed_for_loopback();
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let issuer = format!("https://{}", tcp.local_addr().unwrap());
+        let shared = Arc::new(Shared {
+            issuer: issuer.clone(),
+            auth,
+            key: TestKey::generate(SigningAlgorithm::ES256, "op-1"),
+            answer: Mutex::new(Answer::Approve),
+            token_endpoint_down: AtomicBool::new(false),
+            claims: Mutex::new(json!({})),
+            codes: Mutex::default(),
+            authorizations: Mutex::default(),
+            token_outcomes: Mutex::default(),
+        });
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/openid-configuration",
+                axum::routing::get(discovery),
+            )
+            .route("/jwks", axum::routing::get(jwks))
+            .route("/authorize", axum::routing::get(authorize))
+            .route("/token", axum::routing::post(token))
+            .with_state(shared.clone());
+        let listener = TlsListener { tcp, acceptor };
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self {
+            issuer,
+            pem_file,
+            pem,
+            shared,
+        }
+    }
+
+    /// An absolute URL on the provider.
+    pub(super) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    /// How `/authorize` answers from now on.
+    pub(super) fn answer(&self, answer: Answer) {
+        *self.shared.answer.lock().unwrap() = answer;
+    }
+
+    /// Whether `/token` answers 503 (an outage) from now on, without looking at the request.
+    pub(super) fn token_endpoint_down(&self, down: bool) {
+        self.shared
+            .token_endpoint_down
+            .store(down, Ordering::SeqCst);
+    }
+
+    /// Changes to the ID token's claims from now on (`null` removes a claim): `sub`, `email`,
+    /// `email_verified`, `aud`, `nonce` (by default the one the sign-in sent), ….
+    pub(super) fn claims(&self, changes: Value) {
+        *self.shared.claims.lock().unwrap() = changes;
+    }
+
+    /// The query of every request `/authorize` received.
+    pub(super) fn authorizations(&self) -> Vec<HashMap<String, String>> {
+        self.shared.authorizations.lock().unwrap().clone()
+    }
+
+    /// The outcome of every token request: `Ok` when a token was issued, else why not.
+    pub(super) fn token_outcomes(&self) -> Vec<Result<(), String>> {
+        self.shared.token_outcomes.lock().unwrap().clone()
+    }
+}
+
+/// A self-signed certificate for the IP address 127.0.0.1, a TLS acceptor presenting it, its
+/// PEM, and that PEM written to a file under the target's temporary directory.
+fn self_signed_for_loopback() -> (TlsAcceptor, String, PathBuf) {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
+    let crypto = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(crypto)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![certified.cert.der().clone()],
+            tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(
+                certified.signing_key.serialize_der().into(),
+            ),
+        )
+        .unwrap();
+    let pem = certified.cert.pem();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::create_dir_all(dir).unwrap();
+    let pem_file = dir.join(format!("oidc-provider-{:016x}.pem", rand::random::<u64>()));
+    std::fs::write(&pem_file, &pem).unwrap();
+    (TlsAcceptor::from(Arc::new(config)), pem, pem_file)
+}
+
+/// Accepts TCP connections and completes the TLS handshake before axum sees them; a failed
+/// or stalled handshake drops that connection only.
+struct TlsListener {
+    tcp: TcpListener,
+    acceptor: TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, peer)) = self.tcp.accept().await else {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let handshake = self.acceptor.accept(stream);
+            if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                return (tls, peer);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+}
+
+async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
+    let issuer = &shared.issuer;
+    let method = match shared.auth {
+        ClientAuth::Basic => "client_secret_basic",
+        ClientAuth::Post => "client_secret_post",
+    };
+    axum::Json(json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/authorize"),
+        "token_endpoint": format!("{issuer}/token"),
+        "jwks_uri": format!("{issuer}/jwks"),
+        "response_types_supported": ["code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["ES256"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt", method],
+    }))
+    .into_response()
+}
+
+async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
+    axum::Json(TestKey::jwks(&[&shared.key])).into_response()
+}
+
+async fn authorize(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    shared.authorizations.lock().unwrap().push(query.clone());
+    let param = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
+    let well_formed = param("response_type") == "code"
+        && param("client_id") == CLIENT_ID
+        && param("scope").split(' ').any(|scope| scope == "openid")
+        && param("code_challenge_method") == "S256"
+        && !param("code_challenge").is_empty()
+        && !param("nonce").is_empty()
+        && !param("state").is_empty()
+        && !param("redirect_uri").is_empty();
+    if !well_formed {
+        // A real provider shows an error page for a request it cannot trust.
+        return (StatusCode::BAD_REQUEST, "malformed authorization request").into_response();
+    }
+    let answer = *shared.answer.lock().unwrap();
+    let code = format!("op-code-{:016x}", rand::random::<u64>());
+    let mut location = url::Url::parse(param("redirect_uri")).unwrap();
+    {
+        let mut pairs = location.query_pairs_mut();
+        match answer {
+            Answer::Approve => pairs
+                .append_pair("code", &code)
+                .append_pair("state", param("state")),
+            Answer::WrongState => pairs
+                .append_pair("code", &code)
+                .append_pair("state", "forged-state"),
+            Answer::Deny => pairs
+                .append_pair("error", "access_denied")
+                .append_pair("state", param("state")),
+        };
+        pairs.append_pair("iss", &shared.issuer);
+    }
+    if answer != Answer::Deny {
+        shared.codes.lock().unwrap().insert(
+            code,
+            Grant {
+                redirect_uri: param("redirect_uri").to_owned(),
+                code_challenge: param("code_challenge").to_owned(),
+                nonce: param("nonce").to_owned(),
+            },
+        );
+    }
+    (
+        StatusCode::FOUND,
+        [(header::LOCATION, location.to_string())],
+    )
+        .into_response()
+}
+
+async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    if shared.token_endpoint_down.load(Ordering::SeqCst) {
+        let outage = Err("unavailable".to_owned());
+        shared.token_outcomes.lock().unwrap().push(outage);
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let outcome = redeem(&shared, &headers, &form);
+    shared
+        .token_outcomes
+        .lock()
+        .unwrap()
+        .push(outcome.as_ref().map(|_| ()).map_err(|(_, why)| why.clone()));
+    match outcome {
+        Ok(id_token) => axum::Json(json!({
+            "access_token": format!("op-at-{:016x}", rand::random::<u64>()),
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "id_token": id_token,
+        }))
+        .into_response(),
+        Err((error, description)) => {
+            let status = if error == "invalid_client" {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            let body = json!({"error": error, "error_description": description});
+            (status, axum::Json(body)).into_response()
+        }
+    }
+}
+
+/// Checks a token request as a provider must, then signs the ID token. The error is the
+/// OAuth error code and why (for the test's assertions).
+fn redeem(
+    shared: &Shared,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<String, (&'static str, String)> {
+    let field = |name: &str| form.get(name).map(String::as_str);
+    let (client_id, client_secret) = match shared.auth {
+        ClientAuth::Basic => {
+            if form.contains_key("client_secret") {
+                return Err(("invalid_request", "a secret in the form".to_owned()));
+            }
+            basic_credentials(headers).ok_or(("invalid_client", "no Basic credentials".into()))?
+        }
+        ClientAuth::Post => {
+            if headers.contains_key(header::AUTHORIZATION) {
+                return Err(("invalid_request", "an Authorization header".to_owned()));
+            }
+            let id = field("client_id").unwrap_or_default().to_owned();
+            let secret = field("client_secret").unwrap_or_default().to_owned();
+            (id, secret)
+        }
+    };
+    if client_id != CLIENT_ID || client_secret != CLIENT_SECRET {
+        return Err(("invalid_client", "wrong client credentials".to_owned()));
+    }
+    if field("grant_type") != Some("authorization_code") {
+        return Err((
+            "unsupported_grant_type",
+            "not authorization_code".to_owned(),
+        ));
+    }
+    // Single use: the code is gone whatever the rest of the request says.
+    let grant = field("code")
+        .and_then(|code| shared.codes.lock().unwrap().remove(code))
+        .ok_or(("invalid_grant", "unknown or redeemed code".to_owned()))?;
+    if field("redirect_uri") != Some(grant.redirect_uri.as_str()) {
+        return Err(("invalid_grant", "another redirect_uri".to_owned()));
+    }
+    let verifier = field("code_verifier").unwrap_or_default();
+    let challenge =
+        mcp_auth_types::s256_challenge(&mcp_auth_types::CodeVerifier::new(verifier.to_owned()));
+    if verifier.is_empty() || challenge != grant.code_challenge {
+        return Err((
+            "invalid_grant",
+            "the PKCE verifier does not match".to_owned(),
+        ));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let now = i64::try_from(now).unwrap();
+    let mut claims = json!({
+        "iss": shared.issuer,
+        "sub": "u-1001",
+        "aud": CLIENT_ID,
+        "exp": now + ID_TOKEN_LIFETIME,
+        "iat": now,
+        "nonce": grant.nonce,
+        "email": "ada@acme.example",
+        "email_verified": true,
+        "name": "Ada",
+    });
+    let changes = shared.claims.lock().unwrap().clone();
+    for (name, value) in changes.as_object().unwrap() {
+        if value.is_null() {
+            claims.as_object_mut().unwrap().remove(name);
+        } else {
+            claims[name] = value.clone();
+        }
+    }
+    Ok(shared.key.sign(Some("JWT"), &claims))
+}
+
+/// `Authorization: Basic` credentials, each form-decoded (RFC 6749 §2.3.1).
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let decoded = STANDARD.decode(value.strip_prefix("Basic ")?).ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    let form_decode = |part: &str| -> String {
+        form_urlencoded::parse(part.as_bytes())
+            .next()
+            .map(|(decoded, _)| decoded.into_owned())
+            .unwrap_or_default()
+    };
+    Some((form_decode(id), form_decode(secret)))
+}
