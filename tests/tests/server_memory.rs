@@ -6,6 +6,8 @@
 mod audit;
 #[path = "server_memory/gateway.rs"]
 mod gateway;
+#[path = "https_host/mod.rs"]
+mod https_host;
 #[path = "server_memory/metrics.rs"]
 mod metrics;
 #[path = "server_memory/oidc.rs"]

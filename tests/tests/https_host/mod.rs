@@ -49,6 +49,40 @@ pub(crate) fn self_signed(names: &[&str]) -> SelfSigned {
     }
 }
 
+/// How long a client has to finish its TLS handshake.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A TCP listener that completes the TLS handshake before axum sees a connection (for an axum
+/// app over https: `axum::serve(TlsListener { tcp, acceptor }, app)`). A failed or stalled
+/// handshake (a client that does not trust the certificate) drops that connection only.
+pub(crate) struct TlsListener {
+    pub(crate) tcp: tokio::net::TcpListener,
+    pub(crate) acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, peer)) = self.tcp.accept().await else {
+                // Out of file descriptors, say: wait rather than spin.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            };
+            let handshake = self.acceptor.accept(stream);
+            if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                return (tls, peer);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
 /// The host; it serves until the test's runtime ends.
 pub(crate) struct HttpsHost {
     /// The port on 127.0.0.1.

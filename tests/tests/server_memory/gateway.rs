@@ -15,8 +15,6 @@ use serde_json::{Value, json};
 
 #[path = "gateway/body_limit.rs"]
 mod body_limit;
-#[path = "../https_host/mod.rs"]
-mod https_host;
 #[path = "gateway/upstream.rs"]
 mod upstream;
 

@@ -23,18 +23,13 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use http_body_util::BodyExt;
 use http_body_util::channel::Channel;
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
+use tokio::net::TcpListener;
 
-use super::https_host;
+use crate::https_host::{self, TlsListener};
 
 /// The most body bytes recorded per request: above the gateway's 4 MiB limit, so that a body
 /// the gateway let through whole would show here whole.
 const MAX_RECORDED_BODY: usize = 16 * 1024 * 1024;
-
-/// The longest a TLS handshake may take before the connection is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// One request as the upstream received it.
 #[derive(Clone, Debug)]
@@ -115,36 +110,6 @@ fn app(shared: &Shared) -> axum::Router {
     axum::Router::new()
         .route("/mcp", axum::routing::any(handle))
         .with_state(shared.clone())
-}
-
-/// Accepts TCP connections and completes the TLS handshake before axum sees them. A failed
-/// handshake (a client that does not trust the certificate) drops that connection only.
-struct TlsListener {
-    tcp: TcpListener,
-    acceptor: TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((stream, peer)) = self.tcp.accept().await else {
-                // Out of file descriptors, say: wait rather than spin.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            let handshake = self.acceptor.accept(stream);
-            if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-                return (tls, peer);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.tcp.local_addr()
-    }
 }
 
 /// Reads `body` until it ends or breaks off (keeping at most [`MAX_RECORDED_BODY`] bytes):

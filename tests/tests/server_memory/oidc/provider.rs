@@ -10,12 +10,11 @@
 //! test may change.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use crate::https_host::{self, TlsListener};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -25,9 +24,7 @@ use http::{HeaderMap, StatusCode, header};
 use mcp_auth_jwt::SigningAlgorithm;
 use mcp_auth_jwt::test_util::TestKey;
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
+use tokio::net::TcpListener;
 
 /// The server's client id at the provider.
 pub(super) const CLIENT_ID: &str = "mcp-auth-at-acme";
@@ -36,7 +33,6 @@ pub(super) const CLIENT_ID: &str = "mcp-auth-at-acme";
 pub(super) const CLIENT_SECRET: &str = "op secret: with & in it";
 
 /// The longest a TLS handshake may take before the connection is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Seconds an issued ID token is valid.
 const ID_TOKEN_LIFETIME: i64 = 300;
 
@@ -92,7 +88,11 @@ impl Provider {
     /// Starts a provider whose discovery lists `auth` as the one client authentication
     /// method; it approves every sign-in as `u-1001` (`ada@acme.example`, verified).
     pub(super) async fn start(auth: ClientAuth) -> Self {
-        let (acceptor, pem, pem_file) = self_signed_for_loopback();
+        let https_host::SelfSigned {
+            acceptor,
+            pem,
+            pem_file,
+        } = https_host::self_signed(&["127.0.0.1"]);
         let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let issuer = format!("https://{}", tcp.local_addr().unwrap());
         let shared = Arc::new(Shared {
@@ -156,59 +156,6 @@ impl Provider {
     /// The outcome of every token request: `Ok` when a token was issued, else why not.
     pub(super) fn token_outcomes(&self) -> Vec<Result<(), String>> {
         self.shared.token_outcomes.lock().unwrap().clone()
-    }
-}
-
-/// A self-signed certificate for the IP address 127.0.0.1, a TLS acceptor presenting it, its
-/// PEM, and that PEM written to a file under the target's temporary directory.
-fn self_signed_for_loopback() -> (TlsAcceptor, String, PathBuf) {
-    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_owned()]).unwrap();
-    let crypto = Arc::new(tokio_rustls::rustls::crypto::aws_lc_rs::default_provider());
-    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(crypto)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![certified.cert.der().clone()],
-            tokio_rustls::rustls::pki_types::PrivateKeyDer::Pkcs8(
-                certified.signing_key.serialize_der().into(),
-            ),
-        )
-        .unwrap();
-    let pem = certified.cert.pem();
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
-    std::fs::create_dir_all(dir).unwrap();
-    let pem_file = dir.join(format!("oidc-provider-{:016x}.pem", rand::random::<u64>()));
-    std::fs::write(&pem_file, &pem).unwrap();
-    (TlsAcceptor::from(Arc::new(config)), pem, pem_file)
-}
-
-/// Accepts TCP connections and completes the TLS handshake before axum sees them; a failed
-/// or stalled handshake drops that connection only.
-struct TlsListener {
-    tcp: TcpListener,
-    acceptor: TlsAcceptor,
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        loop {
-            let Ok((stream, peer)) = self.tcp.accept().await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
-            let handshake = self.acceptor.accept(stream);
-            if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-                return (tls, peer);
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        self.tcp.local_addr()
     }
 }
 
