@@ -259,18 +259,20 @@ where
                 ));
             };
             let principal = owner.principal();
-            // Kept only when this request may open a session (and so evict the principal's
-            // oldest, closed in its name); a request in a session needs no copy of the token.
-            let owner = if request.headers().contains_key(MCP_SESSION_ID) {
-                None
-            } else {
-                Some(owner.clone())
+            let owner = owner.clone();
+            let mut named = request.headers().get_all(MCP_SESSION_ID).iter();
+            let session = match (named.next(), named.next()) {
+                (None, _) => None,
+                (Some(value), None) => match value.to_str() {
+                    Ok(id) => Some(id.to_owned()),
+                    // A session id that cannot be read cannot be checked: unknown, like any.
+                    Err(_) => return Ok(close_unread(session_not_found(), request.version())),
+                },
+                // Two session ids: which one the service reads is not this layer's to guess.
+                (Some(_), Some(_)) => {
+                    return Ok(close_unread(session_not_found(), request.version()));
+                }
             };
-            let session = request
-                .headers()
-                .get(MCP_SESSION_ID)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
             if let Some(session) = &session
                 && !sessions.admit(session, &principal)
             {
@@ -282,25 +284,24 @@ where
             let host = request.headers().get(http::header::HOST).cloned();
             let uri = request.uri().clone();
             let response = inner.call(request).await?;
-            match &session {
-                None => {
-                    if let Some(created) = response
-                        .headers()
-                        .get(MCP_SESSION_ID)
-                        .and_then(|v| v.to_str().ok())
-                    {
-                        for evicted in sessions.bind(created.to_owned(), principal) {
-                            if let Some(owner) = &owner {
-                                close_session(&mut inner, &uri, host.as_ref(), owner, &evicted)
-                                    .await;
-                            }
-                        }
-                    }
+            // Any session the service names that is not the one admitted is new, and this
+            // principal's (whatever the request carried), so it is bound and counted.
+            let created = response
+                .headers()
+                .get(MCP_SESSION_ID)
+                .and_then(|v| v.to_str().ok())
+                .filter(|created| session.as_deref() != Some(*created))
+                .map(str::to_owned);
+            if let Some(created) = created {
+                for evicted in sessions.bind(created, principal) {
+                    close_session(&mut inner, &uri, host.as_ref(), &owner, &evicted).await;
                 }
-                Some(session) if deleting && response.status().is_success() => {
-                    sessions.forget(session);
-                }
-                Some(_) => {}
+            }
+            if let Some(session) = &session
+                && deleting
+                && response.status().is_success()
+            {
+                sessions.forget(session);
             }
             Ok(response.map(Body::new))
         })

@@ -21,6 +21,10 @@ pub(crate) enum Failure {
     TooLarge,
     /// The verified identity cannot be written as a header.
     IdentityNotForwardable,
+    /// The upstream answered with a redirect.
+    Redirected,
+    /// Too many requests are forwarded already.
+    Busy,
 }
 
 impl Failure {
@@ -32,6 +36,8 @@ impl Failure {
             Self::RejectedGateway => "upstream_rejected_gateway",
             Self::TooLarge => "request_too_large",
             Self::IdentityNotForwardable => "identity_not_forwardable",
+            Self::Redirected => "upstream_redirected",
+            Self::Busy => "gateway_busy",
         }
     }
 
@@ -39,6 +45,7 @@ impl Failure {
         match self {
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         }
     }
@@ -57,6 +64,8 @@ impl Failure {
             Self::IdentityNotForwardable => {
                 "the token's subject or client id cannot be forwarded in a header"
             }
+            Self::Redirected => "the upstream MCP server answered with a redirect",
+            Self::Busy => "the gateway is forwarding as many requests as it may; retry shortly",
         }
     }
 
@@ -72,6 +81,12 @@ impl Failure {
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self == Self::Busy {
+            headers.insert(
+                http::header::RETRY_AFTER,
+                HeaderValue::from(crate::limits::BUSY_RETRY_AFTER),
+            );
+        }
         if close {
             headers.insert(CONNECTION, HeaderValue::from_static("close"));
         }

@@ -36,6 +36,20 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::EXPECT,
 ];
 
+/// What a client says about the way its request came (addresses, hosts, schemes, and the
+/// user names some proxies pass on): the upstream reaches only through the gateway, so it
+/// would read these as the gateway's word. Removed; the verified identity is in
+/// `X-MCP-Auth-*`.
+const CLIENT_CLAIMS: [&str; 7] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "x-forwarded-user",
+    "remote-user",
+];
+
 /// A header the operator adds to every upstream request (`"NAME: VALUE"`), such as the
 /// upstream's own API key. Its value is a secret: `Debug` shows only the name.
 #[derive(Clone)]
@@ -122,6 +136,7 @@ pub(crate) fn to_upstream(
         );
         if credential
             || name_str.starts_with(IDENTITY_HEADER_PREFIX)
+            || CLIENT_CLAIMS.contains(&name_str)
             || HOP_BY_HOP.contains(name)
             || named_by_connection.contains(name)
             || operator.iter().any(|header| header.name == *name)
@@ -164,6 +179,9 @@ pub(crate) fn from_upstream(headers: &mut HeaderMap) {
 }
 
 /// The header names a `Connection` header lists (RFC 9110 §7.6.1): they are this hop's only.
+/// Never the MCP transport's own end-to-end headers: a client naming `Mcp-Session-Id` there
+/// would have the session binding admit its session while the upstream saw none (and opened
+/// a new, unbound one).
 fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
     headers
         .get_all(header::CONNECTION)
@@ -171,6 +189,13 @@ fn connection_named(headers: &HeaderMap) -> Vec<HeaderName> {
         .filter_map(|value| value.to_str().ok())
         .flat_map(|list| list.split(','))
         .filter_map(|name| HeaderName::from_str(name.trim()).ok())
+        .filter(|name| {
+            !name.as_str().starts_with("mcp-")
+                && !matches!(
+                    name.as_str(),
+                    "last-event-id" | "content-type" | "content-length" | "accept"
+                )
+        })
         .collect()
 }
 
@@ -278,6 +303,30 @@ mod tests {
         assert!(response.get("set-cookie").is_none());
         assert_eq!(response["mcp-session-id"], "s-2");
         assert_eq!(response["content-type"], "text/event-stream");
+    }
+
+    #[test]
+    fn the_mcp_headers_survive_a_connection_nomination_and_client_claims_do_not() {
+        let client = client_headers(&[
+            (
+                "connection",
+                "mcp-session-id, mcp-protocol-version, last-event-id",
+            ),
+            ("mcp-session-id", "s-1"),
+            ("mcp-protocol-version", "2025-06-18"),
+            ("last-event-id", "3"),
+            ("x-forwarded-for", "10.0.0.1"),
+            ("forwarded", "for=10.0.0.1"),
+            ("x-real-ip", "10.0.0.1"),
+            ("remote-user", "root"),
+        ]);
+        let headers = to_upstream(&client, &token(None), &[]).unwrap();
+        assert_eq!(headers["mcp-session-id"], "s-1");
+        assert_eq!(headers["mcp-protocol-version"], "2025-06-18");
+        assert_eq!(headers["last-event-id"], "3");
+        for gone in ["x-forwarded-for", "forwarded", "x-real-ip", "remote-user"] {
+            assert!(headers.get(gone).is_none(), "{gone} forwarded");
+        }
     }
 
     #[test]

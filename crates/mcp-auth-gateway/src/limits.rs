@@ -27,3 +27,12 @@ pub const READY_PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a readiness answer is reused: a flood of probes costs the upstream one request
 /// per this interval.
 pub const READY_CACHE: Duration = Duration::from_secs(1);
+
+/// Default cap on requests forwarded at once, open SSE streams included: each holds an upstream
+/// connection (HTTP/1.1) and a file descriptor, so without a cap one token could exhaust the
+/// process's descriptors, and the authorization server's with them. 1024 is far above what one
+/// MCP server serves usefully and far below a default descriptor limit.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+
+/// `Retry-After` of the gateway's 503 when [`DEFAULT_MAX_IN_FLIGHT`] is reached, in seconds.
+pub const BUSY_RETRY_AFTER: u64 = 1;

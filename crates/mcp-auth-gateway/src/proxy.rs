@@ -60,6 +60,8 @@ struct Shared {
     headers: Vec<UpstreamHeader>,
     header_timeout: Duration,
     max_request_body: usize,
+    /// Requests forwarded and not yet answered to their end, at most.
+    in_flight: Arc<tokio::sync::Semaphore>,
     /// The last readiness answer and when it was found; the lock also makes probes single-file.
     readiness: tokio::sync::Mutex<Option<(Instant, bool)>>,
 }
@@ -82,6 +84,7 @@ pub struct UpstreamProxyBuilder {
     headers: Vec<UpstreamHeader>,
     header_timeout: Duration,
     max_request_body: usize,
+    max_in_flight: usize,
     root_certificates: Vec<CertificateDer<'static>>,
 }
 
@@ -93,6 +96,7 @@ impl UpstreamProxy {
             headers: Vec::new(),
             header_timeout: limits::DEFAULT_HEADER_TIMEOUT,
             max_request_body: limits::DEFAULT_MAX_REQUEST_BODY,
+            max_in_flight: limits::DEFAULT_MAX_IN_FLIGHT,
             root_certificates: Vec::new(),
         }
     }
@@ -150,6 +154,14 @@ impl UpstreamProxyBuilder {
     #[must_use]
     pub fn max_request_body(mut self, bytes: usize) -> Self {
         self.max_request_body = bytes;
+        self
+    }
+
+    /// Requests forwarded at once at most, open streams included (default 1024); beyond it
+    /// the gateway answers 503 with `Retry-After`.
+    #[must_use]
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests.max(1);
         self
     }
 
@@ -214,6 +226,7 @@ impl UpstreamProxyBuilder {
                 headers: self.headers,
                 header_timeout: self.header_timeout,
                 max_request_body: self.max_request_body,
+                in_flight: Arc::new(tokio::sync::Semaphore::new(self.max_in_flight)),
                 readiness: tokio::sync::Mutex::new(None),
             }),
         })
@@ -292,6 +305,11 @@ impl Shared {
         let Ok(headers) = headers::to_upstream(&parts.headers, token, &self.headers) else {
             return self.failed(Failure::IdentityNotForwardable, false);
         };
+        // Every forwarded request holds an upstream connection until its answer ends (an SSE
+        // stream for as long as it lasts): the permit bounds them, and travels in the body.
+        let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else {
+            return self.failed(Failure::Busy, close);
+        };
         let mut upstream = Request::new(
             Limited::new(body, self.max_request_body)
                 .map_err(Into::into)
@@ -316,6 +334,15 @@ impl Shared {
             Ok(Ok(response)) => response,
         };
         let status = response.status();
+        if status.is_redirection() {
+            // Its Location names the upstream (it answered to its own Host), and a client
+            // following it would bypass the gateway.
+            tracing::warn!(
+                upstream_status = status.as_u16(),
+                "the upstream MCP server answered with a redirect; check the --upstream path"
+            );
+            return self.failed(Failure::Redirected, false);
+        }
         if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN) {
             // The client's token was valid here: an upstream refusing the gateway is a
             // misconfiguration (a missing or wrong --upstream-header), not the client's fault,
@@ -330,7 +357,13 @@ impl Shared {
             .increment(1);
         let (mut parts, incoming) = response.into_parts();
         headers::from_upstream(&mut parts.headers);
-        Response::from_parts(parts, Body::new(incoming))
+        Response::from_parts(
+            parts,
+            Body::new(Permitted {
+                body: incoming,
+                _permit: permit,
+            }),
+        )
     }
 
     /// The upstream URL, with the client's query when the configured URL has none.
@@ -362,6 +395,32 @@ impl Shared {
     }
 }
 
+/// An upstream response body that holds its in-flight permit until it ends or is dropped.
+struct Permitted {
+    body: hyper::body::Incoming,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl http_body::Body for Permitted {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
 /// Which failure a client error is: the request body over the limit, no connection, or a
 /// connection lost before the answer.
 fn classify(err: &hyper_util::client::legacy::Error) -> Failure {
@@ -380,45 +439,4 @@ fn classify(err: &hyper_util::client::legacy::Error) -> Failure {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn upstream_urls_are_checked() {
-        for good in [
-            "http://127.0.0.1:8000/mcp",
-            "https://mcp.internal/mcp",
-            "http://[::1]:9/",
-        ] {
-            assert!(upstream_uri(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "ftp://host/mcp",
-            "/mcp",
-            "http://user:pw@host/mcp",
-            "http://host/mcp#frag",
-            "not a url",
-        ] {
-            assert!(upstream_uri(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[tokio::test]
-    async fn the_clients_query_is_kept_unless_the_upstream_has_one() {
-        let proxy = UpstreamProxy::builder("http://127.0.0.1:9/mcp")
-            .build()
-            .unwrap();
-        assert_eq!(proxy.shared.uri_for(None), "http://127.0.0.1:9/mcp");
-        assert_eq!(
-            proxy.shared.uri_for(Some("a=1")),
-            "http://127.0.0.1:9/mcp?a=1"
-        );
-        let fixed = UpstreamProxy::builder("http://127.0.0.1:9/mcp?tenant=x")
-            .build()
-            .unwrap();
-        assert_eq!(
-            fixed.shared.uri_for(Some("a=1")),
-            "http://127.0.0.1:9/mcp?tenant=x"
-        );
-    }
-}
+mod tests;

@@ -186,7 +186,13 @@ impl IdTokenValidator {
         }
         let audiences: Vec<&str> = match jws.claims.get("aud") {
             Some(Value::String(aud)) => vec![aud.as_str()],
-            Some(Value::Array(values)) => values.iter().filter_map(Value::as_str).collect(),
+            // Every entry a string: a non-string one would otherwise vanish from the count
+            // that decides whether `azp` is required.
+            Some(Value::Array(values)) => values
+                .iter()
+                .map(Value::as_str)
+                .collect::<Option<Vec<&str>>>()
+                .ok_or(Rejection::Malformed)?,
             _ => return Err(Rejection::Missing { claim: "aud" }.into()),
         };
         if !audiences.contains(&self.client_id.as_str()) {

@@ -100,8 +100,8 @@ impl std::fmt::Debug for PendingSignIn {
     }
 }
 
-/// Where to send the browser, and what to remember.
-#[derive(Debug)]
+/// Where to send the browser, and what to remember. `Debug` shows neither (the URL carries
+/// the sign-in's `state` and `nonce`).
 pub struct SignInStart {
     /// The provider's authorization endpoint with this sign-in's request.
     pub authorization_url: String,
@@ -109,8 +109,9 @@ pub struct SignInStart {
     pub pending: PendingSignIn,
 }
 
-/// The query of a callback to `redirect_uri`, as the browser brought it.
-#[derive(Debug, Default, Clone, Copy)]
+/// The query of a callback to `redirect_uri`, as the browser brought it. `Debug` shows only
+/// whether the code and state are there (the code is a credential).
+#[derive(Default, Clone, Copy)]
 pub struct Callback<'a> {
     /// `code`.
     pub code: Option<&'a str>,
@@ -120,6 +121,23 @@ pub struct Callback<'a> {
     pub error: Option<&'a str>,
     /// `iss` (RFC 9207), when the provider sends it.
     pub iss: Option<&'a str>,
+}
+
+impl std::fmt::Debug for SignInStart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignInStart").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for Callback<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callback")
+            .field("code", &self.code.map(|_| "[redacted]"))
+            .field("state", &self.state.map(|_| "[redacted]"))
+            .field("error", &self.error)
+            .field("iss", &self.iss)
+            .finish()
+    }
 }
 
 impl OidcRelyingParty {
@@ -238,12 +256,28 @@ impl OidcRelyingParty {
             .await?;
         let body: Option<serde_json::Map<String, Value>> =
             serde_json::from_slice(&answer.body).ok();
+        let error = body
+            .as_ref()
+            .and_then(|body| body.get("error"))
+            .and_then(Value::as_str);
+        if answer.status == 401 || error == Some("invalid_client") {
+            // Our credentials, not the user's code: the operator's to fix, and the user's
+            // request stays pending rather than being denied.
+            tracing::error!(
+                issuer = %self.inner.issuer,
+                "the identity provider refused this server's client credentials; check \
+                 --oidc-client-id and --oidc-client-secret"
+            );
+            return Err(OidcError::Unavailable(
+                "the identity provider refused this server's client credentials".to_owned(),
+            ));
+        }
         match (answer.status, body) {
             (200, Some(body)) => Ok(body),
             (200, None) => Err(OidcError::Invalid(
                 "the token response is not a JSON object",
             )),
-            (400 | 401, body) => Err(OidcError::TokenRefused {
+            (400, body) => Err(OidcError::TokenRefused {
                 error: body
                     .as_ref()
                     .and_then(|body| body.get("error"))

@@ -269,11 +269,11 @@ async fn build(
         .map_err(|err| ServerError::Serve(std::io::Error::other(err)))??;
     // Users kept in the store (`mcp-auth-server user add`) sign in beside the `--user`s.
     let users = users.with_store(Arc::clone(&storage) as Arc<dyn mcp_auth_core::AdminStore>);
-    if users.is_empty() {
+    if users.is_empty() && config.oidc.is_none() {
         tracing::info!(
             "no --user given: only users added with `mcp-auth-server user add` can sign in"
         );
-    } else {
+    } else if !users.is_empty() {
         tracing::info!(
             users = users.len(),
             "--user sign-ins ready, besides the store's users"

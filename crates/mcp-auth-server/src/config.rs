@@ -423,6 +423,18 @@ impl Config {
         limits
             .validate()
             .map_err(|reason| invalid("[limits]", reason))?;
+        if let Some(upstream) = &upstream
+            && upstream.timeout > limits.request_timeout
+        {
+            // The request timeout bounds the time to every response's headers, /mcp's too.
+            return Err(invalid(
+                "--upstream-timeout",
+                format!(
+                    "at most [limits] request_timeout ({} s), which bounds every response",
+                    limits.request_timeout
+                ),
+            ));
+        }
         let trusted_proxies = pick(args.trusted_proxies, file.trusted_proxies)
             .iter()
             .map(|range| {

@@ -518,7 +518,13 @@ async fn approve(sign_in: &SignIn, form: SubmitForm, ip: std::net::IpAddr) -> Re
         password,
         ..
     } = form;
-    if username.len() > MAX_USERNAME_BYTES || password.len() > MAX_PASSWORD_BYTES {
+    // No local name holds ':' (the CLI refuses it, `--user` splits at it), which is what keeps
+    // local users apart from federated ones (`oidc:…`): a store written otherwise must not
+    // be able to make one.
+    if username.len() > MAX_USERNAME_BYTES
+        || password.len() > MAX_PASSWORD_BYTES
+        || username.contains(':')
+    {
         return sign_in.form(
             &pending,
             &request_id,

@@ -352,6 +352,18 @@ async fn upstream_failures_are_clear_and_name_no_address() {
         &upstream.addr,
     )
     .await;
+    // A redirect would name the upstream and lead the client around the gateway.
+    let response = server
+        .mcp_post(Some(&token), Some(&session), call("redirect"))
+        .await;
+    assert!(response.headers().get("location").is_none());
+    assert_failure(
+        response,
+        StatusCode::BAD_GATEWAY,
+        "upstream_redirected",
+        &upstream.addr,
+    )
+    .await;
 
     // A declared body over the limit is refused before anything is forwarded (see
     // `admin_token` for why the token has every scope).

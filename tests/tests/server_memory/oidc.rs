@@ -600,3 +600,46 @@ async fn a_token_endpoint_outage_gives_a_503_page_and_keeps_the_request() {
         approve_and_whoami(&mut browser, &server, &client, &authorization, &consent).await;
     assert_eq!(subject, ADA);
 }
+
+/// An email names a user only once the provider verified it: with `--oidc-subject-claim
+/// email`, an unverified address is refused, or anyone could register someone else's.
+#[tokio::test]
+async fn an_unverified_email_never_names_a_user() {
+    let (provider, server) = start(ClientAuth::Post, &["--oidc-subject-claim", "email"]).await;
+    provider.claims(json!({"email_verified": false}));
+    let client = server.register("Unverified client").await;
+    let authorization = server.authorize(&client).await;
+    let mut browser = Browser::new(&server, &provider.pem);
+    let (_, response) =
+        through_provider(&mut browser, &server, &provider, &authorization.sign_in_url).await;
+    assert_access_denied(&response, &server, &client, &authorization);
+}
+
+/// The provider refusing this server's own credentials (a wrong `--oidc-client-secret`) is
+/// the operator's to fix: a 503 page, and the user's request is not denied.
+#[tokio::test]
+async fn wrong_client_credentials_give_a_503_page_not_a_denial() {
+    let provider = Provider::start(ClientAuth::Basic).await;
+    let pem_file = provider.pem_file.display().to_string();
+    let args = [
+        "mcp-auth-server",
+        "--store",
+        "memory",
+        "--oidc-issuer",
+        provider.issuer.as_str(),
+        "--oidc-client-id",
+        CLIENT_ID,
+        "--oidc-client-secret",
+        "not-the-secret",
+        "--oidc-root-cert",
+        pem_file.as_str(),
+    ];
+    let server =
+        TestServer::start_with(without_request_budgets(Config::from_args(args).unwrap())).await;
+    let client = server.register("Misconfigured client").await;
+    let authorization = server.authorize(&client).await;
+    let mut browser = Browser::new(&server, &provider.pem);
+    let (_, response) =
+        through_provider(&mut browser, &server, &provider, &authorization.sign_in_url).await;
+    assert_page(response, StatusCode::SERVICE_UNAVAILABLE).await;
+}

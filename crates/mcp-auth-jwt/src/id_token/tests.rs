@@ -79,6 +79,7 @@ async fn every_rule_refuses_what_breaks_it() {
         ("no audience", with(json!({"aud": null})), Rejection::Missing { claim: "aud" }),
         ("several audiences, no azp", with(json!({"aud": [CLIENT, "other"]})), Rejection::Missing { claim: "azp" }),
         ("azp another client", with(json!({"azp": "other"})), Rejection::ClientMismatch),
+        ("a non-string audience", with(json!({"aud": [CLIENT, 5]})), Rejection::Malformed),
         ("expired", with(json!({"exp": NOW - 61})), Rejection::Expired),
         ("issued in the future", with(json!({"iat": NOW + 61})), Rejection::IssuedInFuture),
         ("no iat", with(json!({"iat": null})), Rejection::Missing { claim: "iat" }),

@@ -567,3 +567,25 @@ fn oidc_settings_come_as_a_group_with_defaults_and_a_redacted_secret() {
     ]);
     assert!(with_secret.is_ok(), "{with_secret:?}");
 }
+
+#[test]
+fn the_upstream_timeout_cannot_outlast_the_request_timeout() {
+    let err = parse(&[
+        "--upstream",
+        "http://127.0.0.1:9/mcp",
+        "--upstream-timeout",
+        "31",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("--upstream-timeout"), "{err}");
+    assert!(
+        parse(&[
+            "--upstream",
+            "http://127.0.0.1:9/mcp",
+            "--upstream-timeout",
+            "30"
+        ])
+        .is_ok()
+    );
+}

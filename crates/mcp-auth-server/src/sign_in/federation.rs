@@ -119,6 +119,11 @@ impl Federation {
                     && !value.chars().any(char::is_control)
             })
             .ok_or("the ID token does not carry the claim that names users")?;
+        // An email names a user only if the provider verified it: anyone could otherwise
+        // register an account with someone else's address and sign in as them.
+        if claim == "email" && !user.claims.email_verified() {
+            return Err("the provider has not verified the email address that names the user");
+        }
         if !self.settings.allow_domains.is_empty() {
             let email = user
                 .claims
@@ -243,7 +248,8 @@ pub(super) async fn start(
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `Debug` is not derived: the code is a credential.
+#[derive(Deserialize)]
 pub(super) struct CallbackQuery {
     code: Option<String>,
     state: Option<String>,

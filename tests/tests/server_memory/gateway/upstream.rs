@@ -192,6 +192,18 @@ async fn handle(State(shared): State<Shared>, request: Request) -> Response {
                             .into_response()
                     }
                     Some("reject") => StatusCode::UNAUTHORIZED.into_response(),
+                    // As a server mounted under another path answers: its own address.
+                    Some("redirect") => (
+                        StatusCode::TEMPORARY_REDIRECT,
+                        [(
+                            "location",
+                            format!(
+                                "http://{}/mcp/",
+                                parts.headers["host"].to_str().unwrap_or_default()
+                            ),
+                        )],
+                    )
+                        .into_response(),
                     _ => axum::Json(json!({
                         "jsonrpc": "2.0",
                         "id": id,
