@@ -116,6 +116,46 @@ class SignInForm(HTMLParser):
             self._in_form = False
 
 
+def parse_form(html: str, page: str) -> SignInForm:
+    """The one POST form of the HTML `page` (named in the error)."""
+    form = SignInForm()
+    form.feed(html)
+    if form.forms != 1:
+        raise InteropError(f"{page} has {form.forms} POST forms, expected exactly 1")
+    return form
+
+
+async def browse(
+    http: httpx2.AsyncClient, method: str, url: str, **request: object
+) -> tuple[str, httpx2.Response]:
+    """Sends the request and follows its redirects with GET, as a browser does after a form's
+    302 or 303, up to MAX_REDIRECTS; a redirect to the client's REDIRECT_URI, where nothing
+    listens, is returned unfollowed. Returns the last URL and its answer."""
+    response = await http.request(method, url, **request)
+    for _ in range(MAX_REDIRECTS):
+        location = response.headers.get("location", "")
+        if not response.is_redirect or location.startswith(REDIRECT_URI):
+            return url, response
+        url = urljoin(url, location)
+        response = await http.get(url)
+    raise InteropError(f"more than {MAX_REDIRECTS} redirects, the last to {url}")
+
+
+def client_redirect(answer: httpx2.Response, action: str) -> AuthorizationCodeResult:
+    """The code, state and iss of `answer`, which must be the 302 back to the client's
+    REDIRECT_URI that ends a sign-in; `action` names what was answered, in the error."""
+    if answer.status_code != 302:
+        raise InteropError(f"{action} answered {answer.status_code}, expected 302: {_page_message(answer.text)}")
+    location = answer.headers.get("location", "")
+    if not location.startswith(REDIRECT_URI + "?"):
+        raise InteropError(f"{action} redirected to {location!r}, not to {REDIRECT_URI}")
+    query = parse_qs(urlsplit(location).query)
+    for name in ("code", "state", "iss"):
+        if len(query.get(name, [])) != 1:
+            raise InteropError(f"redirect carries {len(query.get(name, []))} {name!r} parameters")
+    return AuthorizationCodeResult(code=query["code"][0], state=query["state"][0], iss=query["iss"][0])
+
+
 @dataclass
 class User:
     """Signs in through the server's page the way a person with a browser would."""
@@ -133,10 +173,7 @@ class User:
         step(f"authorization request: {authorization_url.split('?')[0]}")
         async with httpx2.AsyncClient(timeout=HTTP_TIMEOUT, follow_redirects=False) as http:
             page_url, page = await self._open(http, authorization_url)
-            form = SignInForm()
-            form.feed(page.text)
-            if form.forms != 1:
-                raise InteropError(f"sign-in page has {form.forms} POST forms, expected exactly 1")
+            form = parse_form(page.text, "sign-in page")
             for name in ("username", "password", "request_id", "csrf_token"):
                 if name not in form.fields:
                     raise InteropError(f"sign-in form has no input {name!r}: {sorted(form.fields)}")
@@ -148,24 +185,14 @@ class User:
             data.update(username=self.username, password=self.password, decision="approve")
             target = urljoin(page_url, form.action) if form.action else page_url
             answer = await http.post(target, data=data, headers={"Cookie": csrf_cookie})
-            if answer.status_code != 302:
-                raise InteropError(
-                    f"approving the sign-in answered {answer.status_code}, expected 302: {_page_message(answer.text)}"
-                )
-            location = answer.headers.get("location", "")
-            if not location.startswith(REDIRECT_URI + "?"):
-                raise InteropError(f"approval redirected to {location!r}, not to {REDIRECT_URI}")
-            query = parse_qs(urlsplit(location).query)
-            for name in ("code", "state", "iss"):
-                if len(query.get(name, [])) != 1:
-                    raise InteropError(f"redirect carries {len(query.get(name, []))} {name!r} parameters")
-            iss = query["iss"][0]
-            step(f"signed in as {self.username}; redirect has code, state and iss={iss}")
-            self.result = AuthorizationCodeResult(
-                code=query["code"][0],
-                state=query["state"][0],
-                iss=self.forged_iss if self.forged_iss is not None else iss,
-            )
+            self.keep(client_redirect(answer, "approving the sign-in"))
+
+    def keep(self, result: AuthorizationCodeResult) -> None:
+        """Keeps the redirect that ended a sign-in for `callback_handler` (with `forged_iss`)."""
+        step(f"signed in as {self.username}; redirect has code, state and iss={result.iss}")
+        if self.forged_iss is not None:
+            result = AuthorizationCodeResult(code=result.code, state=result.state, iss=self.forged_iss)
+        self.result = result
 
     async def callback_handler(self) -> AuthorizationCodeResult:
         if self.result is None:
@@ -175,20 +202,14 @@ class User:
 
     async def _open(self, http: httpx2.AsyncClient, url: str) -> tuple[str, httpx2.Response]:
         """GETs `url`, following redirects up to the sign-in page (which must answer 200)."""
-        for _ in range(MAX_REDIRECTS):
-            response = await http.get(url)
-            if response.status_code in (301, 302, 303, 307, 308):
-                location = response.headers.get("location", "")
-                if location.startswith(REDIRECT_URI):
-                    raise InteropError(f"/authorize redirected straight back to the client: {location}")
-                url = urljoin(url, location)
-                continue
-            if response.status_code != 200:
-                raise InteropError(f"GET {url} answered {response.status_code}: {response.text[:300]}")
-            if "request_id=" not in url:
-                raise InteropError(f"the sign-in page {url} has no request_id in its URL")
-            return url, response
-        raise InteropError(f"more than {MAX_REDIRECTS} redirects from the authorization URL")
+        url, response = await browse(http, "GET", url)
+        if response.is_redirect:
+            raise InteropError(f"/authorize redirected straight back to the client: {response.headers['location']}")
+        if response.status_code != 200:
+            raise InteropError(f"GET {url} answered {response.status_code}: {response.text[:300]}")
+        if "request_id=" not in url:
+            raise InteropError(f"the sign-in page {url} has no request_id in its URL")
+        return url, response
 
 
 def _page_message(html: str) -> str:

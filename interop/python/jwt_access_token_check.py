@@ -21,28 +21,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
-import time
 import traceback
 import urllib.parse
 import urllib.request
 from pathlib import Path
 
 import jwt
+from servers import free_port, start_server, stop
 
 CLIENT_ID = "jwt-interop-machine"
 CLIENT_SECRET = "jwt-interop-secret-0123456789abcdef"
 SCOPE = "mcp:tools"
-START_TIMEOUT_S = 30
 HTTP_TIMEOUT_S = 10
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get_json(url: str) -> dict:
@@ -56,7 +48,7 @@ def post_form(url: str, form: dict) -> dict:
         return json.load(response)
 
 
-def start_server(server_bin: str, work: Path, alg: str) -> tuple[subprocess.Popen, str]:
+def start_jwt_server(server_bin: str, work: Path, alg: str) -> tuple[str, subprocess.Popen]:
     client = work / "client.json"
     client.write_text(
         json.dumps(
@@ -69,37 +61,13 @@ def start_server(server_bin: str, work: Path, alg: str) -> tuple[subprocess.Pope
             }
         )
     )
-    origin = f"http://127.0.0.1:{free_port()}"
-    log = open(work / f"server-{alg}.log", "wb")
-    server = subprocess.Popen(
-        [
-            server_bin,
-            "--bind",
-            origin.removeprefix("http://"),
-            "--store",
-            "memory",
-            "--client",
-            str(client),
-            "--access-token-format",
-            "jwt",
-            "--signing-alg",
-            alg,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    return start_server(
+        server_bin,
+        free_port(),
+        ["--client", str(client), "--access-token-format", "jwt", "--signing-alg", alg],
+        work / f"server-{alg}.log",
+        f"the {alg} server",
     )
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"the {alg} server exited with {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{origin}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return server, origin
-        except OSError:
-            time.sleep(0.1)
-    server.kill()
-    raise RuntimeError(f"the {alg} server did not become healthy in {START_TIMEOUT_S} s")
 
 
 def check(alg: str, origin: str) -> None:
@@ -163,19 +131,14 @@ def main() -> int:
     for alg in ["ES256", "EdDSA", "RS256"]:
         server = None
         try:
-            server, origin = start_server(args.server_bin, args.dir, alg)
+            origin, server = start_jwt_server(args.server_bin, args.dir, alg)
             check(alg, origin)
         except Exception:  # noqa: BLE001 - any failure fails the check, with its trace
             traceback.print_exc()
             print(f"jwt_access_token_check: {alg}: FAILED (server log in {args.dir})", file=sys.stderr)
             return 1
         finally:
-            if server is not None:
-                server.terminate()
-                try:
-                    server.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    server.kill()
+            stop(server)
     return 0
 
 

@@ -1,3 +1,4 @@
+// @ts-check
 /**
  * Interop check: mcp-auth-server as a resource server only, for the JWT access tokens of a
  * real, independent OpenID Provider — npm `oidc-provider` (pinned in package.json), configured
@@ -19,63 +20,42 @@
  *    provider's client. Then a token for the other resource must get 401 at `/mcp`.
  *
  * Each step is reported on stderr; any failure exits 1 naming the step. The server's log is
- * WORK_DIR/oidc-resource-server.log.
+ * WORK_DIR/oidc-resource-server.log. The provider's https set-up is `oidc_fixture.mjs`'s, shared
+ * with `oidc_sign_in_provider.mjs`.
  */
 
 import { spawn } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { createWriteStream, mkdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync } from 'node:fs';
 import https from 'node:https';
-import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import Provider, { errors } from 'oidc-provider';
-import selfsigned from 'selfsigned';
+
+import { freePort, serveOverHttps, signingKey } from './oidc_fixture.mjs';
+import { InteropError, bounded, reportOutcome } from './sign_in.mjs';
 
 const CLIENT_ID = 'interop-machine';
 const CLIENT_SECRET = 'interop-machine-secret-0123456789abcdef0123456789';
 const SCOPE = 'mcp:tools';
 const OTHER_RESOURCE = 'https://other.interop.example/mcp';
-/** Bounds each network step, so that a hung server fails the run instead of stalling CI. */
-const STEP_TIMEOUT_MS = 60_000;
+/** How long mcp-auth-server may take to answer `/healthz`: a debug build on a loaded machine. */
+const SERVER_START_TIMEOUT_MS = 60_000;
 
+/** @param {string} message */
 function step(message) {
   process.stderr.write(`oidc-provider: ${message}\n`);
 }
 
-function fail(message) {
-  step(`FAILED: ${message}`);
-  process.exit(1);
-}
-
-/** A free TCP port on 127.0.0.1 (closed again: the process that uses it binds it). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-async function withTimeout(what, promise) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${STEP_TIMEOUT_MS} ms`)), STEP_TIMEOUT_MS);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** POSTs a form to the provider over https, trusting its certificate; returns [status, JSON]. */
+/**
+ * POSTs a form to the provider over https, trusting its certificate; returns [status, JSON].
+ * @param {string} url
+ * @param {Record<string, string>} form
+ * @param {string} ca
+ * @returns {Promise<[number | undefined, any]>}
+ */
 function postForm(url, form, ca) {
   const body = new URLSearchParams(form).toString();
   const basic = Buffer.from(
@@ -102,8 +82,8 @@ function postForm(url, form, ca) {
         response.on('end', () => {
           try {
             resolve([response.statusCode, JSON.parse(text)]);
-          } catch (error) {
-            reject(new Error(`the token endpoint answered ${response.statusCode}: ${text}`));
+          } catch {
+            reject(new InteropError(`the token endpoint answered ${response.statusCode}: ${text}`));
           }
         });
       },
@@ -113,30 +93,20 @@ function postForm(url, form, ca) {
   });
 }
 
+/**
+ * The provider: one confidential client allowed the client credentials grant, RFC 8707
+ * resource indicators for our resource and another one, RFC 9068 JWT access tokens (ES256).
+ * @param {string} dir
+ * @param {string} resource
+ */
 async function startProvider(dir, resource) {
-  const port = await freePort();
-  const issuer = `https://127.0.0.1:${port}`;
-  const pems = await selfsigned.generate([{ name: 'commonName', value: '127.0.0.1' }], {
-    keyType: 'ec',
-    curve: 'P-256',
-    algorithm: 'sha256',
-    days: 1,
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 7, ip: '127.0.0.1' }] },
-    ],
-  });
-  const certificate = path.join(dir, 'oidc-provider-cert.pem');
-  writeFileSync(certificate, pems.cert);
-  const signing = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    .privateKey.export({ format: 'jwk' });
+  const signing = signingKey('ES256', 'interop-es256');
+  /** @type {Record<string, { scope: string, audience: string }>} */
   const resourceServers = {
     [resource]: { scope: SCOPE, audience: resource },
     [OTHER_RESOURCE]: { scope: SCOPE, audience: OTHER_RESOURCE },
   };
-  const provider = new Provider(issuer, {
+  const served = await serveOverHttps(dir, (issuer) => new Provider(issuer, {
     clients: [
       {
         client_id: CLIENT_ID,
@@ -149,7 +119,7 @@ async function startProvider(dir, resource) {
         id_token_signed_response_alg: 'ES256',
       },
     ],
-    jwks: { keys: [{ ...signing, kid: 'interop-es256', alg: 'ES256', use: 'sig' }] },
+    jwks: { keys: [signing] },
     cookies: { keys: ['interop-cookie-key-0123456789abcdef'] },
     ttl: { ClientCredentials: 600 },
     features: {
@@ -172,13 +142,20 @@ async function startProvider(dir, resource) {
         },
       },
     },
-  });
-  const listener = https.createServer({ key: pems.private, cert: pems.cert }, provider.callback());
-  await new Promise((resolve) => listener.listen(port, '127.0.0.1', resolve));
-  step(`provider up at ${issuer}`);
-  return { issuer, certificate, listener, ca: pems.cert };
+  }));
+  step(`provider up at ${served.issuer}`);
+  return served;
 }
 
+/**
+ * Starts mcp-auth-server on `port` as a resource server of the provider at `issuer`, trusting
+ * its `certificate`, and waits until `/healthz` answers.
+ * @param {string} serverBin
+ * @param {string} dir
+ * @param {string} issuer
+ * @param {string} certificate
+ * @param {number} port
+ */
 async function startServer(serverBin, dir, issuer, certificate, port) {
   const log = createWriteStream(path.join(dir, 'oidc-resource-server.log'));
   const server = spawn(
@@ -194,10 +171,10 @@ async function startServer(serverBin, dir, issuer, certificate, port) {
   server.stdout.pipe(log);
   server.stderr.pipe(log);
   const origin = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  const deadline = Date.now() + SERVER_START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (server.exitCode !== null) {
-      throw new Error(`mcp-auth-server exited with ${server.exitCode}; see its log`);
+      throw new InteropError(`mcp-auth-server exited with ${server.exitCode}; see its log`);
     }
     try {
       const response = await fetch(`${origin}/healthz`);
@@ -211,46 +188,43 @@ async function startServer(serverBin, dir, issuer, certificate, port) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   server.kill('SIGKILL');
-  throw new Error('mcp-auth-server did not become healthy within 60 s');
+  throw new InteropError(`mcp-auth-server did not become healthy within ${SERVER_START_TIMEOUT_MS / 1000} s`);
 }
 
-async function main() {
-  const { values } = parseArgs({
-    options: { 'server-bin': { type: 'string' }, dir: { type: 'string' } },
-  });
-  if (!values['server-bin'] || !values.dir) {
-    fail('usage: node oidc_provider.mjs --server-bin PATH --dir DIR');
-  }
-  mkdirSync(values.dir, { recursive: true });
+/**
+ * @param {string} serverBin
+ * @param {string} dir
+ */
+async function check(serverBin, dir) {
+  mkdirSync(dir, { recursive: true });
   const serverPort = await freePort();
   const resource = `http://127.0.0.1:${serverPort}/mcp`;
-  const provider = await startProvider(values.dir, resource);
-  const { server, origin } = await startServer(
-    values['server-bin'], values.dir, provider.issuer, provider.certificate, serverPort,
-  );
+  const provider = await startProvider(dir, resource);
+  const { server, origin } = await startServer(serverBin, dir, provider.issuer, provider.certificate, serverPort);
   try {
-    const metadata = await (await fetch(`${origin}/.well-known/oauth-protected-resource/mcp`)).json();
+    const metadata = await (await bounded('resource metadata', fetch(`${origin}/.well-known/oauth-protected-resource/mcp`))).json();
     if (JSON.stringify(metadata.authorization_servers) !== JSON.stringify([provider.issuer])) {
-      throw new Error(`the resource metadata names ${JSON.stringify(metadata.authorization_servers)}`);
+      throw new InteropError(`the resource metadata names ${JSON.stringify(metadata.authorization_servers)}`);
     }
     step('the protected-resource metadata names the provider');
 
+    /** @param {string} forResource */
     const token = async (forResource) => {
-      const [status, answer] = await withTimeout(
+      const [status, answer] = await bounded(
         'token request',
         postForm(`${provider.issuer}/token`, {
           grant_type: 'client_credentials', scope: SCOPE, resource: forResource,
         }, provider.ca),
       );
       if (status !== 200 || typeof answer.access_token !== 'string') {
-        throw new Error(`the provider refused a token for ${forResource}: ${status} ${JSON.stringify(answer)}`);
+        throw new InteropError(`the provider refused a token for ${forResource}: ${status} ${JSON.stringify(answer)}`);
       }
       const [header] = answer.access_token.split('.');
       const typ = JSON.parse(Buffer.from(header, 'base64url').toString()).typ;
       if (typ !== 'at+jwt') {
-        throw new Error(`the provider's token is not an RFC 9068 JWT (typ ${typ})`);
+        throw new InteropError(`the provider's token is not an RFC 9068 JWT (typ ${typ})`);
       }
-      return answer.access_token;
+      return /** @type {string} */ (answer.access_token);
     };
 
     const accessToken = await token(resource);
@@ -259,17 +233,17 @@ async function main() {
       requestInit: { headers: { Authorization: `Bearer ${accessToken}` } },
     });
     const client = new Client({ name: 'mcp-auth-oidc-interop', version: '0.0.0' });
-    await withTimeout('connect', client.connect(transport));
-    const result = await withTimeout('whoami', client.callTool({ name: 'whoami', arguments: {} }));
+    await bounded('connect', client.connect(transport));
+    const result = await bounded('whoami', client.callTool({ name: 'whoami', arguments: {} }));
     const whoami = /** @type {any} */ (result).structuredContent;
     if (!whoami || whoami.client_id !== CLIENT_ID) {
-      throw new Error(`whoami answered ${JSON.stringify(result)}`);
+      throw new InteropError(`whoami answered ${JSON.stringify(result)}`);
     }
     step(`whoami: ${JSON.stringify(whoami)}`);
     await client.close();
 
     const foreign = await token(OTHER_RESOURCE);
-    const refused = await fetch(`${origin}/mcp`, {
+    const refused = await bounded('a call with the other resource\'s token', fetch(`${origin}/mcp`, {
       method: 'POST',
       headers: {
         authorization: `Bearer ${foreign}`,
@@ -280,19 +254,23 @@ async function main() {
         jsonrpc: '2.0', id: 1, method: 'initialize',
         params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'x', version: '0' } },
       }),
-    });
+    }));
     if (refused.status !== 401) {
-      throw new Error(`a token for another resource got ${refused.status}, not 401`);
+      throw new InteropError(`a token for another resource got ${refused.status}, not 401`);
     }
     step('a token the provider issued for another resource gets 401');
-    step('OK');
   } finally {
     server.kill('SIGTERM');
     provider.listener.close();
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error) => fail(error instanceof Error ? error.stack ?? error.message : String(error)),
-);
+const { values } = parseArgs({
+  options: { 'server-bin': { type: 'string' }, dir: { type: 'string' } },
+});
+const { 'server-bin': serverBin, dir } = values;
+if (!serverBin || !dir) {
+  step('usage: node oidc_provider.mjs --server-bin PATH --dir DIR');
+  process.exit(2);
+}
+process.exit(await reportOutcome(step, () => check(serverBin, dir)));

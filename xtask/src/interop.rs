@@ -21,14 +21,17 @@
 //!    conformance suite's authorization-server scenarios (`conformance authorization`, driven
 //!    by `interop/conformance/run.mjs`, which registers the suite's client and plays the user
 //!    at the sign-in page): every check must pass, and a warning or a skipped check fails
-//!    the run like a failure. Then resource-server-only mode against an independent OpenID
-//!    Provider (`interop/typescript/oidc_provider.mjs`): npm `oidc-provider` (pinned) issues
-//!    RFC 9068 JWT access tokens with resource indicators; a second mcp-auth-server started
-//!    with `--authorization-server` must accept the one for its resource (the TypeScript SDK
-//!    calls `whoami` with it) and refuse the one for another resource. Last, our own JWT
-//!    access tokens (`interop/python/jwt_access_token_check.py`): for ES256, EdDSA and RS256 a
-//!    server with `--access-token-format jwt` issues a token that PyJWT verifies against the
-//!    published key set (and refuses for another audience or with an altered signature).
+//!    the run like a failure. Then two checks against an independent OpenID Provider, npm
+//!    `oidc-provider` (pinned; [`oidc`]), each starting its own provider and mcp-auth-server:
+//!    resource-server-only mode (`interop/typescript/oidc_provider.mjs`: the provider's RFC
+//!    9068 JWT access tokens, accepted for our resource and refused for another), and sign-in
+//!    through the provider (`interop/python/oidc_sign_in_client.py`: a server with no local
+//!    users and `--oidc-issuer`, the Python SDK client, the script playing the user at the
+//!    provider's login and consent pages and at our consent page, `whoami` showing the
+//!    provider's subject `oidc:interop-user-1`). Last, our own JWT access tokens
+//!    (`interop/python/jwt_access_token_check.py`): for ES256, EdDSA and RS256 a server with
+//!    `--access-token-format jwt` issues a token that PyJWT verifies against the published key
+//!    set (and refuses for another audience or with an altered signature).
 //! 4. Stop the server. Then gateway mode ([`gateway`]): for an upstream MCP server built with
 //!    each SDK (`interop/python/upstream_server.py`, `interop/typescript/upstream_server.mjs`),
 //!    a gateway (`--upstream`, `--upstream-header`, `--tool-scope headers=mcp:admin`) in front
@@ -36,7 +39,8 @@
 //!    tools, the identity headers forwarded and the client's credentials not, streamed
 //!    progress, and the step-up to `mcp:admin`.
 //! 5. Report. A failing client fails the command, after its output and the tail of the
-//!    server's log (and of the upstream's, for the gateway checks).
+//!    server's log (and of the upstream's, for the gateway checks; of the provider's and its
+//!    relying party's, for the sign-in through an OpenID Provider).
 //!
 //! Everything it writes lives in `<target dir>/interop/`: the venv, the server's log, the
 //! conformance suite's results (`conformance/`) and a copy of the pinned files recording what
@@ -61,6 +65,7 @@ use xshell::{Shell, cmd};
 use crate::Result;
 
 mod gateway;
+mod oidc;
 mod server;
 
 use server::{Server, print_log_tail};
@@ -85,6 +90,17 @@ const INSTALL_TIMEOUT: Duration = Duration::from_secs(300);
 const MIN_NODE_MAJOR: u32 = 18;
 /// The conformance suite's run: two scenarios, one sign-in.
 const CONFORMANCE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Where the scripts and interpreters are, for the checks in submodules.
+struct Tools<'a> {
+    root: &'a Path,
+    work: &'a Path,
+    server_bin: &'a Path,
+    /// The venv's, with the pinned Python SDK.
+    python: &'a Path,
+    /// The conformance suite's Node.js 22, which npm `oidc-provider` needs.
+    node22: &'a Path,
+}
 
 /// Runs the interop check; the exit code is a failure when either client failed.
 pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
@@ -195,21 +211,16 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
         run_bounded(conformance_run, CONFORMANCE_TIMEOUT),
     ));
 
-    // Resource-server-only mode against an independent OpenID Provider (npm oidc-provider,
-    // which needs Node.js 22: the conformance suite's). The script starts the provider and its
-    // own mcp-auth-server instance.
-    let mut oidc_provider = Command::new(&conformance_node);
-    oidc_provider
-        .current_dir(&typescript)
-        .arg("oidc_provider.mjs")
-        .arg("--server-bin")
-        .arg(&server_bin)
-        .arg("--dir")
-        .arg(work.join("oidc-provider"));
-    outcomes.push((
-        "Resource server only: JWT access tokens of npm oidc-provider, called by the TypeScript SDK",
-        run_bounded(oidc_provider, CLIENT_TIMEOUT),
-    ));
+    let tools = Tools {
+        root,
+        work: &work,
+        server_bin: &server_bin,
+        python: &python,
+        node22: &conformance_node,
+    };
+    // Against an independent OpenID Provider (npm oidc-provider): resource-server-only mode,
+    // and sign-in through it. Each script starts its own provider and server.
+    outcomes.extend(oidc::run(&tools));
 
     // Our JWT access tokens, verified by an independent library (PyJWT) against the key set
     // we publish, for each signing algorithm; the script starts its own servers.
@@ -230,12 +241,7 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
     }
     drop(server);
 
-    outcomes.extend(gateway::run(&gateway::Tools {
-        root,
-        work: &work,
-        server_bin: &server_bin,
-        python: &python,
-    }));
+    outcomes.extend(gateway::run(&tools));
     let failed = any_failed(&outcomes);
 
     eprintln!(

@@ -21,7 +21,7 @@ use std::{
 };
 
 use super::{
-    CLIENT_TIMEOUT, any_failed, demo_sign_in, run_bounded,
+    CLIENT_TIMEOUT, Tools, any_failed, demo_sign_in, run_bounded,
     server::{Probe, Server, Stop, print_log_tail},
 };
 use crate::Result;
@@ -67,14 +67,6 @@ const TYPESCRIPT_UPSTREAM: Case = Case {
     python_line: "Gateway to the TypeScript SDK's McpServer, Python SDK client (403 insufficient_scope, step-up)",
     typescript_line: "Gateway to the TypeScript SDK's McpServer, TypeScript SDK client (403 insufficient_scope, step-up by auth())",
 };
-
-/// Where the scripts and interpreters are.
-pub(super) struct Tools<'a> {
-    pub(super) root: &'a Path,
-    pub(super) work: &'a Path,
-    pub(super) server_bin: &'a Path,
-    pub(super) python: &'a Path,
-}
 
 /// Runs both clients against a gateway to each upstream; returns one outcome per pair.
 pub(super) fn run(tools: &Tools<'_>) -> Vec<(&'static str, Result<ExitStatus>)> {
