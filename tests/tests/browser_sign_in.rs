@@ -12,12 +12,16 @@
 //!
 //! The tests are named `browser_…` so that nextest runs them one at a time (the `browser` test
 //! group in `.config/nextest.toml`). The approve test saves a screenshot of the sign-in page to
-//! `target/artifacts/sign-in.png`.
+//! `target/artifacts/sign-in.png`. Sign-in through an OpenID Provider, with a screenshot of
+//! each page on the way, is in `browser/oidc.rs`.
 
 // Helpers abort the test with their message when an expectation fails.
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic)]
 
 mod browser;
+mod https_host;
+#[path = "browser/oidc.rs"]
+mod oidc;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -215,7 +219,12 @@ struct Flow {
 
 impl Flow {
     async fn start() -> Self {
-        let server = Server::start().await;
+        Self::start_with(&[]).await
+    }
+
+    /// [`Flow::start`] with `server_args` added to the server's command line.
+    async fn start_with(server_args: &[&str]) -> Self {
+        let server = Server::start(server_args).await;
         let callback = Callback::start().await;
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -414,7 +423,8 @@ fn assert_scopes(token: &Value, expected: &[&str]) {
     assert_eq!(granted, expected, "{token}");
 }
 
-/// `mcp-auth-server` in this process, on a memory store, with the demo user.
+/// `mcp-auth-server` in this process, on a memory store, with the demo user (and the
+/// command-line arguments a test adds).
 struct Server {
     issuer: String,
     resource: String,
@@ -423,10 +433,10 @@ struct Server {
 }
 
 impl Server {
-    async fn start() -> Self {
+    async fn start(extra_args: &[&str]) -> Self {
         let scopes = SCOPES.join(" ");
         let user = format!("{USER}:{PASSWORD}");
-        let config = Config::from_args([
+        let mut args = vec![
             "mcp-auth-server",
             "--store",
             "memory",
@@ -434,8 +444,9 @@ impl Server {
             &scopes,
             "--user",
             &user,
-        ])
-        .expect("server settings");
+        ];
+        args.extend_from_slice(extra_args);
+        let config = Config::from_args(args).expect("server settings");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("address");
         let (shutdown, stop) = oneshot::channel::<()>();

@@ -48,11 +48,20 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    with_browser_args(&[], test).await;
+}
+
+/// [`with_browser`], with `extra_args` added to Chromium's command line for this session only.
+pub(crate) async fn with_browser_args<F, Fut>(extra_args: &[String], test: F)
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     for binary in [CHROMIUM, CHROMEDRIVER] {
         assert!(Path::new(binary).exists(), "{binary} is missing: {INSTALL}");
     }
     let mut driver = Driver::start();
-    let browser = driver.connect().await;
+    let browser = driver.connect(extra_args).await;
     // On its own task, so that a failed assertion comes back here as a `JoinError` and the
     // browser is still closed.
     let outcome = tokio::spawn(test(browser.clone())).await;
@@ -112,8 +121,9 @@ impl Driver {
         eprintln!("chromedriver log: {}", self.log.display());
     }
 
-    /// Waits for chromedriver to answer, then opens a session with headless Chromium.
-    async fn connect(&self) -> Client {
+    /// Waits for chromedriver to answer, then opens a session with headless Chromium, started
+    /// with `extra_args` besides the harness's own.
+    async fn connect(&self, extra_args: &[String]) -> Client {
         let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
@@ -149,6 +159,7 @@ impl Driver {
         .map(str::to_owned)
         .into_iter()
         .chain([format!("--user-data-dir={}", self.profile.display())])
+        .chain(extra_args.iter().cloned())
         .collect::<Vec<_>>();
         let mut capabilities = serde_json::Map::new();
         capabilities.insert("browserName".into(), json!("chrome"));

@@ -3,11 +3,12 @@
 //!
 //! It serves discovery (listing one client authentication method, chosen at start), a JWKS,
 //! `/authorize` (which records the request and answers the way the test says: approve, refuse
-//! with `access_denied`, or answer with a state of its own) and `/token`, which checks what a
-//! real provider checks — the grant type, a code it issued and has not redeemed (single use),
-//! the `redirect_uri` of its request, the PKCE verifier against the S256 challenge, and the
-//! client's credentials by the advertised method — and returns an ID token whose claims the
-//! test may change.
+//! with `access_denied`, answer with a state of its own, or show a login page whose form,
+//! posted to `/login` with the right user name and password, approves) and `/token`, which
+//! checks what a real provider checks — the grant type, a code it issued and has not redeemed
+//! (single use), the `redirect_uri` of its request, the PKCE verifier against the S256
+//! challenge, and the client's credentials by the advertised method — and returns an ID token
+//! whose claims the test may change.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::https_host::{self, TlsListener};
 use axum::extract::{Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
@@ -32,7 +33,6 @@ pub(super) const CLIENT_ID: &str = "mcp-auth-at-acme";
 /// form-encode it (RFC 6749 §2.3.1) for the provider to read it back.
 pub(super) const CLIENT_SECRET: &str = "op secret: with & in it";
 
-/// The longest a TLS handshake may take before the connection is dropped.
 /// Seconds an issued ID token is valid.
 const ID_TOKEN_LIFETIME: i64 = 300;
 
@@ -52,7 +52,20 @@ pub(super) enum Answer {
     Deny,
     /// A code, but with a state this sign-in never sent (a forged callback).
     WrongState,
+    /// A login page (user name and password); only its form, posted to `/login` with
+    /// [`LOGIN_USER`] and [`LOGIN_PASSWORD`], answers, as `Approve` does. A wrong pair shows
+    /// the page again with an error (401).
+    // Only the browser test (browser_sign_in.rs) signs in through the page.
+    #[allow(dead_code)]
+    LoginPage,
 }
+
+/// The user name the login page accepts.
+#[allow(dead_code)] // see `Answer::LoginPage`
+pub(super) const LOGIN_USER: &str = "ada";
+/// The password the login page accepts.
+#[allow(dead_code)] // see `Answer::LoginPage`
+pub(super) const LOGIN_PASSWORD: &str = "analytical engine";
 
 /// A code issued by `/authorize`, until redeemed.
 struct Grant {
@@ -70,6 +83,8 @@ struct Shared {
     claims: Mutex<Value>,
     codes: Mutex<HashMap<String, Grant>>,
     authorizations: Mutex<Vec<HashMap<String, String>>>,
+    /// The authorization requests waiting on the login page, by the page's `login_id`.
+    logins: Mutex<HashMap<String, HashMap<String, String>>>,
     token_outcomes: Mutex<Vec<Result<(), String>>>,
 }
 
@@ -104,6 +119,7 @@ impl Provider {
             claims: Mutex::new(json!({})),
             codes: Mutex::default(),
             authorizations: Mutex::default(),
+            logins: Mutex::default(),
             token_outcomes: Mutex::default(),
         });
         let app = axum::Router::new()
@@ -113,6 +129,7 @@ impl Provider {
             )
             .route("/jwks", axum::routing::get(jwks))
             .route("/authorize", axum::routing::get(authorize))
+            .route("/login", axum::routing::post(login))
             .route("/token", axum::routing::post(token))
             .with_state(shared.clone());
         let listener = TlsListener { tcp, acceptor };
@@ -202,12 +219,98 @@ async fn authorize(
         return (StatusCode::BAD_REQUEST, "malformed authorization request").into_response();
     }
     let answer = *shared.answer.lock().unwrap();
+    if answer == Answer::LoginPage {
+        let login_id = format!("login-{:016x}", rand::random::<u64>());
+        shared
+            .logins
+            .lock()
+            .unwrap()
+            .insert(login_id.clone(), query.clone());
+        return (StatusCode::OK, login_page(&login_id, None)).into_response();
+    }
+    answer_request(&shared, &query, answer, StatusCode::FOUND)
+}
+
+/// The login page's form: the right user name and password answer its authorization request
+/// as `Approve` does (a 303, so that the browser GETs the callback); a wrong pair shows the
+/// page again, the request still waiting.
+async fn login(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
+    let login_id = field("login_id");
+    let query = {
+        let mut logins = shared.logins.lock().unwrap();
+        if !logins.contains_key(login_id) {
+            return (StatusCode::BAD_REQUEST, "unknown or finished sign-in").into_response();
+        }
+        if field("username") != LOGIN_USER || field("password") != LOGIN_PASSWORD {
+            let page = login_page(login_id, Some("Wrong user name or password."));
+            return (StatusCode::UNAUTHORIZED, page).into_response();
+        }
+        logins.remove(login_id).unwrap()
+    };
+    answer_request(&shared, &query, Answer::Approve, StatusCode::SEE_OTHER)
+}
+
+/// The provider's own sign-in page. Nothing a browser sent is echoed unchecked (`login_id` is
+/// one of the provider's own hex ids, looked up before the page shows it again), so nothing
+/// needs escaping.
+fn login_page(login_id: &str, error: Option<&str>) -> Html<String> {
+    let error = error
+        .map(|error| format!("<p class=\"error\" role=\"alert\">{error}</p>"))
+        .unwrap_or_default();
+    Html(format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Acme identity provider: sign in</title>
+<style>
+  body {{ font-family: system-ui, sans-serif; background: #2d3142; margin: 0; }}
+  main {{ max-width: 22rem; margin: 5rem auto; background: #fff; padding: 2rem; border-radius: 4px; }}
+  h1 {{ font-size: 1.2rem; margin-top: 0; color: #c0392b; }}
+  label {{ display: block; margin-top: 1rem; }}
+  input {{ width: 100%; box-sizing: border-box; padding: .5rem; margin-top: .25rem; }}
+  button {{ margin-top: 1.5rem; width: 100%; padding: .6rem; background: #c0392b; color: #fff;
+            border: 0; border-radius: 4px; font-size: 1rem; }}
+  .error {{ background: #fdecea; color: #8a1c12; padding: .5rem; }}
+</style>
+</head>
+<body>
+<main>
+  <h1>Acme identity provider</h1>
+  <p>Sign in to continue to <code>{CLIENT_ID}</code>.</p>
+  {error}
+  <form method="post" action="/login">
+    <input type="hidden" name="login_id" value="{login_id}">
+    <label for="username">User name</label>
+    <input type="text" id="username" name="username" autocomplete="username" autofocus>
+    <label for="password">Password</label>
+    <input type="password" id="password" name="password" autocomplete="current-password">
+    <button type="submit">Sign in</button>
+  </form>
+</main>
+</body>
+</html>
+"#
+    ))
+}
+
+/// Sends the browser back to the request's `redirect_uri` with `answer` (with `status`, a
+/// redirect), recording the code it issues.
+fn answer_request(
+    shared: &Shared,
+    query: &HashMap<String, String>,
+    answer: Answer,
+    status: StatusCode,
+) -> Response {
+    let param = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
     let code = format!("op-code-{:016x}", rand::random::<u64>());
     let mut location = url::Url::parse(param("redirect_uri")).unwrap();
     {
         let mut pairs = location.query_pairs_mut();
         match answer {
-            Answer::Approve => pairs
+            Answer::Approve | Answer::LoginPage => pairs
                 .append_pair("code", &code)
                 .append_pair("state", param("state")),
             Answer::WrongState => pairs
@@ -229,11 +332,7 @@ async fn authorize(
             },
         );
     }
-    (
-        StatusCode::FOUND,
-        [(header::LOCATION, location.to_string())],
-    )
-        .into_response()
+    (status, [(header::LOCATION, location.to_string())]).into_response()
 }
 
 async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
