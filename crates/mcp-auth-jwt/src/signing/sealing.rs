@@ -84,14 +84,7 @@ impl SealingKey {
     /// `plain` sealed (AES-256-GCM, a fresh random nonce) with `context` as additional data,
     /// as base64url text: it opens only with this key and the same context.
     pub fn seal_text(&self, context: &str, plain: &[u8]) -> Result<String, &'static str> {
-        let mut in_out = plain.to_vec();
-        let nonce = self
-            .key
-            .seal_in_place_append_tag(Aad::from(context.as_bytes()), &mut in_out)
-            .map_err(|_| "sealing failed")?;
-        let mut sealed = nonce.as_ref().to_vec();
-        sealed.extend_from_slice(&in_out);
-        Ok(URL_SAFE_NO_PAD.encode(sealed))
+        Ok(URL_SAFE_NO_PAD.encode(self.seal_bytes(context.as_bytes(), plain)?))
     }
 
     /// Opens what [`seal_text`](Self::seal_text) sealed under `context`.
@@ -99,31 +92,31 @@ impl SealingKey {
         let sealed = URL_SAFE_NO_PAD
             .decode(text)
             .map_err(|_| UnsealError::Malformed)?;
-        if sealed.len() < NONCE_LEN {
-            return Err(UnsealError::Malformed);
-        }
-        let (nonce, ciphertext) = sealed.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| UnsealError::Malformed)?;
-        let mut in_out = ciphertext.to_vec();
-        let plain = self
-            .key
-            .open_in_place(nonce, Aad::from(context.as_bytes()), &mut in_out)
-            .map_err(|_| UnsealError::WrongSecretKey)?;
-        Ok(plain.to_vec())
+        self.open_bytes(context.as_bytes(), &sealed)
     }
 
     fn seal(&self, kid: &str, pkcs8: &[u8]) -> Result<String, &'static str> {
-        let mut in_out = pkcs8.to_vec();
-        let nonce = self
-            .key
-            .seal_in_place_append_tag(aad(kid), &mut in_out)
-            .map_err(|_| "sealing failed")?;
-        let mut sealed = nonce.as_ref().to_vec();
-        sealed.extend_from_slice(&in_out);
+        let sealed = self.seal_bytes(&aad(kid), pkcs8)?;
         Ok(format!("{SEALED}{}", URL_SAFE_NO_PAD.encode(sealed)))
     }
 
     fn open(&self, kid: &str, sealed: &[u8]) -> Result<Vec<u8>, UnsealError> {
+        self.open_bytes(&aad(kid), sealed)
+    }
+
+    /// The nonce, then the ciphertext and its tag.
+    fn seal_bytes(&self, aad: &[u8], plain: &[u8]) -> Result<Vec<u8>, &'static str> {
+        let mut in_out = plain.to_vec();
+        let nonce = self
+            .key
+            .seal_in_place_append_tag(Aad::from(aad), &mut in_out)
+            .map_err(|_| "sealing failed")?;
+        let mut sealed = nonce.as_ref().to_vec();
+        sealed.extend_from_slice(&in_out);
+        Ok(sealed)
+    }
+
+    fn open_bytes(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, UnsealError> {
         if sealed.len() < NONCE_LEN {
             return Err(UnsealError::Malformed);
         }
@@ -132,7 +125,7 @@ impl SealingKey {
         let mut in_out = ciphertext.to_vec();
         let plain = self
             .key
-            .open_in_place(nonce, aad(kid), &mut in_out)
+            .open_in_place(nonce, Aad::from(aad), &mut in_out)
             .map_err(|_| UnsealError::WrongSecretKey)?;
         Ok(plain.to_vec())
     }
@@ -144,8 +137,8 @@ fn rand_bytes() -> Result<[u8; 32], String> {
     Ok(bytes)
 }
 
-fn aad(kid: &str) -> Aad<Vec<u8>> {
-    Aad::from(format!("mcp-auth signing key {kid}").into_bytes())
+fn aad(kid: &str) -> Vec<u8> {
+    format!("mcp-auth signing key {kid}").into_bytes()
 }
 
 /// The stored form of `pkcs8`, the private key of `kid`: sealed when there is a sealing key.
