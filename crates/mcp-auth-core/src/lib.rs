@@ -44,12 +44,12 @@ pub use storage::{
     AccessTokenRecord, AdminStore, AuthorizationRequestRecord, AuthorizationRequestStore,
     ClientRecord, ClientStore, CodeRecord, CodeStore, CodeTake, GrantRecord, RefreshLookup,
     RefreshTokenRecord, ReplayStore, Rotation, SigningKeyRecord, SigningKeyStore, Storage,
-    TokenStore, UserRecord,
+    TokenStore, UpstreamTokenRecord, UpstreamTokenStore, UserRecord,
 };
 pub use store_provider::{
-    MAX_ACCESS_TOKEN_CACHE_TTL, MAX_CODE_TTL, MAX_REFRESH_REUSE_INTERVAL, PendingAuthorization,
-    PurgeReport, StoreProvider, StoreProviderBuilder, StoredAccessToken, StoredAuthorizationCode,
-    StoredRefreshToken,
+    DEFAULT_UPSTREAM_TOKEN_LIFETIME, MAX_ACCESS_TOKEN_CACHE_TTL, MAX_CODE_TTL,
+    MAX_REFRESH_REUSE_INTERVAL, PendingAuthorization, PurgeReport, StoreProvider,
+    StoreProviderBuilder, StoredAccessToken, StoredAuthorizationCode, StoredRefreshToken,
 };
 
 /// Re-export of the wire types, so that implementers need one dependency.

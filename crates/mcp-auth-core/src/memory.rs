@@ -11,10 +11,12 @@ use crate::secrets::SecretHash;
 use crate::storage::{
     AccessTokenRecord, AuthorizationRequestRecord, AuthorizationRequestStore, ClientRecord,
     ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup, RefreshTokenRecord, ReplayStore,
-    Rotation, SharedAccessTokenRecord, SigningKeyRecord, SigningKeyStore, TokenStore, UserRecord,
+    Rotation, SharedAccessTokenRecord, SigningKeyRecord, SigningKeyStore, TokenStore,
+    UpstreamTokenRecord, UserRecord,
 };
 
 mod admin;
+mod upstream_tokens;
 
 /// Storage in process memory: the reference implementation of every storage contract.
 ///
@@ -57,6 +59,8 @@ struct State {
     signing_keys: BTreeMap<i64, SigningKeyRecord>,
     /// Sign-in users by name.
     users: BTreeMap<String, UserRecord>,
+    /// Upstream tokens by grant id: at most one per grant, swept by expiry like the tokens.
+    upstream_tokens: HashMap<String, UpstreamTokenRecord>,
     inserts_since_sweep: usize,
     /// Inserts after which the next opportunistic sweep runs: the records the last sweep kept,
     /// at least [`MEMORY_STORE_SWEEP_EVERY`].
@@ -126,7 +130,7 @@ impl MemoryStore {
 
     /// How many records the store holds besides clients: pending authorization requests,
     /// codes and redemption markers, access and refresh tokens (rotated ones included),
-    /// revocation markers and assertion ids. For metrics and tests: with purges running it
+    /// revocation markers, assertion ids and upstream-token records. For metrics and tests: with purges running it
     /// follows the live traffic, not the time the process has been up.
     pub fn stored_records(&self) -> usize {
         self.read_state().records()
@@ -165,6 +169,7 @@ impl State {
             + self.refresh.len()
             + self.revoked_grants.len()
             + self.assertion_ids.len()
+            + self.upstream_tokens.len()
     }
 
     fn see(&mut self, now: i64) {
@@ -176,6 +181,7 @@ impl State {
             + self.sweep_codes(now)
             + self.sweep_tokens(now)
             + self.sweep_assertions(now)
+            + self.sweep_upstream_tokens(now)
     }
 
     fn sweep_requests(&mut self, now: i64) -> u64 {

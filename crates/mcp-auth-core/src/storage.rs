@@ -2,9 +2,9 @@
 //!
 //! Storage is split by concern — clients, pending authorization requests, authorization codes,
 //! tokens, assertion replay, access-token signing keys, users and the administrators'
-//! listings — so a
-//! deployment can mix backends (clients in Postgres, tokens in Redis). [`Storage`] is the
-//! blanket trait over all seven.
+//! listings, and an upstream identity provider's tokens per grant — so a deployment can mix
+//! backends (clients in Postgres, tokens in Redis). [`Storage`] is the blanket trait over all
+//! eight.
 //!
 //! Backends store no usable credential: codes, tokens and client secrets arrive here already
 //! hashed ([`SecretHash`], SHA-256 of a 256-bit random value), so a dump of the store yields
@@ -24,8 +24,10 @@ use crate::secrets::SecretHash;
 
 mod admin;
 mod signing_keys;
+mod upstream_tokens;
 pub use admin::{AdminStore, GrantRecord, UserRecord};
 pub use signing_keys::{SigningKeyRecord, SigningKeyStore};
+pub use upstream_tokens::{UpstreamTokenRecord, UpstreamTokenStore};
 
 /// Free-form claims carried on a token (`iss`, `act`, …).
 pub type Claims = serde_json::Map<String, serde_json::Value>;
@@ -426,7 +428,7 @@ pub trait ReplayStore: Send + Sync + 'static {
     async fn purge_expired_assertion_ids(&self, now: i64) -> Result<u64, StorageError>;
 }
 
-/// Everything a deployment stores. Implemented for every type that implements the seven
+/// Everything a deployment stores. Implemented for every type that implements the eight
 /// concerns, including `Arc<dyn Storage>`.
 pub trait Storage:
     ClientStore
@@ -436,6 +438,7 @@ pub trait Storage:
     + ReplayStore
     + SigningKeyStore
     + AdminStore
+    + UpstreamTokenStore
 {
 }
 
@@ -447,6 +450,7 @@ impl<T> Storage for T where
         + ReplayStore
         + SigningKeyStore
         + AdminStore
+        + UpstreamTokenStore
         + ?Sized
 {
 }

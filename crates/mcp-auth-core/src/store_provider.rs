@@ -13,6 +13,9 @@ mod token_cache;
 mod unknown_token_cache;
 #[cfg(test)]
 mod unknown_token_tests;
+mod upstream_tokens;
+#[cfg(test)]
+mod upstream_tokens_tests;
 
 use std::sync::Arc;
 
@@ -32,6 +35,7 @@ use self::refresh_reuse::loaded_refresh_token;
 pub use self::sign_in::PendingAuthorization;
 use self::token_cache::AccessTokenCache;
 use self::unknown_token_cache::UnknownTokenCache;
+pub use self::upstream_tokens::DEFAULT_UPSTREAM_TOKEN_LIFETIME;
 use crate::access_token_signer::AccessTokenSigner;
 use crate::assertion::{ClientAssertionError, ClientAssertionVerifier, IdentityAssertionValidator};
 use crate::audit;
@@ -197,6 +201,8 @@ pub struct PurgeReport {
     pub tokens: u64,
     /// Assertion ids.
     pub assertion_ids: u64,
+    /// Upstream-token records past their grant's end.
+    pub upstream_tokens: u64,
 }
 
 impl<S: Storage> StoreProvider<S> {
@@ -239,6 +245,7 @@ impl<S: Storage> StoreProvider<S> {
             codes: self.storage.purge_expired_codes(now).await?,
             tokens: self.storage.purge_expired_tokens(now).await?,
             assertion_ids: self.storage.purge_expired_assertion_ids(now).await?,
+            upstream_tokens: self.storage.purge_expired_upstream_tokens(now).await?,
         })
     }
 
@@ -256,11 +263,16 @@ impl<S: Storage> StoreProvider<S> {
         self.now() + secs(longest)
     }
 
+    /// The one way this provider revokes a grant (a token revoked at `/revoke`, a replayed
+    /// code or rotated refresh token, an administrator's revocation): its tokens go, its
+    /// cached access tokens are forgotten, and so are the upstream tokens kept for it, which
+    /// must not outlive the grant they were handed over for.
     async fn revoke_grant(&self, grant_id: &str) -> Result<(), ProviderError> {
         self.storage
             .revoke_grant(grant_id, self.revocation_horizon())
             .await?;
         self.forget_grant_access_tokens(grant_id);
+        self.storage.delete_upstream_tokens(grant_id).await?;
         Ok(())
     }
 

@@ -25,6 +25,8 @@ pub(crate) enum Failure {
     Redirected,
     /// Too many requests are forwarded already.
     Busy,
+    /// The principal's upstream credential exists but cannot be had now.
+    CredentialUnavailable,
 }
 
 impl Failure {
@@ -38,6 +40,7 @@ impl Failure {
             Self::IdentityNotForwardable => "identity_not_forwardable",
             Self::Redirected => "upstream_redirected",
             Self::Busy => "gateway_busy",
+            Self::CredentialUnavailable => "upstream_credential_unavailable",
         }
     }
 
@@ -66,6 +69,9 @@ impl Failure {
             }
             Self::Redirected => "the upstream MCP server answered with a redirect",
             Self::Busy => "the gateway is forwarding as many requests as it may; retry shortly",
+            Self::CredentialUnavailable => {
+                "your credential for the upstream service cannot be had right now"
+            }
         }
     }
 

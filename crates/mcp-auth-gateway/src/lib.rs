@@ -14,4 +14,7 @@ pub use headers::{
     CLIENT_ID_HEADER, IDENTITY_HEADER_PREFIX, SCOPES_HEADER, SUBJECT_HEADER, UpstreamHeader,
     UpstreamHeaderError,
 };
-pub use proxy::{UpstreamConfigError, UpstreamProxy, UpstreamProxyBuilder};
+pub use proxy::{
+    PrincipalCredential, UPSTREAM_TOKEN_HEADER, UpstreamConfigError, UpstreamProxy,
+    UpstreamProxyBuilder,
+};

@@ -19,6 +19,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use mcp_auth_axum::{Authenticated, MissingAuthentication};
+use mcp_auth_types::AccessToken;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
@@ -45,6 +46,21 @@ pub enum UpstreamConfigError {
     Tls(#[from] rustls::Error),
 }
 
+/// The principal's credential at another service, forwarded to the upstream in
+/// [`UPSTREAM_TOKEN_HEADER`] (for example the user's access token at the company's identity
+/// provider, when the server keeps it): never the client's own token.
+#[async_trait::async_trait]
+pub trait PrincipalCredential: Send + Sync + 'static {
+    /// The credential for the principal of `token`; `Ok(None)` when it has none (a user who
+    /// signed in otherwise), `Err` when it has one that cannot be had now (the request is then
+    /// answered 502 rather than forwarded without it).
+    async fn credential(&self, token: &AccessToken) -> Result<Option<String>, String>;
+}
+
+/// The header carrying the [`PrincipalCredential`].
+pub const UPSTREAM_TOKEN_HEADER: http::HeaderName =
+    http::HeaderName::from_static("x-mcp-auth-upstream-token");
+
 /// Forwards MCP requests to one upstream streamable-HTTP endpoint; see the crate docs for
 /// what crosses it. Cheap to clone: clones share one connection pool.
 #[derive(Clone)]
@@ -60,6 +76,8 @@ struct Shared {
     headers: Vec<UpstreamHeader>,
     header_timeout: Duration,
     max_request_body: usize,
+    /// Supplies [`UPSTREAM_TOKEN_HEADER`], when configured.
+    credential: Option<Arc<dyn PrincipalCredential>>,
     /// Requests forwarded and not yet answered to their end, at most.
     in_flight: Arc<tokio::sync::Semaphore>,
     /// The last readiness answer and when it was found; the lock also makes probes single-file.
@@ -78,14 +96,24 @@ impl std::fmt::Debug for UpstreamProxy {
 }
 
 /// Builds an [`UpstreamProxy`].
-#[derive(Debug)]
 pub struct UpstreamProxyBuilder {
     url: String,
     headers: Vec<UpstreamHeader>,
     header_timeout: Duration,
     max_request_body: usize,
     max_in_flight: usize,
+    credential: Option<Arc<dyn PrincipalCredential>>,
     root_certificates: Vec<CertificateDer<'static>>,
+}
+
+impl std::fmt::Debug for UpstreamProxyBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpstreamProxyBuilder")
+            .field("url", &self.url)
+            .field("headers", &self.headers)
+            .field("forwards_credential", &self.credential.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl UpstreamProxy {
@@ -97,6 +125,7 @@ impl UpstreamProxy {
             header_timeout: limits::DEFAULT_HEADER_TIMEOUT,
             max_request_body: limits::DEFAULT_MAX_REQUEST_BODY,
             max_in_flight: limits::DEFAULT_MAX_IN_FLIGHT,
+            credential: None,
             root_certificates: Vec::new(),
         }
     }
@@ -165,6 +194,14 @@ impl UpstreamProxyBuilder {
         self
     }
 
+    /// Forwards `credential`'s answer for each request's principal in
+    /// [`UPSTREAM_TOKEN_HEADER`] (a client's own copy of the header is always removed).
+    #[must_use]
+    pub fn forward_credential(mut self, credential: Arc<dyn PrincipalCredential>) -> Self {
+        self.credential = Some(credential);
+        self
+    }
+
     /// Trusts the PEM root certificates in `pem` for an https upstream, besides the system's.
     pub fn root_certificates_pem(mut self, pem: &[u8]) -> Result<Self, UpstreamConfigError> {
         let before = self.root_certificates.len();
@@ -226,6 +263,7 @@ impl UpstreamProxyBuilder {
                 headers: self.headers,
                 header_timeout: self.header_timeout,
                 max_request_body: self.max_request_body,
+                credential: self.credential,
                 in_flight: Arc::new(tokio::sync::Semaphore::new(self.max_in_flight)),
                 readiness: tokio::sync::Mutex::new(None),
             }),
@@ -302,9 +340,25 @@ impl Shared {
         if declared.is_some_and(|length| length > self.max_request_body as u64) {
             return self.failed(Failure::TooLarge, close);
         }
-        let Ok(headers) = headers::to_upstream(&parts.headers, token, &self.headers) else {
+        let Ok(mut headers) = headers::to_upstream(&parts.headers, token, &self.headers) else {
             return self.failed(Failure::IdentityNotForwardable, false);
         };
+        if let Some(credential) = &self.credential {
+            match credential.credential(token).await {
+                Ok(Some(value)) => match HeaderValue::from_str(&value) {
+                    Ok(mut value) => {
+                        value.set_sensitive(true);
+                        headers.insert(UPSTREAM_TOKEN_HEADER, value);
+                    }
+                    Err(_) => return self.failed(Failure::CredentialUnavailable, close),
+                },
+                Ok(None) => {}
+                Err(reason) => {
+                    tracing::warn!(reason, "the principal's upstream credential is unavailable");
+                    return self.failed(Failure::CredentialUnavailable, close);
+                }
+            }
+        }
         // Every forwarded request holds an upstream connection until its answer ends (an SSE
         // stream for as long as it lasts): the permit bounds them, and travels in the body.
         let Ok(permit) = Arc::clone(&self.in_flight).try_acquire_owned() else {

@@ -20,8 +20,9 @@ pub struct FederatedUser {
     pub tokens: UpstreamTokens,
 }
 
-/// The provider's access and refresh tokens. `Debug` shows neither.
-#[derive(Clone)]
+/// The provider's access and refresh tokens. `Debug` shows neither; they serialize (as JSON)
+/// only to be sealed before they are stored.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct UpstreamTokens {
     /// The provider's access token.
     pub access_token: String,

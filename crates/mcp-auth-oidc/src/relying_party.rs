@@ -248,7 +248,40 @@ impl OidcRelyingParty {
         code: &str,
         pending: &PendingSignIn,
     ) -> Result<serde_json::Map<String, Value>, OidcError> {
-        let (body, authorization) = self.token_request(metadata, code, pending);
+        let grant = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", self.inner.redirect_uri.as_str()),
+            ("code_verifier", pending.code_verifier.as_str()),
+        ];
+        self.token_request(metadata, &grant).await
+    }
+
+    /// Exchanges the provider's `refresh_token` for fresh tokens (RFC 6749 §6), for tools
+    /// acting on the user's behalf once the provider's access token expired. A provider that
+    /// returns no new refresh token leaves the old one in use.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<UpstreamTokens, OidcError> {
+        let provider = self.provider().await?;
+        let grant = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", refresh_token),
+        ];
+        let body = self.token_request(&provider.metadata, &grant).await?;
+        let mut tokens = upstream_tokens(&body, self.inner.clock.now())?;
+        if tokens.refresh_token.is_none() {
+            tokens.refresh_token = Some(refresh_token.to_owned());
+        }
+        Ok(tokens)
+    }
+
+    /// A token request with the `grant` parameters and this client's credentials; its answer,
+    /// a JSON object.
+    async fn token_request(
+        &self,
+        metadata: &ProviderMetadata,
+        grant: &[(&str, &str)],
+    ) -> Result<serde_json::Map<String, Value>, OidcError> {
+        let (body, authorization) = self.token_form(metadata, grant);
         let answer = self
             .inner
             .http
@@ -293,17 +326,13 @@ impl OidcRelyingParty {
     /// The token request's form body and, for `client_secret_basic`, its `Authorization`.
     /// (Built apart from the request: the form serializer is not `Send`, so it must not live
     /// across an await.)
-    fn token_request(
+    fn token_form(
         &self,
         metadata: &ProviderMetadata,
-        code: &str,
-        pending: &PendingSignIn,
+        grant: &[(&str, &str)],
     ) -> (String, Option<String>) {
         let mut form = form_urlencoded::Serializer::new(String::new());
-        form.append_pair("grant_type", "authorization_code")
-            .append_pair("code", code)
-            .append_pair("redirect_uri", &self.inner.redirect_uri)
-            .append_pair("code_verifier", &pending.code_verifier);
+        form.extend_pairs(grant);
         let authorization = match metadata.client_authentication {
             ClientAuthentication::ClientSecretBasic => {
                 let encode = |value: &str| -> String {

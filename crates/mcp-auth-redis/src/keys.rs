@@ -21,6 +21,8 @@ pub(crate) enum Index {
     Grants,
     /// Assertion ids.
     Assertions,
+    /// Upstream-token records.
+    Upstream,
 }
 
 /// Builds keys under a prefix.
@@ -84,6 +86,11 @@ impl Keys {
         self.key("revoked", grant_id)
     }
 
+    /// A grant's upstream tokens (hash: `sealed`, `expires_at`), expiring with the record.
+    pub(crate) fn upstream(&self, grant_id: &str) -> String {
+        self.key("upstream", grant_id)
+    }
+
     /// A used assertion id (the provider passes the SHA-256 hex of the `jti`, so the key has
     /// a bounded length). The issuer's length goes first so that no `(issuer, jti)` pair can
     /// spell another's key, whatever colons either contains. The value is `1`; the key's
@@ -112,6 +119,7 @@ impl Keys {
             Index::Tokens => "tokens",
             Index::Grants => "grants",
             Index::Assertions => "assertions",
+            Index::Upstream => "upstream",
         };
         self.key("expiry", name)
     }

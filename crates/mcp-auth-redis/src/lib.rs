@@ -8,6 +8,7 @@ mod records;
 mod signing_keys;
 mod store;
 mod tokens;
+mod upstream_tokens;
 
 pub use store::{RedisStore, RedisStoreBuilder};
 

@@ -32,6 +32,7 @@ pub(crate) static INSERT_SIGNING_KEY: LazyLock<Script> = script!("insert_signing
 pub(crate) static DELETE_SIGNING_KEYS_BEFORE: LazyLock<Script> =
     script!("delete_signing_keys_before.lua");
 pub(crate) static SET_USER_PASSWORD: LazyLock<Script> = script!("set_user_password.lua");
+pub(crate) static DELETE: LazyLock<Script> = script!("delete.lua");
 static PURGE: LazyLock<Script> = script!("purge.lua");
 
 /// Index entries one purge script visits; small enough that Redis is never blocked for long.

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
-use crate::gateway::{Readiness, UpstreamSettings, readyz};
+use crate::gateway::{Readiness, readyz};
 use crate::mcp::Tools;
 use crate::sign_in::{Provider, SignIn};
 use crate::store::{self, DynStorage, StoreError};
@@ -301,10 +301,17 @@ async fn build(
     let bearer = auth
         .require_bearer()
         .ok_or(AuthConfigError::Invalid("a resource URL is required"))?;
+    let (federation, upstream_tokens) =
+        crate::federation::federation(&config, &issuer, &storage, &users, &provider).await?;
+    // The user's token at the OpenID Provider, for the upstream (--forward-upstream-token).
+    let credential = upstream_tokens
+        .clone()
+        .filter(|_| config.forward_upstream_token)
+        .map(|source| source as Arc<dyn mcp_auth_gateway::PrincipalCredential>);
     let upstream = config
         .upstream
         .as_ref()
-        .map(UpstreamSettings::proxy)
+        .map(|settings| settings.proxy_forwarding(credential))
         .transpose()?;
     let mcp = protected_mcp(
         &config,
@@ -315,6 +322,11 @@ async fn build(
         sessions,
         upstream.clone(),
     );
+    // Tool handlers find the provider's tokens through the request (see UpstreamTokenSource).
+    let mcp = match upstream_tokens {
+        Some(source) => mcp.layer(axum::Extension(source)),
+        None => mcp,
+    };
 
     let sign_in_path = format!("{}/sign-in", issuer.path());
     let secure_cookie = issuer.as_str().starts_with("https://");
@@ -326,7 +338,6 @@ async fn build(
         &sign_in_path,
         config.limits.endpoint_quotas(),
     );
-    let federation = crate::federation::federation(&config, &issuer, &storage, &users).await?;
     let sign_in = SignIn::new(
         Arc::clone(&provider),
         Arc::new(users),

@@ -141,6 +141,8 @@ pub struct Config {
     pub upstream: Option<crate::UpstreamSettings>,
     /// Sign-in through an OpenID Provider (`--oidc-issuer` and the settings with it).
     pub oidc: Option<OidcSettings>,
+    /// In gateway mode, forward the user's provider access token (`--forward-upstream-token`).
+    pub forward_upstream_token: bool,
     /// Sign-in users.
     pub users: Vec<UserCredentials>,
     /// Pre-registered clients.
@@ -423,6 +425,25 @@ impl Config {
         limits
             .validate()
             .map_err(|reason| invalid("[limits]", reason))?;
+        let forward_upstream_token =
+            args.forward_upstream_token || file.forward_upstream_token.unwrap_or(false);
+        if forward_upstream_token
+            && (upstream.is_none() || !oidc.as_ref().is_some_and(|oidc| oidc.keep_tokens))
+        {
+            return Err(invalid(
+                "--forward-upstream-token",
+                "needs --upstream and --oidc-keep-tokens",
+            ));
+        }
+        if oidc.as_ref().is_some_and(|oidc| oidc.keep_tokens)
+            && access_tokens.secret_key_file.is_none()
+        {
+            // The provider's tokens are stored sealed, or not at all.
+            return Err(invalid(
+                "--oidc-keep-tokens",
+                "needs --secret-key-file: the provider's tokens are stored sealed with it",
+            ));
+        }
         if let Some(upstream) = &upstream
             && upstream.timeout > limits.request_timeout
         {
@@ -468,6 +489,7 @@ impl Config {
             tool_scopes,
             upstream,
             oidc,
+            forward_upstream_token,
             users,
             clients,
             trusted_idps,

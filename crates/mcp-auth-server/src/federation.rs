@@ -1,14 +1,17 @@
 //! Assembly of `--oidc-issuer`: the relying party, the key that seals its sign-in cookies,
 //! and whether the page still offers the password form.
 
+use std::sync::Arc;
+
 use mcp_auth_jwt::SealingKey;
 use mcp_auth_oidc::OidcRelyingParty;
 use mcp_auth_types::IssuerUrl;
 
 use crate::app::ServerError;
 use crate::config::Config;
-use crate::sign_in::Federation;
+use crate::sign_in::{Federation, Provider};
 use crate::store::DynStorage;
+use crate::upstream_tokens::{TOKENS_KEY_PURPOSE, UpstreamTokenSource};
 use crate::users::Users;
 
 /// The HKDF purpose of the sign-in cookies' key, derived from `--secret-key-file`.
@@ -26,9 +29,10 @@ pub(crate) async fn federation(
     issuer: &IssuerUrl,
     storage: &DynStorage,
     users: &Users,
-) -> Result<Option<Federation>, ServerError> {
+    provider: &Arc<Provider>,
+) -> Result<(Option<Federation>, Option<Arc<UpstreamTokenSource>>), ServerError> {
     let Some(settings) = &config.oidc else {
-        return Ok(None);
+        return Ok((None, None));
     };
     let callback = issuer.endpoint("/sign-in/oidc/callback");
     let relying_party = OidcRelyingParty::builder(
@@ -41,12 +45,15 @@ pub(crate) async fn federation(
     .root_certificates_pem(&settings.root_certificates_pem)
     .build()
     .map_err(|err| ServerError::Oidc(err.to_string()))?;
-    let cookies = match &config.access_tokens.secret_key_file {
-        Some(path) => {
-            let secret = tokio::fs::read(path).await.map_err(|err| {
-                ServerError::Oidc(format!("--secret-key-file {}: {err}", path.display()))
-            })?;
-            SealingKey::for_purpose(&secret, COOKIE_KEY_PURPOSE).map_err(ServerError::Oidc)?
+    let secret = match &config.access_tokens.secret_key_file {
+        Some(path) => Some(tokio::fs::read(path).await.map_err(|err| {
+            ServerError::Oidc(format!("--secret-key-file {}: {err}", path.display()))
+        })?),
+        None => None,
+    };
+    let cookies = match &secret {
+        Some(secret) => {
+            SealingKey::for_purpose(secret, COOKIE_KEY_PURPOSE).map_err(ServerError::Oidc)?
         }
         None => {
             tracing::warn!(
@@ -55,6 +62,20 @@ pub(crate) async fn federation(
             );
             SealingKey::random().map_err(ServerError::Oidc)?
         }
+    };
+    // The configuration refuses --oidc-keep-tokens without a secret key.
+    let tokens = match (&secret, settings.keep_tokens) {
+        (Some(secret), true) => Some(Arc::new(UpstreamTokenSource::new(
+            Arc::clone(provider),
+            relying_party.clone(),
+            SealingKey::for_purpose(secret, TOKENS_KEY_PURPOSE).map_err(ServerError::Oidc)?,
+        ))),
+        (None, true) => {
+            return Err(ServerError::Oidc(
+                "--oidc-keep-tokens needs --secret-key-file".to_owned(),
+            ));
+        }
+        (_, false) => None,
     };
     let stored_users = mcp_auth_core::AdminStore::list_users(storage.as_ref())
         .await
@@ -75,10 +96,13 @@ pub(crate) async fn federation(
         password_sign_in,
         "users sign in through the OpenID Provider"
     );
-    Ok(Some(Federation::new(
+    let federation = Federation::new(
         relying_party,
         settings.clone(),
         cookies,
         password_sign_in,
-    )))
+        tokens.clone(),
+        Arc::clone(storage),
+    );
+    Ok((Some(federation), tokens))
 }

@@ -44,6 +44,15 @@ impl UpstreamSettings {
 
     /// The proxy these settings describe.
     pub fn proxy(&self) -> Result<UpstreamProxy, UpstreamConfigError> {
+        self.proxy_forwarding(None)
+    }
+
+    /// The proxy these settings describe, forwarding `credential`'s answer for each principal
+    /// in `X-MCP-Auth-Upstream-Token` when given.
+    pub fn proxy_forwarding(
+        &self,
+        credential: Option<std::sync::Arc<dyn mcp_auth_gateway::PrincipalCredential>>,
+    ) -> Result<UpstreamProxy, UpstreamConfigError> {
         let mut builder = UpstreamProxy::builder(self.url.as_str())
             .header_timeout(std::time::Duration::from_secs(self.timeout));
         for header in &self.headers {
@@ -51,6 +60,9 @@ impl UpstreamSettings {
         }
         if !self.root_certificates_pem.is_empty() {
             builder = builder.root_certificates_pem(&self.root_certificates_pem)?;
+        }
+        if let Some(credential) = credential {
+            builder = builder.forward_credential(credential);
         }
         builder.build()
     }

@@ -18,6 +18,7 @@ mod sign_in;
 mod signing;
 mod store;
 mod throttle;
+mod upstream_tokens;
 mod users;
 
 pub use access_log::{
@@ -36,4 +37,5 @@ pub use resource_server::{ExternalAuthorizationServers, IntrospectionClient};
 pub use sign_in::{CSRF_COOKIE, OIDC_COOKIE, SECURE_CSRF_COOKIE, SECURE_OIDC_COOKIE};
 pub use signing::SigningError;
 pub use store::StoreError;
+pub use upstream_tokens::{UpstreamTokenError, UpstreamTokenSource};
 pub use users::{UsersError, hash_password};

@@ -2,7 +2,11 @@
 //! streamable HTTP. `admin_echo` shows step-up: by default it needs `mcp:admin` besides the
 //! endpoint's `mcp:tools`, enforced by the operation-scope layer before the call gets here.
 
+use std::sync::Arc;
+
 use mcp_auth_axum::Authenticated;
+
+use crate::UpstreamTokenSource;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
@@ -55,25 +59,39 @@ impl Tools {
         Ok(CallToolResult::success(vec![ContentBlock::text(args.text)]))
     }
 
-    /// Returns who is calling: the access token's client, subject and scopes.
+    /// Returns who is calling: the access token's client, subject and scopes, and, with
+    /// `--oidc-keep-tokens`, whether the user's token at the identity provider is at hand (a
+    /// tool acting on the user's behalf would send it there; this one never shows it).
     #[tool(description = "Describe the caller: the access token's client_id, subject and scopes")]
-    fn whoami(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
+    async fn whoami(&self, ctx: RequestContext<RoleServer>) -> Result<CallToolResult, ErrorData> {
         // rmcp puts the HTTP request parts into the request context; the bearer layer put the
         // verified token into their extensions.
-        let token = ctx
-            .extensions
-            .get::<http::request::Parts>()
+        let parts = ctx.extensions.get::<http::request::Parts>();
+        let token = parts
             .and_then(|parts| parts.extensions.get::<Authenticated>())
             .map(Authenticated::token)
             .ok_or_else(|| {
                 tracing::error!("whoami called without an authenticated HTTP request");
                 ErrorData::internal_error("the request carries no verified token", None)
             })?;
-        Ok(CallToolResult::structured(serde_json::json!({
+        let mut answer = serde_json::json!({
             "client_id": token.client_id,
             "subject": token.subject,
             "scopes": token.scopes,
-        })))
+        });
+        if let Some(source) =
+            parts.and_then(|parts| parts.extensions.get::<Arc<UpstreamTokenSource>>())
+        {
+            let held = match source.access_token(&token.token).await {
+                Ok(held) => held.is_some(),
+                Err(err) => {
+                    tracing::warn!(error = %err, "the provider's token is unavailable");
+                    false
+                }
+            };
+            answer["upstream_token"] = serde_json::Value::Bool(held);
+        }
+        Ok(CallToolResult::structured(answer))
     }
 }
 

@@ -155,6 +155,16 @@ pub(crate) struct Sql {
     /// and unredeemed codes, not expired) whose grant is not revoked: a grant whose code is
     /// not yet redeemed is a grant to list and revoke too.
     pub(crate) live_token_records: &'static str,
+
+    /// Stores a grant's upstream tokens, replacing its earlier row: `grant_id`, `sealed`,
+    /// `expires_at`. One statement (an upsert), so concurrent replacements leave one whole row.
+    pub(crate) put_upstream_tokens: &'static str,
+    /// A grant's live upstream tokens' `sealed`, `expires_at`: `grant_id`, `now`.
+    pub(crate) get_upstream_tokens: &'static str,
+    /// Deletes a grant's upstream tokens by `grant_id`.
+    pub(crate) delete_upstream_tokens: &'static str,
+    /// Deletes the upstream tokens expired at `now`.
+    pub(crate) purge_upstream_tokens: &'static str,
 }
 
 #[cfg(test)]
@@ -195,6 +205,10 @@ mod tests {
             delete_user,
             list_clients,
             live_token_records,
+            put_upstream_tokens,
+            get_upstream_tokens,
+            delete_upstream_tokens,
+            purge_upstream_tokens,
         } = sql;
         vec![
             ("insert_client", insert_client),
@@ -224,6 +238,10 @@ mod tests {
             ("delete_user", delete_user),
             ("list_clients", list_clients),
             ("live_token_records", live_token_records),
+            ("put_upstream_tokens", put_upstream_tokens),
+            ("get_upstream_tokens", get_upstream_tokens),
+            ("delete_upstream_tokens", delete_upstream_tokens),
+            ("purge_upstream_tokens", purge_upstream_tokens),
         ]
     }
 

@@ -33,7 +33,7 @@ macro_rules! storage_impls {
                 AccessTokenRecord, AuthorizationRequestRecord, AuthorizationRequestStore,
                 ClientRecord, ClientStore, CodeRecord, CodeStore, CodeTake, RefreshLookup,
                 RefreshTokenRecord, ReplayStore, Rotation, SigningKeyRecord, SigningKeyStore,
-                TokenStore,
+                TokenStore, UpstreamTokenRecord, UpstreamTokenStore,
             };
 
             use $crate::codec::{decode, encode, encode_client};
@@ -409,6 +409,70 @@ macro_rules! storage_impls {
                 ) -> Result<u64, StorageError> {
                     let done = sqlx::query(Self::SQL.delete_signing_keys_before)
                         .bind(generation)
+                        .execute(self.writer())
+                        .await
+                        .map_err(storage_error)?;
+                    Ok(done.rows_affected())
+                }
+            }
+
+            #[async_trait]
+            impl UpstreamTokenStore for $store {
+                async fn put_upstream_tokens(
+                    &self,
+                    record: &UpstreamTokenRecord,
+                ) -> Result<(), StorageError> {
+                    Self::storable("grant_id", &record.grant_id)?;
+                    Self::storable("sealed upstream tokens", &record.sealed)?;
+                    // An upsert: a refresh upstream replaces the grant's row in one statement.
+                    sqlx::query(Self::SQL.put_upstream_tokens)
+                        .bind(&record.grant_id)
+                        .bind(&record.sealed)
+                        .bind(record.expires_at)
+                        .execute(self.writer())
+                        .await
+                        .map_err(storage_error)?;
+                    Ok(())
+                }
+
+                async fn get_upstream_tokens(
+                    &self,
+                    grant_id: &str,
+                    now: i64,
+                ) -> Result<Option<UpstreamTokenRecord>, StorageError> {
+                    if Self::storable("grant_id", grant_id).is_err() {
+                        return Ok(None);
+                    }
+                    let row: Option<(String, i64)> = sqlx::query_as(Self::SQL.get_upstream_tokens)
+                        .bind(grant_id)
+                        .bind(now)
+                        .fetch_optional(self.reader())
+                        .await
+                        .map_err(storage_error)?;
+                    Ok(row.map(|(sealed, expires_at)| {
+                        UpstreamTokenRecord::new(grant_id, sealed, expires_at)
+                    }))
+                }
+
+                async fn delete_upstream_tokens(&self, grant_id: &str) -> Result<(), StorageError> {
+                    if Self::storable("grant_id", grant_id).is_err() {
+                        // No row can carry it (storing refuses such ids).
+                        return Ok(());
+                    }
+                    sqlx::query(Self::SQL.delete_upstream_tokens)
+                        .bind(grant_id)
+                        .execute(self.writer())
+                        .await
+                        .map_err(storage_error)?;
+                    Ok(())
+                }
+
+                async fn purge_expired_upstream_tokens(
+                    &self,
+                    now: i64,
+                ) -> Result<u64, StorageError> {
+                    let done = sqlx::query(Self::SQL.purge_upstream_tokens)
+                        .bind(now)
                         .execute(self.writer())
                         .await
                         .map_err(storage_error)?;

@@ -16,7 +16,8 @@ const HOSTILE_IDS: [&str; 4] = ["a\0b", "\0", "a\u{1}b", "line\r\nbreak"];
 
 /// Looking up, deleting or revoking by an id with control characters finds nothing and fails
 /// nothing; storing a client under such an id either round-trips or is refused; recording an
-/// assertion id with such an issuer never reports a first use twice.
+/// assertion id with such an issuer never reports a first use twice; upstream tokens under
+/// such a grant id are absent and deleting them fails nothing.
 pub async fn ids_with_control_characters_are_absent_not_errors(store: Arc<dyn Storage>) {
     for id in HOSTILE_IDS {
         let found = store.get_client(id).await;
@@ -30,6 +31,15 @@ pub async fn ids_with_control_characters_are_absent_not_errors(store: Arc<dyn St
             .revoke_grant(id, NOW + 60)
             .await
             .unwrap_or_else(|err| panic!("revoke_grant({id:?}): {err:?}"));
+        let upstream = store.get_upstream_tokens(id, NOW).await;
+        assert!(
+            matches!(upstream, Ok(None)),
+            "get_upstream_tokens({id:?}): {upstream:?}"
+        );
+        store
+            .delete_upstream_tokens(id)
+            .await
+            .unwrap_or_else(|err| panic!("delete_upstream_tokens({id:?}): {err:?}"));
 
         let record = ClientRecord::new(OAuthClientInformationFull::new(
             id,

@@ -19,6 +19,7 @@ pub mod refresh_reuse;
 pub mod replay;
 pub mod signing_keys;
 pub mod store;
+pub mod upstream_tokens;
 
 /// Expands to one `#[tokio::test]` per storage contract, each on a fresh store from `$factory`.
 #[macro_export]
@@ -67,6 +68,11 @@ macro_rules! storage_conformance {
             a_duplicate_kid_is_a_conflict,
             deleting_before_a_generation_keeps_the_rest,
             key_fields_with_control_characters_are_stored_faithfully_or_refused,
+        );
+        $crate::storage_conformance!(@module upstream_tokens $factory;
+            upstream_tokens_are_stored_replaced_and_deleted_per_grant,
+            upstream_tokens_expire_at_their_end,
+            purge_counts_and_removes_only_expired_upstream_tokens,
         );
         $crate::storage_conformance!(@provider $factory;
             provider_runs_the_whole_authorization_code_flow,

@@ -9,8 +9,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use mcp_auth_core::Storage;
 use mcp_auth_core::secrets::{SecretHash, random_id};
+use mcp_auth_core::{Storage, UpstreamTokenRecord};
 
 use super::records::{NOW, access, code, refresh};
 use super::store::request;
@@ -31,7 +31,7 @@ pub struct Inspected {
 pub const COUNT_SQL_ROWS: &str = "SELECT (SELECT count(*) FROM authorization_requests) \
      + (SELECT count(*) FROM codes) + (SELECT count(*) FROM grants) \
      + (SELECT count(*) FROM access_tokens) + (SELECT count(*) FROM refresh_tokens) \
-     + (SELECT count(*) FROM assertion_ids)";
+     + (SELECT count(*) FROM assertion_ids) + (SELECT count(*) FROM upstream_tokens)";
 
 /// An [`Inspected`] SQL store (`SqliteStore` or `PostgresStore`), its records counted with
 /// [`COUNT_SQL_ROWS`] through the store's own pool (so that an in-memory SQLite database,
@@ -83,7 +83,7 @@ macro_rules! purge_conformance {
 /// Stores records of every kind the storage traits keep, all expired by `NOW + 100`: a
 /// pending authorization request, a live code and a redeemed one (its marker), an issued
 /// pair, a rotated refresh token (its marker) with the pair that replaced it, a revoked grant
-/// (its marker) with its tokens, and an assertion id.
+/// (its marker) with its tokens, an assertion id, and a grant's upstream tokens.
 pub async fn store_records_of_every_kind(store: &dyn Storage) {
     let (_, pending) = request(NOW + 10);
     store
@@ -154,6 +154,11 @@ pub async fn store_records_of_every_kind(store: &dyn Storage) {
             .await
             .expect("record")
     );
+
+    store
+        .put_upstream_tokens(&UpstreamTokenRecord::new(&issued, "c2VhbGVk", NOW + 30))
+        .await
+        .expect("put upstream tokens");
 }
 
 /// After purging at a time when every kind of record has expired (see
@@ -179,6 +184,10 @@ pub async fn purge_leaves_no_expired_record_of_any_kind(inspected: Inspected) {
         .purge_expired_assertion_ids(later)
         .await
         .expect("purge assertion ids");
+    store
+        .purge_expired_upstream_tokens(later)
+        .await
+        .expect("purge upstream tokens");
     assert_eq!(
         count().await,
         0,

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 #[path = "gateway/body_limit.rs"]
 mod body_limit;
 #[path = "gateway/upstream.rs"]
-mod upstream;
+pub(crate) mod upstream;
 
 use upstream::Upstream;
 

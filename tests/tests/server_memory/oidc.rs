@@ -17,6 +17,8 @@ use reqwest::header::{COOKIE, SET_COOKIE};
 use reqwest::{Response, StatusCode};
 use serde_json::json;
 
+#[path = "oidc/keep_tokens.rs"]
+mod keep_tokens;
 #[path = "oidc/provider.rs"]
 mod provider;
 

@@ -9,7 +9,7 @@ use super::{StoreProvider, secs};
 use crate::error::{AuthorizeError, ProviderError};
 use crate::provider::OAuthAuthorizationServerProvider;
 use crate::secrets::{SecretHash, random_id, random_secret};
-use crate::storage::{AuthorizationRequestRecord, CodeRecord, Storage};
+use crate::storage::{AuthorizationRequestRecord, CodeRecord, Storage, UpstreamTokenRecord};
 
 /// An authorization request waiting for the user, as the sign-in page shows it.
 #[derive(Debug, Clone)]
@@ -61,12 +61,30 @@ impl<S: Storage> StoreProvider<S> {
         request_id: &str,
         subject: &str,
     ) -> Result<String, AuthorizeError> {
+        self.issue_code(request_id, subject, None).await
+    }
+
+    /// [`complete_authorization`](Self::complete_authorization), and with `upstream` (sealed
+    /// upstream tokens) their record under the new grant, stored before the code: once the
+    /// client holds a code, the grant's record is there for every token the code yields.
+    pub(super) async fn issue_code(
+        &self,
+        request_id: &str,
+        subject: &str,
+        upstream: Option<String>,
+    ) -> Result<String, AuthorizeError> {
         let request = self.take_request(request_id).await?;
+        let grant_id = random_id();
+        if let Some(sealed) = upstream {
+            let record =
+                UpstreamTokenRecord::new(grant_id.clone(), sealed, self.upstream_tokens_end());
+            self.storage.put_upstream_tokens(&record).await?;
+        }
         let code = random_secret();
         let params = request.params;
         let record = CodeRecord {
             code_hash: SecretHash::of(&code),
-            grant_id: random_id(),
+            grant_id,
             client_id: request.client_id,
             scopes: params.scopes.clone().unwrap_or_default(),
             expires_at: self.now() + secs(self.config.code_ttl),

@@ -9,7 +9,8 @@ use mcp_auth_types::{OAuthClientMetadata, TokenEndpointAuthMethod};
 use super::*;
 use crate::storage::{
     AccessTokenRecord, AdminStore, AuthorizationRequestStore, ClientStore, CodeRecord, CodeStore,
-    GrantRecord, ReplayStore, SigningKeyRecord, SigningKeyStore, TokenStore, UserRecord,
+    GrantRecord, ReplayStore, SigningKeyRecord, SigningKeyStore, TokenStore, UpstreamTokenRecord,
+    UpstreamTokenStore, UserRecord,
 };
 use crate::{ManualClock, MemoryStore};
 
@@ -407,5 +408,25 @@ impl AdminStore for Remote {
         now: i64,
     ) -> Result<Vec<GrantRecord>, StorageError> {
         self.inner.list_grants(subject, client_id, now).await
+    }
+}
+
+#[async_trait]
+impl UpstreamTokenStore for Remote {
+    async fn put_upstream_tokens(&self, record: &UpstreamTokenRecord) -> Result<(), StorageError> {
+        self.inner.put_upstream_tokens(record).await
+    }
+    async fn get_upstream_tokens(
+        &self,
+        grant_id: &str,
+        now: i64,
+    ) -> Result<Option<UpstreamTokenRecord>, StorageError> {
+        self.inner.get_upstream_tokens(grant_id, now).await
+    }
+    async fn delete_upstream_tokens(&self, grant_id: &str) -> Result<(), StorageError> {
+        self.inner.delete_upstream_tokens(grant_id).await
+    }
+    async fn purge_expired_upstream_tokens(&self, now: i64) -> Result<u64, StorageError> {
+        self.inner.purge_expired_upstream_tokens(now).await
     }
 }

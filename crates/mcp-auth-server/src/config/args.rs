@@ -203,6 +203,14 @@ pub(super) struct Args {
         value_name = "FILE"
     )]
     pub(super) oidc_root_certs: Vec<PathBuf>,
+    /// Keep the provider's access and refresh tokens per grant, sealed with --secret-key-file
+    /// (required), for tools that act on the user's behalf
+    #[arg(long, env = "MCP_AUTH_OIDC_KEEP_TOKENS")]
+    pub(super) oidc_keep_tokens: bool,
+    /// In gateway mode, send the user's access token at the OpenID Provider to the upstream in
+    /// X-MCP-Auth-Upstream-Token (needs --oidc-keep-tokens); never the client's own token
+    #[arg(long, env = "MCP_AUTH_FORWARD_UPSTREAM_TOKEN")]
+    pub(super) forward_upstream_token: bool,
     /// Do not resolve or advertise Client ID Metadata Documents (https URL client ids)
     #[arg(long, env = "MCP_AUTH_NO_CLIENT_METADATA_DOCUMENTS")]
     pub(super) no_client_metadata_documents: bool,
@@ -255,7 +263,7 @@ pub(super) struct Args {
     /// signing_key_rotation_days, secret_key_file, upstream, upstream_headers,
     /// upstream_timeout, upstream_root_certs, oidc_issuer, oidc_client_id,
     /// oidc_client_secret, oidc_scopes, oidc_subject_claim, oidc_allow_domains, oidc_name,
-    /// oidc_root_certs, no_client_metadata_documents,
+    /// oidc_root_certs, oidc_keep_tokens, forward_upstream_token, no_client_metadata_documents,
     /// cimd_allow_addresses, cimd_root_certs, cimd_allow_hosts, cimd_deny_hosts,
     /// max_connections, trusted_proxies, metrics_bind, log_format; tables tool_scopes and
     /// limits)
@@ -322,6 +330,8 @@ pub(super) struct FileSettings {
     pub(super) oidc_allow_domains: Option<Vec<String>>,
     pub(super) oidc_name: Option<String>,
     pub(super) oidc_root_certs: Option<Vec<PathBuf>>,
+    pub(super) oidc_keep_tokens: Option<bool>,
+    pub(super) forward_upstream_token: Option<bool>,
     pub(super) no_client_metadata_documents: Option<bool>,
     pub(super) cimd_allow_addresses: Option<Vec<String>>,
     pub(super) cimd_root_certs: Option<Vec<PathBuf>>,

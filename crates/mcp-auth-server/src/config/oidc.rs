@@ -27,6 +27,8 @@ pub struct OidcSettings {
     pub name: String,
     /// Extra PEM roots for the provider, read at start.
     pub root_certificates_pem: Vec<u8>,
+    /// Keep the provider's tokens per grant, sealed (`--oidc-keep-tokens`).
+    pub keep_tokens: bool,
 }
 
 impl std::fmt::Debug for OidcSettings {
@@ -39,6 +41,7 @@ impl std::fmt::Debug for OidcSettings {
             .field("subject_claim", &self.subject_claim)
             .field("allow_domains", &self.allow_domains)
             .field("name", &self.name)
+            .field("keep_tokens", &self.keep_tokens)
             .finish_non_exhaustive()
     }
 }
@@ -81,6 +84,7 @@ pub(super) fn oidc(
         file.oidc_root_certs.clone(),
         file_dir,
     );
+    let keep_tokens = args.oidc_keep_tokens || file.oidc_keep_tokens.unwrap_or(false);
     let Some(issuer) = issuer else {
         for (setting, given) in [
             ("--oidc-client-id", client_id.is_some()),
@@ -90,6 +94,7 @@ pub(super) fn oidc(
             ("--oidc-allow-domain", !allow_domains.is_empty()),
             ("--oidc-name", name.is_some()),
             ("--oidc-root-cert", !root_certs.is_empty()),
+            ("--oidc-keep-tokens", keep_tokens),
         ] {
             if given {
                 return Err(invalid(setting, "has no effect without --oidc-issuer"));
@@ -147,5 +152,6 @@ pub(super) fn oidc(
         subject_claim,
         allow_domains,
         root_certificates_pem,
+        keep_tokens,
     }))
 }

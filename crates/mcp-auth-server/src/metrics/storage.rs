@@ -8,7 +8,7 @@ use mcp_auth_core::storage::{
     AccessTokenRecord, AdminStore, AuthorizationRequestRecord, AuthorizationRequestStore,
     ClientRecord, ClientStore, CodeRecord, CodeStore, CodeTake, GrantRecord, RefreshLookup,
     RefreshTokenRecord, ReplayStore, Rotation, SigningKeyRecord, SigningKeyStore, TokenStore,
-    UserRecord,
+    UpstreamTokenRecord, UpstreamTokenStore, UserRecord,
 };
 use mcp_auth_core::{StorageError, StorageErrorKind, storage::SharedAccessTokenRecord};
 
@@ -303,6 +303,42 @@ impl SigningKeyStore for MeteredStorage {
             self,
             "delete_signing_keys_before",
             self.inner.delete_signing_keys_before(generation).await
+        )
+    }
+}
+
+#[async_trait]
+impl UpstreamTokenStore for MeteredStorage {
+    async fn put_upstream_tokens(&self, record: &UpstreamTokenRecord) -> Result<(), StorageError> {
+        metered!(
+            self,
+            "put_upstream_tokens",
+            self.inner.put_upstream_tokens(record).await
+        )
+    }
+    async fn get_upstream_tokens(
+        &self,
+        grant_id: &str,
+        now: i64,
+    ) -> Result<Option<UpstreamTokenRecord>, StorageError> {
+        metered!(
+            self,
+            "get_upstream_tokens",
+            self.inner.get_upstream_tokens(grant_id, now).await
+        )
+    }
+    async fn delete_upstream_tokens(&self, grant_id: &str) -> Result<(), StorageError> {
+        metered!(
+            self,
+            "delete_upstream_tokens",
+            self.inner.delete_upstream_tokens(grant_id).await
+        )
+    }
+    async fn purge_expired_upstream_tokens(&self, now: i64) -> Result<u64, StorageError> {
+        metered!(
+            self,
+            "purge_expired_upstream_tokens",
+            self.inner.purge_expired_upstream_tokens(now).await
         )
     }
 }

@@ -33,7 +33,10 @@ use super::{
     with_cookie,
 };
 use crate::config::OidcSettings;
+use crate::store::DynStorage;
+use crate::upstream_tokens::UpstreamTokenSource;
 use mcp_auth_core::{ErrorChain, audit};
+use mcp_auth_core::{UpstreamTokenRecord, UpstreamTokenStore};
 
 /// The sign-in cookie's name on http (local development).
 pub const OIDC_COOKIE: &str = "mcp_auth_oidc";
@@ -59,6 +62,10 @@ pub(crate) struct Federation {
     cookies: SealingKey,
     /// Whether the page also offers the password form (there are local users).
     pub(crate) password_sign_in: bool,
+    /// With `--oidc-keep-tokens`: seals the provider's tokens, kept per grant.
+    tokens: Option<Arc<UpstreamTokenSource>>,
+    /// Where the provider's tokens wait, sealed, between the callback and the consent.
+    storage: DynStorage,
 }
 
 impl std::fmt::Debug for Federation {
@@ -81,6 +88,9 @@ struct ConsentCookie {
     request_id: String,
     subject: String,
     expires_at: i64,
+    /// With `--oidc-keep-tokens`: where the provider's tokens wait (sealed, in the store: a
+    /// cookie could not hold them), until consent files them under the new grant.
+    pending_tokens: Option<String>,
 }
 
 impl Federation {
@@ -89,12 +99,16 @@ impl Federation {
         settings: OidcSettings,
         cookies: SealingKey,
         password_sign_in: bool,
+        tokens: Option<Arc<UpstreamTokenSource>>,
+        storage: DynStorage,
     ) -> Self {
         Self {
             relying_party,
             settings,
             cookies,
             password_sign_in,
+            tokens,
+            storage,
         }
     }
 
@@ -316,10 +330,30 @@ pub(super) async fn callback(
             return sign_in.unavailable();
         }
     };
+    let pending_tokens = match &federation.tokens {
+        Some(tokens) => {
+            let id = format!("pending:{}", mcp_auth_core::secrets::random_id());
+            let Some(sealed) = tokens.seal(&user.tokens) else {
+                return sign_in.unavailable();
+            };
+            let record = UpstreamTokenRecord::new(
+                id.as_str(),
+                sealed,
+                now().saturating_add(CONSENT_LIFETIME),
+            );
+            if let Err(err) = federation.storage.put_upstream_tokens(&record).await {
+                tracing::error!(error = %ErrorChain(&err), "cannot keep the provider's tokens");
+                return sign_in.unavailable();
+            }
+            Some(id)
+        }
+        None => None,
+    };
     let consent = ConsentCookie {
         request_id: cookie.request_id.clone(),
         subject: subject.clone(),
         expires_at: now().saturating_add(CONSENT_LIFETIME),
+        pending_tokens,
     };
     let Some(sealed) = federation.seal(CONSENT_CONTEXT, &consent) else {
         return sign_in.unavailable();
@@ -362,11 +396,7 @@ pub(super) async fn consent(
         return with_cookie(sign_in.sign_in_failed(), &cleared);
     };
     let response = match form.decision.as_str() {
-        "approve" => match sign_in
-            .provider
-            .complete_authorization(&consent.request_id, &consent.subject)
-            .await
-        {
+        "approve" => match approve(&sign_in, federation, &consent).await {
             Ok(location) => {
                 mcp_auth_core::audit_event!(
                     audit::SIGN_IN_SUCCEEDED,
@@ -385,7 +415,47 @@ pub(super) async fn consent(
         "deny" => deny(&sign_in, &consent.request_id).await,
         _ => sign_in.sign_in_failed(),
     };
+    if let Some(pending) = &consent.pending_tokens
+        && let Err(err) = federation.storage.delete_upstream_tokens(pending).await
+    {
+        // The purge removes it at its expiry anyway.
+        tracing::warn!(error = %ErrorChain(&err), "cannot delete waiting upstream tokens");
+    }
     with_cookie(response, &cleared)
+}
+
+/// Issues the code; with kept tokens, files them under the new grant first.
+async fn approve(
+    sign_in: &SignIn,
+    federation: &Federation,
+    consent: &ConsentCookie,
+) -> Result<String, mcp_auth_core::AuthorizeError> {
+    let Some(pending) = &consent.pending_tokens else {
+        return sign_in
+            .provider
+            .complete_authorization(&consent.request_id, &consent.subject)
+            .await;
+    };
+    let record = federation
+        .storage
+        .get_upstream_tokens(pending, now())
+        .await
+        .map_err(mcp_auth_core::AuthorizeError::from)?
+        // Gone: the consent page outlived its tokens; the sign-in must start again.
+        .ok_or_else(|| {
+            mcp_auth_core::AuthorizeError::new(
+                mcp_auth_types::AuthorizeErrorCode::InvalidRequest,
+                "the sign-in took too long; start again",
+            )
+        })?;
+    sign_in
+        .provider
+        .complete_authorization_with_upstream_tokens(
+            &consent.request_id,
+            &consent.subject,
+            record.sealed,
+        )
+        .await
 }
 
 /// How a sign-in the provider or its answer failed ends.

@@ -68,4 +68,12 @@ pub(super) const SQL: Sql = Sql {
          UNION ALL SELECT c.record FROM codes c \
          WHERE c.expires_at > ?1 AND NOT c.redeemed AND NOT EXISTS \
          (SELECT 1 FROM grants g WHERE g.grant_id = c.grant_id AND g.revoked)",
+
+    put_upstream_tokens: "INSERT INTO upstream_tokens (grant_id, sealed, expires_at) \
+         VALUES (?1, ?2, ?3) ON CONFLICT (grant_id) \
+         DO UPDATE SET sealed = excluded.sealed, expires_at = excluded.expires_at",
+    get_upstream_tokens: "SELECT sealed, expires_at FROM upstream_tokens \
+         WHERE grant_id = ?1 AND expires_at > ?2",
+    delete_upstream_tokens: "DELETE FROM upstream_tokens WHERE grant_id = ?1",
+    purge_upstream_tokens: "DELETE FROM upstream_tokens WHERE expires_at <= ?1",
 };

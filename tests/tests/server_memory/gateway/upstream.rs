@@ -33,10 +33,10 @@ const MAX_RECORDED_BODY: usize = 16 * 1024 * 1024;
 
 /// One request as the upstream received it.
 #[derive(Clone, Debug)]
-pub(super) struct Seen {
-    pub(super) method: Method,
-    pub(super) headers: HeaderMap,
-    pub(super) body: Bytes,
+pub(crate) struct Seen {
+    pub(crate) method: Method,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
     /// Whether the body arrived to its end (false: the connection broke off first).
     pub(super) complete: bool,
 }
@@ -56,14 +56,14 @@ struct Shared {
 }
 
 /// The running stand-in; stops with the test's runtime.
-pub(super) struct Upstream {
-    pub(super) addr: SocketAddr,
+pub(crate) struct Upstream {
+    pub(crate) addr: SocketAddr,
     scheme: &'static str,
     shared: Shared,
 }
 
 impl Upstream {
-    pub(super) async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let shared = Shared::default();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -96,12 +96,12 @@ impl Upstream {
         (upstream, certificate.pem_file)
     }
 
-    pub(super) fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}://{}/mcp", self.scheme, self.addr)
     }
 
     /// Every request received so far.
-    pub(super) fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.shared.seen.lock().unwrap().clone()
     }
 }

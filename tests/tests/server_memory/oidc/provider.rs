@@ -86,6 +86,14 @@ struct Shared {
     /// The authorization requests waiting on the login page, by the page's `login_id`.
     logins: Mutex<HashMap<String, HashMap<String, String>>>,
     token_outcomes: Mutex<Vec<Result<(), String>>>,
+    /// Seconds its access tokens live.
+    access_token_lifetime: std::sync::atomic::AtomicI64,
+    /// Every access token issued, in order.
+    access_tokens: Mutex<Vec<String>>,
+    /// Refresh tokens that may be used (each once: they rotate).
+    refresh_tokens: Mutex<std::collections::HashSet<String>>,
+    /// Refresh-token grants answered.
+    refreshes: std::sync::atomic::AtomicUsize,
 }
 
 /// The running provider; it serves until the test's runtime ends.
@@ -121,6 +129,10 @@ impl Provider {
             authorizations: Mutex::default(),
             logins: Mutex::default(),
             token_outcomes: Mutex::default(),
+            access_token_lifetime: std::sync::atomic::AtomicI64::new(300),
+            access_tokens: Mutex::default(),
+            refresh_tokens: Mutex::default(),
+            refreshes: std::sync::atomic::AtomicUsize::new(0),
         });
         let app = axum::Router::new()
             .route(
@@ -168,6 +180,26 @@ impl Provider {
     /// The query of every request `/authorize` received.
     pub(super) fn authorizations(&self) -> Vec<HashMap<String, String>> {
         self.shared.authorizations.lock().unwrap().clone()
+    }
+
+    /// Makes its access tokens live `seconds`.
+    #[allow(dead_code)] // the browser tests do not keep tokens
+    pub(super) fn access_token_lifetime(&self, seconds: i64) {
+        self.shared
+            .access_token_lifetime
+            .store(seconds, Ordering::SeqCst);
+    }
+
+    /// Every access token it issued, in order.
+    #[allow(dead_code)] // the browser tests do not keep tokens
+    pub(super) fn access_tokens(&self) -> Vec<String> {
+        self.shared.access_tokens.lock().unwrap().clone()
+    }
+
+    /// How many refresh-token grants it answered.
+    #[allow(dead_code)] // the browser tests do not keep tokens
+    pub(super) fn refreshes(&self) -> usize {
+        self.shared.refreshes.load(Ordering::SeqCst)
     }
 
     /// The outcome of every token request: `Ok` when a token was issued, else why not.
@@ -342,6 +374,9 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    if form.get("grant_type").map(String::as_str) == Some("refresh_token") {
+        return refresh(&shared, &headers, &form);
+    }
     let outcome = redeem(&shared, &headers, &form);
     shared
         .token_outcomes
@@ -349,13 +384,11 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         .unwrap()
         .push(outcome.as_ref().map(|_| ()).map_err(|(_, why)| why.clone()));
     match outcome {
-        Ok(id_token) => axum::Json(json!({
-            "access_token": format!("op-at-{:016x}", rand::random::<u64>()),
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "id_token": id_token,
-        }))
-        .into_response(),
+        Ok(id_token) => {
+            let mut answer = fresh_tokens(&shared);
+            answer["id_token"] = json!(id_token);
+            axum::Json(answer).into_response()
+        }
         Err((error, description)) => {
             let status = if error == "invalid_client" {
                 StatusCode::UNAUTHORIZED
@@ -366,6 +399,46 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
             (status, axum::Json(body)).into_response()
         }
     }
+}
+
+/// A new access token and refresh token, recorded.
+fn fresh_tokens(shared: &Shared) -> Value {
+    let access = format!("op-at-{:016x}", rand::random::<u64>());
+    let refresh = format!("op-rt-{:016x}", rand::random::<u64>());
+    shared.access_tokens.lock().unwrap().push(access.clone());
+    shared
+        .refresh_tokens
+        .lock()
+        .unwrap()
+        .insert(refresh.clone());
+    json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": shared.access_token_lifetime.load(Ordering::SeqCst),
+        "refresh_token": refresh,
+    })
+}
+
+/// The refresh-token grant: the client's credentials, then a known refresh token, which
+/// rotates.
+fn refresh(shared: &Shared, headers: &HeaderMap, form: &HashMap<String, String>) -> Response {
+    let authenticated = match shared.auth {
+        ClientAuth::Basic => basic_credentials(headers)
+            .is_some_and(|(id, secret)| id == CLIENT_ID && secret == CLIENT_SECRET),
+        ClientAuth::Post => {
+            form.get("client_id").map(String::as_str) == Some(CLIENT_ID)
+                && form.get("client_secret").map(String::as_str) == Some(CLIENT_SECRET)
+        }
+    };
+    let known = form
+        .get("refresh_token")
+        .is_some_and(|token| shared.refresh_tokens.lock().unwrap().remove(token));
+    if !authenticated || !known {
+        let body = json!({"error": "invalid_grant"});
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    shared.refreshes.fetch_add(1, Ordering::SeqCst);
+    axum::Json(fresh_tokens(shared)).into_response()
 }
 
 /// Checks a token request as a provider must, then signs the ID token. The error is the
