@@ -589,3 +589,41 @@ fn the_upstream_timeout_cannot_outlast_the_request_timeout() {
         .is_ok()
     );
 }
+
+#[test]
+fn keeping_and_forwarding_the_providers_tokens_need_their_prerequisites() {
+    let oidc = [
+        "--oidc-issuer",
+        "https://idp.example",
+        "--oidc-client-id",
+        "x",
+        "--oidc-client-secret",
+        "y",
+    ];
+    let with = |extra: &[&str]| parse(&[&oidc[..], extra].concat());
+    let err = with(&["--oidc-keep-tokens"]).unwrap_err().to_string();
+    assert!(err.starts_with("--oidc-keep-tokens"), "{err}");
+    let kept = with(&["--oidc-keep-tokens", "--secret-key-file", "/run/secret"]).unwrap();
+    assert!(kept.oidc.as_ref().unwrap().keep_tokens);
+    let err = with(&[
+        "--oidc-keep-tokens",
+        "--secret-key-file",
+        "/run/secret",
+        "--forward-upstream-token",
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(err.starts_with("--forward-upstream-token"), "{err}");
+    let forwarding = with(&[
+        "--oidc-keep-tokens",
+        "--secret-key-file",
+        "/run/secret",
+        "--upstream",
+        "http://127.0.0.1:9/mcp",
+        "--forward-upstream-token",
+    ])
+    .unwrap();
+    assert!(forwarding.forward_upstream_token);
+    let err = parse(&["--oidc-keep-tokens"]).unwrap_err().to_string();
+    assert!(err.starts_with("--oidc-keep-tokens"), "{err}");
+}
