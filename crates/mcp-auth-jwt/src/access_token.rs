@@ -51,13 +51,18 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 ///    and a token without `kid` is checked only against a set with one usable key;
 ///    signatures are checked on the blocking pool, one per core at most.
 ///
-/// A verified token is remembered by its SHA-256 until its `exp` but at most
+/// A verified token is remembered until its `exp` but at most
 /// [`MAX_VERIFIED_TOKEN_AGE`](crate::limits::MAX_VERIFIED_TOKEN_AGE) (so that a key the
 /// issuer withdraws stops vouching for its tokens within minutes), at most
 /// [`MAX_VERIFIED_ACCESS_TOKENS`] of them (configurable; beyond it the least useful are
-/// evicted), so a client's next requests cost a hash and a map read. A token that fails a rule is `None` (the resource answers 401
-/// `invalid_token`); an issuer whose keys cannot be had is an `Err` (503), never a 401, so an
-/// identity provider's outage does not make MCP clients re-authorize.
+/// evicted), so a client's next requests cost a hash and a map read. It is found by the
+/// SHA-256 of its signature and must then equal the remembered signed part (`header.payload`)
+/// byte for byte: a hit is exactly a token verified before, and the cache holds no credential
+/// (a signed part without its signature proves nothing).
+///
+/// A token that fails a rule is `None` (the resource answers 401 `invalid_token`); an issuer
+/// whose keys cannot be had is an `Err` (503), never a 401, so an identity provider's outage
+/// does not make MCP clients re-authorize.
 pub struct JwtAccessTokenVerifier {
     issuer: String,
     resource: String,

@@ -52,9 +52,12 @@ pub fn max_concurrent_verifications() -> usize {
 }
 
 /// Verified JWT access tokens a [`JwtAccessTokenVerifier`](crate::JwtAccessTokenVerifier)
-/// remembers at most (about 300 bytes each: their claims, not the tokens): a client's later
-/// requests cost a hash and a lookup until the token expires. Beyond it the least useful
-/// entries are evicted.
+/// remembers at most: a client's later requests cost a hash of the token's signature, a lookup
+/// and a comparison until the token expires. Beyond it the least useful entries are evicted.
+/// Each entry holds the token's claims and its signed part (`header.payload`, which the next
+/// request's token must equal), never its signature: about 700 bytes for a typical ES256 token,
+/// under twice [`MAX_ACCESS_TOKEN_BYTES`] for the longest token accepted, so a few megabytes
+/// when full of ordinary tokens.
 pub const MAX_VERIFIED_ACCESS_TOKENS: usize = 10_000;
 
 /// How long after a failed discovery of an issuer's metadata the next is tried (60 s): a

@@ -45,11 +45,45 @@ secret_type!(
     /// A client's shared secret (RFC 6749 §2.3.1).
     ClientSecret
 );
-secret_type!(
-    /// A raw access token (RFC 6749 §1.4).
-    #[doc(alias = "access_token")]
-    AccessTokenSecret
-);
+
+/// A raw access token (RFC 6749 §1.4).
+///
+/// Unlike the other secrets it holds its value as an `Arc<str>`: a resource server builds one
+/// for every protected request, from the bytes of the `Authorization` header, and the
+/// verifier's answer ([`AccessToken`](crate::AccessToken)) carries a clone of it. A clone
+/// shares the one copy the request made instead of copying the credential again. Sharing
+/// changes nothing about who holds the credential: every clone was handed out by the request
+/// that presented it, and caches and stores never keep one.
+#[doc(alias = "access_token")]
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AccessTokenSecret(std::sync::Arc<str>);
+
+impl AccessTokenSecret {
+    /// Wraps a raw credential: one allocation and one copy of it, whatever the argument's
+    /// type (`&str`, `String`, …).
+    pub fn new(value: impl AsRef<str>) -> Self {
+        Self(std::sync::Arc::from(value.as_ref()))
+    }
+
+    /// The raw credential. Every call site is a place where a secret leaves its wrapper; keep
+    /// them few and never log the result.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+
+    /// Consumes the wrapper and returns the raw credential (a copy: clones may share it).
+    pub fn into_secret(self) -> String {
+        String::from(&*self.0)
+    }
+}
+
+impl std::fmt::Debug for AccessTokenSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessTokenSecret([redacted])")
+    }
+}
+
 secret_type!(
     /// A raw refresh token (RFC 6749 §1.5).
     #[doc(alias = "refresh_token")]
@@ -89,6 +123,14 @@ mod tests {
         );
         assert!(!rendered.contains("s3cret"), "{rendered}");
         assert!(rendered.contains("ClientSecret([redacted])"));
+    }
+
+    #[test]
+    fn access_token_clones_share_one_copy() {
+        let token = AccessTokenSecret::new(String::from("s3cret"));
+        let clone = token.clone();
+        assert!(std::ptr::eq(token.expose_secret(), clone.expose_secret()));
+        assert_eq!(clone.into_secret(), "s3cret");
     }
 
     #[test]

@@ -708,7 +708,7 @@ mod well_formed_bearer_fast_path {
     use http::HeaderValue;
     use proptest::prelude::*;
 
-    use super::super::{exact_bearer, well_formed_bearer};
+    use super::super::{exact_bearer, is_b64token_body, is_b64token_byte, well_formed_bearer};
 
     /// Bytes a header value may hold, weighted towards what makes bearer credentials.
     fn header_bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -741,6 +741,28 @@ mod well_formed_bearer_fast_path {
             let header = format!("{pad}{scheme} {token}{pad}");
             let value = HeaderValue::from_str(&header).expect("a header value");
             prop_assert_eq!(well_formed_bearer(value.as_bytes()), Some(token.as_str()));
+        }
+    }
+
+    #[test]
+    fn the_branch_free_byte_test_is_the_rfc_alphabet() {
+        for b in 0..=u8::MAX {
+            let rfc = b.is_ascii_alphanumeric() || b"-._~+/".contains(&b);
+            assert_eq!(is_b64token_byte(b), rfc, "byte {b:#04x}");
+        }
+    }
+
+    #[test]
+    fn one_bad_byte_anywhere_in_a_long_token_is_found() {
+        // Past several whole 32-byte blocks, so the block path and the tail are both tried.
+        let good = vec![b'a'; 100];
+        assert!(is_b64token_body(&good));
+        for at in 0..good.len() {
+            for bad in [b'=', b' ', b'"', 0x80, 0xff] {
+                let mut body = good.clone();
+                body[at] = bad;
+                assert!(!is_b64token_body(&body), "{bad:#04x} at {at}");
+            }
         }
     }
 
