@@ -21,10 +21,9 @@ use self::cache::VerifiedTokens;
 pub(crate) use self::discovery::IssuerKeys;
 use crate::error::{Failure, JwtConfigError, Rejection, configured_issuer, configured_leeway};
 use crate::id_jag::DEFAULT_LEEWAY;
-use crate::jwks::{HttpJwksFetcher, JwksFetcher, JwksSource};
+use crate::jwks::{JwksFetcher, JwksSource};
 use crate::jws::{self, SigningAlgorithm, UnverifiedJws};
 use crate::limits::{MAX_ACCESS_TOKEN_BYTES, MAX_VERIFIED_ACCESS_TOKENS};
-use crate::verify_pool::VerificationPool;
 
 /// The `typ` of a JWT access token (RFC 9068 §2.1).
 pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
@@ -170,7 +169,7 @@ impl JwtAccessTokenVerifierBuilder {
         self
     }
 
-    /// The fetcher of the issuer's metadata and keys (default: [`HttpJwksFetcher::new`],
+    /// The fetcher of the issuer's metadata and keys (default: [`HttpJwksFetcher::new`](crate::HttpJwksFetcher::new),
     /// https only, for an operator-configured issuer).
     pub fn fetcher(mut self, fetcher: Arc<dyn JwksFetcher>) -> Self {
         self.fetcher = Some(fetcher);
@@ -201,14 +200,7 @@ impl JwtAccessTokenVerifierBuilder {
                 reason: "at least one algorithm is required".to_owned(),
             });
         }
-        let fetcher = match self.fetcher {
-            Some(fetcher) => fetcher,
-            None => Arc::new(HttpJwksFetcher::new()?),
-        };
-        let keys = match self.keys {
-            Some(source) => IssuerKeys::given(&issuer, source, &fetcher)?,
-            None => IssuerKeys::discovered(&issuer, fetcher),
-        };
+        let keys = IssuerKeys::configure(&issuer, self.keys, self.fetcher)?;
         Ok(JwtAccessTokenVerifier {
             resource: resource_url_from_server_url(&self.resource),
             issuer,
@@ -245,15 +237,7 @@ impl JwtAccessTokenVerifier {
         }
         let access = self.check_claims(token, &jws, now)?;
         // Only now, with every claim in order, are keys looked at (and perhaps fetched).
-        let keys = self.keys.keys(jws.kid.as_deref(), now).await?;
-        let candidates = jws.issuer_candidates(&keys)?;
-        // A token without `kid` may not make the verifier try every key of a large set:
-        // every real issuer names the key, and one key is all a set without ids needs.
-        if jws.kid.is_none() && candidates.len() > 1 {
-            return Err(Rejection::UnknownKey.into());
-        }
-        jws.verify(keys, candidates, VerificationPool::global())
-            .await?;
+        self.keys.check_signature(&jws, now).await?;
         Ok(access)
     }
 

@@ -14,10 +14,9 @@ use crate::access_token::IssuerKeys;
 use crate::error::{Failure, JwtConfigError, KeyFetchError, Rejection, VerificationUnavailable};
 use crate::error::{configured_issuer, configured_leeway};
 use crate::id_jag::DEFAULT_LEEWAY;
-use crate::jwks::{HttpJwksFetcher, JwksFetcher, JwksSource};
+use crate::jwks::{JwksFetcher, JwksSource};
 use crate::jws::{self, SigningAlgorithm};
 use crate::limits::{MAX_ID_TOKEN_AGE, MAX_ID_TOKEN_BYTES, MAX_SUBJECT_LENGTH};
-use crate::verify_pool::VerificationPool;
 
 /// Validates the ID tokens one OpenID Provider issues to one client (this relying party).
 ///
@@ -222,17 +221,7 @@ impl IdTokenValidator {
         }
         let subject = subject.to_owned();
         // Only now, with every claim in order, are keys looked at (and perhaps fetched).
-        let keys = self
-            .keys
-            .keys(jws.kid.as_deref(), now)
-            .await
-            .map_err(IdTokenError::Keys)?;
-        let candidates = jws.issuer_candidates(&keys)?;
-        if jws.kid.is_none() && candidates.len() > 1 {
-            return Err(Rejection::UnknownKey.into());
-        }
-        jws.verify(keys, candidates, VerificationPool::global())
-            .await?;
+        self.keys.check_signature(&jws, now).await?;
         Ok(IdTokenClaims {
             subject,
             claims: jws.claims,
@@ -262,7 +251,7 @@ impl IdTokenValidatorBuilder {
         self
     }
 
-    /// How key sets and metadata are fetched (default: [`HttpJwksFetcher`]).
+    /// How key sets and metadata are fetched (default: [`HttpJwksFetcher`](crate::HttpJwksFetcher)).
     #[must_use]
     pub fn fetcher(mut self, fetcher: Arc<dyn JwksFetcher>) -> Self {
         self.fetcher = Some(fetcher);
@@ -292,14 +281,7 @@ impl IdTokenValidatorBuilder {
             });
         }
         let leeway = configured_leeway(self.leeway)?;
-        let fetcher = match self.fetcher {
-            Some(fetcher) => fetcher,
-            None => Arc::new(HttpJwksFetcher::new()?),
-        };
-        let keys = match self.keys {
-            Some(source) => IssuerKeys::given(&issuer, source, &fetcher)?,
-            None => IssuerKeys::discovered(&issuer, fetcher),
-        };
+        let keys = IssuerKeys::configure(&issuer, self.keys, self.fetcher)?;
         Ok(IdTokenValidator {
             issuer,
             client_id: self.client_id,

@@ -41,6 +41,45 @@ impl IssuerKeys {
         Ok(Self::Given(KeyCache::new(issuer, source, fetcher)?))
     }
 
+    /// The keys of `issuer`: `given`, else discovered through its metadata; fetched with
+    /// `fetcher` (default: [`HttpJwksFetcher`](crate::HttpJwksFetcher)).
+    pub(crate) fn configure(
+        issuer: &str,
+        given: Option<JwksSource>,
+        fetcher: Option<Arc<dyn JwksFetcher>>,
+    ) -> Result<Self, JwtConfigError> {
+        let fetcher = match fetcher {
+            Some(fetcher) => fetcher,
+            None => Arc::new(crate::HttpJwksFetcher::new()?),
+        };
+        match given {
+            Some(source) => Self::given(issuer, source, &fetcher),
+            None => Ok(Self::discovered(issuer, fetcher)),
+        }
+    }
+
+    /// Checks `jws`'s signature with the issuer's key its `kid` names (fetching or refetching
+    /// the set as needed), on the bounded verification pool. A token without `kid` may not
+    /// make the check try every key of a large set: every real issuer names the key, and one
+    /// key is all a set without ids needs.
+    pub(crate) async fn check_signature(
+        &self,
+        jws: &crate::jws::UnverifiedJws<'_>,
+        now: i64,
+    ) -> Result<(), crate::error::Failure> {
+        let keys = self.keys(jws.kid.as_deref(), now).await?;
+        let candidates = jws.issuer_candidates(&keys)?;
+        if jws.kid.is_none() && candidates.len() > 1 {
+            return Err(crate::error::Rejection::UnknownKey.into());
+        }
+        jws.verify(
+            keys,
+            candidates,
+            crate::verify_pool::VerificationPool::global(),
+        )
+        .await
+    }
+
     pub(crate) fn discovered(issuer: &str, fetcher: Arc<dyn JwksFetcher>) -> Self {
         Self::Discovered(Discovered {
             issuer: issuer.to_owned(),
