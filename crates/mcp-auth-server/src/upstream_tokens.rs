@@ -7,7 +7,7 @@
 //! every revocation of the grant deletes them. A tool handler finds the source in the HTTP
 //! request's extensions and asks it for the verified principal's token:
 //!
-//! ```ignore
+//! ```text
 //! let source = parts.extensions.get::<Arc<UpstreamTokenSource>>();
 //! let token = source.access_token(&authenticated.token().token).await?;
 //! ```
