@@ -1,6 +1,7 @@
 //! The protected MCP server: tools `echo`, `whoami` and `admin_echo`, served by rmcp over
-//! streamable HTTP. `admin_echo` shows step-up: by default it needs `mcp:admin` besides the
-//! endpoint's `mcp:tools`, enforced by the operation-scope layer before the call gets here.
+//! streamable HTTP. `admin_echo` shows step-up: with `--tool-scope admin_echo=mcp:admin` it
+//! needs `mcp:admin` besides the endpoint's `mcp:tools`, enforced by the operation-scope layer
+//! before the call gets here.
 
 use std::sync::Arc;
 
@@ -49,9 +50,11 @@ impl Tools {
         Ok(CallToolResult::success(vec![ContentBlock::text(args.text)]))
     }
 
-    /// Returns its `text` argument, like `echo`, but needs the `mcp:admin` scope (by the
-    /// default `tool_scopes`), so that a client with only `mcp:tools` must step up.
-    #[tool(description = "Return the given text unchanged; needs the mcp:admin scope")]
+    /// Returns its `text` argument, like `echo`; the operator gives it a scope of its own
+    /// (`--tool-scope admin_echo=mcp:admin`) to show how a client with only `mcp:tools` steps up.
+    #[tool(
+        description = "Return the given text unchanged; may need a scope of its own (mcp:admin)"
+    )]
     fn admin_echo(
         &self,
         Parameters(args): Parameters<EchoArgs>,
@@ -105,8 +108,8 @@ impl ServerHandler for Tools {
             ))
             .with_instructions(
                 "A demo MCP server behind OAuth: `echo` returns its text, `whoami` describes \
-                 the access token you called with, `admin_echo` returns its text but needs \
-                 the mcp:admin scope.",
+                 the access token you called with, `admin_echo` returns its text but may \
+                 need a scope of its own (mcp:admin, when the operator sets one).",
             )
     }
 }
