@@ -162,11 +162,7 @@ fn is_fresh(tokens: &UpstreamTokens) -> bool {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
-        })
+    mcp_auth_core::Clock::now(&mcp_auth_core::SystemClock)
 }
 
 /// The gateway's `X-MCP-Auth-Upstream-Token` (`--forward-upstream-token`).

@@ -332,38 +332,22 @@ async fn upstream_failures_are_clear_and_name_no_address() {
     assert_eq!(ready.status(), StatusCode::OK);
     let (token, _) = token_of(&server, "alice", ALICE_PASSWORD).await;
     let session = initialize(&server, &token).await;
-    let response = server
-        .mcp_post(Some(&token), Some(&session), call("slow"))
-        .await;
-    assert_failure(
-        response,
-        StatusCode::GATEWAY_TIMEOUT,
-        "upstream_timeout",
-        &upstream.addr,
-    )
-    .await;
-    let response = server
-        .mcp_post(Some(&token), Some(&session), call("reject"))
-        .await;
-    assert_failure(
-        response,
-        StatusCode::BAD_GATEWAY,
-        "upstream_rejected_gateway",
-        &upstream.addr,
-    )
-    .await;
-    // A redirect would name the upstream and lead the client around the gateway.
-    let response = server
-        .mcp_post(Some(&token), Some(&session), call("redirect"))
-        .await;
-    assert!(response.headers().get("location").is_none());
-    assert_failure(
-        response,
-        StatusCode::BAD_GATEWAY,
-        "upstream_redirected",
-        &upstream.addr,
-    )
-    .await;
+    // A redirect would also name the upstream and lead the client around the gateway.
+    for (tool, status, error) in [
+        ("slow", StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
+        (
+            "reject",
+            StatusCode::BAD_GATEWAY,
+            "upstream_rejected_gateway",
+        ),
+        ("redirect", StatusCode::BAD_GATEWAY, "upstream_redirected"),
+    ] {
+        let response = server
+            .mcp_post(Some(&token), Some(&session), call(tool))
+            .await;
+        assert!(response.headers().get("location").is_none(), "{tool}");
+        assert_failure(response, status, error, &upstream.addr).await;
+    }
 
     // A declared body over the limit is refused before anything is forwarded (see
     // `admin_token` for why the token has every scope).

@@ -517,9 +517,5 @@ async fn deny(sign_in: &SignIn, request_id: &str) -> Response {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
-        })
+    mcp_auth_core::Clock::now(&mcp_auth_core::SystemClock)
 }
