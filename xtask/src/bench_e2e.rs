@@ -24,6 +24,7 @@
 mod gateway;
 mod http;
 mod load;
+mod profile;
 mod report;
 mod requests;
 
@@ -67,26 +68,39 @@ const FLOOR_TOKEN: &str = "floor-token-0123456789abcdef0123456789abcdef";
 const UNKNOWN_TOKEN: &str = "unknown-token-0123456789abcdef0123456789abcdef";
 
 pub(crate) use gateway::run as run_gateway;
+pub(crate) use profile::run as run_profile;
 
 /// Builds the release `mcp-auth-server` and the example `example` of `mcp-auth-tests`, and
 /// returns their paths.
 fn build(sh: &Shell, root: &Path, cargo: &str, example: &str) -> Result<(PathBuf, PathBuf)> {
+    build_profile(sh, root, cargo, example, "release")
+}
+
+/// [`build`] with the cargo profile `profile` (`release`, or `profiling`: release with line
+/// tables, for `bench profile`).
+fn build_profile(
+    sh: &Shell,
+    root: &Path,
+    cargo: &str,
+    example: &str,
+    profile: &str,
+) -> Result<(PathBuf, PathBuf)> {
     cmd!(
         sh,
-        "{cargo} build --release --package mcp-auth-server --bin mcp-auth-server"
+        "{cargo} build --profile {profile} --package mcp-auth-server --bin mcp-auth-server"
     )
     .run()?;
     cmd!(
         sh,
-        "{cargo} build --release --package mcp-auth-tests --example {example}"
+        "{cargo} build --profile {profile} --package mcp-auth-tests --example {example}"
     )
     .run()?;
-    let release = std::env::var_os("CARGO_TARGET_DIR")
+    let out = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root.join("target"), PathBuf::from)
-        .join("release");
+        .join(profile);
     Ok((
-        release.join("mcp-auth-server"),
-        release.join("examples").join(example),
+        out.join("mcp-auth-server"),
+        out.join("examples").join(example),
     ))
 }
 

@@ -66,6 +66,9 @@ commands:
                 with ratios to the floor, and tools/call latency on one kept-alive
                 connection (servers pinned to one core with taskset; ~3 minutes
                 after the release builds)
+  bench profile TARGET ENDPOINT
+                perf record of one server (floor, memory, sqlite) under one endpoint's
+                load of `bench e2e`, into target/bench-profile.data
   bench gateway a trivial MCP upstream loaded directly and through mcp-auth-server
                 --upstream, 64 connections both ways, alternating rounds: the gateway's
                 CPU per request, the upstream's, p50/p99 under load and sequential, and
@@ -206,6 +209,11 @@ fn interop() -> Result<ExitCode> {
 /// target, which has the workspace's crates at hand; this only builds and runs it optimised.
 /// The binary's end-to-end runs live in `bench_e2e.rs` and `bench_e2e/gateway.rs`.
 fn bench(args: &[String]) -> Result<ExitCode> {
+    if let [first, rest @ ..] = args
+        && first == "profile"
+    {
+        return bench_e2e::run_profile(&shell()?, &project_root(), &cargo(), rest);
+    }
     let (lib, e2e, gateway) = match args {
         [] => (true, true, true),
         [only] if only == "lib" => (true, false, false),

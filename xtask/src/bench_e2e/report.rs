@@ -56,6 +56,18 @@ impl Endpoint {
         }
     }
 
+    /// The endpoint's name on the command line (`cargo xtask bench profile`).
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Self::Metadata => "metadata",
+            Self::ToolsCall => "tools-call",
+            Self::UnknownBearer => "unknown-bearer",
+            Self::TokenIssuance => "issuance",
+            Self::BogusCode => "bogus-code",
+            Self::Registration => "registration",
+        }
+    }
+
     fn index(self) -> usize {
         Self::ALL.iter().position(|e| *e == self).unwrap_or(0)
     }
