@@ -42,18 +42,25 @@ pub struct MemoryStore {
     state: RwLock<State>,
 }
 
+/// A map keyed by what this server generated: SHA-256 hashes of its random credentials, and
+/// its random grant ids. No caller can choose such keys, so the maps that hold the store's
+/// bulk use foldhash (seeded per process) instead of SipHash, which was a quarter of an
+/// issuance's time in this store. Maps keyed by what a caller names (client ids, which
+/// metadata-document URLs are; assertion ids) keep the standard hasher.
+type GeneratedKeyMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 struct State {
     clients: HashMap<String, ClientRecord>,
-    requests: HashMap<[u8; 32], AuthorizationRequestRecord>,
-    codes: HashMap<[u8; 32], CodeEntry>,
+    requests: GeneratedKeyMap<[u8; 32], AuthorizationRequestRecord>,
+    codes: GeneratedKeyMap<[u8; 32], CodeEntry>,
     /// Access tokens in the shared form the immediate lookup hands out.
-    access: HashMap<[u8; 32], SharedAccessTokenRecord>,
-    refresh: HashMap<[u8; 32], RefreshEntry>,
+    access: GeneratedKeyMap<[u8; 32], SharedAccessTokenRecord>,
+    refresh: GeneratedKeyMap<[u8; 32], RefreshEntry>,
     /// Each grant's access and refresh tokens (rotated markers included), so that rotating or
     /// revoking a grant finds its records without a scan of every token.
-    grants: HashMap<Arc<str>, GrantTokens>,
-    revoked_grants: HashMap<String, i64>,
+    grants: GeneratedKeyMap<Arc<str>, GrantTokens>,
+    revoked_grants: GeneratedKeyMap<String, i64>,
     assertion_ids: HashMap<(String, String), i64>,
     /// A handful at most: see [`SigningKeyStore`].
     signing_keys: BTreeMap<i64, SigningKeyRecord>,
@@ -288,7 +295,7 @@ fn push(list: &mut Vec<[u8; 32]>, hash: [u8; 32]) {
 /// Gives back the memory of a map that sweeping left mostly empty (a hash map keeps its
 /// capacity when entries are removed), so that a burst of short-lived records does not keep
 /// its peak footprint.
-fn compact<K: Eq + std::hash::Hash, V>(map: &mut HashMap<K, V>) {
+fn compact<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(map: &mut HashMap<K, V, S>) {
     if map.capacity() > 4 * map.len().max(64) {
         map.shrink_to(2 * map.len());
     }
