@@ -1,6 +1,7 @@
 //! [`SqliteStore`]: storage in one SQLite database file (or in memory).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use mcp_auth_core::StorageError;
@@ -13,7 +14,9 @@ use crate::detach::fit_for_reuse;
 use crate::dialect::{Dialect, Sql};
 use crate::error::storage_error;
 use crate::shared::storage_impls;
+use batch::IssueBatcher;
 
+mod batch;
 mod sql;
 mod writes;
 
@@ -38,7 +41,10 @@ mod writes;
 /// SQLite's lock with the busy handler's growing sleeps. Reads use a pool of
 /// [`MAX_CONNECTIONS`](Self::MAX_CONNECTIONS), which WAL lets run beside the writer.
 ///
-/// Clones share the pools.
+/// Concurrent token issuances are committed together, in one transaction per batch (group
+/// commit; see the `sqlite::batch` module).
+///
+/// Clones share the pools and the issuance batcher.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Reads (and the deployment's own queries, through [`pool`](Self::pool)).
@@ -46,6 +52,8 @@ pub struct SqliteStore {
     /// Every write: one connection, or the same pool as `pool` where that cannot be (an
     /// in-memory database, a pool from [`from_pool`](Self::from_pool)).
     writer: SqlitePool,
+    /// Queues token issuances for group commit on `writer`.
+    issues: Arc<IssueBatcher>,
 }
 
 impl SqliteStore {
@@ -126,7 +134,11 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(storage_error)?;
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            issues: Arc::default(),
+        })
     }
 
     /// A store on a pool configured by the caller, used for reads and writes alike. The pool's
@@ -136,6 +148,7 @@ impl SqliteStore {
         Self {
             writer: pool.clone(),
             pool,
+            issues: Arc::default(),
         }
     }
 

@@ -8,7 +8,11 @@
 //! revoking each send **one** query: `BEGIN IMMEDIATE; …; COMMIT` as a multi-statement query
 //! (sqlx's SQLite driver prepares and caches it like any other: one `VirtualStatement` per
 //! connection, its statements prepared once). `?N` parameters are numbered, so every statement
-//! of the query reads the same arguments.
+//! of the query reads the same arguments. (A statement that skips numbers — `?5` without
+//! `?2`–`?4` — leaves unnamed gaps, which sqlx fills from a running count of arguments and stops
+//! binding once that count passes the number of arguments; these texts stay well below, and the
+//! generated batch texts use `$N`, see [`super::batch`].) Issuing goes one step further:
+//! concurrent issuances share one such query and one commit (see [`super::batch`]).
 //!
 //! The logic that used to sit between statements is in the SQL instead: every write after the
 //! first is guarded by an `EXISTS` over the state that allows it (the grant is live, the old
@@ -31,11 +35,13 @@
 use mcp_auth_core::StorageError;
 use mcp_auth_core::secrets::SecretHash;
 use mcp_auth_core::storage::{AccessTokenRecord, RefreshTokenRecord, Rotation};
+use sqlx::pool::PoolConnection;
 use sqlx::query::Query;
 use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
 use sqlx::{Row as _, Sqlite};
 
 use super::SqliteStore;
+use super::batch::Issue;
 use crate::codec::encode;
 use crate::detach::detached;
 use crate::dialect::TokenWrites;
@@ -44,33 +50,6 @@ use crate::grant::check_same_grant;
 
 /// A query with its arguments bound and owned, ready to move onto a detached task.
 type Prepared = Query<'static, Sqlite, SqliteArguments<'static>>;
-
-/// Issuing: claims the grant (creates its row or extends `keep_until`, unless revoked; the
-/// `RETURNING` row says it was claimed) and stores the tokens if it was. `?1` grant, `?2`
-/// keep-until, `?3`–`?5` the access token, `?6`–`?8` the refresh token.
-macro_rules! issue_sql {
-    ($($refresh:literal)?) => {
-        concat!(
-            "BEGIN IMMEDIATE;",
-            "INSERT INTO grants (grant_id, revoked, keep_until) VALUES (?1, 0, ?2) \
-             ON CONFLICT (grant_id) DO UPDATE SET keep_until = max(keep_until, excluded.keep_until) \
-             WHERE NOT revoked \
-             RETURNING 1 AS claimed;",
-            "INSERT INTO access_tokens (token_hash, grant_id, expires_at, record) \
-             SELECT ?3, ?1, ?4, ?5 \
-             WHERE EXISTS (SELECT 1 FROM grants WHERE grant_id = ?1 AND NOT revoked);",
-            $($refresh,)?
-            "COMMIT;"
-        )
-    };
-}
-
-const ISSUE_ACCESS: &str = issue_sql!();
-const ISSUE_PAIR: &str = issue_sql!(
-    "INSERT INTO refresh_tokens (token_hash, grant_id, expires_at, record) \
-     SELECT ?6, ?1, ?7, ?8 \
-     WHERE EXISTS (SELECT 1 FROM grants WHERE grant_id = ?1 AND NOT revoked);"
-);
 
 /// The condition every write of a rotation waits for: the old refresh token (`?1`, live at
 /// `?2`) is unrotated and belongs to `?3`, whose grant row is not revoked. It stays true until
@@ -137,8 +116,9 @@ const PURGE_TOKENS: &str = "BEGIN IMMEDIATE;\
      DELETE FROM grants WHERE keep_until <= ?1 AND NOT revoked;\
      COMMIT;";
 
-/// Each write is bound here, on the caller's task, and run detached on the writer: a caller
-/// that stops waiting cannot stop it half-way, with the write lock held.
+/// Each write is bound here, on the caller's task, and run detached on the writer (issuances
+/// by the batcher's task, with the issuances waiting beside them): a caller that stops waiting
+/// cannot stop it half-way, with the write lock held.
 impl TokenWrites for SqliteStore {
     async fn issue(
         &self,
@@ -146,9 +126,8 @@ impl TokenWrites for SqliteStore {
         refresh: Option<&RefreshTokenRecord>,
         keep_until: i64,
     ) -> Result<bool, StorageError> {
-        let query = issue_query(access, refresh, keep_until)?;
-        let pool = self.writer.clone();
-        detached(async move { issued(pool, query).await }).await
+        let issue = Issue::new(access, refresh, keep_until)?;
+        self.issues.issue(&self.writer, issue).await
     }
 
     async fn rotate(
@@ -181,25 +160,6 @@ fn key(hash: &SecretHash) -> Vec<u8> {
     hash.as_bytes().to_vec()
 }
 
-/// `TokenStore::issue_tokens`, bound: run it with [`issued`].
-fn issue_query(
-    access: &AccessTokenRecord,
-    refresh: Option<&RefreshTokenRecord>,
-    keep_until: i64,
-) -> Result<Prepared, StorageError> {
-    let query = sqlx::query(if refresh.is_some() {
-        ISSUE_PAIR
-    } else {
-        ISSUE_ACCESS
-    })
-    .bind(access.grant_id.clone())
-    .bind(keep_until)
-    .bind(key(&access.token_hash))
-    .bind(access.expires_at)
-    .bind(encode(access)?);
-    bind_refresh(query, refresh)
-}
-
 /// Binds the refresh token's parameters, when there is one, after the access token's.
 fn bind_refresh(
     query: Prepared,
@@ -212,11 +172,6 @@ fn bind_refresh(
             .bind(encode(refresh)?),
         None => query,
     })
-}
-
-/// Runs an [`issue_query`]: `false` when the grant was revoked and nothing was stored.
-async fn issued(pool: SqlitePool, query: Prepared) -> Result<bool, StorageError> {
-    Ok(!run(pool, query).await?.is_empty())
 }
 
 /// `TokenStore::rotate_refresh_token`, bound: run it with [`rotated`].
@@ -304,14 +259,23 @@ async fn purge_tokens(pool: SqlitePool, now: i64) -> Result<u64, StorageError> {
 /// connection covers the case where there was).
 async fn run(pool: SqlitePool, query: Prepared) -> Result<Vec<SqliteRow>, StorageError> {
     let mut conn = pool.acquire().await.map_err(storage_error)?;
+    run_on(&mut conn, query).await
+}
+
+/// [`run`] on a connection already acquired (the batcher runs a batch, and after a failure
+/// each of its issuances alone, on the one connection).
+pub(super) async fn run_on<'q>(
+    conn: &mut PoolConnection<Sqlite>,
+    query: Query<'q, Sqlite, SqliteArguments<'q>>,
+) -> Result<Vec<SqliteRow>, StorageError> {
     // `fetch_all`, never `fetch_optional`/`fetch_one`: those stop the query at the first row,
     // before its `COMMIT`.
-    match query.fetch_all(&mut *conn).await {
+    match query.fetch_all(&mut **conn).await {
         Ok(rows) => Ok(rows),
         Err(error) => {
             // (`sqlx::query`, not `raw_sql`: rustc cannot prove the latter's future `Send`
             // for the detached task.)
-            if sqlx::query("ROLLBACK").execute(&mut *conn).await.is_err() {
+            if sqlx::query("ROLLBACK").execute(&mut **conn).await.is_err() {
                 conn.close_on_drop();
             }
             Err(storage_error(error))
@@ -325,6 +289,7 @@ mod tests {
 
     use super::*;
     use crate::SqliteStore;
+    use crate::sqlite::batch::{MAX_ISSUES_PER_COMMIT, issue_alone, issue_sql};
 
     const NOW: i64 = 1_000;
 
@@ -354,14 +319,8 @@ mod tests {
 
     #[test]
     fn every_write_query_is_one_transaction_from_begin_to_commit() {
-        for sql in [
-            ISSUE_ACCESS,
-            ISSUE_PAIR,
-            ROTATE_TO_ACCESS,
-            ROTATE_TO_PAIR,
-            REVOKE,
-            PURGE_TOKENS,
-        ] {
+        let issues = (1..=MAX_ISSUES_PER_COMMIT).map(|count| issue_sql(count).expect("text"));
+        for sql in issues.chain([ROTATE_TO_ACCESS, ROTATE_TO_PAIR, REVOKE, PURGE_TOKENS]) {
             assert!(sql.starts_with("BEGIN IMMEDIATE;"), "{sql}");
             assert!(sql.ends_with("COMMIT;"), "{sql}");
             assert_eq!(sql.matches("BEGIN").count(), 1, "{sql}");
@@ -379,8 +338,10 @@ mod tests {
             .execute(&pool)
             .await
             .expect("create");
-        let query = issue_query(&access("g", "a"), None, NOW + 60).expect("bind");
-        assert!(issued(pool.clone(), query).await.is_err());
+        let issue = Issue::new(&access("g", "a"), None, NOW + 60).expect("bind");
+        let mut conn = pool.acquire().await.expect("connection");
+        assert!(issue_alone(&mut conn, issue).await.is_err());
+        drop(conn);
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&pool)
             .await
