@@ -414,7 +414,9 @@ pub(crate) fn protected_mcp(
         .layer(
             SessionBindingLayer::default()
                 .max_per_principal(config.limits.mcp_sessions_per_principal),
-        );
+        )
+        // An answer over SSE leaves with its head in one write (see `sse_head`).
+        .layer(crate::sse_head::HoldSseHeadLayer);
     if let Some(upstream) = upstream {
         tracing::info!(upstream = %upstream.upstream(), "gateway: /mcp proxies the upstream MCP server");
         return Router::new().route_service("/mcp", layers.service(upstream));

@@ -16,6 +16,7 @@ mod metrics;
 mod resource_server;
 mod sign_in;
 mod signing;
+mod sse_head;
 mod store;
 mod throttle;
 mod upstream_tokens;

@@ -48,6 +48,16 @@ pub const LOG_BUFFER_BYTES: usize = 1024 * 1024;
 /// wake-up per batch instead of per line, and a line appears within about that delay.
 pub const LOG_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// How long an `/mcp` event stream's head may wait for its first event (5 ms; see
+/// `src/sse_head.rs`): far above what a quick tool takes on a loopback or LAN round trip (tens
+/// to hundreds of µs), far below what a person or an MCP client could notice, and a small
+/// fraction of the request timeout, which counts to the head.
+pub const SSE_HEAD_HOLD: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Bytes of events buffered with a held head at most (64 KiB): a first event larger than
+/// that is sent as it comes instead of being gathered.
+pub const SSE_HEAD_HOLD_BYTES: usize = 64 * 1024;
+
 /// Bytes of a request path the access log prints at most: real paths are a few dozen bytes,
 /// and a 16 KiB path (the header limit) must not make a 16 KiB log line.
 pub const LOGGED_PATH_MAX: usize = 256;
