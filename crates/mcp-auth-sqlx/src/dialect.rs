@@ -8,10 +8,11 @@
 //!
 //! What cannot be shared stays with its database: which pool a read or a write uses (SQLite
 //! has a writing pool of one connection beside its reading pool) and which text a database
-//! refuses to store (PostgreSQL: NUL), behind [`Dialect`]; and the token writes that take a
+//! refuses to store (PostgreSQL: NUL), behind [`Dialect`]; the token writes that take a
 //! grant's lock, whose atomicity each database reaches its own way (SQLite: one `BEGIN
 //! IMMEDIATE; …; COMMIT` query; PostgreSQL: row locks and data-modifying `WITH` clauses),
-//! behind [`TokenWrites`].
+//! behind [`TokenWrites`]; and how a client registration is written (SQLite: committed with
+//! other registrations waiting; PostgreSQL: the shared statement), behind [`ClientWrites`].
 
 use std::future::Future;
 
@@ -80,12 +81,28 @@ pub(crate) trait TokenWrites: Dialect {
     fn purge(&self, now: i64) -> impl Future<Output = Result<u64, StorageError>> + Send;
 }
 
+/// How a client registration is written: implemented in `sqlite.rs` (group commit, see the
+/// `sqlite::batch` module) and `postgres.rs` (the shared statement, [`Sql::insert_client`]),
+/// called by the shared `ClientStore::insert_client` after the `client_id` passed
+/// [`Dialect::storable`] and the record was encoded.
+pub(crate) trait ClientWrites: Dialect {
+    /// `ClientStore::insert_client`: stores `record` (JSON) under `client_id`; a taken id is a
+    /// unique violation (`Conflict`).
+    fn insert(
+        &self,
+        client_id: &str,
+        record: String,
+    ) -> impl Future<Output = Result<(), StorageError>> + Send;
+}
+
 /// The statements of the shared operations, one field per statement, each written once per
 /// database (`sqlite/sql.rs`, `postgres/sql.rs`). A field's documentation gives its parameters,
 /// which both texts bind in that order, and what it must return; the operation that runs it is
 /// in [`shared`](crate::shared).
 pub(crate) struct Sql {
-    /// Inserts a client: `client_id`, `record`. A taken id fails the primary key.
+    /// Inserts a client: `client_id`, `record`. A taken id fails the primary key. Run by
+    /// [`ClientWrites`]; SQLite's text is one statement that its batches repeat, renumbered
+    /// (`sqlite::batch`).
     pub(crate) insert_client: &'static str,
     /// Inserts or replaces a client: `client_id`, `record`.
     pub(crate) upsert_client: &'static str,

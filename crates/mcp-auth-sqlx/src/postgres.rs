@@ -8,7 +8,7 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::detach::fit_for_reuse;
-use crate::dialect::{Dialect, Sql};
+use crate::dialect::{ClientWrites, Dialect, Sql};
 use crate::error::{NulCharacter, storage_error};
 use crate::shared::storage_impls;
 
@@ -123,6 +123,20 @@ impl Dialect for PostgresStore {
         } else {
             Ok(())
         }
+    }
+}
+
+/// A registration is the shared `insert_client` statement on the pool: PostgreSQL commits
+/// concurrent transactions in parallel, and several instances may share the database.
+impl ClientWrites for PostgresStore {
+    async fn insert(&self, client_id: &str, record: String) -> Result<(), StorageError> {
+        sqlx::query(Self::SQL.insert_client)
+            .bind(client_id)
+            .bind(record)
+            .execute(self.writer())
+            .await
+            .map_err(storage_error)?;
+        Ok(())
     }
 }
 

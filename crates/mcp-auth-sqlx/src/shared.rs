@@ -20,9 +20,10 @@ pub(crate) fn key(hash: &SecretHash) -> &[u8] {
 }
 
 /// Implements every storage trait of `mcp-auth-core` for `$store`, a
-/// [`Dialect`](crate::dialect::Dialect) with [`TokenWrites`](crate::dialect::TokenWrites): the
-/// shared operations in full, the token writes by the store's own after the grant rules of
-/// [`crate::grant`].
+/// [`Dialect`](crate::dialect::Dialect) with [`TokenWrites`](crate::dialect::TokenWrites) and
+/// [`ClientWrites`](crate::dialect::ClientWrites): the shared operations in full, the token
+/// writes by the store's own after the grant rules of [`crate::grant`], and a client's insert
+/// by the store's own after the shared checks and encoding.
 macro_rules! storage_impls {
     ($store:ty) => {
         const _: () = {
@@ -37,7 +38,7 @@ macro_rules! storage_impls {
             };
 
             use $crate::codec::{decode, encode, encode_client};
-            use $crate::dialect::{Dialect, TokenWrites};
+            use $crate::dialect::{ClientWrites, Dialect, TokenWrites};
             use $crate::error::storage_error;
             use $crate::grant::grant_keep_until;
             use $crate::shared::key;
@@ -47,13 +48,8 @@ macro_rules! storage_impls {
             impl ClientStore for $store {
                 async fn insert_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
                     Self::storable("client_id", &client.info.client_id)?;
-                    sqlx::query(Self::SQL.insert_client)
-                        .bind(&client.info.client_id)
-                        .bind(encode_client(client)?)
-                        .execute(self.writer())
-                        .await
-                        .map_err(storage_error)?;
-                    Ok(())
+                    let record = encode_client(client)?;
+                    ClientWrites::insert(self, &client.info.client_id, record).await
                 }
 
                 async fn upsert_client(&self, client: &ClientRecord) -> Result<(), StorageError> {

@@ -11,10 +11,10 @@ use sqlx::sqlite::{
 };
 
 use crate::detach::fit_for_reuse;
-use crate::dialect::{Dialect, Sql};
+use crate::dialect::{ClientWrites, Dialect, Sql};
 use crate::error::storage_error;
 use crate::shared::storage_impls;
-use batch::IssueBatcher;
+use batch::{ClientInsert, ClientInsertBatcher, IssueBatcher};
 
 mod batch;
 mod sql;
@@ -24,9 +24,9 @@ mod writes;
 /// on one machine), or an in-memory database for tests and development.
 ///
 /// SQLite serialises writers. Every multi-statement operation (issuing, rotating, revoking,
-/// purging tokens) runs in a `BEGIN IMMEDIATE` transaction, which takes the write lock before
-/// its first read, so no two of them interleave and none fails half-way on a lock upgrade;
-/// single-statement operations (taking a code, recording an assertion id, inserting a signing
+/// purging tokens; registering clients, which are committed several at a time) runs in a
+/// `BEGIN IMMEDIATE` transaction, which takes the write lock before its first read, so no two
+/// of them interleave and none fails half-way on a lock upgrade; single-statement operations (taking a code, recording an assertion id, inserting a signing
 /// key) are atomic on their own. Each of those transactions is one query,
 /// `BEGIN IMMEDIATE; …; COMMIT`, so one call to the connection's thread (see the
 /// `sqlite::writes` module).
@@ -42,9 +42,9 @@ mod writes;
 /// [`MAX_CONNECTIONS`](Self::MAX_CONNECTIONS), which WAL lets run beside the writer.
 ///
 /// Concurrent token issuances are committed together, in one transaction per batch (group
-/// commit; see the `sqlite::batch` module).
+/// commit; see the `sqlite::batch` module), and so are concurrent client registrations.
 ///
-/// Clones share the pools and the issuance batcher.
+/// Clones share the pools and the batchers.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Reads (and the deployment's own queries, through [`pool`](Self::pool)).
@@ -54,6 +54,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Queues token issuances for group commit on `writer`.
     issues: Arc<IssueBatcher>,
+    /// Queues client registrations for group commit on `writer`.
+    client_inserts: Arc<ClientInsertBatcher>,
 }
 
 impl SqliteStore {
@@ -138,6 +140,7 @@ impl SqliteStore {
             pool,
             writer,
             issues: Arc::default(),
+            client_inserts: Arc::default(),
         })
     }
 
@@ -149,6 +152,7 @@ impl SqliteStore {
             writer: pool.clone(),
             pool,
             issues: Arc::default(),
+            client_inserts: Arc::default(),
         }
     }
 
@@ -185,6 +189,15 @@ impl Dialect for SqliteStore {
     /// SQLite text holds any string, NUL included.
     fn storable(_what: &'static str, _text: &str) -> Result<(), StorageError> {
         Ok(())
+    }
+}
+
+/// A registration is committed with the others waiting for the writer (group commit, see the
+/// `sqlite::batch` module), by the batcher's task whatever the caller does.
+impl ClientWrites for SqliteStore {
+    async fn insert(&self, client_id: &str, record: String) -> Result<(), StorageError> {
+        let insert = ClientInsert::new(client_id, record);
+        self.client_inserts.submit(&self.writer, insert).await
     }
 }
 

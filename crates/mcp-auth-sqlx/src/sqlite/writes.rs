@@ -127,7 +127,7 @@ impl TokenWrites for SqliteStore {
         keep_until: i64,
     ) -> Result<bool, StorageError> {
         let issue = Issue::new(access, refresh, keep_until)?;
-        self.issues.issue(&self.writer, issue).await
+        self.issues.submit(&self.writer, issue).await
     }
 
     async fn rotate(
@@ -289,7 +289,7 @@ mod tests {
 
     use super::*;
     use crate::SqliteStore;
-    use crate::sqlite::batch::{MAX_ISSUES_PER_COMMIT, issue_alone, issue_sql};
+    use crate::sqlite::batch::{MAX_OPS_PER_COMMIT, Op as _, run_alone};
 
     const NOW: i64 = 1_000;
 
@@ -319,7 +319,7 @@ mod tests {
 
     #[test]
     fn every_write_query_is_one_transaction_from_begin_to_commit() {
-        let issues = (1..=MAX_ISSUES_PER_COMMIT).map(|count| issue_sql(count).expect("text"));
+        let issues = (1..=MAX_OPS_PER_COMMIT).map(|count| Issue::sql(count).expect("text"));
         for sql in issues.chain([ROTATE_TO_ACCESS, ROTATE_TO_PAIR, REVOKE, PURGE_TOKENS]) {
             assert!(sql.starts_with("BEGIN IMMEDIATE;"), "{sql}");
             assert!(sql.ends_with("COMMIT;"), "{sql}");
@@ -340,7 +340,7 @@ mod tests {
             .expect("create");
         let issue = Issue::new(&access("g", "a"), None, NOW + 60).expect("bind");
         let mut conn = pool.acquire().await.expect("connection");
-        assert!(issue_alone(&mut conn, issue).await.is_err());
+        assert!(run_alone(&mut conn, issue).await.is_err());
         drop(conn);
         sqlx::query("BEGIN IMMEDIATE")
             .execute(&pool)

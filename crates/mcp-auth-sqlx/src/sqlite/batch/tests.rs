@@ -6,15 +6,17 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use mcp_auth_core::storage::{RefreshLookup, TokenStore};
+use mcp_auth_core::secrets::SecretHash;
+use mcp_auth_core::storage::{AccessTokenRecord, RefreshLookup, RefreshTokenRecord, TokenStore};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
+use super::issue::PARAMS_PER_ISSUE;
 use super::*;
 use crate::SqliteStore;
 
 const NOW: i64 = 1_000;
 
-/// Issuances started at once by the concurrency tests: many times [`MAX_ISSUES_PER_COMMIT`].
+/// Issuances started at once by the concurrency tests: many times [`MAX_OPS_PER_COMMIT`].
 const CONCURRENT: usize = 200;
 
 fn access(grant: &str, token: &str) -> AccessTokenRecord {
@@ -104,7 +106,7 @@ async fn issue_concurrently(
 
 /// [`issue_concurrently`] while the test holds the writer connection, released once every
 /// issuance is in the batcher's hands (taken as the first of a batch, or queued): then they
-/// are committed in batches of [`MAX_ISSUES_PER_COMMIT`], and of all the rest.
+/// are committed in batches of [`MAX_OPS_PER_COMMIT`], and of all the rest.
 async fn issue_queued(store: &SqliteStore, issues: &[Tokens]) -> Vec<Result<bool, StorageError>> {
     let held = store.writer.acquire().await.expect("hold the writer");
     let firsts = store.issues.log.firsts.load(Ordering::SeqCst);
@@ -179,8 +181,8 @@ async fn check_concurrent_issuances_are_committed_together(store: SqliteStore) {
     }
     let batches = batches(&store);
     assert_eq!(batches.iter().sum::<usize>(), CONCURRENT);
-    assert!(batches.iter().all(|&size| size <= MAX_ISSUES_PER_COMMIT));
-    assert_eq!(batches.len(), CONCURRENT.div_ceil(MAX_ISSUES_PER_COMMIT));
+    assert!(batches.iter().all(|&size| size <= MAX_OPS_PER_COMMIT));
+    assert_eq!(batches.len(), CONCURRENT.div_ceil(MAX_OPS_PER_COMMIT));
     // Committed as batches, not one by one after a failed batch.
     assert_eq!(ran_alone(&store), 0);
 }
@@ -359,16 +361,16 @@ fn a_store_outliving_the_batchers_runtime_still_issues() {
 async fn a_reply_that_never_comes_is_an_error_not_a_success() {
     let (reply, outcome) = oneshot::channel();
     drop(reply);
-    let error = wait_for(outcome).await.expect_err("no outcome");
+    let error = wait_for::<Issue>(outcome).await.expect_err("no outcome");
     assert_eq!(error.kind(), StorageErrorKind::Other);
 }
 
 #[test]
 fn issuance_texts_number_each_issuance_apart_and_return_its_index() {
-    assert!(issue_sql(0).is_none());
-    assert!(issue_sql(MAX_ISSUES_PER_COMMIT + 1).is_none());
-    for count in 1..=MAX_ISSUES_PER_COMMIT {
-        let sql = issue_sql(count).expect("text");
+    assert!(Issue::sql(0).is_none());
+    assert!(Issue::sql(MAX_OPS_PER_COMMIT + 1).is_none());
+    for count in 1..=MAX_OPS_PER_COMMIT {
+        let sql = Issue::sql(count).expect("text");
         assert_eq!(sql.matches("RETURNING").count(), count, "{sql}");
         let last = count - 1;
         assert!(sql.contains(&format!("RETURNING {last} AS op;")), "{sql}");
@@ -378,3 +380,5 @@ fn issuance_texts_number_each_issuance_apart_and_return_its_index() {
         assert!(!sql.contains('?'), "{sql}");
     }
 }
+
+mod clients;
