@@ -146,100 +146,12 @@ where
     paint(&mut writer, colours, ansi::DIMMED, meta.target())?;
     paint(&mut writer, colours, ansi::DIMMED, ":")?;
     writer.write_char(' ')?;
-    let mut fields = TextFields {
-        writer: &mut writer,
-        colours,
-        first: true,
-        result: Ok(()),
-    };
-    event.record(&mut fields);
-    fields.result?;
+    ctx.format_fields(writer.by_ref(), event)?;
     if colours {
         // Field names are printed in italics; make sure nothing bleeds into the next line.
         writer.write_str(ansi::RESET)?;
     }
     writeln!(writer)
-}
-
-/// Writes an event's fields as `tracing-subscriber`'s `DefaultFields` does — the message bare,
-/// then ` name=value` with each value as `Debug` prints it (so a string is quoted and escaped,
-/// and a client-chosen value can forge neither a field nor a line) — straight into the line.
-/// `DefaultFields` paints every name and `=` through `nu_ansi_term` styles even when colours
-/// are off; on the two lines of a token request that was a third of their formatting.
-struct TextFields<'a, 'w> {
-    writer: &'a mut Writer<'w>,
-    colours: bool,
-    first: bool,
-    result: fmt::Result,
-}
-
-impl TextFields<'_, '_> {
-    fn separate(&mut self) {
-        if self.first {
-            self.first = false;
-        } else if self.result.is_ok() {
-            self.result = self.writer.write_char(' ');
-        }
-    }
-}
-
-impl tracing::field::Visit for TextFields<'_, '_> {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == "message" {
-            self.record_debug(field, &format_args!("{value}"));
-        } else {
-            self.record_debug(field, &value);
-        }
-    }
-
-    fn record_error(
-        &mut self,
-        field: &tracing::field::Field,
-        value: &(dyn std::error::Error + 'static),
-    ) {
-        // As DefaultFields: the error, then its chain of sources under `name.sources`.
-        match value.source() {
-            Some(source) => {
-                let name = field.name();
-                let sources = SourceList(source);
-                self.record_debug(field, &format_args!("{value} {name}.sources={sources}"));
-            }
-            None => self.record_debug(field, &format_args!("{value}")),
-        }
-    }
-
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
-        if self.result.is_err() {
-            return;
-        }
-        self.separate();
-        let name = field.name();
-        let name = name.strip_prefix("r#").unwrap_or(name);
-        self.result = if name == "message" {
-            write!(self.writer, "{value:?}")
-        } else if name.starts_with("log.") {
-            Ok(())
-        } else if self.colours {
-            write!(self.writer, "\x1b[3m{name}\x1b[0m\x1b[2m=\x1b[0m{value:?}")
-        } else {
-            write!(self.writer, "{name}={value:?}")
-        };
-    }
-}
-
-/// An error's sources as `DefaultFields` lists them: `[first, second, …]`, each displayed.
-struct SourceList<'a>(&'a (dyn std::error::Error + 'static));
-
-impl fmt::Display for SourceList<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut list = f.debug_list();
-        let mut current = Some(self.0);
-        while let Some(error) = current {
-            list.entry(&format_args!("{error}"));
-            current = error.source();
-        }
-        list.finish()
-    }
 }
 
 /// The level as `tracing-subscriber` prints it: five columns, right-aligned.
@@ -290,74 +202,6 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-
-    /// Formats every event's fields with `DefaultFields` and with [`TextFields`].
-    struct Compare(std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>);
-
-    impl<S: Subscriber> tracing_subscriber::Layer<S> for Compare {
-        fn on_event(&self, event: &Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-            let mut theirs = String::new();
-            tracing_subscriber::fmt::format::DefaultFields::new()
-                .format_fields(Writer::new(&mut theirs), event)
-                .unwrap();
-            let mut ours = String::new();
-            let mut writer = Writer::new(&mut ours);
-            let mut fields = TextFields {
-                writer: &mut writer,
-                colours: false,
-                first: true,
-                result: Ok(()),
-            };
-            event.record(&mut fields);
-            fields.result.unwrap();
-            self.0.lock().unwrap().push((theirs, ours));
-        }
-    }
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("outer")]
-    struct Outer(#[source] Inner);
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("inner \"quoted\"")]
-    struct Inner;
-
-    #[test]
-    fn fields_are_written_exactly_as_default_fields_writes_them() {
-        use tracing_subscriber::layer::SubscriberExt as _;
-        let lines = std::sync::Arc::default();
-        let subscriber =
-            tracing_subscriber::registry().with(Compare(std::sync::Arc::clone(&lines)));
-        tracing::subscriber::with_default(subscriber, || {
-            tracing::info!("a message alone");
-            tracing::info!(
-                client_id = "forged\" id=\"x\nINFO next line",
-                count = 3,
-                ok = true,
-                "quoted and escaped"
-            );
-            tracing::warn!(path = %"/a b", value = ?Some("x"), r#type = "raw", "display and debug");
-            tracing::error!(
-                error = &Outer(Inner) as &(dyn std::error::Error + 'static),
-                "with sources"
-            );
-            tracing::error!(error = &Inner as &(dyn std::error::Error + 'static));
-            tracing::info!(event = "token.issued", grant_id = "g-1");
-        });
-        let lines = lines.lock().unwrap();
-        assert_eq!(lines.len(), 6);
-        for (theirs, ours) in lines.iter() {
-            assert_eq!(ours, theirs);
-        }
-        // A client-chosen string stays one quoted value on one line.
-        assert!(
-            lines[1]
-                .1
-                .contains(r#"client_id="forged\" id=\"x\nINFO next line""#),
-            "{}",
-            lines[1].1
-        );
-    }
 
     #[test]
     fn timestamps_are_rfc3339_with_microseconds_and_follow_the_clock_between_seconds() {
