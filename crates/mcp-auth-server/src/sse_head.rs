@@ -10,11 +10,12 @@
 //!
 //! This layer holds an event stream's head until its first awaited event has arrived (and
 //! whatever is ready with it, such as the end of a request's stream), or [`SSE_HEAD_HOLD`] has
-//! passed, or [`SSE_HEAD_HOLD_BYTES`] are buffered, and then releases head and events
-//! together. No event is delayed: the event that ends the hold leaves the moment it is ready,
-//! as it would have. Only the head and the events produced with it (the priming event) wait,
-//! at most [`SSE_HEAD_HOLD`], which no client can tell from the server taking that long to
-//! start; a long-running tool's stream gets its head after the hold and its events as they come.
+//! passed, or [`SSE_HEAD_HOLD_BYTES`] are held, and then releases head and events together
+//! (hyper queues the ready chunks behind the head and writes them in one `writev`). No event
+//! is delayed: the event that ends the hold leaves the moment it is ready, as it would have.
+//! Only the head and the events produced with it (the priming event) wait, at most
+//! [`SSE_HEAD_HOLD`], which no client can tell from the server taking that long to start; a
+//! long-running tool's stream gets its head after the hold and its events as they come.
 //! Any other response passes untouched.
 
 use std::collections::VecDeque;
@@ -24,7 +25,6 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use bytes::BytesMut;
 use http::{Request, Response, header};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
@@ -94,7 +94,7 @@ async fn hold_head(response: Response<Body>, hold: Duration) -> Response<Body> {
     // Whether an event arrived after the body kept us waiting: the one the head waits for.
     let mut awaited = false;
     loop {
-        if held.bytes.len() >= SSE_HEAD_HOLD_BYTES {
+        if held.bytes >= SSE_HEAD_HOLD_BYTES {
             break;
         }
         let ready = Pin::new(&mut body).poll_frame(&mut Context::from_waker(Waker::noop()));
@@ -128,13 +128,13 @@ async fn hold_head(response: Response<Body>, hold: Duration) -> Response<Body> {
     Response::from_parts(parts, Body::new(held.before(body)))
 }
 
-/// What was read while the head was held.
+/// What was read while the head was held. Frames are kept as they came, never copied: hyper
+/// queues the chunks a body has ready and writes them with the head in one `writev`.
 #[derive(Default)]
 struct Held {
-    /// The data frames, joined so that they leave as one chunk.
-    bytes: BytesMut,
-    /// Trailers (or any non-data frame) read, after the data.
-    other: VecDeque<Frame<Bytes>>,
+    frames: VecDeque<Frame<Bytes>>,
+    /// Data bytes among `frames`, against [`SSE_HEAD_HOLD_BYTES`].
+    bytes: usize,
     error: Option<axum::Error>,
     /// The body ended (or failed) while held: nothing follows.
     ended: bool,
@@ -142,20 +142,13 @@ struct Held {
 
 impl Held {
     fn push(&mut self, frame: Frame<Bytes>) {
-        match frame.into_data() {
-            Ok(data) => self.bytes.extend_from_slice(&data),
-            Err(frame) => self.other.push_back(frame),
-        }
+        self.bytes += frame.data_ref().map_or(0, Bytes::len);
+        self.frames.push_back(frame);
     }
 
     fn before(self, rest: Body) -> Prefixed {
-        let mut frames = VecDeque::with_capacity(1 + self.other.len());
-        if !self.bytes.is_empty() {
-            frames.push_back(Frame::data(self.bytes.freeze()));
-        }
-        frames.extend(self.other);
         Prefixed {
-            frames,
+            frames: self.frames,
             error: self.error,
             rest: (!self.ended).then_some(rest),
         }
@@ -208,7 +201,12 @@ impl HttpBody for Prefixed {
             .map_or_else(|| SizeHint::with_exact(0), HttpBody::size_hint);
         let mut hint = SizeHint::new();
         hint.set_lower(held + rest.lower());
-        if let Some(upper) = rest.upper() {
+        // A held error ends the body with a failure, which only a body of unknown length can
+        // show: with an exact length hyper would send `Content-Length` and call the response
+        // complete once the held bytes are out, never reaching the error.
+        if self.error.is_none()
+            && let Some(upper) = rest.upper()
+        {
             hint.set_upper(held + upper);
         }
         hint

@@ -46,7 +46,7 @@ async fn frames(response: Response<Body>) -> Vec<String> {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_quick_answer_leaves_with_the_head_and_the_priming_event_as_one_chunk() {
+async fn a_quick_answer_leaves_with_the_head_and_the_priming_event() {
     let (events, response) = event_stream();
     events.send("priming\n\n").unwrap();
     let held = tokio::spawn(hold_head(response, SSE_HEAD_HOLD));
@@ -59,7 +59,7 @@ async fn a_quick_answer_leaves_with_the_head_and_the_priming_event_as_one_chunk(
     events.send("answer\n\n").unwrap();
     drop(events);
     let response = held.await.unwrap();
-    assert_eq!(frames(response).await, ["priming\n\nanswer\n\n"]);
+    assert_eq!(frames(response).await, ["priming\n\n", "answer\n\n"]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -78,7 +78,7 @@ async fn the_awaited_event_releases_the_head_at_once_and_later_events_follow_as_
     drop(events);
     assert_eq!(
         reader.await.unwrap(),
-        ["priming\n\nprogress\n\n", "answer\n\n"]
+        ["priming\n\n", "progress\n\n", "answer\n\n"]
     );
 }
 
@@ -151,4 +151,35 @@ fn never_ending() -> impl HttpBody<Data = Bytes, Error = Infallible> + Send + 's
         }
     }
     Pending
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_failing_while_held_has_no_length_and_ends_in_its_error() {
+    struct Failing(u8);
+    impl HttpBody for Failing {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            self.0 += 1;
+            Poll::Ready(Some(match self.0 {
+                1 => Ok(Frame::data(Bytes::from_static(b"priming\n\n"))),
+                _ => Err(std::io::Error::other("upstream reset")),
+            }))
+        }
+    }
+    let response = Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::new(Failing(0)))
+        .unwrap();
+    let response = hold_head(response, SSE_HEAD_HOLD).await;
+    let mut body = response.into_body();
+    // An exact size would become a Content-Length that hides the failure.
+    assert_eq!(body.size_hint().exact(), None);
+    let first = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+    assert_eq!(first.unwrap().unwrap().into_data().unwrap(), "priming\n\n");
+    let second = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+    assert!(second.unwrap().is_err(), "the failure reaches the client");
 }
