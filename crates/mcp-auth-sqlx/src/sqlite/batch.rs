@@ -112,6 +112,13 @@ pub(super) use issue::Issue;
 /// requests, so the queue only fills when the database has stalled.
 pub(super) const QUEUE_CAPACITY: usize = 1024;
 
+/// How long a caller waits for its batcher, to hand its write over and for the outcome, before
+/// answering `Unavailable` (30 s): the writer's acquire timeout, one batch's busy timeout and
+/// a margin, so it fires only when the batcher cannot run at all (its task lives on a runtime
+/// that is alive but no longer driven). A write handed over may still commit after that;
+/// the caller is told it failed, never that it succeeded.
+pub(super) const BATCH_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Writes of one kind committed in one transaction at most. Each kind and batch size has a
 /// query text of its own, cached per connection by sqlx (100 statements per connection, of
 /// which this crate's other statements use about 40), so sixteen texts per kind, 32 in all,
@@ -228,18 +235,28 @@ impl<O: Op> Batcher<O> {
             sender
         });
         let (reply, outcome) = oneshot::channel();
-        if let Err(mpsc::error::SendError((op, _))) = queue.send((op, reply)).await {
-            // The task is gone: the runtime that started it has shut down (the store moved to
-            // another runtime) or it panicked. The write was not handed over, so it can run
-            // alone, detached as every write is, on the current runtime.
-            let writer = writer.clone();
-            return detached(async move {
-                let mut conn = writer.acquire().await.map_err(storage_error)?;
-                run_alone(&mut conn, op).await
+        let handed_over = async {
+            if let Err(mpsc::error::SendError((op, _))) = queue.send((op, reply)).await {
+                // The task is gone: the runtime that started it has shut down (the store moved
+                // to another runtime) or it panicked. The write was not handed over, so it can
+                // run alone, detached as every write is, on the current runtime.
+                let writer = writer.clone();
+                return detached(async move {
+                    let mut conn = writer.acquire().await.map_err(storage_error)?;
+                    run_alone(&mut conn, op).await
+                })
+                .await;
+            }
+            wait_for::<O>(outcome).await
+        };
+        tokio::time::timeout(BATCH_WAIT, handed_over)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StorageError::new(
+                    StorageErrorKind::Unavailable,
+                    BatcherTimedOut { what: O::WHAT },
+                ))
             })
-            .await;
-        }
-        wait_for::<O>(outcome).await
     }
 }
 
@@ -254,6 +271,15 @@ async fn wait_for<O: Op>(
             cause,
         })
     })?
+}
+
+/// The batcher did not take a caller's write, or did not report its outcome, within
+/// [`BATCH_WAIT`].
+#[derive(Debug, thiserror::Error)]
+#[error("the {what} batcher did not answer within {BATCH_WAIT:?}")]
+struct BatcherTimedOut {
+    /// The kind of write ([`Op::WHAT`]).
+    what: &'static str,
 }
 
 /// The batcher stopped before telling a caller the outcome of its write.
@@ -348,9 +374,28 @@ impl<O: Op> Task<O> {
                     writes = batch.len(),
                     "a group commit failed and was rolled back; its writes run one by one"
                 );
-                for (op, reply) in batch.drain(..) {
+                let mut writes = std::mem::take(batch).into_iter();
+                while let Some((op, reply)) = writes.next() {
                     self.log.alone();
-                    let _ = reply.send(run_alone(conn, op).await);
+                    match run_alone(conn, op).await {
+                        // The database's failure, not this write's: the rest of the batch
+                        // gets it at once rather than each waiting out the busy timeout.
+                        Err(error) if error.kind() == StorageErrorKind::Unavailable => {
+                            let copy = StorageError::new(
+                                StorageErrorKind::Unavailable,
+                                BatchFailed {
+                                    what: O::WHAT,
+                                    cause: error.to_string(),
+                                },
+                            );
+                            let _ = reply.send(Err(error));
+                            reply_all::<O>(&mut writes.collect(), copy);
+                            break;
+                        }
+                        outcome => {
+                            let _ = reply.send(outcome);
+                        }
+                    }
                 }
             }
         }

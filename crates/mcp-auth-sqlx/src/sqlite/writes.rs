@@ -283,17 +283,18 @@ pub(super) async fn run_on<'q>(
     }
 }
 
+/// Also the record builders of the batch tests (`super::batch::tests`).
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use mcp_auth_core::storage::{RefreshLookup, TokenStore};
 
     use super::*;
     use crate::SqliteStore;
     use crate::sqlite::batch::{MAX_OPS_PER_COMMIT, Op as _, run_alone};
 
-    const NOW: i64 = 1_000;
+    pub(in crate::sqlite) const NOW: i64 = 1_000;
 
-    fn access(grant: &str, token: &str) -> AccessTokenRecord {
+    pub(in crate::sqlite) fn access(grant: &str, token: &str) -> AccessTokenRecord {
         serde_json::from_value(serde_json::json!({
             "token_hash": SecretHash::of(token), "grant_id": grant, "client_id": "c",
             "scopes": ["mcp:tools"], "expires_at": NOW + 60,
@@ -301,7 +302,7 @@ mod tests {
         .expect("access record")
     }
 
-    fn refresh(grant: &str, token: &str) -> RefreshTokenRecord {
+    pub(in crate::sqlite) fn refresh(grant: &str, token: &str) -> RefreshTokenRecord {
         serde_json::from_value(serde_json::json!({
             "token_hash": SecretHash::of(token), "grant_id": grant, "client_id": "c",
             "scopes": ["mcp:tools"], "expires_at": NOW + 600, "grant_issued_at": NOW,

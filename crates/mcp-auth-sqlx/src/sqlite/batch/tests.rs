@@ -7,33 +7,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use mcp_auth_core::secrets::SecretHash;
-use mcp_auth_core::storage::{AccessTokenRecord, RefreshLookup, RefreshTokenRecord, TokenStore};
+use mcp_auth_core::storage::{RefreshLookup, TokenStore};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 use super::issue::PARAMS_PER_ISSUE;
 use super::*;
 use crate::SqliteStore;
-
-const NOW: i64 = 1_000;
+use crate::sqlite::writes::tests::{NOW, access, refresh};
 
 /// Issuances started at once by the concurrency tests: many times [`MAX_OPS_PER_COMMIT`].
 const CONCURRENT: usize = 200;
-
-fn access(grant: &str, token: &str) -> AccessTokenRecord {
-    serde_json::from_value(serde_json::json!({
-        "token_hash": SecretHash::of(token), "grant_id": grant, "client_id": "c",
-        "scopes": ["mcp:tools"], "expires_at": NOW + 60,
-    }))
-    .expect("access record")
-}
-
-fn refresh(grant: &str, token: &str) -> RefreshTokenRecord {
-    serde_json::from_value(serde_json::json!({
-        "token_hash": SecretHash::of(token), "grant_id": grant, "client_id": "c",
-        "scopes": ["mcp:tools"], "expires_at": NOW + 600, "grant_issued_at": NOW,
-    }))
-    .expect("refresh record")
-}
 
 /// An issuance: grant, access token, and refresh token if any.
 type Tokens = (&'static str, String, Option<String>);
@@ -355,6 +338,43 @@ fn a_store_outliving_the_batchers_runtime_still_issues() {
             assert_stored(&store, &tokens("g", token, None), true).await;
         }
     });
+}
+
+/// A library user's first write ran inside a runtime that stays alive but is no longer
+/// driven: the batcher lives there and never runs again. A caller on another runtime must not
+/// wait forever.
+#[test]
+fn a_batcher_that_cannot_run_answers_unavailable_within_the_wait_bound() {
+    let db = TempDb::new();
+    let idle = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let store = idle.block_on(async {
+        let store = open(&db.url()).await;
+        assert!(
+            store
+                .issue_tokens(&access("g", "a1"), None)
+                .await
+                .expect("first")
+        );
+        store
+    });
+    let paused = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("runtime");
+    paused.block_on(async {
+        let started = tokio::time::Instant::now();
+        let error = store
+            .issue_tokens(&access("g", "a2"), None)
+            .await
+            .expect_err("nobody runs the batcher");
+        assert_eq!(error.kind(), StorageErrorKind::Unavailable);
+        assert_eq!(started.elapsed(), BATCH_WAIT);
+    });
+    drop(idle);
 }
 
 #[tokio::test]
