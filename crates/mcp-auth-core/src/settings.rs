@@ -1,6 +1,9 @@
 //! Server settings (the Python SDK's `settings.py`), validated when built.
 
-use mcp_auth_types::{IssuerUrl, resource_url_from_server_url, split_scopes, validate_issuer_url};
+use mcp_auth_types::{
+    IssuerUrl, is_resource_indicator, resource_url_from_server_url, split_scopes,
+    validate_issuer_url,
+};
 
 use crate::error::ConfigError;
 
@@ -292,13 +295,13 @@ impl AuthSettingsBuilder {
         let resource_server_url = self
             .resource_server_url
             .map(|url| {
-                check_http_url("resource_server_url", &url)?;
+                check_resource_url("resource_server_url", &url)?;
                 Ok::<_, ConfigError>(resource_url_from_server_url(&url))
             })
             .transpose()?;
         let mut resources: Vec<String> = resource_server_url.iter().cloned().collect();
         for url in self.extra_resources {
-            check_http_url("additional_resource", &url)?;
+            check_resource_url("additional_resource", &url)?;
             let canonical = resource_url_from_server_url(&url);
             if !resources.contains(&canonical) {
                 resources.push(canonical);
@@ -315,6 +318,20 @@ impl AuthSettingsBuilder {
             resources,
         })
     }
+}
+
+/// A resource this server issues tokens for: an http(s) URL without a fragment that a URL
+/// parser accepts. The token endpoint accepts a resource indicator equal to one of them without
+/// parsing it again, so each must be valid here.
+fn check_resource_url(setting: &'static str, url: &str) -> Result<(), ConfigError> {
+    check_http_url(setting, url)?;
+    if !is_resource_indicator(url) {
+        return Err(ConfigError::Url {
+            setting,
+            reason: "must be a valid absolute http or https URL with a host",
+        });
+    }
+    Ok(())
 }
 
 fn check_http_url(setting: &'static str, url: &str) -> Result<(), ConfigError> {
@@ -399,6 +416,16 @@ mod tests {
                 .err(),
             AuthSettings::builder("https://as.example")
                 .resource_server_url("https://x/#f")
+                .build()
+                .err(),
+            // The token endpoint accepts a resource equal to a served one without parsing it:
+            // each must parse here.
+            AuthSettings::builder("https://as.example")
+                .resource_server_url("https://mcp.example:99999/mcp")
+                .build()
+                .err(),
+            AuthSettings::builder("https://as.example")
+                .additional_resource("https://exa mple/api")
                 .build()
                 .err(),
             AuthSettings::builder("https://as.example")

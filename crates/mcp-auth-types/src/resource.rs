@@ -114,8 +114,9 @@ fn host_as_written(url: &str) -> &str {
 }
 
 /// Whether `url` can be a resource indicator (RFC 8707 §2): an absolute `http` or `https` URL
-/// (scheme compared case-insensitively) with a host and without a fragment. What every
-/// configured resource — a protected MCP endpoint, an audience a verifier checks — must be.
+/// (scheme compared case-insensitively) with a host and without a fragment, that a URL parser
+/// accepts (so not `https://host:99999/`). What every configured resource — a protected MCP
+/// endpoint, an audience a verifier checks — must be.
 pub fn is_resource_indicator(url: &str) -> bool {
     let Some((scheme, rest)) = url.split_once("://") else {
         return false;
@@ -124,6 +125,7 @@ pub fn is_resource_indicator(url: &str) -> bool {
         && !rest.is_empty()
         && !rest.starts_with(['/', '?'])
         && !url.contains('#')
+        && Url::parse(url).is_ok()
 }
 
 /// The canonical resource indicator for a server URL (RFC 8707 §2): scheme and host
@@ -239,6 +241,9 @@ mod tests {
             "ftp://x/y",
             "https://x/#f",
             "//x/y",
+            // Shaped right, but no URL parser accepts it.
+            "https://mcp.example.com:99999/mcp",
+            "https://exa mple.com/mcp",
         ] {
             assert!(!is_resource_indicator(url), "{url}");
         }
