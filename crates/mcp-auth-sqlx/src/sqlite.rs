@@ -18,6 +18,8 @@ use batch::{ClientInsert, ClientInsertBatcher, IssueBatcher};
 
 mod batch;
 mod sql;
+#[cfg(test)]
+mod upgrade_tests;
 mod writes;
 
 /// Storage in SQLite: one file shared by the threads of one process (or by several processes

@@ -20,7 +20,7 @@ use crate::capabilities::Capabilities;
 use crate::client_metadata::ClientMetadataResolver;
 use crate::error::TokenError;
 use crate::limits::{MAX_JTI_LENGTH, MAX_REPLAY_WINDOW};
-use crate::secrets::{SecretHash, random_id};
+use crate::secrets::{SecretHash, time_ordered_id};
 use crate::storage::{Claims, Storage};
 
 /// The optional collaborators of a [`StoreProvider`].
@@ -287,7 +287,7 @@ impl<S: Storage> StoreProvider<S> {
         resource: Option<String>,
         grant: IssuedGrant,
     ) -> Result<OAuthToken, TokenError> {
-        let grant_id = random_id();
+        let grant_id = time_ordered_id();
         let shape = GrantShape {
             grant_id: &grant_id,
             scopes,

@@ -8,7 +8,7 @@ use mcp_auth_types::{
 use super::{StoreProvider, secs};
 use crate::error::{AuthorizeError, ProviderError};
 use crate::provider::OAuthAuthorizationServerProvider;
-use crate::secrets::{SecretHash, random_id, random_secret};
+use crate::secrets::{SecretHash, random_secret, time_ordered_id};
 use crate::storage::{AuthorizationRequestRecord, CodeRecord, Storage, UpstreamTokenRecord};
 
 /// An authorization request waiting for the user, as the sign-in page shows it.
@@ -74,7 +74,7 @@ impl<S: Storage> StoreProvider<S> {
         upstream: Option<String>,
     ) -> Result<String, AuthorizeError> {
         let request = self.take_request(request_id).await?;
-        let grant_id = random_id();
+        let grant_id = time_ordered_id();
         if let Some(sealed) = upstream {
             let record =
                 UpstreamTokenRecord::new(grant_id.clone(), sealed, self.upstream_tokens_end());
