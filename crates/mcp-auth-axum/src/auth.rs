@@ -32,6 +32,21 @@ use crate::resource::protected_resource_router;
 /// cross-origin.
 pub(crate) const MCP_PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 
+/// CORS for endpoints that browsers may call from any origin, allowing `methods` and
+/// `headers`.
+///
+/// Without `Vary`: every CORS header here is the same whatever the request says (`*` for the
+/// origin, fixed lists for methods and headers), so no cache needs to tell requests apart, and
+/// tower-http's default `Vary` list would be cloned and joined into a header on every request
+/// (axum clones a route's service per request).
+pub(crate) fn any_origin_cors(methods: &[Method], headers: &[HeaderName]) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods(methods.to_vec())
+        .allow_headers(headers.to_vec())
+        .vary([])
+}
+
 /// An MCP authorization server plus the protection of its resource, ready to mount in axum.
 ///
 /// Build it with [`McpAuth::builder`] and [`settings`](McpAuthBuilder::settings); mount
@@ -196,14 +211,14 @@ impl<P: OAuthAuthorizationServerProvider> McpAuth<P> {
         // Metadata requests carry no body to speak of; they get the form limit.
         let metadata_limit = self.ctx.body_limits.form;
         let base = settings.issuer_url.path().to_owned();
-        let cors = CorsLayer::new()
-            .allow_origin(Any)
-            .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-            .allow_headers([
+        let cors = any_origin_cors(
+            &[Method::GET, Method::POST, Method::OPTIONS],
+            &[
                 MCP_PROTOCOL_VERSION,
                 http::header::CONTENT_TYPE,
                 http::header::AUTHORIZATION,
-            ]);
+            ],
+        );
         let mut router = Router::new();
 
         let metadata = Arc::new(MetadataHandler::new(&build_metadata(

@@ -18,7 +18,6 @@ use mcp_auth_handlers::metadata::{
 use mcp_auth_types::{
     ProtectedResourceMetadata, is_resource_indicator, resource_url_from_server_url,
 };
-use tower_http::cors::{Any, CorsLayer};
 
 use crate::adapter::call;
 use crate::bearer::RequireBearerLayer;
@@ -171,10 +170,10 @@ pub(crate) fn protected_resource_router<S: Clone + Send + Sync + 'static>(
     document: &ProtectedResourceMetadata,
     body_limit: usize,
 ) -> Router<S> {
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::OPTIONS])
-        .allow_headers([crate::auth::MCP_PROTOCOL_VERSION]);
+    let cors = crate::auth::any_origin_cors(
+        &[Method::GET, Method::OPTIONS],
+        &[crate::auth::MCP_PROTOCOL_VERSION],
+    );
     let handler = Arc::new(ProtectedResourceMetadataHandler::new(document));
     let mut router = Router::new();
     for path in protected_resource_metadata_paths(&document.resource) {

@@ -304,17 +304,18 @@ fn compact<K: Eq + std::hash::Hash, V, S: std::hash::BuildHasher>(map: &mut Hash
 #[async_trait]
 impl ClientStore for MemoryStore {
     async fn insert_client(&self, client: &ClientRecord) -> Result<(), StorageError> {
-        let mut state = self.state();
-        if state.clients.contains_key(&client.info.client_id) {
-            return Err(StorageError::conflict(format!(
+        // One lookup: the map is as large as the registrations, so each probe may miss the
+        // CPU's caches.
+        match self.state().clients.entry(client.info.client_id.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => Err(StorageError::conflict(format!(
                 "client {:?} already exists",
                 client.info.client_id
-            )));
+            ))),
+            std::collections::hash_map::Entry::Vacant(vacant) => {
+                vacant.insert(client.clone());
+                Ok(())
+            }
         }
-        state
-            .clients
-            .insert(client.info.client_id.clone(), client.clone());
-        Ok(())
     }
 
     async fn upsert_client(&self, client: &ClientRecord) -> Result<(), StorageError> {

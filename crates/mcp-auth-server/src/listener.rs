@@ -44,6 +44,10 @@ pub(crate) async fn serve_connections(
     limits: &ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) {
+    // A router's handlers become services when it is given its state; a router served without
+    // that step turns each handler into a service, layers and all, on every request (axum
+    // 0.8's `MethodRouter::call_with_state`). Giving it `()` here does that once.
+    let app: Router = app.with_state(());
     let builder = connection_builder(limits);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
