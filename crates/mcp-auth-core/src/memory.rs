@@ -243,20 +243,24 @@ impl State {
     }
 
     /// The index entry of `grant_id`, created if need be, and its shared id.
+    ///
+    /// One lookup: an issuance usually starts a grant, and the map is as large as the live
+    /// grants. For a grant already indexed, the entry's key is the map's own, so every holder
+    /// shares one id.
     fn grant(&mut self, grant_id: &str) -> (Arc<str>, &mut GrantTokens) {
-        let key = match self.grants.get_key_value(grant_id) {
-            Some((key, _)) => Arc::clone(key),
-            None => Arc::from(grant_id),
-        };
-        let tokens = self.grants.entry(Arc::clone(&key)).or_default();
-        (key, tokens)
+        let entry = self.grants.entry(Arc::from(grant_id));
+        let key = Arc::clone(entry.key());
+        (key, entry.or_default())
     }
 
     fn insert_access(&mut self, access: &AccessTokenRecord) {
         let hash = *access.token_hash.as_bytes();
-        push(&mut self.grant(&access.grant_id).1.access, hash);
-        self.access
-            .insert(hash, SharedAccessTokenRecord::from(access.clone()));
+        let (grant_id, tokens) = self.grant(&access.grant_id);
+        push(&mut tokens.access, hash);
+        self.access.insert(
+            hash,
+            SharedAccessTokenRecord::sharing_grant_id(grant_id, access),
+        );
     }
 
     fn insert_refresh(&mut self, refresh: &RefreshTokenRecord) {

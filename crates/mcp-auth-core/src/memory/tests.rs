@@ -95,6 +95,28 @@ fn a_rotated_refresh_token_is_kept_only_as_a_marker_that_still_reveals_reuse() {
     });
 }
 
+#[test]
+fn a_grants_index_entry_its_access_token_and_its_rotated_markers_share_one_id() {
+    run(async {
+        let store = MemoryStore::new();
+        assert!(
+            store
+                .issue_tokens(&access(1, "g"), Some(&refresh(2, "g")))
+                .await
+                .unwrap()
+        );
+        assert!(matches!(rotate(&store, "g", 2, 3).await, Rotation::Rotated));
+        let state = store.state();
+        let (indexed, _) = state.grants.get_key_value("g").expect("indexed grant");
+        let (token_grant, _) = state.access[hash(3).as_bytes()].clone().into_shared();
+        assert!(Arc::ptr_eq(indexed, &token_grant));
+        assert!(matches!(
+            state.refresh.get(hash(2).as_bytes()),
+            Some(RefreshEntry::Rotated { grant_id, .. }) if Arc::ptr_eq(grant_id, indexed)
+        ));
+    });
+}
+
 /// Whether the access token and the refresh token numbered `n` are found at `NOW`.
 async fn found(store: &MemoryStore, access_n: u8, refresh_n: u8) -> (bool, bool) {
     let access = store.get_access_token(&hash(access_n), NOW).await.unwrap();
