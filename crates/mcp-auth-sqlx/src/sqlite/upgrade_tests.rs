@@ -83,7 +83,24 @@ async fn tokens_written_before_the_rowid_tables_survive_the_upgrade() {
 
     for table in ["access_tokens", "refresh_tokens"] {
         assert!(!table_sql(&store, table).await.contains("WITHOUT ROWID"));
+        let indexes: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = ?1 ORDER BY name",
+        )
+        .bind(table)
+        .fetch_all(store.pool())
+        .await
+        .expect("indexes");
+        let expected = ["expires_at", "grant_id", "token_hash"].map(|key| format!("{table}_{key}"));
+        assert_eq!(indexes, expected);
     }
+    // The rotation's time came along with its row.
+    let rotated_at: Option<i64> =
+        sqlx::query_scalar("SELECT rotated_at FROM refresh_tokens WHERE token_hash = ?1")
+            .bind(SecretHash::of("r2").as_bytes().as_slice())
+            .fetch_one(store.pool())
+            .await
+            .expect("r2's row");
+    assert_eq!(rotated_at, Some(NOW));
     for token in ["a0", "a1", "a3"] {
         let found = store.get_access_token(&SecretHash::of(token), NOW).await;
         assert!(found.expect("lookup").is_some(), "{token}");
