@@ -43,7 +43,7 @@ pub struct MemoryStore {
 }
 
 /// A map keyed by what this server generated: SHA-256 hashes of its random credentials, and
-/// its random grant ids. No caller can choose such keys, so the maps that hold the store's
+/// its grant ids (the time, then 74 random bits). No caller can choose such keys, so the maps that hold the store's
 /// bulk use foldhash (seeded per process) instead of SipHash, which was a quarter of an
 /// issuance's time in this store. Maps keyed by what a caller names (client ids, which
 /// metadata-document URLs are; assertion ids) keep the standard hasher.
