@@ -49,17 +49,24 @@ async fn rotate(store: &MemoryStore, grant: &str, old: u8, new: u8) -> Rotation 
         .unwrap()
 }
 
+/// A store holding grant `g`: access 1 and refresh 2 issued, refresh 2 rotated to access 3
+/// and refresh 4.
+async fn issued_and_rotated() -> MemoryStore {
+    let store = MemoryStore::new();
+    assert!(
+        store
+            .issue_tokens(&access(1, "g"), Some(&refresh(2, "g")))
+            .await
+            .unwrap()
+    );
+    assert!(matches!(rotate(&store, "g", 2, 3).await, Rotation::Rotated));
+    store
+}
+
 #[test]
 fn a_rotated_refresh_token_is_kept_only_as_a_marker_that_still_reveals_reuse() {
     run(async {
-        let store = MemoryStore::new();
-        assert!(
-            store
-                .issue_tokens(&access(1, "g"), Some(&refresh(2, "g")))
-                .await
-                .unwrap()
-        );
-        assert!(matches!(rotate(&store, "g", 2, 3).await, Rotation::Rotated));
+        let store = issued_and_rotated().await;
         assert!(matches!(
             store.state().refresh.get(hash(2).as_bytes()),
             Some(RefreshEntry::Rotated { grant_id, expires_at, rotated_at })
@@ -98,14 +105,7 @@ fn a_rotated_refresh_token_is_kept_only_as_a_marker_that_still_reveals_reuse() {
 #[test]
 fn a_grants_index_entry_its_access_token_and_its_rotated_markers_share_one_id() {
     run(async {
-        let store = MemoryStore::new();
-        assert!(
-            store
-                .issue_tokens(&access(1, "g"), Some(&refresh(2, "g")))
-                .await
-                .unwrap()
-        );
-        assert!(matches!(rotate(&store, "g", 2, 3).await, Rotation::Rotated));
+        let store = issued_and_rotated().await;
         let state = store.state();
         let (indexed, _) = state.grants.get_key_value("g").expect("indexed grant");
         let (token_grant, _) = state.access[hash(3).as_bytes()].clone().into_shared();
