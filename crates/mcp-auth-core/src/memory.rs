@@ -1,5 +1,6 @@
 //! [`MemoryStore`]: the reference storage backend, in process memory.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -43,10 +44,10 @@ pub struct MemoryStore {
 }
 
 /// A map keyed by what this server generated: SHA-256 hashes of its random credentials, and
-/// its grant ids (the time, then 74 random bits). No caller can choose such keys, so the maps that hold the store's
-/// bulk use foldhash (seeded per process) instead of SipHash, which was a quarter of an
-/// issuance's time in this store. Maps keyed by what a caller names (client ids, which
-/// metadata-document URLs are; assertion ids) keep the standard hasher.
+/// its grant ids (the time, then 74 random bits). No caller can choose such keys, so the maps
+/// that hold the store's bulk use foldhash (seeded per process) instead of SipHash, which was a
+/// quarter of an issuance's time in this store. Maps keyed by what a caller names (client
+/// ids, which metadata-document URLs are; assertion ids) keep the standard hasher.
 type GeneratedKeyMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 #[derive(Debug, Default)]
@@ -311,11 +312,11 @@ impl ClientStore for MemoryStore {
         // One lookup: the map is as large as the registrations, so each probe may miss the
         // CPU's caches.
         match self.state().clients.entry(client.info.client_id.clone()) {
-            std::collections::hash_map::Entry::Occupied(_) => Err(StorageError::conflict(format!(
+            Entry::Occupied(_) => Err(StorageError::conflict(format!(
                 "client {:?} already exists",
                 client.info.client_id
             ))),
-            std::collections::hash_map::Entry::Vacant(vacant) => {
+            Entry::Vacant(vacant) => {
                 vacant.insert(client.clone());
                 Ok(())
             }

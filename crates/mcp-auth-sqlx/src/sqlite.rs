@@ -28,10 +28,10 @@ mod writes;
 /// SQLite serialises writers. Every multi-statement operation (issuing, rotating, revoking,
 /// purging tokens; registering clients, which are committed several at a time) runs in a
 /// `BEGIN IMMEDIATE` transaction, which takes the write lock before its first read, so no two
-/// of them interleave and none fails half-way on a lock upgrade; single-statement operations (taking a code, recording an assertion id, inserting a signing
-/// key) are atomic on their own. Each of those transactions is one query,
-/// `BEGIN IMMEDIATE; …; COMMIT`, so one call to the connection's thread (see the
-/// `sqlite::writes` module).
+/// of them interleave and none fails half-way on a lock upgrade; single-statement operations
+/// (taking a code, recording an assertion id, inserting a signing key) are atomic on their
+/// own. Each of those transactions is one query, `BEGIN IMMEDIATE; …; COMMIT`, so one call to
+/// the connection's thread (see the `sqlite::writes` module).
 ///
 /// Those transactions run on a task of their own, so a caller that stops waiting (a client
 /// hanging up) cannot leave one open and the write lock held: see the crate's `detach` module.

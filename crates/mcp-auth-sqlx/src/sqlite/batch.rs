@@ -29,10 +29,10 @@
 //! - the commit itself (`BEGIN IMMEDIATE`, taking and releasing the write lock, the WAL commit
 //!   record);
 //! - the WAL frames: a commit appends every page it changed, whole, to the log. The writes of
-//!   a batch share some of those pages — the leaves at the newest end of the `expires_at`
-//!   indexes (tokens issued together expire at about the same time), interior pages, and any
-//!   leaf that two of them land on (rows are keyed by random hashes and ids, so leaves are
-//!   shared in small tables more than in big ones) — and a batch writes each of those once
+//!   a batch share some of those pages — the last pages of whatever grows with time (the
+//!   `expires_at` indexes, the appended token rows, grants and their `grant_id` entries, since
+//!   grant ids start with their creation time), interior pages, and any leaf of the hash and
+//!   client-id indexes that two of them land on — and a batch writes each of those once
 //!   instead of once per write;
 //! - so also the checkpoints, which copy those frames back into the database file: fewer
 //!   frames, fewer checkpoints.
@@ -381,13 +381,7 @@ impl<O: Op> Task<O> {
                         // The database's failure, not this write's: the rest of the batch
                         // gets it at once rather than each waiting out the busy timeout.
                         Err(error) if error.kind() == StorageErrorKind::Unavailable => {
-                            let copy = StorageError::new(
-                                StorageErrorKind::Unavailable,
-                                BatchFailed {
-                                    what: O::WHAT,
-                                    cause: error.to_string(),
-                                },
-                            );
+                            let copy = batch_copy::<O>(&error);
                             let _ = reply.send(Err(error));
                             reply_all::<O>(&mut writes.collect(), copy);
                             break;
@@ -438,16 +432,24 @@ fn reply_all<O: Op>(batch: &mut Vec<Pending<O>>, error: StorageError) {
     let mut replies = batch.drain(..).map(|(_, reply)| reply);
     let last = replies.next_back();
     for reply in replies {
-        let cause = std::error::Error::source(&error).map_or_else(String::new, ToString::to_string);
-        let failed = BatchFailed {
-            what: O::WHAT,
-            cause,
-        };
-        let _ = reply.send(Err(StorageError::new(error.kind(), failed)));
+        let _ = reply.send(Err(batch_copy::<O>(&error)));
     }
     if let Some(reply) = last {
         let _ = reply.send(Err(error));
     }
+}
+
+/// `error` again, for another caller of the same batch: its kind, and its cause as text (a
+/// `StorageError` is not `Clone`, and its own message is only its kind).
+fn batch_copy<O: Op>(error: &StorageError) -> StorageError {
+    let cause = std::error::Error::source(error).map_or_else(String::new, ToString::to_string);
+    StorageError::new(
+        error.kind(),
+        BatchFailed {
+            what: O::WHAT,
+            cause,
+        },
+    )
 }
 
 /// What the batcher did, for the tests; nothing outside them.

@@ -65,6 +65,37 @@ async fn open(url: &str) -> SqliteStore {
     store
 }
 
+/// Runs `check` on a migrated store over a fresh file, then on one in memory.
+async fn on_file_and_in_memory<F: Future<Output = ()>>(check: impl Fn(SqliteStore) -> F) {
+    let db = TempDb::new();
+    check(open(&db.url()).await).await;
+    check(open("sqlite::memory:").await).await;
+}
+
+/// A current-thread runtime with timers and I/O, paused if `paused`.
+fn runtime(paused: bool) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(paused)
+        .build()
+        .expect("runtime")
+}
+
+/// A store over `db` that issued its first token (`a1` of grant `g`) on `runtime`, where its
+/// batcher's task therefore lives.
+fn first_issued_on(runtime: &tokio::runtime::Runtime, db: &TempDb) -> SqliteStore {
+    runtime.block_on(async {
+        let store = open(&db.url()).await;
+        assert!(
+            store
+                .issue_tokens(&access("g", "a1"), None)
+                .await
+                .expect("first")
+        );
+        store
+    })
+}
+
 /// Starts every issuance at once, each on a task of its own, and returns their outcomes in
 /// order.
 async fn issue_concurrently(
@@ -172,9 +203,7 @@ async fn check_concurrent_issuances_are_committed_together(store: SqliteStore) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_issuances_are_committed_together_and_all_stored() {
-    let db = TempDb::new();
-    check_concurrent_issuances_are_committed_together(open(&db.url()).await).await;
-    check_concurrent_issuances_are_committed_together(open("sqlite::memory:").await).await;
+    on_file_and_in_memory(check_concurrent_issuances_are_committed_together).await;
 }
 
 async fn check_free_running_issuances_are_all_stored(store: SqliteStore) {
@@ -192,9 +221,7 @@ async fn check_free_running_issuances_are_all_stored(store: SqliteStore) {
 /// stored once and answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issuances_racing_the_batcher_are_all_stored() {
-    let db = TempDb::new();
-    check_free_running_issuances_are_all_stored(open(&db.url()).await).await;
-    check_free_running_issuances_are_all_stored(open("sqlite::memory:").await).await;
+    on_file_and_in_memory(check_free_running_issuances_are_all_stored).await;
 }
 
 async fn check_revoked_grant_in_a_batch(store: SqliteStore) {
@@ -221,9 +248,7 @@ async fn check_revoked_grant_in_a_batch(store: SqliteStore) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_grant_in_a_batch_stores_nothing_and_the_others_are_stored() {
-    let db = TempDb::new();
-    check_revoked_grant_in_a_batch(open(&db.url()).await).await;
-    check_revoked_grant_in_a_batch(open("sqlite::memory:").await).await;
+    on_file_and_in_memory(check_revoked_grant_in_a_batch).await;
 }
 
 async fn check_failing_issuance_in_a_batch(store: SqliteStore) {
@@ -255,9 +280,7 @@ async fn check_failing_issuance_in_a_batch(store: SqliteStore) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_issuance_fails_alone_and_the_rest_of_its_batch_is_stored() {
-    let db = TempDb::new();
-    check_failing_issuance_in_a_batch(open(&db.url()).await).await;
-    check_failing_issuance_in_a_batch(open("sqlite::memory:").await).await;
+    on_file_and_in_memory(check_failing_issuance_in_a_batch).await;
 }
 
 /// Another connection holds the write lock and the store does not wait for it: the batch's
@@ -311,23 +334,8 @@ async fn a_busy_database_fails_the_whole_batch_at_once() {
 #[test]
 fn a_store_outliving_the_batchers_runtime_still_issues() {
     let db = TempDb::new();
-    let runtime = || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime")
-    };
-    let store = runtime().block_on(async {
-        let store = open(&db.url()).await;
-        assert!(
-            store
-                .issue_tokens(&access("g", "a1"), None)
-                .await
-                .expect("first")
-        );
-        store
-    });
-    runtime().block_on(async {
+    let store = first_issued_on(&runtime(false), &db);
+    runtime(false).block_on(async {
         assert!(
             store
                 .issue_tokens(&access("g", "a2"), None)
@@ -346,26 +354,9 @@ fn a_store_outliving_the_batchers_runtime_still_issues() {
 #[test]
 fn a_batcher_that_cannot_run_answers_unavailable_within_the_wait_bound() {
     let db = TempDb::new();
-    let idle = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let store = idle.block_on(async {
-        let store = open(&db.url()).await;
-        assert!(
-            store
-                .issue_tokens(&access("g", "a1"), None)
-                .await
-                .expect("first")
-        );
-        store
-    });
-    let paused = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("runtime");
-    paused.block_on(async {
+    let idle = runtime(false);
+    let store = first_issued_on(&idle, &db);
+    runtime(true).block_on(async {
         let started = tokio::time::Instant::now();
         let error = store
             .issue_tokens(&access("g", "a2"), None)

@@ -126,9 +126,7 @@ async fn check_concurrent_registrations_are_committed_together(store: SqliteStor
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_registrations_are_committed_together_and_all_stored() {
-    let db = TempDb::new();
-    check_concurrent_registrations_are_committed_together(open(&db.url()).await).await;
-    check_concurrent_registrations_are_committed_together(open("sqlite::memory:").await).await;
+    on_file_and_in_memory(check_concurrent_registrations_are_committed_together).await;
 }
 
 async fn check_duplicates_in_a_batch(store: SqliteStore) {
@@ -169,9 +167,7 @@ async fn check_duplicates_in_a_batch(store: SqliteStore) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_duplicates_in_a_batch_of_registrations_conflict() {
-    let db = TempDb::new();
-    check_duplicates_in_a_batch(open(&db.url()).await).await;
-    check_duplicates_in_a_batch(open("sqlite::memory:").await).await;
+    on_file_and_in_memory(check_duplicates_in_a_batch).await;
 }
 
 /// Both batchers at once, free-running: their tasks take turns on the one writer connection,
@@ -198,7 +194,5 @@ async fn check_issuances_and_registrations_together(store: SqliteStore) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issuances_and_registrations_share_the_writer_and_are_all_stored() {
-    let db = TempDb::new();
-    check_issuances_and_registrations_together(open(&db.url()).await).await;
-    check_issuances_and_registrations_together(open("sqlite::memory:").await).await;
+    on_file_and_in_memory(check_issuances_and_registrations_together).await;
 }
