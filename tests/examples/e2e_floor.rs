@@ -14,19 +14,33 @@
 //! `TCP_NODELAY` is set on every connection, as any server answering interactive requests
 //! should.
 //!
-//! Usage: `e2e_floor TOKEN CLIENT_ID CLIENT_SECRET`. It listens on a free loopback port and
-//! prints `listening on ADDR` on its first line of stdout.
+//! With a fourth argument `rmcp`, `POST /mcp` is instead the server's own MCP server behind
+//! the same one-comparison bearer check: rmcp's streamable HTTP service over
+//! `mcp_auth_server::Tools`, with sessions and SSE answers as the server configures them, and
+//! the server's [`HoldSseHeadLayer`] so that an answer leaves in one write as it does there.
+//! A `tools/call` here costs what the MCP server alone costs; the server's figure beside it is
+//! what the authorization layers add to the MCP server they protect.
+//!
+//! Usage: `e2e_floor TOKEN CLIENT_ID CLIENT_SECRET [rmcp]`. It listens on a free loopback port
+//! and prints `listening on ADDR` on its first line of stdout.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
+use mcp_auth_server::{HoldSseHead, HoldSseHeadLayer, Tools};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use serde_json::{Value, json};
+use tower::{Layer as _, ServiceExt as _};
+
+/// The server's MCP server as the floor serves it in `rmcp` mode.
+type McpServer = HoldSseHead<StreamableHttpService<Tools, LocalSessionManager>>;
 
 /// What the handlers compare and serve.
 struct Floor {
@@ -36,15 +50,23 @@ struct Floor {
     client_secret: String,
     metadata: Value,
     challenge: HeaderValue,
+    /// In `rmcp` mode, what `/mcp` serves after the bearer check.
+    mcp_server: Option<McpServer>,
 }
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    const USAGE: &str = "usage: e2e_floor TOKEN CLIENT_ID CLIENT_SECRET [rmcp]";
     let mut args = std::env::args().skip(1);
-    let (Some(token), Some(client_id), Some(client_secret), None) =
-        (args.next(), args.next(), args.next(), args.next())
+    let (Some(token), Some(client_id), Some(client_secret)) =
+        (args.next(), args.next(), args.next())
     else {
-        return Err("usage: e2e_floor TOKEN CLIENT_ID CLIENT_SECRET".into());
+        return Err(USAGE.into());
+    };
+    let with_rmcp = match (args.next().as_deref(), args.next()) {
+        (None, None) => false,
+        (Some("rmcp"), None) => true,
+        _ => return Err(USAGE.into()),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -53,19 +75,33 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "Bearer error=\"invalid_token\", error_description=\"the access token is invalid\", \
          resource_metadata=\"{issuer}/.well-known/oauth-protected-resource/mcp\""
     ))?;
+    // As the server configures it (crates/mcp-auth-server/src/app.rs, `protected_mcp`).
+    let mcp_server = with_rmcp.then(|| {
+        HoldSseHeadLayer.layer(StreamableHttpService::new(
+            || Ok(Tools::new()),
+            Arc::new(LocalSessionManager::default()),
+            StreamableHttpServerConfig::default().with_allowed_hosts([addr.to_string()]),
+        ))
+    });
     let floor = Arc::new(Floor {
         authorization: format!("Bearer {token}"),
         client_id,
         client_secret,
         metadata: metadata(&issuer),
         challenge,
+        mcp_server,
     });
+    let mcp_route = if with_rmcp {
+        post(rmcp_mcp).get(rmcp_mcp).delete(rmcp_mcp)
+    } else {
+        post(mcp)
+    };
     let app = Router::new()
         .route(
             "/.well-known/oauth-authorization-server",
             get(serve_metadata),
         )
-        .route("/mcp", post(mcp))
+        .route("/mcp", mcp_route)
         .route("/token", post(token_endpoint))
         .route("/register", post(register))
         .with_state(floor);
@@ -109,19 +145,42 @@ async fn serve_metadata(State(floor): State<Arc<Floor>>) -> Response {
     json_response(StatusCode::OK, &floor.metadata)
 }
 
-async fn mcp(State(floor): State<Arc<Floor>>, headers: HeaderMap, body: Bytes) -> Response {
-    let authorized = headers
+/// Whether `headers` carry the one valid bearer token.
+fn authorized(floor: &Floor, headers: &HeaderMap) -> bool {
+    headers
         .get(header::AUTHORIZATION)
-        .is_some_and(|value| value.as_bytes() == floor.authorization.as_bytes());
-    if !authorized {
-        let mut response = json_response(
-            StatusCode::UNAUTHORIZED,
-            &json!({"error": "invalid_token", "error_description": "the access token is invalid"}),
-        );
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, floor.challenge.clone());
-        return response;
+        .is_some_and(|value| value.as_bytes() == floor.authorization.as_bytes())
+}
+
+/// The 401 of a missing or wrong bearer token, with its RFC 6750 challenge.
+fn unauthorized(floor: &Floor) -> Response {
+    let mut response = json_response(
+        StatusCode::UNAUTHORIZED,
+        &json!({"error": "invalid_token", "error_description": "the access token is invalid"}),
+    );
+    response
+        .headers_mut()
+        .insert(header::WWW_AUTHENTICATE, floor.challenge.clone());
+    response
+}
+
+/// `/mcp` in `rmcp` mode: the bearer check, then the server's MCP server.
+async fn rmcp_mcp(State(floor): State<Arc<Floor>>, request: Request) -> Response {
+    if !authorized(&floor, request.headers()) {
+        return unauthorized(&floor);
+    }
+    let Some(server) = &floor.mcp_server else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match server.clone().oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+async fn mcp(State(floor): State<Arc<Floor>>, headers: HeaderMap, body: Bytes) -> Response {
+    if !authorized(&floor, &headers) {
+        return unauthorized(&floor);
     }
     let Ok(request) = serde_json::from_slice::<Value>(&body) else {
         return json_response(

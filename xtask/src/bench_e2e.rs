@@ -113,11 +113,13 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
     let work = TempDir::create("e2e")?;
     write_server_files(&work.0, load::CONNECTIONS)?;
 
-    let floor = Target::floor(&floor_bin, &pinning)?;
+    let floor = Target::floor(&floor_bin, &pinning, false)?;
     let memory = Target::server("memory", &server_bin, "memory", &work.0, &pinning, None)?;
     let sqlite_url = format!("sqlite://{}", work.0.join("mcp-auth.db").display());
     let sqlite = Target::server("SQLite", &server_bin, &sqlite_url, &work.0, &pinning, None)?;
-    let targets = [floor, memory, sqlite];
+    let rmcp_floor = Target::floor(&floor_bin, &pinning, true)?;
+    // In the order of report's indexes (FLOOR, MEMORY, SQLITE, RMCP_FLOOR).
+    let targets = [floor, memory, sqlite, rmcp_floor];
 
     let ticks = clock_ticks_per_second();
     eprintln!(
@@ -129,6 +131,9 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
     for round in 1..=ROUNDS {
         for endpoint in Endpoint::ALL {
             for (index, target) in targets.iter().enumerate() {
+                if !endpoint.measured_on(index) {
+                    continue;
+                }
                 let (prepare, expect) = target.shape(endpoint);
                 let clock = CpuClock::new(target.process.pid(), ticks);
                 let outcome = load::load(target.addr, &clock, &prepare, expect).map_err(|err| {
@@ -136,7 +141,7 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str) -> Result<ExitCode> {
                 });
                 match &outcome {
                     Ok(run) => eprintln!(
-                        "xtask: bench e2e: round {round}/{ROUNDS} {:<7} {:<26} {:>6.1} µs/request, \
+                        "xtask: bench e2e: round {round}/{ROUNDS} {:<12} {:<26} {:>6.1} µs/request, \
                          {:>6.0} requests/s, server {:>3.0}% busy",
                         target.name,
                         endpoint.label(),
@@ -461,16 +466,22 @@ fn spawn_listening(name: &str, mut command: Command) -> Result<(Process, SocketA
 }
 
 impl Target {
-    fn floor(bin: &Path, pinning: &Pinning) -> Result<Self> {
+    /// The floor; `with_rmcp`: the floor whose `/mcp` is the server's own MCP server
+    /// (`e2e_floor … rmcp`), which needs an MCP session per connection as the server does.
+    fn floor(bin: &Path, pinning: &Pinning, with_rmcp: bool) -> Result<Self> {
+        let name = if with_rmcp { "floor + rmcp" } else { "floor" };
         let mut command = pinning.command(bin);
         command.args([FLOOR_TOKEN, MACHINE_CLIENT, MACHINE_SECRET]);
-        let (process, addr) = spawn_listening("floor", command)?;
+        if with_rmcp {
+            command.arg("rmcp");
+        }
+        let (process, addr) = spawn_listening(name, command)?;
         Ok(Self {
-            name: "floor",
+            name,
             process,
             addr,
             token: FLOOR_TOKEN.to_owned(),
-            sessions: false,
+            sessions: with_rmcp,
         })
     }
 

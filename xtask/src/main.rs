@@ -63,12 +63,13 @@ commands:
   bench e2e     the release binary mcp-auth-server end to end (memory and SQLite stores)
                 beside a minimal axum floor built in the same run: server CPU per request
                 of metadata, tools/call, 401, token issuance, bogus code, registration,
-                with ratios to the floor, and tools/call latency on one kept-alive
-                connection (servers pinned to one core with taskset; ~3 minutes
+                with ratios to the floor; tools/call also beside the floor serving the
+                server's own rmcp tools (what the auth layers add to the MCP server);
+                tools/call latency on one kept-alive connection (servers pinned to one core with taskset; ~3 minutes
                 after the release builds)
   bench profile TARGET ENDPOINT
-                perf record of one server (floor, memory, sqlite) under one endpoint's
-                load of `bench e2e`, into target/bench-profile.data
+                perf record of one server (floor, rmcp-floor, memory, sqlite) under one
+                endpoint's load of `bench e2e`, into target/bench-profile.data
   bench gateway a trivial MCP upstream loaded directly and through mcp-auth-server
                 --upstream, 64 connections both ways, alternating rounds: the gateway's
                 CPU per request, the upstream's, p50/p99 under load and sequential, and

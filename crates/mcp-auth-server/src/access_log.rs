@@ -28,7 +28,8 @@ use http::uri::PathAndQuery;
 use http::{HeaderName, HeaderValue, Method, Request, Response};
 use tower::{Layer, Service};
 use tower_http::ServiceBuilderExt;
-use tower_http::request_id::{MakeRequestId, RequestId};
+use tower_http::request_id::{MakeRequestId, PropagateRequestId, RequestId, SetRequestId};
+use tower_http::sensitive_headers::{SetSensitiveRequestHeaders, SetSensitiveResponseHeaders};
 use tracing::Level;
 
 use crate::limits::{LOGGED_PATH_MAX, LOGGED_REQUEST_ID_MAX};
@@ -86,14 +87,44 @@ impl MakeRequestId for RequestIds {
 
 /// Request ids, the access log, and `Authorization`, `Cookie` and `Set-Cookie` marked
 /// sensitive for any layer that might print headers, around `app`.
+///
+/// A router's layers are cloned, boxed, with every request; the server itself puts
+/// [`ObservabilityLayer`] around its router instead, where a request costs no clone.
 pub fn with_observability(app: axum::Router) -> axum::Router {
-    let layers = tower::ServiceBuilder::new()
-        .sensitive_request_headers([AUTHORIZATION, COOKIE].into())
-        .set_request_id(REQUEST_ID, RequestIds::new())
-        .layer(AccessLogLayer)
-        .propagate_request_id(REQUEST_ID)
-        .sensitive_response_headers([SET_COOKIE].into());
-    app.layer(layers)
+    app.layer(ObservabilityLayer::new())
+}
+
+/// What [`with_observability`] adds, as a layer for any service: request ids, the access log,
+/// and sensitive headers marked.
+#[derive(Clone, Debug, Default)]
+pub struct ObservabilityLayer {
+    ids: RequestIds,
+}
+
+impl ObservabilityLayer {
+    /// The layer, with request ids of a fresh random prefix.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// The service [`ObservabilityLayer`] produces, outermost first.
+pub type Observability<S> = SetSensitiveRequestHeaders<
+    SetRequestId<AccessLog<PropagateRequestId<SetSensitiveResponseHeaders<S>>>, RequestIds>,
+>;
+
+impl<S> Layer<S> for ObservabilityLayer {
+    type Service = Observability<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        tower::ServiceBuilder::new()
+            .sensitive_request_headers([AUTHORIZATION, COOKIE].into())
+            .set_request_id(REQUEST_ID, self.ids.clone())
+            .layer(AccessLogLayer)
+            .propagate_request_id(REQUEST_ID)
+            .sensitive_response_headers([SET_COOKIE].into())
+            .service(inner)
+    }
 }
 
 /// Logs one line per request when its response's headers are ready (target

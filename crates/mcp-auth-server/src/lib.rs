@@ -23,8 +23,8 @@ mod upstream_tokens;
 mod users;
 
 pub use access_log::{
-    ACCESS_LOG_TARGET, AccessLog, AccessLogFuture, AccessLogLayer, REQUEST_ID, RequestIds,
-    with_observability,
+    ACCESS_LOG_TARGET, AccessLog, AccessLogFuture, AccessLogLayer, Observability,
+    ObservabilityLayer, REQUEST_ID, RequestIds, with_observability,
 };
 pub use admin::{AdminError, run as run_admin};
 pub use app::{PURGE_INTERVAL, ServerError, serve};
@@ -37,6 +37,7 @@ pub use mcp::{EchoArgs, Tools};
 pub use resource_server::{ExternalAuthorizationServers, IntrospectionClient};
 pub use sign_in::{CSRF_COOKIE, OIDC_COOKIE, SECURE_CSRF_COOKIE, SECURE_OIDC_COOKIE};
 pub use signing::SigningError;
+pub use sse_head::{HoldSseHead, HoldSseHeadLayer};
 pub use store::StoreError;
 pub use upstream_tokens::{UpstreamTokenError, UpstreamTokenSource};
 pub use users::{UsersError, hash_password};

@@ -13,8 +13,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
+use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::response::Response;
+use http::Request;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -38,16 +40,21 @@ pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 ///
 /// Each accepted socket gets `TCP_NODELAY`, and each request the peer's address as
 /// [`ConnectInfo<SocketAddr>`], which the rate limits read.
-pub(crate) async fn serve_connections(
+///
+/// `app` is cloned for every request (hyper calls a service through `&self`), so it should be
+/// cheap to clone: a router and layers holding `Arc`s, not boxes.
+pub(crate) async fn serve_connections<S>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     limits: &ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send,
-) {
-    // A router's handlers become services when it is given its state; a router served without
-    // that step turns each handler into a service, layers and all, on every request (axum
-    // 0.8's `MethodRouter::call_with_state`). Giving it `()` here does that once.
-    let app: Router = app.with_state(());
+) where
+    S: tower::Service<Request<Body>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
     let builder = connection_builder(limits);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
@@ -125,23 +132,25 @@ fn connection_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor>
 
 /// The application, with the peer's address put in each request's extensions.
 #[derive(Clone)]
-struct AddConnectInfo {
-    app: Router,
+struct AddConnectInfo<S> {
+    app: S,
     peer: SocketAddr,
 }
 
-impl tower::Service<http::Request<Incoming>> for AddConnectInfo {
-    type Response = axum::response::Response;
+impl<S> tower::Service<Request<Incoming>> for AddConnectInfo<S>
+where
+    S: tower::Service<Request<Body>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
     type Error = Infallible;
-    type Future = <Router as tower::Service<http::Request<axum::body::Body>>>::Future;
+    type Future = S::Future;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // A Router is always ready.
-        Poll::Ready(Ok(()))
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.app.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: http::Request<Incoming>) -> Self::Future {
+    fn call(&mut self, mut request: Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(ConnectInfo(self.peer));
-        self.app.call(request.map(axum::body::Body::new))
+        self.app.call(request.map(Body::new))
     }
 }

@@ -14,7 +14,7 @@ use mcp_auth_introspection::IntrospectionTokenVerifier;
 use mcp_auth_jwt::{HttpJwksFetcher, JwksFetcher, JwtAccessTokenVerifier};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::{ServerError, finish, protected_mcp, public_url};
+use crate::app::{ServerError, protected_mcp, public_url};
 use crate::config::Config;
 
 /// The authorization servers whose tokens a resource-server-only instance accepts.
@@ -152,5 +152,5 @@ pub(crate) fn build(
     .route("/readyz", get(crate::gateway::readyz).with_state(readiness))
     .merge(protected.router());
     // No store, so no purge task.
-    Ok((finish(app, &config), None))
+    Ok((app, None))
 }

@@ -32,7 +32,7 @@ use crate::limits::{SSE_HEAD_HOLD, SSE_HEAD_HOLD_BYTES};
 
 /// See the module documentation.
 #[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct HoldSseHeadLayer;
+pub struct HoldSseHeadLayer;
 
 impl<S> tower::Layer<S> for HoldSseHeadLayer {
     type Service = HoldSseHead<S>;
@@ -44,7 +44,7 @@ impl<S> tower::Layer<S> for HoldSseHeadLayer {
 
 /// The service of [`HoldSseHeadLayer`].
 #[derive(Clone, Debug)]
-pub(crate) struct HoldSseHead<S> {
+pub struct HoldSseHead<S> {
     inner: S,
 }
 

@@ -39,7 +39,8 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str, args: &[String]) -> Resu
     write_server_files(&work.0, load::CONNECTIONS)?;
     let sqlite_url = format!("sqlite://{}", work.0.join("mcp-auth.db").display());
     let target = match target.as_str() {
-        "floor" => Target::floor(&floor_bin, &pinning)?,
+        "floor" => Target::floor(&floor_bin, &pinning, false)?,
+        "rmcp-floor" => Target::floor(&floor_bin, &pinning, true)?,
         "memory" => Target::server("memory", &server_bin, "memory", &work.0, &pinning, None)?,
         "sqlite" => Target::server("SQLite", &server_bin, &sqlite_url, &work.0, &pinning, None)?,
         other => return Err(format!("unknown target {other:?}: {USAGE}").into()),
@@ -87,5 +88,5 @@ pub(crate) fn run(sh: &Shell, root: &Path, cargo: &str, args: &[String]) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
-const USAGE: &str = "cargo xtask bench profile floor|memory|sqlite \
+const USAGE: &str = "cargo xtask bench profile floor|rmcp-floor|memory|sqlite \
                      metadata|tools-call|unknown-bearer|issuance|bogus-code|registration";

@@ -18,11 +18,13 @@ const GOAL_REJECTION_RATIO: f64 = 1.5;
 /// Goal: `tools/call` p50 on a kept-alive connection, in ms.
 const GOAL_CALL_P50_MS: f64 = 2.0;
 
-/// The index of each server in [`Measurements`] (the order `run` starts them).
-const FLOOR: usize = 0;
-const MEMORY: usize = 1;
-const SQLITE: usize = 2;
-const TARGETS: usize = 3;
+/// The index of each server in [`Measurements`] (the order `run` starts them). The floor
+/// with rmcp ([`RMCP_FLOOR`]) only answers `tools/call` ([`Endpoint::measured_on`]).
+pub(super) const FLOOR: usize = 0;
+pub(super) const MEMORY: usize = 1;
+pub(super) const SQLITE: usize = 2;
+pub(super) const RMCP_FLOOR: usize = 3;
+pub(super) const TARGETS: usize = 4;
 
 /// An endpoint shape, measured on every server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +56,12 @@ impl Endpoint {
             Self::BogusCode => "/token with a bogus code",
             Self::Registration => "registration",
         }
+    }
+
+    /// Whether the server at index `target` is measured on this endpoint: the floor with
+    /// rmcp serves only `/mcp`.
+    pub(super) fn measured_on(self, target: usize) -> bool {
+        target != RMCP_FLOOR || self == Self::ToolsCall
     }
 
     /// The endpoint's name on the command line (`cargo xtask bench profile`).
@@ -166,6 +174,7 @@ impl Measurements {
                 ratio_cell(cells[SQLITE].cpu_us, floor),
             );
         }
+        out.push_str(&self.mcp_server_share(names));
         let _ = writeln!(
             out,
             "\nRequests per second and how busy the server's core was, in the same runs:\n\n\
@@ -209,6 +218,36 @@ impl Measurements {
         }
         out.push_str(&self.goals(names));
         out.push_str(&self.problems(names));
+        out
+    }
+
+    /// `tools/call` beside the floor that serves the same MCP server (rmcp, the same tools and
+    /// session settings) behind a one-comparison bearer check: what the authorization layers
+    /// add to the MCP server they protect, apart from what the MCP server itself costs.
+    fn mcp_server_share(&self, names: [&str; TARGETS]) -> String {
+        let endpoint = Endpoint::ToolsCall;
+        let rmcp = self.summary(RMCP_FLOOR, endpoint);
+        let floor = self.cpu(FLOOR, endpoint);
+        let mut out = format!(
+            "\n{} on {} (the same rmcp server and tools behind a one-comparison bearer check, \
+             no authorization layers): {} µs, {} the floor's; {} ÷ it: {}, {} ÷ it: {}\n",
+            endpoint.label(),
+            names[RMCP_FLOOR],
+            cpu_cell(&rmcp),
+            ratio_cell(rmcp.cpu_us, floor),
+            names[MEMORY],
+            ratio_cell(self.cpu(MEMORY, endpoint), rmcp.cpu_us),
+            names[SQLITE],
+            ratio_cell(self.cpu(SQLITE, endpoint), rmcp.cpu_us),
+        );
+        if let (Some(server), Some(base)) = (self.cpu(MEMORY, endpoint), rmcp.cpu_us) {
+            let _ = writeln!(
+                out,
+                "(the server adds {:.1} µs to what its MCP server costs, on {})",
+                server - base,
+                names[MEMORY]
+            );
+        }
         out
     }
 
@@ -289,7 +328,7 @@ impl Measurements {
     fn problems(&self, names: [&str; TARGETS]) -> String {
         let mut out = String::new();
         for (target, name) in names.iter().enumerate() {
-            for endpoint in Endpoint::ALL {
+            for endpoint in Endpoint::ALL.into_iter().filter(|e| e.measured_on(target)) {
                 for run in &self.runs[target][endpoint.index()] {
                     match run {
                         Ok(run) if run.unexpected > 0 => {
@@ -367,6 +406,7 @@ mod tests {
             }
             m.add(SQLITE, endpoint, run(10_000, 1_000, 0)); // 100 µs
         }
+        m.add(RMCP_FLOOR, Endpoint::ToolsCall, run(100_000, 800, 0)); // 8 µs
         m.add(MEMORY, Endpoint::UnknownBearer, run(100_000, 5_000, 1)); // 50 µs, closes
         m.add(MEMORY, Endpoint::UnknownBearer, run(100_000, 4_000, 1)); // 40 µs, closes
         m.add(SQLITE, Endpoint::Registration, Err("refused".to_owned()));
@@ -376,7 +416,7 @@ mod tests {
             samples: 1000,
         };
         m.add_latency(MEMORY, Ok(latency));
-        let report = m.report(["floor", "memory", "SQLite"], "test");
+        let report = m.report(["floor", "memory", "SQLite", "floor + rmcp"], "test");
         for expected in [
             "| metadata | 10.0 | 12.0 | 1.20× | 100.0 | 10.00× |",
             "| unknown bearer → 401 | 10.0 | 40.0 † | 4.00× |",
@@ -386,6 +426,10 @@ mod tests {
             "- [x] memory: tools/call p50 ≤ 2 ms: 0.300 ms",
             "- [?] SQLite: tools/call p50 ≤ 2 ms: –",
             "- SQLite registration: failed: refused",
+            "bearer check + tools/call on floor + rmcp (the same rmcp server and tools behind a \
+             one-comparison bearer check, no authorization layers): 8.0 µs, 0.80× the floor's; \
+             memory ÷ it: 1.50×, SQLite ÷ it: 12.50×",
+            "(the server adds 4.0 µs to what its MCP server costs, on memory)",
         ] {
             assert!(report.contains(expected), "{expected:?} not in\n{report}");
         }
