@@ -19,7 +19,7 @@
 //! `mcp_auth_server::Tools`, with sessions and SSE answers as the server configures them, and
 //! the server's [`HoldSseHeadLayer`] so that an answer leaves in one write as it does there.
 //! A `tools/call` here costs what the MCP server alone costs; the server's figure beside it is
-//! what the authorization layers add to the MCP server they protect.
+//! what the server (its authorization, logging and connection handling) adds to it.
 //!
 //! Usage: `e2e_floor TOKEN CLIENT_ID CLIENT_SECRET [rmcp]`. It listens on a free loopback port
 //! and prints `listening on ADDR` on its first line of stdout.
@@ -80,7 +80,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         HoldSseHeadLayer.layer(StreamableHttpService::new(
             || Ok(Tools::new()),
             Arc::new(LocalSessionManager::default()),
-            StreamableHttpServerConfig::default().with_allowed_hosts([addr.to_string()]),
+            // The server's list: its issuer's authority, its address, and localhost.
+            StreamableHttpServerConfig::default().with_allowed_hosts([
+                addr.to_string(),
+                addr.to_string(),
+                format!("localhost:{}", addr.port()),
+            ]),
         ))
     });
     let floor = Arc::new(Floor {

@@ -14,6 +14,11 @@
 //! the least CPU per request of [`ROUNDS`]. Then the latency of `tools/call` on one kept-alive
 //! connection (sequential), which is where Nagle's algorithm and delayed ACKs show.
 //!
+//! The floor answers `tools/call` with a JSON echo, the server with rmcp. So a fourth target,
+//! the floor started with `rmcp` (its `/mcp` the server's own MCP server behind a
+//! one-comparison bearer check), is measured on `tools/call` alone: the server's figure beside
+//! it is what the server adds to the MCP server it serves.
+//!
 //! The servers run with their default logging (`RUST_LOG` unset), their stderr read by a
 //! thread here as a log collector would; per-IP rate limits are off (`[limits]` set to 0) so
 //! that the load from one address is served rather than refused.
@@ -431,8 +436,21 @@ struct Target {
     addr: SocketAddr,
     /// A valid bearer token with scope `mcp:tools` for `<issuer>/mcp`.
     token: String,
-    /// The server needs an MCP session per connection (the floor does not).
+    /// An MCP session per connection is needed (the server and the rmcp floor; the JSON floor
+    /// has none).
     sessions: bool,
+}
+
+/// Opens an MCP session on `conn` and checks that one `tools/call` in it gets the echo, before
+/// any load: the load checks statuses only, and a JSON-RPC error comes with a 200.
+fn check_one_call(name: &str, conn: &mut Conn, addr: SocketAddr, token: &str) -> Result<()> {
+    let request = mcp_session(conn, addr, token)?;
+    let answer = conn.round_trip(&request)?;
+    let body = String::from_utf8_lossy(&answer.body);
+    if answer.status != 200 || !body.contains("\"result\"") || !body.contains(ECHO_TEXT) {
+        return Err(format!("{name}: tools/call answered {}: {body}", answer.status).into());
+    }
+    Ok(())
 }
 
 /// Starts `command`, a server that prints `listening on ADDR` as its first line of stdout
@@ -476,6 +494,10 @@ impl Target {
             command.arg("rmcp");
         }
         let (process, addr) = spawn_listening(name, command)?;
+        if with_rmcp {
+            // The load checks statuses only, and rmcp answers a JSON-RPC error with a 200.
+            check_one_call(name, &mut Conn::connect(addr)?, addr, FLOOR_TOKEN)?;
+        }
         Ok(Self {
             name,
             process,
@@ -548,21 +570,14 @@ impl Target {
                     String::from_utf8_lossy(&response.body)
                 )
             })?;
-        let target = Self {
+        check_one_call(name, &mut conn, addr, &token)?;
+        Ok(Self {
             name,
             process,
             addr,
             token,
             sessions: true,
-        };
-        // One call, checked for its answer, before any load.
-        let request = mcp_session(&mut conn, addr, &target.token)?;
-        let answer = conn.round_trip(&request)?;
-        let body = String::from_utf8_lossy(&answer.body);
-        if answer.status != 200 || !body.contains("\"result\"") || !body.contains(ECHO_TEXT) {
-            return Err(format!("{name}: tools/call answered {}: {body}", answer.status).into());
-        }
-        Ok(target)
+        })
     }
 
     /// The request a connection sends for `endpoint`, and the status it must get.

@@ -64,9 +64,9 @@ commands:
                 beside a minimal axum floor built in the same run: server CPU per request
                 of metadata, tools/call, 401, token issuance, bogus code, registration,
                 with ratios to the floor; tools/call also beside the floor serving the
-                server's own rmcp tools (what the auth layers add to the MCP server);
-                tools/call latency on one kept-alive connection (servers pinned to one core with taskset; ~3 minutes
-                after the release builds)
+                server's own rmcp tools (what the server adds to its MCP server);
+                tools/call latency on one kept-alive connection (servers pinned to one
+                core with taskset; ~3 minutes after the release builds)
   bench profile TARGET ENDPOINT
                 perf record of one server (floor, rmcp-floor, memory, sqlite) under one
                 endpoint's load of `bench e2e`, into target/bench-profile.data

@@ -6,7 +6,8 @@
 //! - `bare`: the handler alone.
 //! - `request ids only`: `x-request-id` generated and echoed, no access log (the floor the
 //!   access log adds to: the ids were there before it too).
-//! - `access log (default)`: `with_observability` as the server runs it (`RUST_LOG` unset):
+//! - `access log (default)`: the server's logging layers through `with_observability`
+//!   (`RUST_LOG` unset; the server itself wraps its router in the same `ObservabilityLayer`):
 //!   the request id marked current while the request is polled and one access line per
 //!   request, in the server's `LogFormat`, through the non-blocking writer.
 //! - `access lines off`: the same with the access lines filtered out

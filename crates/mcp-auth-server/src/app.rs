@@ -446,7 +446,8 @@ pub(crate) type Served = Observability<Timeout<Router>>;
 /// The layers wrap the router rather than being added with `Router::layer`: axum keeps a
 /// router's routes as boxed, cloneable services and clones one, layers and all, into a fresh
 /// box for every request. Wrapped here, a request costs no allocation for them (profiled:
-/// those clones and drops were 2–3 % of a token issuance's CPU).
+/// the clones and drops of every layer added that way were 4 % of a token issuance's samples,
+/// these two about half of it).
 pub(crate) fn finish(app: Router, request_timeout: Duration) -> Served {
     // A router's handlers become services when it is given its state; a router served without
     // that step turns each handler into a service, layers and all, on every request (axum

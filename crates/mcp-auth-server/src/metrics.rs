@@ -119,24 +119,27 @@ pub(crate) async fn start(
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "serving metrics at /metrics");
     let scrape = handle.clone();
-    let app = Router::new().route(
-        "/metrics",
-        get(move || {
-            let handle = scrape.clone();
-            let sessions = Arc::clone(&sessions);
-            async move {
-                let open = sessions.sessions.read().await.len();
-                metrics::gauge!("mcp_auth_mcp_sessions_open").set(open as f64);
-                (
-                    [(
-                        ::http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    handle.render(),
-                )
-            }
-        }),
-    );
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let handle = scrape.clone();
+                let sessions = Arc::clone(&sessions);
+                async move {
+                    let open = sessions.sessions.read().await.len();
+                    metrics::gauge!("mcp_auth_mcp_sessions_open").set(open as f64);
+                    (
+                        [(
+                            ::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        handle.render(),
+                    )
+                }
+            }),
+        )
+        // Handlers become services once, not on every scrape (see `app::finish`).
+        .with_state(());
     limits.max_connections = MAX_METRICS_CONNECTIONS;
     Ok(async move {
         let upkeep = async {

@@ -30,7 +30,11 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use crate::limits::{SSE_HEAD_HOLD, SSE_HEAD_HOLD_BYTES};
 
-/// See the module documentation.
+/// Holds an event-stream response's head until its first awaited event is ready (at most
+/// [`SSE_HEAD_HOLD`], 5 ms, or [`SSE_HEAD_HOLD_BYTES`] held), so that head and event leave in
+/// one write instead of two; any other response passes untouched. The server puts it around
+/// `/mcp`; public for servers of rmcp of their own (and the bench's floor), which pay the same
+/// second write without it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HoldSseHeadLayer;
 
@@ -42,7 +46,7 @@ impl<S> tower::Layer<S> for HoldSseHeadLayer {
     }
 }
 
-/// The service of [`HoldSseHeadLayer`].
+/// The service of [`HoldSseHeadLayer`]: answers of the inner service, event streams held.
 #[derive(Clone, Debug)]
 pub struct HoldSseHead<S> {
     inner: S,

@@ -1,7 +1,7 @@
 //! `cargo xtask bench profile TARGET ENDPOINT`: where one server's time goes on one endpoint.
 //!
-//! The same release binary, config and load as `bench e2e`, but one target (`floor`, `memory`
-//! or `sqlite`) and one endpoint, loaded for [`WINDOWS`] measured windows while `perf record`
+//! The same release binary, config and load as `bench e2e`, but one target (`floor`,
+//! `rmcp-floor`, `memory` or `sqlite`) and one endpoint, loaded for [`WINDOWS`] measured windows while `perf record`
 //! samples the server (every thread, kernel included). The CPU per request of each window is
 //! printed as in `bench e2e`, so a profile is always read beside the figure it explains; the
 //! samples land in `target/bench-profile.data` for `perf report -i`.

@@ -26,7 +26,7 @@ pub(super) const SQLITE: usize = 2;
 pub(super) const RMCP_FLOOR: usize = 3;
 pub(super) const TARGETS: usize = 4;
 
-/// An endpoint shape, measured on every server.
+/// An endpoint shape, measured on every server but the rmcp floor ([`Self::measured_on`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Endpoint {
     Metadata,
@@ -222,15 +222,16 @@ impl Measurements {
     }
 
     /// `tools/call` beside the floor that serves the same MCP server (rmcp, the same tools and
-    /// session settings) behind a one-comparison bearer check: what the authorization layers
-    /// add to the MCP server they protect, apart from what the MCP server itself costs.
+    /// session settings) behind a one-comparison bearer check: what the server (its
+    /// authorization, logging and connection handling) adds to the MCP server it serves, apart
+    /// from what the MCP server itself costs.
     fn mcp_server_share(&self, names: [&str; TARGETS]) -> String {
         let endpoint = Endpoint::ToolsCall;
         let rmcp = self.summary(RMCP_FLOOR, endpoint);
         let floor = self.cpu(FLOOR, endpoint);
         let mut out = format!(
             "\n{} on {} (the same rmcp server and tools behind a one-comparison bearer check, \
-             no authorization layers): {} µs, {} the floor's; {} ÷ it: {}, {} ÷ it: {}\n",
+             none of the server's layers): {} µs, {} the floor's; {} ÷ it: {}, {} ÷ it: {}\n",
             endpoint.label(),
             names[RMCP_FLOOR],
             cpu_cell(&rmcp),
@@ -427,7 +428,7 @@ mod tests {
             "- [?] SQLite: tools/call p50 ≤ 2 ms: –",
             "- SQLite registration: failed: refused",
             "bearer check + tools/call on floor + rmcp (the same rmcp server and tools behind a \
-             one-comparison bearer check, no authorization layers): 8.0 µs, 0.80× the floor's; \
+             one-comparison bearer check, none of the server's layers): 8.0 µs, 0.80× the floor's; \
              memory ÷ it: 1.50×, SQLite ÷ it: 12.50×",
             "(the server adds 4.0 µs to what its MCP server costs, on memory)",
         ] {
