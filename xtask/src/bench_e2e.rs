@@ -495,7 +495,6 @@ impl Target {
         }
         let (process, addr) = spawn_listening(name, command)?;
         if with_rmcp {
-            // The load checks statuses only, and rmcp answers a JSON-RPC error with a 200.
             check_one_call(name, &mut Conn::connect(addr)?, addr, FLOOR_TOKEN)?;
         }
         Ok(Self {

@@ -33,8 +33,8 @@ use crate::limits::{SSE_HEAD_HOLD, SSE_HEAD_HOLD_BYTES};
 /// Holds an event-stream response's head until its first awaited event is ready (at most
 /// [`SSE_HEAD_HOLD`], 5 ms, or [`SSE_HEAD_HOLD_BYTES`] held), so that head and event leave in
 /// one write instead of two; any other response passes untouched. The server puts it around
-/// `/mcp`; public for servers of rmcp of their own (and the bench's floor), which pay the same
-/// second write without it.
+/// `/mcp`; it is public for other servers of rmcp (the bench's floor among them), which pay
+/// the same second write without it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HoldSseHeadLayer;
 

@@ -1,10 +1,11 @@
 //! `cargo xtask bench profile TARGET ENDPOINT`: where one server's time goes on one endpoint.
 //!
 //! The same release binary, config and load as `bench e2e`, but one target (`floor`,
-//! `rmcp-floor`, `memory` or `sqlite`) and one endpoint, loaded for [`WINDOWS`] measured windows while `perf record`
-//! samples the server (every thread, kernel included). The CPU per request of each window is
-//! printed as in `bench e2e`, so a profile is always read beside the figure it explains; the
-//! samples land in `target/bench-profile.data` for `perf report -i`.
+//! `rmcp-floor`, `memory` or `sqlite`) and one endpoint, loaded for [`WINDOWS`] measured
+//! windows while `perf record` samples the server (every thread, kernel included). The CPU
+//! per request of each window is printed as in `bench e2e`, so a profile is always read
+//! beside the figure it explains; the samples land in `target/bench-profile.data` for
+//! `perf report -i`.
 //!
 //! The binaries are built with the `profiling` cargo profile: the release profile plus line
 //! tables, in a directory of their own, so that `--call-graph dwarf` in `MCP_AUTH_PERF_ARGS`
